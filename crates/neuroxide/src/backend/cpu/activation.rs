@@ -1,0 +1,126 @@
+//! Scalar activation formulas of [`Activation`], shared by the elementwise kernels and the
+//! matmul epilogue. Each line is mirrored in the CUDA kernels; no fma unless written.
+
+use crate::backend::Activation;
+use crate::math;
+
+/// SELU's λ and α, rounded to f32; `SELU_LA = λ·α` rounded once.
+pub const SELU_L: f32 = 1.050_700_987_355_480_5;
+pub const SELU_A: f32 = 1.673_263_242_354_377_3;
+pub const SELU_LA: f32 = SELU_L * SELU_A;
+/// √(2/π) and the cubic coefficient of GELU's tanh form.
+pub const GELU_K: f32 = 0.797_884_560_802_865_4;
+pub const GELU_C: f32 = 0.044_715;
+/// 1/√2 and 1/√(2π) for GELU's erf form.
+pub const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+pub const FRAC_1_SQRT_2PI: f32 = 0.398_942_280_401_432_7;
+
+/// `softplus(x) = x > 20 ? x : log1p(exp(x))` (PyTorch's threshold).
+#[inline]
+pub fn softplus(x: f32) -> f32 {
+    if x > 20.0 {
+        x
+    } else {
+        math::log1p(math::exp(x))
+    }
+}
+
+/// `y = f(x)`.
+#[inline]
+pub fn forward(act: Activation, x: f32) -> f32 {
+    match act {
+        Activation::Linear => x,
+        Activation::Relu => {
+            if x > 0.0 {
+                x
+            } else {
+                0.0
+            }
+        }
+        Activation::LeakyRelu(a) => {
+            if x > 0.0 {
+                x
+            } else {
+                a * x
+            }
+        }
+        Activation::Elu(a) => {
+            if x > 0.0 {
+                x
+            } else {
+                a * math::expm1(x)
+            }
+        }
+        Activation::Selu => {
+            if x > 0.0 {
+                SELU_L * x
+            } else {
+                SELU_LA * math::expm1(x)
+            }
+        }
+        Activation::Sigmoid => math::sigmoid(x),
+        Activation::Tanh => math::tanh(x),
+        Activation::GeluTanh => {
+            let u = GELU_K * (x + GELU_C * (x * x * x));
+            0.5 * x * (1.0 + math::tanh(u))
+        }
+        Activation::GeluErf => 0.5 * x * (1.0 + math::erf(x * FRAC_1_SQRT_2)),
+        Activation::Silu => x * math::sigmoid(x),
+        Activation::Softplus => softplus(x),
+    }
+}
+
+/// `dx = dy * f'(x)`, using the pre-activation `x` and/or the output `y`.
+#[inline]
+pub fn backward(act: Activation, x: f32, y: f32, dy: f32) -> f32 {
+    match act {
+        Activation::Linear => dy,
+        Activation::Relu => {
+            if x > 0.0 {
+                dy
+            } else {
+                0.0
+            }
+        }
+        Activation::LeakyRelu(a) => {
+            if x > 0.0 {
+                dy
+            } else {
+                dy * a
+            }
+        }
+        Activation::Elu(a) => {
+            if x > 0.0 {
+                dy
+            } else {
+                dy * (y + a)
+            }
+        }
+        Activation::Selu => {
+            if x > 0.0 {
+                dy * SELU_L
+            } else {
+                dy * (y + SELU_LA)
+            }
+        }
+        Activation::Sigmoid => dy * (y * (1.0 - y)),
+        Activation::Tanh => dy * (1.0 - y * y),
+        Activation::GeluTanh => {
+            let x2 = x * x;
+            let u = GELU_K * (x + GELU_C * (x2 * x));
+            let t = math::tanh(u);
+            let du = GELU_K * (1.0 + (3.0 * GELU_C) * x2);
+            dy * (0.5 * (1.0 + t) + (0.5 * x) * ((1.0 - t * t) * du))
+        }
+        Activation::GeluErf => {
+            let cdf = 0.5 * (1.0 + math::erf(x * FRAC_1_SQRT_2));
+            let pdf = FRAC_1_SQRT_2PI * math::exp(-0.5 * (x * x));
+            dy * (cdf + x * pdf)
+        }
+        Activation::Silu => {
+            let s = math::sigmoid(x);
+            dy * (s + x * (s * (1.0 - s)))
+        }
+        Activation::Softplus => dy * math::sigmoid(x),
+    }
+}

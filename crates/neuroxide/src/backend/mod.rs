@@ -1,0 +1,228 @@
+//! The `Backend` trait: the complete set of kernels a layer, loss or optimizer may call.
+//!
+//! Layers are written once against this trait and never know which device they run on.
+//! Buffers are owned by the backend and named by [`BufId`]; every kernel takes explicit sizes,
+//! so the same planned buffers serve any batch up to the planned maximum (a kernel uses only the
+//! prefix it needs).
+//!
+//! Every method documents its exact-mode arithmetic, in particular the order of each reduction
+//! (`../../shared/PARITY.md`). The CPU and CUDA implementations follow those sentences to the
+//! letter, which is what makes them agree bit for bit.
+
+pub mod cpu;
+pub mod cuda;
+mod kinds;
+
+pub use kinds::{Activation, LossKind, OptimizerKind, OptimizerStep, TargetKind};
+
+use crate::error::Result;
+
+/// Handle of a buffer owned by a backend (an index into its buffer table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufId(pub u32);
+
+/// Numeric mode. `Exact` kernels obey PARITY.md; `Fast` kernels may reorder reductions or use
+/// vendor libraries and reduced precision, and are compared with a stated tolerance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Mode {
+    #[default]
+    Exact,
+    Fast,
+}
+
+/// `C = act(op(A) · op(B) + bias)` with an optional copy of the pre-activation.
+///
+/// Shapes: `op(A)` is `m × k`, stored row-major as `m × k`, or as `k × m` when `a_trans`;
+/// `op(B)` is `k × n`, stored as `k × n`, or as `n × k` when `b_trans`. `C` is `m × n`.
+///
+/// Exact arithmetic for every output `(i, j)`:
+/// ```text
+/// acc = 0.0
+/// for p in 0..k:  acc = fma(A[i,p], B[p,j], acc)      // p increasing, one accumulator
+/// z = acc + bias[j]                                   // only when bias is given
+/// pre_act[i,j] = z                                    // only when pre_act is given
+/// C[i,j] = act(z)
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Matmul {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: BufId,
+    pub a_trans: bool,
+    pub b: BufId,
+    pub b_trans: bool,
+    pub c: BufId,
+    pub bias: Option<BufId>,
+    pub pre_act: Option<BufId>,
+    pub act: Activation,
+}
+
+/// A strided 2-D copy: `dst[dst_offset + r*dst_stride + c] = src[src_offset + r*src_stride + c]`
+/// for `r < rows`, `c < cols`. Used for Concat (forward and backward) and plain copies.
+#[derive(Clone, Copy, Debug)]
+pub struct Copy2d {
+    pub rows: usize,
+    pub cols: usize,
+    pub src: BufId,
+    pub src_offset: usize,
+    pub src_stride: usize,
+    pub dst: BufId,
+    pub dst_offset: usize,
+    pub dst_stride: usize,
+}
+
+/// A loss evaluation: writes the mean loss to `loss_out[loss_index]` and `dLoss/dPred` to `grad`.
+///
+/// `pred` and `grad` are `rows × cols`; `target` is `rows × cols` for dense targets or `rows`
+/// class indices (stored as f32) for [`TargetKind::ClassIndex`]. See [`LossKind`] for each loss's
+/// formula and reduction order.
+#[derive(Clone, Copy, Debug)]
+pub struct LossArgs {
+    pub kind: LossKind,
+    pub target_kind: TargetKind,
+    pub rows: usize,
+    pub cols: usize,
+    pub pred: BufId,
+    pub target: BufId,
+    pub grad: BufId,
+    pub loss_out: BufId,
+    pub loss_index: usize,
+}
+
+/// The kernels. All sizes are in f32 elements. A kernel's output buffer must not be one of its
+/// inputs unless the method says so; backends return an error on such aliasing.
+pub trait Backend: Send {
+    /// Human-readable name, e.g. `cpu (2 threads)` or `cuda:0 (NVIDIA H100 80GB HBM3)`.
+    fn name(&self) -> String;
+    /// The device this backend runs on.
+    fn device(&self) -> crate::device::Device;
+    /// Allocates a zero-filled buffer of `len` f32 values.
+    fn alloc(&mut self, len: usize) -> Result<BufId>;
+    /// Length of a buffer in f32 values.
+    fn buf_len(&self, buf: BufId) -> usize;
+    /// Copies `src` into `dst[offset..offset + src.len()]`.
+    fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()>;
+    /// Copies `src[offset..offset + dst.len()]` into `dst`; waits for pending work.
+    fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()>;
+    /// Waits until every queued kernel has finished.
+    fn synchronize(&mut self) -> Result<()>;
+
+    /// `dst[0..len] = value`.
+    fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()>;
+    /// Strided 2-D copy (see [`Copy2d`]); `src` and `dst` may be the same buffer only if the
+    /// regions do not overlap.
+    fn copy_2d(&mut self, c: &Copy2d) -> Result<()>;
+    /// Fused matrix product (see [`Matmul`]).
+    fn matmul(&mut self, mm: &Matmul) -> Result<()>;
+    /// `y[i] = act(x[i])` for `i < n`.
+    fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()>;
+    /// `dx[i] = dy[i] * act'(x[i])` where the derivative may be computed from `x` (the
+    /// pre-activation) or `y` (the output); each activation's formula is in [`Activation`].
+    fn activation_backward(
+        &mut self,
+        act: Activation,
+        x: BufId,
+        y: BufId,
+        dy: BufId,
+        dx: BufId,
+        n: usize,
+    ) -> Result<()>;
+    /// Row-wise softmax (or log-softmax when `log`) of a `rows × cols` matrix.
+    ///
+    /// Per row: `mx = max_j x[j]` (j increasing); `s = Σ_j exp(x[j] - mx)` (j increasing, one
+    /// accumulator from 0); softmax: `y[j] = exp(x[j] - mx) / s`; log-softmax:
+    /// `y[j] = (x[j] - mx) - log(s)`.
+    fn softmax_forward(
+        &mut self,
+        log: bool,
+        x: BufId,
+        y: BufId,
+        rows: usize,
+        cols: usize,
+    ) -> Result<()>;
+    /// Backward of [`Backend::softmax_forward`] from its output `y`.
+    ///
+    /// Softmax: `d = Σ_j dy[j]*y[j]` (j increasing, `acc = fma(dy, y, acc)`), `dx[j] = y[j]*(dy[j] - d)`.
+    /// Log-softmax: `d = Σ_j dy[j]` (j increasing), `dx[j] = dy[j] - exp(y[j]) * d`.
+    fn softmax_backward(
+        &mut self,
+        log: bool,
+        y: BufId,
+        dy: BufId,
+        dx: BufId,
+        rows: usize,
+        cols: usize,
+    ) -> Result<()>;
+    /// Column sums of a `rows × cols` matrix: `out[j] = Σ_i x[i,j]`, i increasing, from 0
+    /// (the bias gradient).
+    fn sum_rows(&mut self, x: BufId, out: BufId, rows: usize, cols: usize) -> Result<()>;
+    /// `out[i] = a[i] + b[i]`.
+    fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()>;
+    /// `acc[i] = acc[i] + x[i]` (in place on `acc`).
+    fn add_assign(&mut self, acc: BufId, x: BufId, n: usize) -> Result<()>;
+    /// `out[i] = a[i] * b[i]`.
+    fn mul(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()>;
+    /// `x[i] = x[i] * s` (in place).
+    fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()>;
+    /// Inverted dropout. For element `i`, draw `u` = the `i % 4`-th word of
+    /// `philox4x32_10(counter = [i/4 low, i/4 high, stream, step], key = [seed low, seed high])`,
+    /// mapped to `[0, 1)` as `(u >> 8) * 2^-24`; keep when `u >= p`. `mask[i] = keep ? scale : 0`
+    /// with `scale = 1 / (1 - p)` computed on the host; `y[i] = x[i] * mask[i]`.
+    #[allow(clippy::too_many_arguments)]
+    fn dropout_forward(
+        &mut self,
+        x: BufId,
+        y: BufId,
+        mask: BufId,
+        n: usize,
+        p: f32,
+        scale: f32,
+        seed: u64,
+        stream: u32,
+        step: u32,
+    ) -> Result<()>;
+    /// Loss value and gradient (see [`LossArgs`] and [`LossKind`]).
+    fn loss(&mut self, args: &LossArgs) -> Result<()>;
+    /// Counts correct predictions of a `rows × cols` prediction matrix and adds the count to
+    /// `out[out_index]` (f32, exact below 2^24).
+    ///
+    /// `cols == 1`: binary, correct when `(pred >= 0.5) == (target >= 0.5)` (or `pred >= 0` when
+    /// `from_logits`). `cols > 1`: the prediction is the first index of the row maximum; the
+    /// target is a class index (`ClassIndex`) or the first index of the target row's maximum.
+    #[allow(clippy::too_many_arguments)]
+    fn count_correct(
+        &mut self,
+        pred: BufId,
+        target: BufId,
+        target_kind: TargetKind,
+        from_logits: bool,
+        rows: usize,
+        cols: usize,
+        out: BufId,
+        out_index: usize,
+    ) -> Result<()>;
+    /// `dst[dst_index] = dst[dst_index] + src[src_index]`: on-device running sums (epoch loss).
+    fn accumulate_scalar(
+        &mut self,
+        src: BufId,
+        src_index: usize,
+        dst: BufId,
+        dst_index: usize,
+    ) -> Result<()>;
+    /// `out[out_index] = Σ_i x[i]*x[i]` (i increasing, `acc = fma(x, x, acc)` from 0).
+    fn sum_squares(&mut self, x: BufId, n: usize, out: BufId, out_index: usize) -> Result<()>;
+    /// Global-norm clipping of one gradient: `total = Σ_t partials[t]` for `t < count`
+    /// (t increasing, from 0); `norm = sqrt(total)`; when `norm > max_norm`, every `g[i]` becomes
+    /// `g[i] * (max_norm / (norm + 1e-6))`. The same `partials` serve every gradient of a step.
+    fn clip_by_global_norm(
+        &mut self,
+        grad: BufId,
+        n: usize,
+        partials: BufId,
+        count: usize,
+        max_norm: f32,
+    ) -> Result<()>;
+    /// One optimizer update of one parameter tensor (see [`OptimizerStep`]).
+    fn optimizer_step(&mut self, step: &OptimizerStep) -> Result<()>;
+}

@@ -1,0 +1,16 @@
+//! Neuroxide: a deep-learning training library with a Keras-like API and CPU and CUDA backends
+//! that agree bit for bit in exact mode.
+
+pub mod backend;
+pub mod device;
+pub mod error;
+pub mod math;
+pub mod philox;
+pub mod shape;
+pub mod tensor;
+
+pub use backend::{Activation, Backend, BufId, LossKind, Mode, OptimizerKind, TargetKind};
+pub use device::Device;
+pub use error::{Error, Result};
+pub use shape::Shape;
+pub use tensor::{DType, Tensor};
