@@ -99,6 +99,12 @@ pub trait Backend: Send {
     fn device(&self) -> crate::device::Device;
     /// Allocates a zero-filled buffer of `len` f32 values.
     fn alloc(&mut self, len: usize) -> Result<BufId>;
+    /// Releases a buffer; its id must not be used again. The default keeps the memory until the
+    /// backend is dropped.
+    fn free(&mut self, buf: BufId) -> Result<()> {
+        let _ = buf;
+        Ok(())
+    }
     /// Length of a buffer in f32 values.
     fn buf_len(&self, buf: BufId) -> usize;
     /// Copies `src` into `dst[offset..offset + src.len()]`.

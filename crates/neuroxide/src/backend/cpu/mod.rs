@@ -158,6 +158,15 @@ impl Backend for CpuBackend {
         self.bufs.0.push(vec![0.0; len]);
         Ok(BufId(id))
     }
+    fn free(&mut self, buf: BufId) -> Result<()> {
+        let b = self
+            .bufs
+            .0
+            .get_mut(buf.0 as usize)
+            .ok_or_else(|| Error::backend(format!("cpu: unknown buffer {}", buf.0)))?;
+        *b = Vec::new();
+        Ok(())
+    }
     fn buf_len(&self, buf: BufId) -> usize {
         self.bufs.slice(buf).map_or(0, <[f32]>::len)
     }

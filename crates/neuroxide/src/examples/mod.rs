@@ -1,0 +1,4 @@
+//! The reference examples as library functions, so the `examples/` programs, the CLI and the
+//! validation report all train exactly the same models.
+
+pub mod xor;

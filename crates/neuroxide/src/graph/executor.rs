@@ -1,0 +1,421 @@
+//! The executor: every buffer of a model planned once on a backend, and a training step as a
+//! fixed sequence of kernel launches that allocates nothing.
+//!
+//! Gradient accumulation at fan-out: contributions to a node's gradient arrive in a fixed order
+//! (the losses first, then consumers in reverse topological order, input slots in order). The
+//! first writes the node's gradient buffer directly; each later one writes a buffer of its own
+//! edge, which is then added in (`add_assign`). That order is the same on every backend.
+
+use super::model::Node;
+use crate::backend::{Backend, BufId, LossArgs, OptimizerKind, OptimizerStep};
+use crate::error::{Error, Result};
+use crate::layers::{GradIo, Io, LayerCtx};
+use crate::loss::Loss;
+
+/// Where a layer writes the gradient of one of its inputs.
+#[derive(Clone, Copy, Debug)]
+enum EdgeGrad {
+    /// The input is a model input: no gradient.
+    None,
+    /// The first contribution: straight into the source node's gradient buffer.
+    Direct(BufId),
+    /// A later contribution: into this edge's buffer, then added to the source's gradient.
+    Accumulate { edge: BufId, into: BufId },
+}
+
+/// Planned buffers and state of one model on one backend.
+pub(crate) struct Executor {
+    pub backend: Box<dyn Backend>,
+    /// Largest batch the activation buffers hold.
+    pub capacity: usize,
+    out: Vec<BufId>,
+    grad: Vec<Option<BufId>>,
+    workspace: Vec<Vec<BufId>>,
+    in_bufs: Vec<Vec<BufId>>,
+    edges: Vec<Vec<EdgeGrad>>,
+    edge_grad_bufs: Vec<Vec<Option<BufId>>>,
+    activation_bufs: Vec<BufId>,
+    pub params: Vec<BufId>,
+    pub grads: Vec<BufId>,
+    pub state: Vec<[Option<BufId>; 2]>,
+    pub state_for: Option<OptimizerKind>,
+    targets: Vec<BufId>,
+    /// `[loss of output o | running loss sum of output o | running correct count of output o]`.
+    scalars: BufId,
+    norm_partials: BufId,
+    /// Optimizer updates applied so far (Adam's `t` is `steps + 1` during an update).
+    pub steps: u64,
+}
+
+/// A fixed index into `Executor::scalars`.
+#[derive(Clone, Copy)]
+pub(crate) enum Scalar {
+    Loss(usize),
+    LossSum(usize),
+    Correct(usize),
+}
+
+impl Executor {
+    /// Plans parameter buffers (uploading `weights`) and activation buffers for `capacity` rows.
+    pub fn new(
+        mut backend: Box<dyn Backend>,
+        nodes: &[Node],
+        outputs: &[usize],
+        weights: &[Vec<f32>],
+        capacity: usize,
+    ) -> Result<Self> {
+        let mut params = Vec::with_capacity(weights.len());
+        let mut grads = Vec::with_capacity(weights.len());
+        for w in weights {
+            let p = backend.alloc(w.len())?;
+            backend.upload(p, 0, w)?;
+            params.push(p);
+            grads.push(backend.alloc(w.len())?);
+        }
+        let scalars = backend.alloc(3 * outputs.len())?;
+        let norm_partials = backend.alloc(weights.len().max(1))?;
+        let mut ex = Executor {
+            backend,
+            capacity: 0,
+            out: Vec::new(),
+            grad: Vec::new(),
+            workspace: Vec::new(),
+            in_bufs: Vec::new(),
+            edges: Vec::new(),
+            edge_grad_bufs: Vec::new(),
+            activation_bufs: Vec::new(),
+            params,
+            grads,
+            state: vec![[None, None]; weights.len()],
+            state_for: None,
+            targets: Vec::new(),
+            scalars,
+            norm_partials,
+            steps: 0,
+        };
+        ex.plan_activations(nodes, outputs, capacity)?;
+        Ok(ex)
+    }
+
+    /// (Re)plans every per-batch buffer for `capacity` rows.
+    pub fn plan_activations(
+        &mut self,
+        nodes: &[Node],
+        outputs: &[usize],
+        capacity: usize,
+    ) -> Result<()> {
+        for b in self.activation_bufs.drain(..) {
+            self.backend.free(b)?;
+        }
+        let b = &mut self.backend;
+        let mut all = Vec::new();
+        let mut alloc = |b: &mut Box<dyn Backend>, n: usize| -> Result<BufId> {
+            let id = b.alloc(n)?;
+            all.push(id);
+            Ok(id)
+        };
+        let mut out = Vec::with_capacity(nodes.len());
+        let mut grad = Vec::with_capacity(nodes.len());
+        let mut workspace = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let n = capacity * node.shape.numel();
+            out.push(alloc(b, n)?);
+            grad.push(match node.layer {
+                Some(_) => Some(alloc(b, n)?),
+                None => None,
+            });
+            let ws = match &node.layer {
+                Some(l) => l
+                    .workspace(&node.input_shapes, &node.shape)
+                    .into_iter()
+                    .map(|per_sample| alloc(b, capacity * per_sample))
+                    .collect::<Result<Vec<_>>>()?,
+                None => Vec::new(),
+            };
+            workspace.push(ws);
+        }
+        // Gradient routing, in the order contributions are made (see module doc).
+        let mut contributed = vec![false; nodes.len()];
+        for &o in outputs {
+            contributed[o] = true;
+        }
+        let mut edges: Vec<Vec<EdgeGrad>> = nodes.iter().map(|_| Vec::new()).collect();
+        let mut edge_grad_bufs: Vec<Vec<Option<BufId>>> =
+            nodes.iter().map(|_| Vec::new()).collect();
+        for (i, node) in nodes.iter().enumerate().rev() {
+            for &src in &node.inputs {
+                let e = match grad[src] {
+                    None => EdgeGrad::None,
+                    Some(g) if !contributed[src] => {
+                        contributed[src] = true;
+                        EdgeGrad::Direct(g)
+                    }
+                    Some(g) => EdgeGrad::Accumulate {
+                        edge: alloc(b, capacity * nodes[src].shape.numel())?,
+                        into: g,
+                    },
+                };
+                edge_grad_bufs[i].push(match e {
+                    EdgeGrad::None => None,
+                    EdgeGrad::Direct(g) => Some(g),
+                    EdgeGrad::Accumulate { edge, .. } => Some(edge),
+                });
+                edges[i].push(e);
+            }
+        }
+        let targets = outputs
+            .iter()
+            .map(|&o| alloc(b, capacity * nodes[o].shape.numel()))
+            .collect::<Result<Vec<_>>>()?;
+        self.in_bufs = nodes
+            .iter()
+            .map(|n| n.inputs.iter().map(|&s| out[s]).collect())
+            .collect();
+        self.out = out;
+        self.grad = grad;
+        self.workspace = workspace;
+        self.edges = edges;
+        self.edge_grad_bufs = edge_grad_bufs;
+        self.targets = targets;
+        self.activation_bufs = all;
+        self.capacity = capacity;
+        Ok(())
+    }
+
+    /// Allocates optimizer state for `kind` (zeros) unless it already exists for it.
+    pub fn ensure_optimizer_state(&mut self, kind: OptimizerKind) -> Result<()> {
+        let same_layout = self.state_for.is_some_and(|k| {
+            std::mem::discriminant(&k) == std::mem::discriminant(&kind)
+                && k.state_count() == kind.state_count()
+        });
+        if same_layout {
+            self.state_for = Some(kind);
+            return Ok(());
+        }
+        for (i, p) in self.params.iter().enumerate() {
+            let n = self.backend.buf_len(*p);
+            let mut s = [None, None];
+            for slot in s.iter_mut().take(kind.state_count()) {
+                *slot = Some(self.backend.alloc(n)?);
+            }
+            self.state[i] = s;
+        }
+        self.state_for = Some(kind);
+        self.steps = 0;
+        Ok(())
+    }
+
+    /// The buffer of a model input or output node.
+    pub fn node_output(&self, node: usize) -> BufId {
+        self.out[node]
+    }
+
+    /// The target buffer of output `o`.
+    pub fn target(&self, o: usize) -> BufId {
+        self.targets[o]
+    }
+
+    fn scalar_index(&self, s: Scalar) -> usize {
+        let n = self.targets.len();
+        match s {
+            Scalar::Loss(o) => o,
+            Scalar::LossSum(o) => n + o,
+            Scalar::Correct(o) => 2 * n + o,
+        }
+    }
+
+    /// Reads one scalar (synchronises the device).
+    pub fn read_scalar(&mut self, s: Scalar) -> Result<f32> {
+        let mut v = [0.0f32];
+        let i = self.scalar_index(s);
+        self.backend.download(self.scalars, i, &mut v)?;
+        Ok(v[0])
+    }
+
+    /// Zeroes the running loss sums and correct counts.
+    pub fn reset_running(&mut self) -> Result<()> {
+        let n = self.targets.len();
+        let zeros = [0.0f32; 16];
+        for chunk_start in (n..3 * n).step_by(16) {
+            let len = (3 * n - chunk_start).min(16);
+            self.backend
+                .upload(self.scalars, chunk_start, &zeros[..len])?;
+        }
+        Ok(())
+    }
+
+    /// Runs every layer forward in topological order.
+    pub fn forward(
+        &mut self,
+        nodes: &[Node],
+        batch: usize,
+        training: bool,
+        seed: u64,
+    ) -> Result<()> {
+        for (i, node) in nodes.iter().enumerate() {
+            let Some(layer) = &node.layer else { continue };
+            let io = Io {
+                inputs: &self.in_bufs[i],
+                input_shapes: &node.input_shapes,
+                output: self.out[i],
+                output_shape: &node.shape,
+                params: &self.params[node.params.clone()],
+                workspace: &self.workspace[i],
+            };
+            let mut ctx = LayerCtx {
+                backend: self.backend.as_mut(),
+                batch,
+                training,
+                seed,
+                node: i as u32,
+                step: self.steps,
+            };
+            layer
+                .forward(&mut ctx, &io)
+                .map_err(|e| Error::layer(&node.name, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Evaluates each output's loss (value into `Scalar::Loss`, gradient into the output node's
+    /// gradient buffer), adds it to the running sum and, when asked, counts correct predictions.
+    pub fn losses(
+        &mut self,
+        nodes: &[Node],
+        outputs: &[usize],
+        loss: &Loss,
+        batch: usize,
+        count_correct: bool,
+    ) -> Result<()> {
+        for (o, &node) in outputs.iter().enumerate() {
+            let cols = nodes[node].shape.last();
+            let rows = batch * nodes[node].shape.numel() / cols;
+            let grad = self.grad[node].ok_or_else(|| {
+                Error::invalid(format!(
+                    "output '{}' is a model input; it has nothing to train",
+                    nodes[node].name
+                ))
+            })?;
+            let loss_index = self.scalar_index(Scalar::Loss(o));
+            self.backend.loss(&LossArgs {
+                kind: loss.kind,
+                target_kind: loss.targets,
+                rows,
+                cols,
+                pred: self.out[node],
+                target: self.targets[o],
+                grad,
+                loss_out: self.scalars,
+                loss_index,
+            })?;
+            let sum_index = self.scalar_index(Scalar::LossSum(o));
+            self.backend
+                .accumulate_scalar(self.scalars, loss_index, self.scalars, sum_index)?;
+            if count_correct {
+                let correct = self.scalar_index(Scalar::Correct(o));
+                self.backend.count_correct(
+                    self.out[node],
+                    self.targets[o],
+                    loss.targets,
+                    loss.from_logits(),
+                    rows,
+                    cols,
+                    self.scalars,
+                    correct,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every layer backward in reverse topological order, accumulating fan-out gradients.
+    pub fn backward(&mut self, nodes: &[Node], batch: usize, seed: u64) -> Result<()> {
+        for (i, node) in nodes.iter().enumerate().rev() {
+            let Some(layer) = &node.layer else { continue };
+            let Some(grad_output) = self.grad[i] else {
+                continue;
+            };
+            let io = Io {
+                inputs: &self.in_bufs[i],
+                input_shapes: &node.input_shapes,
+                output: self.out[i],
+                output_shape: &node.shape,
+                params: &self.params[node.params.clone()],
+                workspace: &self.workspace[i],
+            };
+            let g = GradIo {
+                grad_output,
+                grad_inputs: &self.edge_grad_bufs[i],
+                grad_params: &self.grads[node.params.clone()],
+            };
+            let mut ctx = LayerCtx {
+                backend: self.backend.as_mut(),
+                batch,
+                training: true,
+                seed,
+                node: i as u32,
+                step: self.steps,
+            };
+            layer
+                .backward(&mut ctx, &io, &g)
+                .map_err(|e| Error::layer(&node.name, e.to_string()))?;
+            for (slot, e) in self.edges[i].iter().enumerate() {
+                if let EdgeGrad::Accumulate { edge, into } = *e {
+                    let src = node.inputs[slot];
+                    let n = batch * nodes[src].shape.numel();
+                    self.backend.add_assign(into, edge, n)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Clips all gradients by their global L2 norm (PyTorch's `clip_grad_norm_`).
+    pub fn clip_gradients(&mut self, max_norm: f32) -> Result<()> {
+        for (i, &g) in self.grads.iter().enumerate() {
+            let n = self.backend.buf_len(g);
+            self.backend.sum_squares(g, n, self.norm_partials, i)?;
+        }
+        for &g in &self.grads {
+            let n = self.backend.buf_len(g);
+            self.backend.clip_by_global_norm(
+                g,
+                n,
+                self.norm_partials,
+                self.grads.len(),
+                max_norm,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Applies one optimizer update to every parameter.
+    pub fn update(&mut self, kind: OptimizerKind) -> Result<()> {
+        self.ensure_optimizer_state(kind)?;
+        self.steps += 1;
+        for i in 0..self.params.len() {
+            let n = self.backend.buf_len(self.params[i]);
+            let step = OptimizerStep::new(
+                kind,
+                self.steps,
+                self.params[i],
+                self.grads[i],
+                self.state[i],
+                n,
+            );
+            self.backend.optimizer_step(&step)?;
+        }
+        Ok(())
+    }
+
+    /// Copies a host batch into a device buffer (checked length).
+    pub fn upload(&mut self, dst: BufId, values: &[f32]) -> Result<()> {
+        self.backend.upload(dst, 0, values)
+    }
+
+    /// Downloads the first `dst.len()` values of a node's output.
+    pub fn download_output(&mut self, node: usize, dst: &mut [f32]) -> Result<()> {
+        let b = self.out[node];
+        self.backend.download(b, 0, dst)
+    }
+}

@@ -1,0 +1,107 @@
+//! Standalone activation layers: elementwise activations and row-wise softmax / log-softmax
+//! (over the last axis).
+
+use super::{expect_inputs, GradIo, Io, Layer, LayerCtx};
+use crate::backend::Activation;
+use crate::error::{Error, Result};
+use crate::shape::Shape;
+use serde::{Deserialize, Serialize};
+
+/// What an [`ActivationLayer`] computes.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ActivationOp {
+    Elementwise(Activation),
+    Softmax,
+    LogSoftmax,
+}
+
+/// An activation applied as its own layer.
+#[derive(Clone, Debug)]
+pub struct ActivationLayer {
+    pub op: ActivationOp,
+}
+
+impl ActivationLayer {
+    /// An elementwise activation layer.
+    pub fn new(act: Activation) -> Self {
+        ActivationLayer {
+            op: ActivationOp::Elementwise(act),
+        }
+    }
+    /// Softmax over the last axis.
+    pub fn softmax() -> Self {
+        ActivationLayer {
+            op: ActivationOp::Softmax,
+        }
+    }
+    /// Log-softmax over the last axis.
+    pub fn log_softmax() -> Self {
+        ActivationLayer {
+            op: ActivationOp::LogSoftmax,
+        }
+    }
+    /// Parses `relu`, `softmax`, `log_softmax`, … (see [`Activation::parse`]).
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "softmax" => Ok(Self::softmax()),
+            "log_softmax" | "logsoftmax" => Ok(Self::log_softmax()),
+            _ => Activation::parse(name)
+                .map(Self::new)
+                .ok_or_else(|| Error::invalid(format!("unknown activation '{name}'"))),
+        }
+    }
+}
+
+impl Layer for ActivationLayer {
+    fn kind(&self) -> &'static str {
+        "Activation"
+    }
+    fn config(&self) -> serde_json::Value {
+        serde_json::json!({ "op": self.op })
+    }
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
+        expect_inputs(inputs, 1)?;
+        Ok(inputs[0].clone())
+    }
+    fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()> {
+        let n = ctx.batch * io.output_shape.numel();
+        let cols = io.output_shape.last();
+        match self.op {
+            ActivationOp::Elementwise(a) => {
+                ctx.backend
+                    .activation_forward(a, io.inputs[0], io.output, n)
+            }
+            ActivationOp::Softmax | ActivationOp::LogSoftmax => ctx.backend.softmax_forward(
+                self.op == ActivationOp::LogSoftmax,
+                io.inputs[0],
+                io.output,
+                n / cols,
+                cols,
+            ),
+        }
+    }
+    fn backward(&self, ctx: &mut LayerCtx, io: &Io, g: &GradIo) -> Result<()> {
+        let Some(dx) = g.grad_inputs[0] else {
+            return Ok(());
+        };
+        let n = ctx.batch * io.output_shape.numel();
+        let cols = io.output_shape.last();
+        match self.op {
+            ActivationOp::Elementwise(a) => {
+                ctx.backend
+                    .activation_backward(a, io.inputs[0], io.output, g.grad_output, dx, n)
+            }
+            ActivationOp::Softmax | ActivationOp::LogSoftmax => ctx.backend.softmax_backward(
+                self.op == ActivationOp::LogSoftmax,
+                io.output,
+                g.grad_output,
+                dx,
+                n / cols,
+                cols,
+            ),
+        }
+    }
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
+}

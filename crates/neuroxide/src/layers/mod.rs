@@ -1,0 +1,129 @@
+//! Layers. Each layer is written once against the [`Backend`] trait, infers its output shape
+//! from its input shapes (so `Dense::new(128)` needs no input size), declares its parameters and
+//! workspaces, and implements an explicit forward and backward.
+//!
+//! A layer object is an immutable configuration: all mutable state (parameters, activations,
+//! gradients) lives in buffers the graph executor planned, handed to the layer in [`Io`].
+
+mod activation;
+mod dense;
+mod dropout;
+pub mod init;
+mod merge;
+mod reshape;
+mod serialize;
+
+pub use activation::{ActivationLayer, ActivationOp};
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use init::Initializer;
+pub use merge::{Add, Concat, Multiply};
+pub use reshape::{Flatten, Reshape};
+pub use serialize::layer_from_config;
+
+use crate::backend::{Backend, BufId};
+use crate::error::Result;
+use crate::shape::Shape;
+
+/// A trainable tensor a layer declares.
+#[derive(Clone, Debug)]
+pub struct ParamSpec {
+    /// Name within the layer, e.g. `kernel` or `bias`.
+    pub name: &'static str,
+    /// Full shape of the tensor.
+    pub shape: Shape,
+    /// How to initialise it.
+    pub init: Initializer,
+    /// Fan-in and fan-out for the variance-scaling initialisers.
+    pub fan_in: usize,
+    pub fan_out: usize,
+}
+
+/// What a layer's kernels run with.
+pub struct LayerCtx<'a> {
+    pub backend: &'a mut dyn Backend,
+    /// Rows in this batch (≤ the planned capacity).
+    pub batch: usize,
+    /// Training (dropout active) or inference.
+    pub training: bool,
+    /// Model seed and this node's index: the Philox key and stream of any randomness.
+    pub seed: u64,
+    pub node: u32,
+    /// Training step counter (the Philox counter of dropout masks).
+    pub step: u64,
+}
+
+/// The buffers of one layer application. Activation buffers hold `batch × shape.numel()`
+/// values, row-major, batch first.
+pub struct Io<'a> {
+    pub inputs: &'a [BufId],
+    pub input_shapes: &'a [Shape],
+    pub output: BufId,
+    pub output_shape: &'a Shape,
+    pub params: &'a [BufId],
+    pub workspace: &'a [BufId],
+}
+
+/// Gradient buffers for backward. `grad_inputs[i]` is `None` when input `i` needs no gradient
+/// (a model input); the layer writes (overwrites) every gradient it is given.
+pub struct GradIo<'a> {
+    pub grad_output: BufId,
+    pub grad_inputs: &'a [Option<BufId>],
+    pub grad_params: &'a [BufId],
+}
+
+/// A layer: shape inference, parameters, forward and explicit backward.
+pub trait Layer: Send + Sync {
+    /// The layer's type name, e.g. `Dense` (used in names, summaries and saved architectures).
+    fn kind(&self) -> &'static str;
+    /// The configuration as JSON (for saving the architecture); see [`layer_from_config`].
+    fn config(&self) -> serde_json::Value;
+    /// Output shape for the given input shapes; an error message says what is wrong.
+    fn output_shape(&self, inputs: &[Shape]) -> Result<Shape>;
+    /// Parameters for the given input shapes.
+    fn params(&self, _inputs: &[Shape]) -> Vec<ParamSpec> {
+        Vec::new()
+    }
+    /// Workspace buffers, each given as a number of values **per sample** (multiplied by the
+    /// planned batch capacity).
+    fn workspace(&self, _inputs: &[Shape], _output: &Shape) -> Vec<usize> {
+        Vec::new()
+    }
+    /// Computes the output.
+    fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()>;
+    /// Computes input and parameter gradients from the output gradient.
+    fn backward(&self, ctx: &mut LayerCtx, io: &Io, grads: &GradIo) -> Result<()>;
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn Layer>;
+}
+
+impl Clone for Box<dyn Layer> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// Checks the number of inputs.
+pub(crate) fn expect_inputs(inputs: &[Shape], n: usize) -> Result<()> {
+    if inputs.len() != n {
+        return Err(crate::Error::Shape(format!(
+            "expected {n} input(s), got {}",
+            inputs.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A plain copy of `n` values between distinct buffers.
+pub(crate) fn copy(backend: &mut dyn Backend, src: BufId, dst: BufId, n: usize) -> Result<()> {
+    backend.copy_2d(&crate::backend::Copy2d {
+        rows: 1,
+        cols: n,
+        src,
+        src_offset: 0,
+        src_stride: n,
+        dst,
+        dst_offset: 0,
+        dst_stride: n,
+    })
+}
