@@ -1,8 +1,11 @@
-//! `neuroxide`: train the reference examples, and (soon) validate and benchmark.
+//! `neuroxide`: train, evaluate and run models, validate the backends, benchmark.
+//! One file per command family; this file only parses and dispatches.
+
+mod bench;
+mod train;
+mod validate;
 
 use clap::{Parser, Subcommand};
-use neuroxide::examples::xor;
-use neuroxide::Device;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -14,53 +17,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a reference example.
-    Train {
-        #[command(subcommand)]
-        example: TrainCmd,
-    },
+    /// Train a reference example or a model on your data.
+    Train(train::TrainArgs),
+    /// Write the validation report from live runs on every available backend.
+    Validate(validate::ValidateArgs),
+    /// Run the benchmark workloads of bench/WORKLOADS.md.
+    Bench(bench::BenchArgs),
 }
 
-#[derive(Subcommand)]
-enum TrainCmd {
-    /// XOR with a 2-4-1 tanh/sigmoid network, Adam(0.05), MSE.
-    Xor {
-        /// cpu, cuda, cuda:N or auto
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        #[arg(long, default_value_t = 500)]
-        steps: usize,
-    },
-}
-
-fn run(cli: Cli) -> neuroxide::Result<()> {
+fn run(cli: Cli) -> neuroxide::Result<ExitCode> {
     match cli.command {
-        Command::Train {
-            example:
-                TrainCmd::Xor {
-                    device,
-                    seed,
-                    steps,
-                },
-        } => {
-            let r = xor::train(Device::parse(&device)?, seed, steps)?;
-            for (x, p) in xor::INPUTS.iter().zip(&r.predictions) {
-                println!("{x:?} -> {p:.4}");
-            }
-            println!(
-                "final loss {:.6}, max |error| {:.4} after {} steps ({:.1} µs/step)",
-                r.final_loss, r.max_error, r.steps, r.micros_per_step
-            );
-            Ok(())
-        }
+        Command::Train(a) => train::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Validate(a) => validate::run(a),
+        Command::Bench(a) => bench::run(a).map(|()| ExitCode::SUCCESS),
     }
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
