@@ -214,7 +214,10 @@ impl Parser<'_> {
             csv::ErrorKind::Utf8 { err, .. } => self.err(
                 line,
                 err.field() + 1,
-                format!("malformed row: field is not valid UTF-8 ({err})"),
+                format!(
+                    "malformed row: field is not valid UTF-8 (bad byte after {} valid bytes)",
+                    err.valid_up_to()
+                ),
             ),
             other => self.err(line, 0, format!("malformed row: {other:?}")),
         }
