@@ -185,11 +185,7 @@ fn error_malformed_row_invalid_utf8() {
 
 #[test]
 fn error_ragged_row() {
-    let (p, msg) = error_of(
-        "ragged.csv",
-        b"a,b,c\n1,2,x\n3,4\n",
-        &CsvOptions::default(),
-    );
+    let (p, msg) = error_of("ragged.csv", b"a,b,c\n1,2,x\n3,4\n", &CsvOptions::default());
     assert_eq!(
         msg,
         format!(

@@ -8,10 +8,8 @@ use std::path::{Path, PathBuf};
 
 /// A fresh, empty directory for one test.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "neuroxide-data-idx-{}-{name}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("neuroxide-data-idx-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -54,7 +52,10 @@ fn synthetic_mnist(name: &str) -> PathBuf {
     write(&dir.join("train-images-idx3-ubyte"), &images(3));
     write(&dir.join("train-labels-idx1-ubyte"), &labels(&[5, 0, 9]));
     write(&dir.join("t10k-images-idx3-ubyte.gz"), &gzip(&images(2)));
-    write(&dir.join("t10k-labels-idx1-ubyte.gz"), &gzip(&labels(&[7, 2])));
+    write(
+        &dir.join("t10k-labels-idx1-ubyte.gz"),
+        &gzip(&labels(&[7, 2])),
+    );
     dir
 }
 
@@ -175,7 +176,10 @@ fn mnist_checksum_mismatch() {
         )),
         "message was: {msg}"
     );
-    assert!(msg.ends_with("use Mnist::load_unverified)"), "message was: {msg}");
+    assert!(
+        msg.ends_with("use Mnist::load_unverified)"),
+        "message was: {msg}"
+    );
 }
 
 #[test]
@@ -245,7 +249,10 @@ fn mnist_count_mismatch() {
 fn mnist_wrong_dimensions() {
     let dir = synthetic_mnist("dims");
     let path = dir.join("train-images-idx3-ubyte");
-    write(&path, &idx_bytes(0x0803, &[3, 32, 32], &vec![0; 3 * 32 * 32]));
+    write(
+        &path,
+        &idx_bytes(0x0803, &[3, 32, 32], &vec![0; 3 * 32 * 32]),
+    );
     assert_eq!(
         load_err(&dir, &unverified()),
         format!(

@@ -247,7 +247,10 @@ impl Parser<'_> {
         let Some(first) = rows.first() else {
             return Err(self.err(0, 0, "the file is empty (no rows)"));
         };
-        let has_header = self.options.has_header.unwrap_or_else(|| detect_header(&rows));
+        let has_header = self
+            .options
+            .has_header
+            .unwrap_or_else(|| detect_header(&rows));
         let n_fields = first.fields.len();
         let names: Vec<String> = (0..n_fields)
             .map(|c| match first.fields.get(c) {
@@ -260,7 +263,10 @@ impl Parser<'_> {
             return Err(self.err(
                 first.line,
                 0,
-                format!("the file has a header row ({}) but no data rows", list(&names)),
+                format!(
+                    "the file has a header row ({}) but no data rows",
+                    list(&names)
+                ),
             ));
         }
         for row in data {
@@ -434,7 +440,10 @@ impl Parser<'_> {
                     return Err(self.err(
                         row.line,
                         c + 1,
-                        format!("value {field:?} in {kind} column '{}' is not finite", names[c]),
+                        format!(
+                            "value {field:?} in {kind} column '{}' is not finite",
+                            names[c]
+                        ),
                     ));
                 }
                 values.push(v);

@@ -182,7 +182,11 @@ fn load_split(dir: &Path, prefix: &str, options: &MnistOptions) -> Result<Datase
             ),
         ));
     }
-    if let Some(i) = labels.data.iter().position(|&l| usize::from(l) >= MNIST_CLASSES) {
+    if let Some(i) = labels
+        .data
+        .iter()
+        .position(|&l| usize::from(l) >= MNIST_CLASSES)
+    {
         return Err(data_err(
             &lbl_path,
             format!(

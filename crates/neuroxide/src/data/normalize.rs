@@ -61,9 +61,10 @@ impl Normalizer {
                     (mean, var.sqrt())
                 }
                 NormalizerKind::MinMax => {
-                    let (lo, hi) = column.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                        (lo.min(v), hi.max(v))
-                    });
+                    let (lo, hi) = column
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                            (lo.min(v), hi.max(v))
+                        });
                     (lo, hi - lo)
                 }
             };
@@ -139,7 +140,12 @@ mod tests {
 
     #[test]
     fn standardize_matches_hand_computation() {
-        let x = t(&[vec![1.0, 5.0], vec![2.0, 5.0], vec![3.0, 5.0], vec![6.0, 5.0]]);
+        let x = t(&[
+            vec![1.0, 5.0],
+            vec![2.0, 5.0],
+            vec![3.0, 5.0],
+            vec![6.0, 5.0],
+        ]);
         let n = Normalizer::fit(NormalizerKind::Standardize, &x).unwrap();
         // column 0: mean 3, population variance (4 + 1 + 0 + 9) / 4 = 3.5
         assert_eq!(n.shift, [3.0, 5.0]);
