@@ -2,6 +2,7 @@
 //! that agree bit for bit in exact mode.
 
 pub mod backend;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod examples;
