@@ -232,6 +232,8 @@ fn pack_all(
     let (pa, pb) = (m.div_ceil(mr), n.div_ceil(nr));
     let (sa, sb) = (SharedMut::new(a_buf), SharedMut::new(b_buf));
     let panels = pa + pb;
+    // `packed` runs only on the AVX2 and AVX-512 paths, both of which imply AVX2.
+    let avx2 = true;
     let tasks = if threads > 1 {
         (threads * 2).min(panels)
     } else {
@@ -246,7 +248,7 @@ fn pack_all(
             } else {
                 let jp = q - pa;
                 let dst = unsafe { sb.slice(jp * k * nr, k * nr) };
-                pack::pack_b(args.b, n, k, args.b_trans, jp, nr, dst);
+                pack::pack_b(args.b, n, k, args.b_trans, jp, nr, dst, avx2);
             }
         }
     };

@@ -39,6 +39,8 @@ pub(super) fn pack_a(
 
 /// Packs column panel `jp` of `op(B)` (`k × n`): `dst[p·nr + j] = B[p, jp·nr + j]`, zero for
 /// columns past `n`. `b` is stored `k × n`, or `n × k` when `b_trans`. `dst.len()` must be `k·nr`.
+/// `avx2`: the CPU has AVX2, so a transposed `B` is packed with 8 × 8 register transposes.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn pack_b(
     b: &[f32],
     n: usize,
@@ -47,9 +49,18 @@ pub(super) fn pack_b(
     jp: usize,
     nr: usize,
     dst: &mut [f32],
+    avx2: bool,
 ) {
     let j0 = jp * nr;
     let cols = nr.min(n - j0);
+    #[cfg(target_arch = "x86_64")]
+    if b_trans && avx2 && cols == nr && nr % 8 == 0 {
+        let block = &b[j0 * k..(j0 + cols) * k];
+        // SAFETY: the caller promised AVX2; `block` is `nr` rows of `k`, `dst` is `k × nr`.
+        unsafe { transpose_panel_avx2(block, k, nr, dst) };
+        return;
+    }
+    let _ = avx2;
     if b_trans {
         let block = &b[j0 * k..(j0 + cols) * k];
         for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
@@ -62,6 +73,62 @@ pub(super) fn pack_b(
         for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
             d[..cols].copy_from_slice(&b[p * n + j0..p * n + j0 + cols]);
             d[cols..].fill(0.0);
+        }
+    }
+}
+
+/// `dst[p·nr + j] = block[j·k + p]` for `j < nr`, `p < k` (`nr` a multiple of 8): 8 × 8 tiles
+/// transposed in registers, the last `k % 8` values of each row copied one by one.
+///
+/// # Safety
+/// The CPU must support AVX2; `block.len() >= nr·k`, `dst.len() >= k·nr`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_panel_avx2(block: &[f32], k: usize, nr: usize, dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(block.len() >= nr * k && dst.len() >= k * nr && nr % 8 == 0);
+    let src = block.as_ptr();
+    let out = dst.as_mut_ptr();
+    let k8 = k - k % 8;
+    for jg in (0..nr).step_by(8) {
+        for p0 in (0..k8).step_by(8) {
+            // SAFETY: rows jg..jg+8 and columns p0..p0+8 are inside `block`; the stores land in
+            // rows p0..p0+8, columns jg..jg+8 of `dst` (checked by the assert above).
+            unsafe {
+                let r = |j: usize| _mm256_loadu_ps(src.add((jg + j) * k + p0));
+                let (r0, r1, r2, r3, r4, r5, r6, r7) =
+                    (r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7));
+                let t0 = _mm256_unpacklo_ps(r0, r1);
+                let t1 = _mm256_unpackhi_ps(r0, r1);
+                let t2 = _mm256_unpacklo_ps(r2, r3);
+                let t3 = _mm256_unpackhi_ps(r2, r3);
+                let t4 = _mm256_unpacklo_ps(r4, r5);
+                let t5 = _mm256_unpackhi_ps(r4, r5);
+                let t6 = _mm256_unpacklo_ps(r6, r7);
+                let t7 = _mm256_unpackhi_ps(r6, r7);
+                let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                let w = |p: usize, v: __m256| _mm256_storeu_ps(out.add((p0 + p) * nr + jg), v);
+                w(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
+                w(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
+                w(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
+                w(3, _mm256_permute2f128_ps::<0x20>(u3, u7));
+                w(4, _mm256_permute2f128_ps::<0x31>(u0, u4));
+                w(5, _mm256_permute2f128_ps::<0x31>(u1, u5));
+                w(6, _mm256_permute2f128_ps::<0x31>(u2, u6));
+                w(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
+            }
+        }
+        for p in k8..k {
+            for j in jg..jg + 8 {
+                dst[p * nr + j] = block[j * k + p];
+            }
         }
     }
 }
