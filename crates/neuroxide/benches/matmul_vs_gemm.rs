@@ -4,7 +4,9 @@
 //! the GFLOP/s (2·m·n·k per call, best batch) of neuroxide's exact matmul and of `gemm::gemm`
 //! (`Parallelism::None` for 1 thread, `Parallelism::Rayon(2)` for 2), their ratio, and the ratio
 //! of the median batches. Batches of the two alternate, so load from other processes hits both.
-//! Optional arguments `M N K` add a shape; `--quick` shortens the timing.
+//! Optional arguments `M N K` replace the shapes with that one (`--at`, `--bt`: transposed A, B);
+//! `--quick` shortens the timing; `--cpu` times single-threaded runs only, by this thread's CPU
+//! time (for tuning on a loaded machine).
 
 use gemm::{gemm, Parallelism};
 use neuroxide::backend::cpu::matmul::{matmul, Isa, MatmulArgs};
@@ -12,14 +14,54 @@ use neuroxide::backend::cpu::pool::ThreadPool;
 use neuroxide::backend::Activation;
 use std::time::{Duration, Instant};
 
+/// Seconds this thread has spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), Linux only.
+#[cfg(target_os = "linux")]
+fn thread_cpu_seconds() -> Option<f64> {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, t: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut t = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `t` is a valid timespec (two C longs on 64-bit Linux).
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    (rc == 0).then(|| t.sec as f64 + t.nsec as f64 * 1e-9)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_seconds() -> Option<f64> {
+    None
+}
+
+/// The clock: wall time, or (`--cpu`, single-threaded runs only) this thread's CPU time, which
+/// leaves out time the thread spent waiting for a CPU on a loaded machine.
+fn now(cpu: bool, t0: Instant) -> f64 {
+    if cpu {
+        if let Some(t) = thread_cpu_seconds() {
+            return t;
+        }
+    }
+    t0.elapsed().as_secs_f64()
+}
+
 /// Seconds per call of `f` and of `g` as (best, median) each, timed in alternating batches for
 /// about `budget` in total, so that a busy machine slows both alike.
-fn time_pair(budget: Duration, mut f: impl FnMut(), mut g: impl FnMut()) -> [(f64, f64); 2] {
+fn time_pair(
+    budget: Duration,
+    cpu: bool,
+    mut f: impl FnMut(),
+    mut g: impl FnMut(),
+) -> [(f64, f64); 2] {
+    let origin = Instant::now();
     let batch = |h: &mut dyn FnMut()| {
         h();
-        let t0 = Instant::now();
+        let t0 = now(cpu, origin);
         h();
-        t0.elapsed().as_secs_f64().max(1e-7)
+        (now(cpu, origin) - t0).max(1e-7)
     };
     let one = batch(&mut f).min(batch(&mut g));
     let per_batch = ((budget.as_secs_f64() / 60.0 / one) as usize).max(1);
@@ -30,11 +72,11 @@ fn time_pair(budget: Duration, mut f: impl FnMut(), mut g: impl FnMut()) -> [(f6
             (&mut f as &mut dyn FnMut(), &mut sf),
             (&mut g as &mut dyn FnMut(), &mut sg),
         ] {
-            let t = Instant::now();
+            let t = now(cpu, origin);
             for _ in 0..per_batch {
                 h();
             }
-            s.push(t.elapsed().as_secs_f64() / per_batch as f64);
+            s.push((now(cpu, origin) - t) / per_batch as f64);
         }
     }
     let stats = |s: &mut Vec<f64>| {
@@ -50,6 +92,7 @@ fn main() {
         .filter(|a| a != "--bench")
         .collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let cpu = args.iter().any(|a| a == "--cpu");
     let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let budget = Duration::from_millis(if quick { 300 } else { 1500 });
     // (m, n, k, a_trans, b_trans, label)
@@ -62,7 +105,11 @@ fn main() {
     let custom;
     if nums.len() >= 3 {
         custom = format!("{}x{}x{}", nums[0], nums[1], nums[2]);
-        shapes.push((nums[0], nums[1], nums[2], false, false, custom.as_str()));
+        let (at, bt) = (
+            args.iter().any(|a| a == "--at"),
+            args.iter().any(|a| a == "--bt"),
+        );
+        shapes = vec![(nums[0], nums[1], nums[2], at, bt, custom.as_str())];
     }
     println!(
         "neuroxide exact matmul (isa {}) vs gemm 0.19; median GFLOP/s",
@@ -81,7 +128,7 @@ fn main() {
             .collect();
         let mut c = vec![0.0f32; m * n];
         let flops = 2.0 * (m * n * k) as f64;
-        for threads in [1usize, 2] {
+        for threads in if cpu { vec![1usize] } else { vec![1, 2] } {
             let pool = ThreadPool::new(threads);
             let margs = MatmulArgs {
                 m,
@@ -126,8 +173,12 @@ fn main() {
                     par,
                 )
             };
-            let [(ours, ours_med), (theirs, theirs_med)] =
-                time_pair(budget, || matmul(&pool, &margs, &mut c, None), gemm_call);
+            let [(ours, ours_med), (theirs, theirs_med)] = time_pair(
+                budget,
+                cpu,
+                || matmul(&pool, &margs, &mut c, None),
+                gemm_call,
+            );
             let (g_ours, g_theirs) = (flops / ours * 1e-9, flops / theirs * 1e-9);
             println!(
                 "| {label} | {threads} | {g_ours:.1} | {g_theirs:.1} | {:.2} | {:.2} |",

@@ -37,8 +37,10 @@ impl Epilogue {
 
 /// One `MR × NV·LANES` output tile over one k-block of `kc` steps.
 ///
-/// * `a`: packed A micro-panel, `A[i0 + i, p0 + p]` at `a[p·MR + i]`.
-/// * `b`: packed B micro-panel, `B[p0 + p, j0 + j]` at `b[p·NR + j]` with `NR = NV·LANES`.
+/// * `a`: A micro-panel, `A[i0 + i, p0 + p]` at `a[p·lda + i]` (`lda = MR` when packed, `m`
+///   when read in place from a transposed A).
+/// * `b`: B micro-panel, `B[p0 + p, j0 + j]` at `b[p·ldb + j]` for `j < NR = NV·LANES`
+///   (`ldb = NR` when packed, `n` when read in place from a plain B).
 /// * `c`: the tile's first output, row stride `ldc`; read first when `load` (carried
 ///   accumulators), then written (raw accumulators, or the epilogue's result when `epi.last`).
 ///
@@ -50,14 +52,15 @@ impl Epilogue {
 pub(super) unsafe fn micro<S: Simd, const MR: usize, const NV: usize>(
     kc: usize,
     a: *const f32,
+    lda: usize,
     b: *const f32,
+    ldb: usize,
     c: *mut f32,
     ldc: usize,
     load: bool,
     epi: Epilogue,
 ) {
     let lanes = S::LANES;
-    let nr = NV * lanes;
     unsafe {
         let mut acc = [[S::zero(); NV]; MR];
         if load {
@@ -80,8 +83,8 @@ pub(super) unsafe fn micro<S: Simd, const MR: usize, const NV: usize>(
                     acc[i][v] = S::fma(av, bv[v], acc[i][v]);
                 }
             }
-            ap = ap.add(MR);
-            bp = bp.add(nr);
+            ap = ap.add(lda);
+            bp = bp.add(ldb);
         }
         if epi.last {
             if !epi.bias.is_null() {

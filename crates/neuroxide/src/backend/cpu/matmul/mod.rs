@@ -178,28 +178,40 @@ fn packed(
 ) {
     let (m, n, k) = (args.m, args.n, args.k);
     let (pa, pb) = (m.div_ceil(mr), n.div_ceil(nr));
-    let a_len = (pa * mr * k).next_multiple_of(16);
-    let b_len = pb * nr * k;
     let threads = if m * n * k >= PAR_WORK {
         pool.threads()
     } else {
         1
     };
+    let (rbs, cbs) = plan(pa, pb, mr, nr, threads);
+    // k-blocks of near-equal length, at most KC.
+    let kc = k.div_ceil(k.div_ceil(KC));
+    // With one row block every B micro-panel is used by one task only, once per k-block: it is
+    // packed just before use into that task's small buffer (hot in L1) instead of up front.
+    let b_jit = rbs == 1;
+    let a_len = (pa * mr * k).next_multiple_of(16);
+    let b_len = if b_jit { cbs * kc * nr } else { pb * nr * k };
     with_pack_buffer(a_len + b_len, |buf| {
         let (a_buf, b_buf) = buf.split_at_mut(a_len);
-        pack_all(pool, threads, args, mr, nr, a_buf, b_buf);
-        let (rbs, cbs) = plan(pa, pb, mr, nr, threads);
+        // A transposed A is read in place (see `Ctx::a_direct`).
+        let a_direct = args.a_trans;
+        pack_all(pool, threads, args, mr, nr, a_buf, b_buf, a_direct, !b_jit);
         let ctx = Ctx {
             m,
             n,
             k,
             a: a_buf.as_ptr(),
-            b: b_buf.as_ptr(),
+            b: b_buf.as_mut_ptr(),
+            a_src: args.a.as_ptr(),
+            a_direct,
+            b_src: args.b,
+            b_trans: args.b_trans,
+            b_jit,
             c: c.as_mut_ptr(),
             pre: pre_act.map_or(std::ptr::null_mut(), |p| p.as_mut_ptr()),
             bias: args.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
             act: args.act,
-            kc: KC,
+            kc,
             row_blocks: rbs,
             col_blocks: cbs,
         };
@@ -218,7 +230,9 @@ fn packed(
 }
 
 /// Packs every row panel of A into `a_buf` and every column panel of B into `b_buf`, split over
-/// `threads` tasks (each panel is written by one task).
+/// `threads` tasks (each panel is written by one task). With `a_direct` only a partial last row
+/// panel of A is packed (full ones are read in place by the kernel); B only when `pack_b`.
+#[allow(clippy::too_many_arguments)]
 fn pack_all(
     pool: &ThreadPool,
     threads: usize,
@@ -227,11 +241,19 @@ fn pack_all(
     nr: usize,
     a_buf: &mut [f32],
     b_buf: &mut [f32],
+    a_direct: bool,
+    pack_b: bool,
 ) {
     let (m, n, k) = (args.m, args.n, args.k);
     let (pa, pb) = (m.div_ceil(mr), n.div_ceil(nr));
     let (sa, sb) = (SharedMut::new(a_buf), SharedMut::new(b_buf));
-    let panels = pa + pb;
+    let (a_first, panels) = (
+        if a_direct { m / mr } else { 0 },
+        if pack_b { pa + pb } else { pa },
+    );
+    if a_first == panels {
+        return;
+    }
     // `packed` runs only on the AVX2 and AVX-512 paths, both of which imply AVX2.
     let avx2 = true;
     let tasks = if threads > 1 {
@@ -243,12 +265,15 @@ fn pack_all(
         for q in t * panels / tasks..(t + 1) * panels / tasks {
             // SAFETY: panel q is a disjoint range of its buffer, packed by this task only.
             if q < pa {
+                if q < a_first {
+                    continue;
+                }
                 let dst = unsafe { sa.slice(q * k * mr, k * mr) };
                 pack::pack_a(args.a, m, k, args.a_trans, q, mr, dst);
             } else {
                 let jp = q - pa;
                 let dst = unsafe { sb.slice(jp * k * nr, k * nr) };
-                pack::pack_b(args.b, n, k, args.b_trans, jp, nr, dst, avx2);
+                pack::pack_b(args.b, n, k, args.b_trans, jp, nr, 0, dst, avx2);
             }
         }
     };
@@ -262,6 +287,7 @@ fn pack_all(
 /// Splits `pa` row panels × `pb` column panels into `rbs × cbs` near-equal task blocks: at
 /// least enough blocks for the cache targets `MC`/`NC`, and with `threads > 1` a count that
 /// keeps all threads equally busy (the largest block times the rounds of tasks is minimised).
+/// When all rows fit one block, only columns are split.
 fn plan(pa: usize, pb: usize, mr: usize, nr: usize, threads: usize) -> (usize, usize) {
     let rmin = pa.div_ceil(MC.div_ceil(mr)).max(1);
     let cmin = pb.div_ceil(NC.div_ceil(nr)).max(1);
@@ -270,7 +296,13 @@ fn plan(pa: usize, pb: usize, mr: usize, nr: usize, threads: usize) -> (usize, u
     }
     let mut best = (rmin, cmin);
     let mut best_cost = usize::MAX;
-    for rbs in rmin..=pa.min(rmin + 2 * threads) {
+    // When all rows fit one block, split columns only (B is then packed just in time).
+    let rmax = if rmin == 1 {
+        1
+    } else {
+        pa.min(rmin + 2 * threads)
+    };
+    for rbs in rmin..=rmax {
         for cbs in cmin..=pb.min(cmin + 2 * threads) {
             let tasks = rbs * cbs;
             let rounds = tasks.div_ceil(threads);

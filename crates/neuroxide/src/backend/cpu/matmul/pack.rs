@@ -37,9 +37,10 @@ pub(super) fn pack_a(
     }
 }
 
-/// Packs column panel `jp` of `op(B)` (`k × n`): `dst[p·nr + j] = B[p, jp·nr + j]`, zero for
-/// columns past `n`. `b` is stored `k × n`, or `n × k` when `b_trans`. `dst.len()` must be `k·nr`.
-/// `avx2`: the CPU has AVX2, so a transposed `B` is packed with 8 × 8 register transposes.
+/// Packs rows `p0 .. p0 + dst.len()/nr` of column panel `jp` of `op(B)` (`k × n`):
+/// `dst[p·nr + j] = B[p0 + p, jp·nr + j]`, zero for columns past `n`. `b` is stored `k × n`, or
+/// `n × k` when `b_trans`. `avx2`: the CPU has AVX2, so a transposed `B` is packed with 8 × 8
+/// register transposes.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn pack_b(
     b: &[f32],
@@ -48,16 +49,22 @@ pub(super) fn pack_b(
     b_trans: bool,
     jp: usize,
     nr: usize,
+    p0: usize,
     dst: &mut [f32],
     avx2: bool,
 ) {
     let j0 = jp * nr;
     let cols = nr.min(n - j0);
+    let kb = dst.len() / nr;
+    assert!(
+        p0 + kb <= k && dst.len() == kb * nr,
+        "pack_b: rows out of range"
+    );
     #[cfg(target_arch = "x86_64")]
     if b_trans && avx2 && cols == nr && nr % 8 == 0 {
         let block = &b[j0 * k..(j0 + cols) * k];
-        // SAFETY: the caller promised AVX2; `block` is `nr` rows of `k`, `dst` is `k × nr`.
-        unsafe { transpose_panel_avx2(block, k, nr, dst) };
+        // SAFETY: the caller promised AVX2; `block` is `nr` rows of `k` and `p0 + kb <= k`.
+        unsafe { transpose_panel_avx2(block, k, p0, nr, dst) };
         return;
     }
     let _ = avx2;
@@ -65,37 +72,53 @@ pub(super) fn pack_b(
         let block = &b[j0 * k..(j0 + cols) * k];
         for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
             for (j, x) in d[..cols].iter_mut().enumerate() {
-                *x = block[j * k + p];
+                *x = block[j * k + p0 + p];
             }
             d[cols..].fill(0.0);
         }
+    } else if cols == 16 && nr == 16 {
+        copy_rows::<16>(&b[p0 * n..], n, j0, dst);
+    } else if cols == 32 && nr == 32 {
+        copy_rows::<32>(&b[p0 * n..], n, j0, dst);
     } else {
         for (p, d) in dst.chunks_exact_mut(nr).enumerate() {
-            d[..cols].copy_from_slice(&b[p * n + j0..p * n + j0 + cols]);
+            let r = (p0 + p) * n + j0;
+            d[..cols].copy_from_slice(&b[r..r + cols]);
             d[cols..].fill(0.0);
         }
     }
 }
 
-/// `dst[p·nr + j] = block[j·k + p]` for `j < nr`, `p < k` (`nr` a multiple of 8): 8 × 8 tiles
-/// transposed in registers, the last `k % 8` values of each row copied one by one.
+/// `dst[p·W + j] = b[p·n + j0 + j]` for `j < W`: a full panel of a plain B, with copies of a
+/// length known at compile time (a `memcpy` call per row would cost more than the copy).
+fn copy_rows<const W: usize>(b: &[f32], n: usize, j0: usize, dst: &mut [f32]) {
+    for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+        let src: &[f32; W] = b[p * n + j0..p * n + j0 + W].try_into().expect("W values");
+        let d: &mut [f32; W] = d.try_into().expect("W values");
+        *d = *src;
+    }
+}
+
+/// `dst[p·nr + j] = block[j·k + p0 + p]` for `j < nr`, `p < dst.len()/nr` (`nr` a multiple of
+/// 8): 8 × 8 tiles transposed in registers, the last `kb % 8` values of each row one by one.
 ///
 /// # Safety
-/// The CPU must support AVX2; `block.len() >= nr·k`, `dst.len() >= k·nr`.
+/// The CPU must support AVX2; `block.len() >= nr·k`, `p0 + dst.len()/nr <= k`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn transpose_panel_avx2(block: &[f32], k: usize, nr: usize, dst: &mut [f32]) {
+unsafe fn transpose_panel_avx2(block: &[f32], k: usize, p0: usize, nr: usize, dst: &mut [f32]) {
     use std::arch::x86_64::*;
-    assert!(block.len() >= nr * k && dst.len() >= k * nr && nr % 8 == 0);
+    let kb = dst.len() / nr;
+    assert!(block.len() >= nr * k && p0 + kb <= k && nr % 8 == 0);
     let src = block.as_ptr();
     let out = dst.as_mut_ptr();
-    let k8 = k - k % 8;
+    let k8 = kb - kb % 8;
     for jg in (0..nr).step_by(8) {
-        for p0 in (0..k8).step_by(8) {
-            // SAFETY: rows jg..jg+8 and columns p0..p0+8 are inside `block`; the stores land in
-            // rows p0..p0+8, columns jg..jg+8 of `dst` (checked by the assert above).
+        for q0 in (0..k8).step_by(8) {
+            // SAFETY: rows jg..jg+8 and columns p0+q0..p0+q0+8 are inside `block`; the stores
+            // land in rows q0..q0+8, columns jg..jg+8 of `dst` (checked by the assert above).
             unsafe {
-                let r = |j: usize| _mm256_loadu_ps(src.add((jg + j) * k + p0));
+                let r = |j: usize| _mm256_loadu_ps(src.add((jg + j) * k + p0 + q0));
                 let (r0, r1, r2, r3, r4, r5, r6, r7) =
                     (r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7));
                 let t0 = _mm256_unpacklo_ps(r0, r1);
@@ -114,7 +137,7 @@ unsafe fn transpose_panel_avx2(block: &[f32], k: usize, nr: usize, dst: &mut [f3
                 let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
                 let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
                 let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-                let w = |p: usize, v: __m256| _mm256_storeu_ps(out.add((p0 + p) * nr + jg), v);
+                let w = |q: usize, v: __m256| _mm256_storeu_ps(out.add((q0 + q) * nr + jg), v);
                 w(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
                 w(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
                 w(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
@@ -125,9 +148,9 @@ unsafe fn transpose_panel_avx2(block: &[f32], k: usize, nr: usize, dst: &mut [f3
                 w(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
             }
         }
-        for p in k8..k {
+        for q in k8..kb {
             for j in jg..jg + 8 {
-                dst[p * nr + j] = block[j * k + p];
+                dst[q * nr + j] = block[j * k + p0 + q];
             }
         }
     }

@@ -9,6 +9,7 @@
 //! stack tile (edge tiles).
 
 use super::kernel::{micro, Epilogue};
+use super::pack;
 use super::simd::Simd;
 use crate::backend::cpu::activation;
 use crate::backend::Activation;
@@ -21,10 +22,23 @@ pub(super) struct Ctx {
     pub m: usize,
     pub n: usize,
     pub k: usize,
-    /// Packed A: row panel `ip` at `a[ip·k·MR ..]` (see `pack::pack_a`).
+    /// Packed A: row panel `ip` at `a[ip·k·MR ..]` (see `pack::pack_a`). When `a_direct`, only
+    /// a partial last panel is packed; full panels are read in place from `a_src`.
     pub a: *const f32,
-    /// Packed B: column panel `jp` at `b[jp·k·NR ..]` (see `pack::pack_b`).
-    pub b: *const f32,
+    /// Packed B: column panel `jp` at `b[jp·k·NR ..]` (see `pack::pack_b`); with `b_jit`, task
+    /// `t`'s buffer of `kc × NR` values at `b[t·kc·NR ..]`, refilled per micro-panel.
+    pub b: *mut f32,
+    /// The caller's A, and whether its full row panels are read in place: a transposed A
+    /// (`k × m`) holds `A[i..i+MR, p]` contiguously at `a_src[p·m + i]`, exactly the packed
+    /// layout with another stride. (A plain B could be read in place the same way, but its
+    /// row stride `n` is often a power of two, whose cache-set conflicts cost more than packing.)
+    pub a_src: *const f32,
+    pub a_direct: bool,
+    /// The caller's B (`k × n`, or `n × k` when `b_trans`), packed by the task itself when
+    /// `b_jit` (only when there is one row block, so each micro-panel is packed once).
+    pub b_src: *const [f32],
+    pub b_trans: bool,
+    pub b_jit: bool,
     /// `C`, `m × n` row-major.
     pub c: *mut f32,
     /// Pre-activation output (`m × n`) or null.
@@ -71,11 +85,24 @@ pub(super) unsafe fn compute_task<S: Simd, const MR: usize, const NV: usize>(ctx
             // SAFETY (whole loop body): offsets stay inside the packed panels and inside the
             // task's own block of `c` / `pre`, per the caller's contract.
             unsafe {
-                let bp = ctx.b.add(jp * k * nr + pc * nr);
+                let bp = if ctx.b_jit {
+                    let buf = ctx.b.add(t * ctx.kc * nr);
+                    let dst = std::slice::from_raw_parts_mut(buf, kb * nr);
+                    // The kernels that call this run on AVX2 or AVX-512 CPUs: AVX2 is there.
+                    pack::pack_b(&*ctx.b_src, n, k, ctx.b_trans, jp, nr, pc, dst, true);
+                    buf as *const f32
+                } else {
+                    ctx.b.add(jp * k * nr + pc * nr)
+                };
+                let ldb = nr;
                 for ip in ip0..ip1 {
                     let i = ip * MR;
                     let rows = MR.min(m - i);
-                    let ap = ctx.a.add(ip * k * MR + pc * MR);
+                    let (ap, lda) = if ctx.a_direct && rows == MR {
+                        (ctx.a_src.add(pc * m + i), m)
+                    } else {
+                        (ctx.a.add(ip * k * MR + pc * MR), MR)
+                    };
                     let cp = ctx.c.add(i * n + j);
                     if rows == MR && cols == nr {
                         let epi = if last {
@@ -96,7 +123,7 @@ pub(super) unsafe fn compute_task<S: Simd, const MR: usize, const NV: usize>(ctx
                         } else {
                             Epilogue::RAW
                         };
-                        micro::<S, MR, NV>(kb, ap, bp, cp, n, !first, epi);
+                        micro::<S, MR, NV>(kb, ap, lda, bp, ldb, cp, n, !first, epi);
                         if last && scalar_act {
                             for r in 0..MR {
                                 let row = std::slice::from_raw_parts_mut(cp.add(r * n), nr);
@@ -113,7 +140,7 @@ pub(super) unsafe fn compute_task<S: Simd, const MR: usize, const NV: usize>(ctx
                                 std::ptr::copy_nonoverlapping(cp.add(r * n), tp.add(r * nr), cols);
                             }
                         }
-                        micro::<S, MR, NV>(kb, ap, bp, tp, nr, !first, Epilogue::RAW);
+                        micro::<S, MR, NV>(kb, ap, lda, bp, ldb, tp, nr, !first, Epilogue::RAW);
                         if last {
                             for r in 0..rows {
                                 for cc in 0..cols {
