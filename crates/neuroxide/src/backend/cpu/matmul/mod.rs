@@ -269,7 +269,7 @@ fn pack_all(
                     continue;
                 }
                 let dst = unsafe { sa.slice(q * k * mr, k * mr) };
-                pack::pack_a(args.a, m, k, args.a_trans, q, mr, dst);
+                pack::pack_a(args.a, m, k, args.a_trans, q, mr, dst, avx2);
             } else {
                 let jp = q - pa;
                 let dst = unsafe { sb.slice(jp * k * nr, k * nr) };
