@@ -47,6 +47,8 @@ pub struct MatmulArgs<'a> {
 const SMALL_WORK: usize = 8 * 1024;
 /// Below this many multiply-adds one thread is faster than waking the pool.
 const PAR_WORK: usize = 1 << 19;
+/// Tasks per thread that `plan` aims for when several threads share the work.
+const TASKS_PER_THREAD: usize = 4;
 /// k-block length: a `KC × NR` B micro-panel fits in L1 next to the A micro-panel.
 const KC: usize = 256;
 /// Target rows per task block: an `MC × KC` A block fits in L2.
@@ -287,7 +289,8 @@ fn pack_all(
 /// Splits `pa` row panels × `pb` column panels into `rbs × cbs` near-equal task blocks: at
 /// least enough blocks for the cache targets `MC`/`NC`, and with `threads > 1` a count that
 /// keeps all threads equally busy (the largest block times the rounds of tasks is minimised).
-/// When all rows fit one block, only columns are split.
+/// When all rows fit one block, only columns are split. With several threads there are at least
+/// `TASKS_PER_THREAD` tasks per thread where the shape allows.
 fn plan(pa: usize, pb: usize, mr: usize, nr: usize, threads: usize) -> (usize, usize) {
     let rmin = pa.div_ceil(MC.div_ceil(mr)).max(1);
     let cmin = pb.div_ceil(NC.div_ceil(nr)).max(1);
@@ -300,11 +303,16 @@ fn plan(pa: usize, pb: usize, mr: usize, nr: usize, threads: usize) -> (usize, u
     let rmax = if rmin == 1 {
         1
     } else {
-        pa.min(rmin + 2 * threads)
+        pa.min(rmin + TASKS_PER_THREAD * threads)
     };
+    // Enough tasks that a thread descheduled by the OS (a busy machine) holds up little work.
+    let min_tasks = (TASKS_PER_THREAD * threads).min(rmax * pb);
     for rbs in rmin..=rmax {
-        for cbs in cmin..=pb.min(cmin + 2 * threads) {
+        for cbs in cmin..=pb.min(cmin + TASKS_PER_THREAD * threads) {
             let tasks = rbs * cbs;
+            if tasks < min_tasks {
+                continue;
+            }
             let rounds = tasks.div_ceil(threads);
             // Time ~ rounds × largest block (in micro-tiles); ties go to fewer tasks.
             let cost = (rounds * pa.div_ceil(rbs) * pb.div_ceil(cbs)) * 1024 + tasks;
