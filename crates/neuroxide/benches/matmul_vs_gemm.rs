@@ -29,7 +29,7 @@ fn thread_cpu_seconds() -> Option<f64> {
     let mut t = Timespec { sec: 0, nsec: 0 };
     // SAFETY: `t` is a valid timespec (two C longs on 64-bit Linux).
     let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    (rc == 0).then(|| t.sec as f64 + t.nsec as f64 * 1e-9)
+    (rc == 0).then_some(t.sec as f64 + t.nsec as f64 * 1e-9)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -112,8 +112,9 @@ fn main() {
         shapes = vec![(nums[0], nums[1], nums[2], at, bt, custom.as_str())];
     }
     println!(
-        "neuroxide exact matmul (isa {}) vs gemm 0.19; median GFLOP/s",
-        Isa::selected().name()
+        "neuroxide exact matmul (isa {}) vs gemm 0.19; GFLOP/s of the best batch, {} time",
+        Isa::selected().name(),
+        if cpu { "thread CPU" } else { "wall" }
     );
     println!(
         "| shape | threads | neuroxide GFLOP/s | gemm GFLOP/s | ratio (best) | ratio (median) |"
