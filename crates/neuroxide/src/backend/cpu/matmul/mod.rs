@@ -180,7 +180,7 @@ fn packed(
 ) {
     let (m, n, k) = (args.m, args.n, args.k);
     let (pa, pb) = (m.div_ceil(mr), n.div_ceil(nr));
-    let threads = if m * n * k >= PAR_WORK {
+    let threads = if m.saturating_mul(n).saturating_mul(k) >= PAR_WORK {
         pool.threads()
     } else {
         1
