@@ -310,3 +310,96 @@ fn summary_lists_layers_shapes_and_params() {
     );
     assert_eq!(m.param_count(), 147);
 }
+
+/// An input listed in `Model::new` that no output depends on must be either kept (and fed) or
+/// rejected by name; it must not leave a dangling node index behind.
+#[test]
+#[ignore = "bug: graph/model.rs with_seed leaves an unused listed input at index usize::MAX; input_shapes()/predict panic"]
+fn unused_listed_input_is_kept_or_rejected() {
+    let g = Graph::new();
+    let a = g.input([2]);
+    let b = g.input([3]);
+    let y = Dense::new(1).apply(&a);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        match Model::new(&[&a, &b], &[&y]) {
+            Err(e) => Err(e.to_string()),
+            Ok(mut m) => {
+                let shapes = m.input_shapes();
+                let xa = Tensor::new([2, 2], vec![0.5; 4]).unwrap();
+                let xb = Tensor::new([2, 3], vec![0.5; 6]).unwrap();
+                let p = m.predict_multi(&[&xa, &xb], 2).map_err(|e| e.to_string())?;
+                Ok((shapes, p[0].shape().to_vec()))
+            }
+        }
+    }));
+    match result {
+        Err(_) => panic!("building or using a model with an unused input panicked"),
+        Ok(Err(msg)) => assert!(msg.contains("input_2") || msg.contains("[3]"), "{msg}"),
+        Ok(Ok((shapes, pred_shape))) => {
+            assert_eq!(shapes, vec![[2].into(), [3].into()]);
+            assert_eq!(pred_shape, vec![2, 1]);
+        }
+    }
+}
+
+/// Only `Graph::input` tensors can be model inputs: listing a layer's output as an input would
+/// silently discard the data fed to it (forward overwrites that buffer).
+#[test]
+#[ignore = "bug: graph/model.rs with_seed accepts a layer output as a model input"]
+fn layer_output_as_model_input_is_an_error() {
+    let g = Graph::new();
+    let a = g.input([2]);
+    let h = Dense::new(3).apply(&a);
+    let y = Dense::new(1).apply(&h);
+    let msg = build_err(&[&a, &h], &[&y]);
+    assert!(msg.contains("dense_1"), "{msg}");
+}
+
+/// The same tensor listed twice as an output: the loss is the sum of both (identical) losses,
+/// so the gradient must be twice that of the single-output model (or building must fail).
+#[test]
+#[ignore = "bug: graph/executor.rs losses() overwrites the output gradient for a repeated output"]
+fn repeated_output_gradient_is_summed() {
+    let make = |twice: bool| {
+        let g = Graph::new();
+        let x = g.input([3]);
+        let y = Dense::new(2).apply(&x);
+        if twice {
+            Model::with_seed(&[&x], &[&y, &y], 4)
+        } else {
+            Model::with_seed(&[&x], &[&y], 4)
+        }
+    };
+    let Ok(mut twice) = make(true) else {
+        return; // rejecting the graph is fine too
+    };
+    let mut once = make(false).unwrap();
+    let xs = Tensor::new([4, 3], Rng::new(5).vec(12, -1.0, 1.0)).unwrap();
+    let ys = Tensor::new([4, 2], Rng::new(6).vec(8, -1.0, 1.0)).unwrap();
+    let grad = |m: &mut Model, outputs: usize| -> Vec<f64> {
+        m.compile(optim::sgd(1024.0), Loss::mse()).unwrap();
+        let w0 = m.weights().unwrap();
+        let ys_all: Vec<&Tensor> = (0..outputs).map(|_| &ys).collect();
+        m.train_step(&[&xs], &ys_all).unwrap();
+        let w1 = m.weights().unwrap();
+        w0.iter()
+            .zip(&w1)
+            .flat_map(|((_, a), (_, b))| {
+                a.data()
+                    .iter()
+                    .zip(b.data())
+                    .map(|(x, y)| (f64::from(*x) - f64::from(*y)) / 1024.0)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let g1 = grad(&mut once, 1);
+    let g2 = grad(&mut twice, 2);
+    for (i, (a, b)) in g1.iter().zip(&g2).enumerate() {
+        assert!(
+            (2.0 * a - b).abs() <= 1e-5 * b.abs().max(1e-3),
+            "weight value {i}: single-output gradient {a}, repeated-output gradient {b} (want {})",
+            2.0 * a
+        );
+    }
+}
