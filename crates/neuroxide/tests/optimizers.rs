@@ -4,6 +4,9 @@
 //! (b) a straightforward f32 re-implementation of the formulas documented on `OptimizerStep`,
 //!     bit for bit.
 
+// The reference formulas are written `a = a + b*c` exactly as documented on `OptimizerStep`.
+#![allow(clippy::assign_op_pattern)]
+
 mod common;
 
 use common::Rng;

@@ -289,7 +289,9 @@ pub fn fd_check(
         let a = f64::from(analytic[j]);
         let err = (a - num).abs();
         let tol = rtol * a.abs().max(num.abs()) + atol * scale;
-        if !(err <= tol) {
+        // NaN in either gradient counts as a failure.
+        let ok = err <= tol;
+        if !ok {
             failures.push(format!(
                 "{label}[{j}] (x = {x0}): analytic {a:.7e}, numeric {num:.7e}, |diff| {err:.3e} > tol {tol:.3e}"
             ));
