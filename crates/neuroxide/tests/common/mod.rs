@@ -1,0 +1,301 @@
+//! Shared test helpers: a seeded random number generator and a harness that runs one layer's
+//! forward and backward directly on a `CpuBackend` (no graph, no optimizer), so a test sees
+//! exactly what the layer computes.
+
+#![allow(dead_code)]
+
+use neuroxide::backend::cpu::CpuBackend;
+use neuroxide::layers::{GradIo, Io, Layer, LayerCtx, ParamSpec};
+use neuroxide::{Backend, BufId, Shape};
+
+/// SplitMix64: a tiny deterministic generator for test data (not for the library).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        let u = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        lo + (hi - lo) * u
+    }
+    pub fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+    /// Uniform in `[lo, hi)` but at least `margin` away from every point in `avoid`.
+    pub fn vec_avoiding(
+        &mut self,
+        n: usize,
+        lo: f32,
+        hi: f32,
+        avoid: &[f32],
+        margin: f32,
+    ) -> Vec<f32> {
+        (0..n)
+            .map(|_| loop {
+                let v = self.uniform(lo, hi);
+                if avoid.iter().all(|&a| (v - a).abs() >= margin) {
+                    break v;
+                }
+            })
+            .collect()
+    }
+    /// An index in `0..n`.
+    pub fn index(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// One layer with all its buffers planned on a single-threaded CPU backend.
+pub struct LayerHarness {
+    pub layer: Box<dyn Layer>,
+    pub input_shapes: Vec<Shape>,
+    pub output_shape: Shape,
+    pub param_specs: Vec<ParamSpec>,
+    pub batch: usize,
+    pub training: bool,
+    pub seed: u64,
+    pub step: u64,
+    be: CpuBackend,
+    inputs: Vec<BufId>,
+    output: BufId,
+    params: Vec<BufId>,
+    workspace: Vec<BufId>,
+    grad_output: BufId,
+    grad_inputs: Vec<BufId>,
+    grad_params: Vec<BufId>,
+}
+
+impl LayerHarness {
+    /// Plans `layer` applied to inputs of the given per-sample shapes, for `batch` rows.
+    pub fn new(
+        layer: Box<dyn Layer>,
+        input_shapes: Vec<Shape>,
+        batch: usize,
+        training: bool,
+    ) -> Self {
+        let output_shape = layer
+            .output_shape(&input_shapes)
+            .unwrap_or_else(|e| panic!("{}: output_shape failed: {e}", layer.kind()));
+        let param_specs = layer.params(&input_shapes);
+        let mut be = CpuBackend::new(1);
+        let mut alloc = |n: usize| be.alloc(n).expect("alloc");
+        let inputs: Vec<BufId> = input_shapes
+            .iter()
+            .map(|s| alloc(batch * s.numel()))
+            .collect();
+        let out_n = batch * output_shape.numel();
+        let output = alloc(out_n);
+        let params: Vec<BufId> = param_specs.iter().map(|p| alloc(p.shape.numel())).collect();
+        let workspace: Vec<BufId> = layer
+            .workspace(&input_shapes, &output_shape)
+            .into_iter()
+            .map(|per| alloc(batch * per))
+            .collect();
+        let grad_output = alloc(out_n);
+        let grad_inputs: Vec<BufId> = input_shapes
+            .iter()
+            .map(|s| alloc(batch * s.numel()))
+            .collect();
+        let grad_params: Vec<BufId> = param_specs.iter().map(|p| alloc(p.shape.numel())).collect();
+        LayerHarness {
+            layer,
+            input_shapes,
+            output_shape,
+            param_specs,
+            batch,
+            training,
+            seed: 7,
+            step: 3,
+            be,
+            inputs,
+            output,
+            params,
+            workspace,
+            grad_output,
+            grad_inputs,
+            grad_params,
+        }
+    }
+
+    /// Number of values of input `i` for the whole batch.
+    pub fn input_len(&self, i: usize) -> usize {
+        self.batch * self.input_shapes[i].numel()
+    }
+
+    /// Number of output values for the whole batch.
+    pub fn output_len(&self) -> usize {
+        self.batch * self.output_shape.numel()
+    }
+
+    fn upload(&mut self, inputs: &[Vec<f32>], params: &[Vec<f32>]) {
+        assert_eq!(inputs.len(), self.inputs.len(), "number of inputs");
+        assert_eq!(params.len(), self.params.len(), "number of parameters");
+        for (b, v) in self.inputs.iter().zip(inputs) {
+            self.be.upload(*b, 0, v).expect("upload input");
+        }
+        for (b, v) in self.params.iter().zip(params) {
+            self.be.upload(*b, 0, v).expect("upload param");
+        }
+    }
+
+    fn run_forward(&mut self) {
+        let io = Io {
+            inputs: &self.inputs,
+            input_shapes: &self.input_shapes,
+            output: self.output,
+            output_shape: &self.output_shape,
+            params: &self.params,
+            workspace: &self.workspace,
+        };
+        let mut ctx = LayerCtx {
+            backend: &mut self.be,
+            batch: self.batch,
+            training: self.training,
+            seed: self.seed,
+            node: 1,
+            step: self.step,
+        };
+        self.layer
+            .forward(&mut ctx, &io)
+            .unwrap_or_else(|e| panic!("{} forward: {e}", self.layer.kind()));
+    }
+
+    /// The layer's output for the given input and parameter values.
+    pub fn forward(&mut self, inputs: &[Vec<f32>], params: &[Vec<f32>]) -> Vec<f32> {
+        self.upload(inputs, params);
+        self.run_forward();
+        let mut y = vec![0.0; self.output_len()];
+        self.be.download(self.output, 0, &mut y).expect("download");
+        y
+    }
+
+    /// A workspace buffer's first `len` values (after a forward).
+    pub fn workspace(&mut self, i: usize, len: usize) -> Vec<f32> {
+        let mut v = vec![0.0; len];
+        self.be.download(self.workspace[i], 0, &mut v).expect("ws");
+        v
+    }
+
+    /// Forward, then backward with `dy` as the output gradient. Every gradient buffer is filled
+    /// with NaN first, so a layer that fails to overwrite one is caught.
+    /// Returns `(input gradients, parameter gradients)`.
+    pub fn backward(
+        &mut self,
+        inputs: &[Vec<f32>],
+        params: &[Vec<f32>],
+        dy: &[f32],
+    ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+        self.upload(inputs, params);
+        self.run_forward();
+        self.be.upload(self.grad_output, 0, dy).expect("dy");
+        for b in self.grad_inputs.iter().chain(&self.grad_params) {
+            let n = self.be.buf_len(*b);
+            self.be.fill(*b, n, f32::NAN).expect("fill");
+        }
+        let grad_inputs: Vec<Option<BufId>> = self.grad_inputs.iter().map(|&b| Some(b)).collect();
+        let io = Io {
+            inputs: &self.inputs,
+            input_shapes: &self.input_shapes,
+            output: self.output,
+            output_shape: &self.output_shape,
+            params: &self.params,
+            workspace: &self.workspace,
+        };
+        let g = GradIo {
+            grad_output: self.grad_output,
+            grad_inputs: &grad_inputs,
+            grad_params: &self.grad_params,
+        };
+        let mut ctx = LayerCtx {
+            backend: &mut self.be,
+            batch: self.batch,
+            training: self.training,
+            seed: self.seed,
+            node: 1,
+            step: self.step,
+        };
+        self.layer
+            .backward(&mut ctx, &io, &g)
+            .unwrap_or_else(|e| panic!("{} backward: {e}", self.layer.kind()));
+        let download = |be: &mut CpuBackend, b: BufId| {
+            let mut v = vec![0.0; be.buf_len(b)];
+            be.download(b, 0, &mut v).expect("download grad");
+            v
+        };
+        let gi = self
+            .grad_inputs
+            .iter()
+            .map(|&b| download(&mut self.be, b))
+            .collect();
+        let gp = self
+            .grad_params
+            .iter()
+            .map(|&b| download(&mut self.be, b))
+            .collect();
+        (gi, gp)
+    }
+}
+
+/// `Σ r[i]·y[i]` in f64 from f32 values.
+pub fn dot64(r: &[f32], y: &[f32]) -> f64 {
+    assert_eq!(r.len(), y.len());
+    r.iter()
+        .zip(y)
+        .map(|(&a, &b)| f64::from(a) * f64::from(b))
+        .sum()
+}
+
+/// Central finite differences in f64 of `f` around `x`, element by element: `x[j] ± h` are
+/// rounded to f32 and the step actually taken, `(x[j]+h) − (x[j]−h)` in f64, is the divisor.
+/// Compares with `analytic` using `|a − n| ≤ rtol·max(|a|, |n|) + atol·scale`, where `scale` is
+/// the largest |analytic| of the tensor (at least 1e-3). Returns one line per failing element,
+/// naming it `label[j]`.
+pub fn fd_check(
+    label: &str,
+    x: &[f32],
+    analytic: &[f32],
+    h: f32,
+    rtol: f64,
+    atol: f64,
+    f: &mut dyn FnMut(&[f32]) -> f64,
+) -> Vec<String> {
+    assert_eq!(x.len(), analytic.len(), "{label}: gradient length");
+    let scale = analytic
+        .iter()
+        .fold(1e-3f64, |m, &a| m.max(f64::from(a).abs()));
+    let mut failures = Vec::new();
+    let mut xv = x.to_vec();
+    for j in 0..x.len() {
+        let x0 = x[j];
+        let hj = h * x0.abs().max(1.0);
+        let xp = x0 + hj;
+        let xm = x0 - hj;
+        xv[j] = xp;
+        let fp = f(&xv);
+        xv[j] = xm;
+        let fm = f(&xv);
+        xv[j] = x0;
+        let step = f64::from(xp) - f64::from(xm);
+        let num = (fp - fm) / step;
+        let a = f64::from(analytic[j]);
+        let err = (a - num).abs();
+        let tol = rtol * a.abs().max(num.abs()) + atol * scale;
+        // NaN in either gradient counts as a failure.
+        let ok = err <= tol;
+        if !ok {
+            failures.push(format!(
+                "{label}[{j}] (x = {x0}): analytic {a:.7e}, numeric {num:.7e}, |diff| {err:.3e} > tol {tol:.3e}"
+            ));
+        }
+    }
+    failures
+}
