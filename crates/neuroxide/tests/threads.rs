@@ -404,7 +404,10 @@ fn optimizer_steps() {
 
 /// Residual MLP with dropout, batch 256 × 128 hidden units (32 768 values per activation):
 /// `x → Dense(128, relu) → Dropout(0.2) → Dense(128, gelu) → add(·, first) → Dense(10)`.
-fn train_mlp(threads: usize) -> (Vec<u32>, Vec<(String, Vec<u32>)>, Vec<u32>) {
+/// Loss bits per step, named weight bits, prediction bits.
+type TrainBits = (Vec<u32>, Vec<(String, Vec<u32>)>, Vec<u32>);
+
+fn train_mlp(threads: usize) -> TrainBits {
     let g = Graph::new();
     let x = g.input([64]);
     let h1 = Dense::new(128).relu().apply(&x);

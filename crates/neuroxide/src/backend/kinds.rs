@@ -173,7 +173,9 @@ impl OptimizerKind {
 }
 
 /// One update of one parameter tensor of `n` values. Host-computed scalars (rule 8 of
-/// PARITY.md) are passed in; `t` is the 1-based step number.
+/// PARITY.md) are passed in; `t` is the 1-based step number. Adam's bias corrections
+/// `step_size` and `bc2_sqrt` are computed in f64 and rounded once to f32 (f32 `1 − β2^t`
+/// loses about 6 digits to cancellation); the others are computed in f32.
 ///
 /// Exact arithmetic per element (`g` = gradient, `w` = parameter):
 /// - SGD: `g = g + wd*w` (if wd ≠ 0); with momentum: `b = mom*b + g`; Nesterov: `g = g + mom*b`,
@@ -222,11 +224,13 @@ impl OptimizerStep {
                 decoupled,
                 ..
             } => {
+                // 1 − β^t cancels badly in f32 (β2 = 0.999); computed in f64 on the host and
+                // rounded once, identically for every backend.
                 let ti = t.min(i32::MAX as u64) as i32;
-                let bc1 = 1.0f32 - beta1.powi(ti);
-                let bc2 = 1.0f32 - beta2.powi(ti);
-                scalars[0] = lr / bc1;
-                scalars[1] = bc2.sqrt();
+                let bc1 = 1.0f64 - f64::from(beta1).powi(ti);
+                let bc2 = 1.0f64 - f64::from(beta2).powi(ti);
+                scalars[0] = (f64::from(lr) / bc1) as f32;
+                scalars[1] = bc2.sqrt() as f32;
                 scalars[2] = if decoupled {
                     1.0 - lr * weight_decay
                 } else {

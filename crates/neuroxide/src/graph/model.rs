@@ -25,6 +25,10 @@ pub(crate) struct Node {
     pub params: Range<usize>,
 }
 
+/// One node for saving the architecture: name, layer (`None` for an input), input node names
+/// and output shape.
+pub type LayerInfo<'a> = (String, Option<&'a dyn Layer>, Vec<String>, Shape);
+
 /// A parameter tensor of a model.
 #[derive(Clone, Debug)]
 pub struct ParamInfo {
@@ -689,7 +693,7 @@ impl Model {
     }
 
     /// The layers with their node names and input node names, for saving the architecture.
-    pub fn layers(&self) -> Vec<(String, Option<&dyn Layer>, Vec<String>, Shape)> {
+    pub fn layers(&self) -> Vec<LayerInfo<'_>> {
         self.nodes
             .iter()
             .map(|n| {

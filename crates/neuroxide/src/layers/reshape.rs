@@ -88,7 +88,7 @@ impl Layer for Reshape {
         let unknown = self.target.iter().filter(|&&d| d == 0).count();
         let dims: Vec<usize> = match unknown {
             0 => self.target.clone(),
-            1 if known > 0 && n % known == 0 => self
+            1 if known > 0 && n.is_multiple_of(known) => self
                 .target
                 .iter()
                 .map(|&d| if d == 0 { n / known } else { d })

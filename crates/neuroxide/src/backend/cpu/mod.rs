@@ -34,6 +34,9 @@ pub struct CpuBackend {
     pool: ThreadPool,
 }
 
+/// Borrowed kernel operands: `N` inputs and `M` outputs.
+type KernelOperands<'a, const N: usize, const M: usize> = ([&'a [f32]; N], [&'a mut [f32]; M]);
+
 /// The buffer table, with checked borrows for kernels.
 struct Buffers(Vec<Vec<f32>>);
 
@@ -100,7 +103,7 @@ impl Buffers {
         kernel: &str,
         ins: [(BufId, usize); N],
         outs: [(BufId, usize); M],
-    ) -> Result<([&[f32]; N], [&mut [f32]; M])> {
+    ) -> Result<KernelOperands<'_, N, M>> {
         for &(id, len) in ins.iter().chain(outs.iter()) {
             self.check(kernel, id, len)?;
         }

@@ -34,7 +34,7 @@ pub fn step(
                 } => {
                     let mut gi = g[i];
                     if weight_decay != 0.0 {
-                        gi = gi + weight_decay * w_old;
+                        gi += weight_decay * w_old;
                     }
                     if let (true, Some(buf)) = (momentum != 0.0, st0.as_deref_mut()) {
                         let b = &mut buf[d];
@@ -55,9 +55,9 @@ pub fn step(
                     let mut gi = g[i];
                     let mut wv = w_old;
                     if decoupled {
-                        wv = wv * decay;
+                        wv *= decay;
                     } else if weight_decay != 0.0 {
-                        gi = gi + weight_decay * wv;
+                        gi += weight_decay * wv;
                     }
                     let (m, v) = match (st0.as_deref_mut(), st1.as_deref_mut()) {
                         (Some(m), Some(v)) => (&mut m[d], &mut v[d]),
@@ -78,7 +78,7 @@ pub fn step(
                     let c = sc[0];
                     let mut gi = g[i];
                     if weight_decay != 0.0 {
-                        gi = gi + weight_decay * w_old;
+                        gi += weight_decay * w_old;
                     }
                     let v = match st0.as_deref_mut() {
                         Some(v) => &mut v[d],

@@ -79,7 +79,7 @@ pub(super) fn pack_b(
         "pack_b: rows out of range"
     );
     #[cfg(target_arch = "x86_64")]
-    if b_trans && avx2 && cols == nr && nr % 8 == 0 {
+    if b_trans && avx2 && cols == nr && nr.is_multiple_of(8) {
         let block = &b[j0 * k..(j0 + cols) * k];
         for jg in (0..nr).step_by(8) {
             // SAFETY: the caller promised AVX2; rows jg..jg+8 of `block` have `k >= p0 + kb`
