@@ -81,6 +81,9 @@ fn uniform01_mean_and_bins() {
     for (i, &b) in bins.iter().enumerate() {
         // 5 sigma of a binomial(n, 1/16) count.
         let tol = 5.0 * (n * (1.0 / 16.0) * (15.0 / 16.0)).sqrt();
-        assert!((f64::from(b) - expect).abs() < tol, "bin {i}: {b} vs {expect}");
+        assert!(
+            (f64::from(b) - expect).abs() < tol,
+            "bin {i}: {b} vs {expect}"
+        );
     }
 }
