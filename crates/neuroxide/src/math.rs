@@ -28,8 +28,18 @@
 //!
 //! Measured accuracy against a float64 reference (tests/math_accuracy.rs: every 97th f32 bit
 //! pattern, dense sweeps around 0, the subnormal range, thresholds and reduction boundaries,
-//! plus 2M random values per function). Max error in ulps of the f32 result:
-//! see each function's doc comment.
+//! plus 2M random values per function; ~50M inputs per function). Max error in ulps of the f32
+//! result (`cargo test --release --test math_accuracy -- --nocapture`):
+//!
+//! | function | max ulp | worst input        |
+//! |----------|---------|--------------------|
+//! | exp      | 0.758   | −87.69806 (result just below the subnormal boundary, double rounding) |
+//! | expm1    | 0.858   | 0.34661043         |
+//! | log      | 0.954   | 0.7065256          |
+//! | log1p    | 0.861   | −0.29294795        |
+//! | tanh     | 0.725   | 0.17331517         |
+//! | sigmoid  | 0.758   | −87.69806          |
+//! | erf      | 0.946   | 0.8464634          |
 
 /// Canonical quiet NaN returned by every function for NaN or out-of-domain input.
 const NAN: f32 = f32::from_bits(0x7fc0_0000);
@@ -165,7 +175,7 @@ fn exp_pair(x: f32) -> (f32, f32) {
     (scale(vh, k), scale(vl, k))
 }
 
-/// e^x. Max error measured: 0.51 ulp (see the module table).
+/// e^x. Max error measured: 0.758 ulp (module table).
 ///
 /// `exp(x) = 2^k·(1 + r + tail)`, summed with Fast2Sum, scaled with one rounding.
 /// Overflow: +inf for x ≥ 88.72283936 (0x42B17218; correctly rounded, since e^x there exceeds
@@ -215,7 +225,7 @@ fn expm1_pair(x: f32) -> (f32, f32) {
 }
 
 /// e^x − 1, accurate near 0 (returns x itself for tiny and subnormal x, keeps −0).
-/// Max error measured: see the module table. Overflows exactly like `exp`; −1 below −17.5.
+/// Max error measured: 0.858 ulp. Overflows exactly like `exp`; −1 below −17.5.
 pub fn expm1(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;
@@ -250,8 +260,8 @@ fn log_core(f: f32, ef: f32, c: f32) -> f32 {
     sh + (se - (corr - lo))
 }
 
-/// Natural logarithm. log(±0) = −inf, log(x < 0) = NaN, log(+inf) = +inf, log(1) = +0;
-/// subnormal inputs are normalised exactly (×2^25) first.
+/// Natural logarithm (max error measured 0.954 ulp). log(±0) = −inf, log(x < 0) = NaN,
+/// log(+inf) = +inf, log(1) = +0; subnormal inputs are normalised exactly (×2^25) first.
 pub fn log(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;
@@ -278,8 +288,8 @@ pub fn log(x: f32) -> f32 {
     log_core(f, e as f32, 0.0)
 }
 
-/// ln(1 + x), accurate near 0 (returns x for tiny x, keeps −0). log1p(−1) = −inf,
-/// log1p(x < −1) = NaN.
+/// ln(1 + x) (max error measured 0.861 ulp), accurate near 0 (returns x for tiny x, keeps −0).
+/// log1p(−1) = −inf, log1p(x < −1) = NaN.
 ///
 /// For x ∈ (−0.2929, 0.4142) the log core runs on x itself. Otherwise u = fl(1 + x) is
 /// decomposed like `log`, and the exact rounding error of `1 + x` (computed with Sterbenz-exact
@@ -317,7 +327,8 @@ pub fn log1p(x: f32) -> f32 {
     log_core(f, e as f32, c / u)
 }
 
-/// Hyperbolic tangent: `tanh(|x|) = t/(t + 2)`, `t = expm1(2|x|)` taken as the pair
+/// Hyperbolic tangent (max error measured 0.725 ulp): `tanh(|x|) = t/(t + 2)`,
+/// `t = expm1(2|x|)` taken as the pair
 /// `th + tl`, sign restored by bits.
 ///
 /// The denominator is kept as an exact pair `d + de` (Fast2Sum) and the quotient gets one
@@ -351,7 +362,7 @@ pub fn tanh(x: f32) -> f32 {
     f32::from_bits(y.to_bits() | sign)
 }
 
-/// Logistic sigmoid 1/(1 + e^−x).
+/// Logistic sigmoid 1/(1 + e^−x) (max error measured 0.758 ulp).
 ///
 /// Formula (no inf/inf, no cancellation): `eh + el = exp(−|x|) ∈ [0, 1]` as a pair,
 /// `d + de = 1 + eh + el` (Fast2Sum), numerator `n = 1` for x ≥ 0 (including −0) and
@@ -379,7 +390,7 @@ pub fn sigmoid(x: f32) -> f32 {
     q + rr / d
 }
 
-/// Error function.
+/// Error function (max error measured 0.946 ulp).
 ///
 /// - |x| < 0.84375: `erf(x) = x + x·S(x²)` (one fma; exact-ish for subnormal x, keeps −0).
 /// - 0.84375 ≤ |x| < 4: `erf(|x|) = 1 − e^{−x²}·G(|x|)`, G ≈ erfcx on [0.84375, 2) and [2, 4)
@@ -436,9 +447,12 @@ pub fn erf(x: f32) -> f32 {
     f32::from_bits(y.to_bits() | sign)
 }
 
+/// A unary f32 function of this module.
+pub type UnaryFn = fn(f32) -> f32;
+
 /// The seven unary functions under the names of their CUDA mirrors in `math.cuh`, so the CUDA
 /// parity test can loop over them.
-pub fn all_functions() -> [(&'static str, fn(f32) -> f32); 7] {
+pub fn all_functions() -> [(&'static str, UnaryFn); 7] {
     [
         ("nx_exp", exp),
         ("nx_expm1", expm1),
