@@ -90,6 +90,23 @@ pub struct LossArgs {
     pub loss_index: usize,
 }
 
+/// Counters a backend keeps about its memory traffic and host waits (for tests that prove a
+/// training step allocates nothing and synchronises once, and for `neuroxide bench`).
+/// Backends without counters report zeros.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendStats {
+    /// Device allocations requested from the driver (a cache miss of the allocator).
+    pub device_allocs: u64,
+    /// Allocations served from the allocator's cache of freed blocks.
+    pub reused_allocs: u64,
+    /// Bytes currently obtained from the driver by this backend (cached blocks included).
+    pub bytes_allocated: u64,
+    /// Times the host waited for the device (`synchronize`, `download`).
+    pub syncs: u64,
+    /// Kernels launched.
+    pub kernel_launches: u64,
+}
+
 /// The kernels. All sizes are in f32 elements. A kernel's output buffer must not be one of its
 /// inputs unless the method says so; backends return an error on such aliasing.
 pub trait Backend: Send {
@@ -99,8 +116,8 @@ pub trait Backend: Send {
     fn device(&self) -> crate::device::Device;
     /// Allocates a zero-filled buffer of `len` f32 values.
     fn alloc(&mut self, len: usize) -> Result<BufId>;
-    /// Releases a buffer; its id must not be used again. The default keeps the memory until the
-    /// backend is dropped.
+    /// Releases a buffer: `buf` must not be used again, and its memory may serve a later
+    /// [`Backend::alloc`]. Backends that do not recycle memory keep it until they are dropped.
     fn free(&mut self, buf: BufId) -> Result<()> {
         let _ = buf;
         Ok(())
@@ -231,4 +248,9 @@ pub trait Backend: Send {
     ) -> Result<()>;
     /// One optimizer update of one parameter tensor (see [`OptimizerStep`]).
     fn optimizer_step(&mut self, step: &OptimizerStep) -> Result<()>;
+
+    /// Allocation and synchronisation counters (see [`BackendStats`]); zeros by default.
+    fn stats(&self) -> BackendStats {
+        BackendStats::default()
+    }
 }

@@ -1,0 +1,1006 @@
+//! [`CudaBackend`]: buffers in device memory, exact kernels compiled by NVRTC, one stream per
+//! backend (so several backends, e.g. one per thread, run concurrently on one GPU).
+//!
+//! Every method checks its arguments exactly as the CPU backend does (buffer sizes, aliasing of
+//! outputs with inputs) and then queues its kernels on the backend's stream; nothing waits for
+//! the device except [`Backend::download`] and [`Backend::synchronize`], which are counted in
+//! [`BackendStats::syncs`]. Kernel formulas and reduction orders are the CPU's (see each `.cu`
+//! file), so results are bit-identical.
+
+use super::alloc::{size_class, Block, FreePool};
+use super::compile::{self, Family};
+use super::context::{self, drv, DeviceShared, Func};
+use super::launch::{blocks_for, KArgs, BLOCK};
+use crate::backend::{
+    Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, LossKind, Matmul, OptimizerKind,
+    OptimizerStep, TargetKind,
+};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use cudarc::driver::{result as cu, sys, CudaStream};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The statistics a [`CudaBackend`] keeps (see [`BackendStats`]).
+pub type CudaStats = BackendStats;
+
+/// A live buffer: its block and its length in f32 values.
+#[derive(Clone, Copy)]
+struct Buf {
+    block: Block,
+    len: usize,
+}
+
+/// The CUDA backend.
+pub struct CudaBackend {
+    dev: Arc<DeviceShared>,
+    stream: Arc<CudaStream>,
+    bufs: Vec<Option<Buf>>,
+    free: FreePool,
+    funcs: HashMap<&'static str, Func>,
+    /// Per-row scratch of the two-pass kernels (loss, count_correct), grown on demand.
+    scratch: Option<Block>,
+    /// One u64 on the device: the smallest `(row << 32 | value bits)` of an invalid class index
+    /// seen by a loss kernel, or all ones.
+    status: Block,
+    /// `cols` of the last class-index loss whose status is not yet checked.
+    status_cols: Option<usize>,
+    stats: BackendStats,
+    blas: Option<super::blas::Blas>,
+}
+
+/// Activation code and parameter as the kernels' `nx_act_*` functions take them.
+fn act_code(act: Activation) -> (i32, f32) {
+    match act {
+        Activation::Linear => (0, 0.0),
+        Activation::Relu => (1, 0.0),
+        Activation::LeakyRelu(a) => (2, a),
+        Activation::Elu(a) => (3, a),
+        Activation::Selu => (4, 0.0),
+        Activation::Sigmoid => (5, 0.0),
+        Activation::Tanh => (6, 0.0),
+        Activation::GeluTanh => (7, 0.0),
+        Activation::GeluErf => (8, 0.0),
+        Activation::Silu => (9, 0.0),
+        Activation::Softplus => (10, 0.0),
+    }
+}
+
+fn loss_code(kind: LossKind) -> (i32, f32) {
+    match kind {
+        LossKind::Mse => (0, 0.0),
+        LossKind::Mae => (1, 0.0),
+        LossKind::Huber(d) => (2, d),
+        LossKind::Bce => (3, 0.0),
+        LossKind::BceWithLogits => (4, 0.0),
+        LossKind::CrossEntropy => (5, 0.0),
+        LossKind::Nll => (6, 0.0),
+        LossKind::KlDiv => (7, 0.0),
+    }
+}
+
+const F32: usize = std::mem::size_of::<f32>();
+
+impl CudaBackend {
+    /// A backend on GPU `ordinal` with its own stream.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        let dev = context::device(ordinal)?;
+        context::guarded("creating a CUDA stream", || {
+            let stream = drv("creating a stream", dev.ctx.new_stream())?;
+            let mut b = CudaBackend {
+                dev: dev.clone(),
+                stream,
+                bufs: Vec::new(),
+                free: FreePool::default(),
+                funcs: HashMap::new(),
+                scratch: None,
+                status: Block { ptr: 0, bytes: 0 },
+                status_cols: None,
+                stats: BackendStats::default(),
+                blas: None,
+            };
+            b.status = b.raw_alloc(8)?;
+            b.reset_status()?;
+            Ok(b)
+        })
+    }
+
+    /// The GPU's shared state (name, compute capability, multiprocessor count).
+    pub fn device_info(&self) -> (&str, (i32, i32), u32) {
+        (&self.dev.name, self.dev.cc, self.dev.sm_count)
+    }
+
+    /// Allocation and synchronisation counters.
+    pub fn stats(&self) -> CudaStats {
+        self.stats
+    }
+
+    /// NVRTC's log for the matmul family (resource usage when `NEUROXIDE_NVRTC_VERBOSE` is set).
+    pub fn matmul_compile_log(&mut self) -> Result<String> {
+        self.func(compile::MATMUL, "nx_matmul_nn")?;
+        Ok(self.dev.compile_log(compile::MATMUL).unwrap_or_default())
+    }
+
+    /// The raw CUDA stream this backend queues work on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    fn bind(&self) -> Result<()> {
+        drv("binding the context", self.dev.ctx.bind_to_thread())
+    }
+
+    fn reset_status(&mut self) -> Result<()> {
+        // SAFETY: the status block is 8 bytes of device memory owned by this backend.
+        drv("resetting the status word", unsafe {
+            cu::memset_d8_async(self.status.ptr, 0xff, 8, self.stream.cu_stream())
+        })
+    }
+
+    /// A device block of at least `bytes`, from this backend's free list, the GPU's pool, or
+    /// the driver (after releasing cached blocks if the driver is out of memory).
+    fn raw_alloc(&mut self, bytes: usize) -> Result<Block> {
+        let class = size_class(bytes);
+        if let Some(b) = self.free.take(class) {
+            self.stats.reused_allocs += 1;
+            return Ok(b);
+        }
+        if let Some(b) = self
+            .dev
+            .pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(class)
+        {
+            self.stats.reused_allocs += 1;
+            self.stats.bytes_allocated += class as u64;
+            return Ok(b);
+        }
+        // SAFETY: plain allocation; the context is bound by the caller.
+        let first = unsafe { cu::malloc_sync(class) };
+        let ptr = match first {
+            Ok(p) => p,
+            Err(cu::DriverError(sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY)) => {
+                self.release_cached()?;
+                // SAFETY: as above.
+                unsafe { cu::malloc_sync(class) }.map_err(|e| {
+                    let (free, total) = cu::mem_get_info().unwrap_or((0, 0));
+                    Error::backend(format!(
+                        "cuda:{}: out of device memory allocating {bytes} bytes \
+                         ({class} with rounding; {free} of {total} bytes free): {e}",
+                        self.dev.ordinal
+                    ))
+                })?
+            }
+            Err(e) => {
+                return Err(Error::backend(format!(
+                    "cuda:{}: allocating {bytes} bytes failed: {e}",
+                    self.dev.ordinal
+                )))
+            }
+        };
+        self.stats.device_allocs += 1;
+        self.stats.bytes_allocated += class as u64;
+        Ok(Block { ptr, bytes: class })
+    }
+
+    /// Returns every cached free block (this backend's and the GPU pool's) to the driver.
+    fn release_cached(&mut self) -> Result<()> {
+        drv(
+            "synchronising before releasing memory",
+            self.stream.synchronize(),
+        )?;
+        self.stats.syncs += 1;
+        let mut blocks = self.free.drain();
+        self.stats.bytes_allocated -= blocks.iter().map(|b| b.bytes as u64).sum::<u64>();
+        blocks.extend(
+            self.dev
+                .pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(),
+        );
+        for b in blocks {
+            // SAFETY: cached blocks are not referenced by any buffer.
+            drv("cuMemFree", unsafe { cu::free_sync(b.ptr) })?;
+        }
+        Ok(())
+    }
+
+    fn buf(&self, kernel: &str, id: BufId, need: usize) -> Result<u64> {
+        let b = self
+            .bufs
+            .get(id.0 as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| Error::backend(format!("cuda {kernel}: unknown buffer {}", id.0)))?;
+        if need > b.len {
+            return Err(Error::backend(format!(
+                "cuda {kernel}: buffer {} holds {} values, the kernel needs {need}",
+                id.0, b.len
+            )));
+        }
+        Ok(b.block.ptr)
+    }
+
+    /// Checks `ins` and `outs` (buffer, needed length) like the CPU backend's `ios`: every
+    /// buffer exists and is long enough; outputs of non-zero length are distinct from each
+    /// other and from every input of non-zero length. Returns the device pointers.
+    fn ios<const N: usize, const M: usize>(
+        &self,
+        kernel: &str,
+        ins: [(BufId, usize); N],
+        outs: [(BufId, usize); M],
+    ) -> Result<([u64; N], [u64; M])> {
+        let mut pi = [0u64; N];
+        let mut po = [0u64; M];
+        for (p, &(id, len)) in pi.iter_mut().zip(ins.iter()) {
+            *p = self.buf(kernel, id, len)?;
+        }
+        for (i, &(o, olen)) in outs.iter().enumerate() {
+            po[i] = self.buf(kernel, o, olen)?;
+            let clash = ins.iter().any(|&(id, len)| len > 0 && id == o)
+                || outs[i + 1..].iter().any(|&(id, len)| len > 0 && id == o);
+            if olen > 0 && clash {
+                return Err(Error::backend(format!(
+                    "cuda {kernel}: output buffer {} aliases another operand",
+                    o.0
+                )));
+            }
+        }
+        Ok((pi, po))
+    }
+
+    fn func(&mut self, family: Family, name: &'static str) -> Result<Func> {
+        if let Some(f) = self.funcs.get(name) {
+            return Ok(*f);
+        }
+        let f = self.dev.function(family, name)?;
+        self.funcs.insert(name, f);
+        Ok(f)
+    }
+
+    fn launch(
+        &mut self,
+        family: Family,
+        name: &'static str,
+        grid: (u32, u32, u32),
+        block: u32,
+        mut args: KArgs,
+    ) -> Result<()> {
+        let f = self.func(family, name)?;
+        let (mut params, n) = args.params();
+        // SAFETY: the arguments match the kernel's signature (see the .cu files) and every
+        // pointer was checked to hold the values the kernel touches.
+        drv(format!("launching {name}"), unsafe {
+            cu::launch_kernel(
+                f.0,
+                grid,
+                (block, 1, 1),
+                0,
+                self.stream.cu_stream(),
+                &mut params[..n],
+            )
+        })?;
+        self.stats.kernel_launches += 1;
+        Ok(())
+    }
+
+    /// A grid-stride launch over `n` items.
+    fn launch_1d(
+        &mut self,
+        family: Family,
+        name: &'static str,
+        n: usize,
+        args: KArgs,
+    ) -> Result<()> {
+        let cap = self.dev.sm_count * 32;
+        let g = blocks_for(n, BLOCK as usize, cap);
+        self.launch(family, name, (g, 1, 1), BLOCK, args)
+    }
+
+    /// A warp-per-row launch over `rows` rows.
+    fn launch_rows(
+        &mut self,
+        family: Family,
+        name: &'static str,
+        rows: usize,
+        args: KArgs,
+    ) -> Result<()> {
+        let cap = self.dev.sm_count * 16;
+        let g = blocks_for(rows, (BLOCK / 32) as usize, cap);
+        self.launch(family, name, (g, 1, 1), BLOCK, args)
+    }
+
+    /// Scratch of at least `len` f32 values (contents undefined).
+    fn scratch(&mut self, len: usize) -> Result<u64> {
+        let bytes = len.max(1) * F32;
+        if let Some(s) = self.scratch {
+            if s.bytes >= bytes {
+                return Ok(s.ptr);
+            }
+            // Stream order makes the old block reusable by later work at once.
+            self.free.put(s);
+            self.scratch = None;
+        }
+        let b = self.raw_alloc(bytes)?;
+        self.scratch = Some(b);
+        Ok(b.ptr)
+    }
+
+    /// Raises the error a loss kernel recorded (invalid class index), if any. Call after a sync.
+    fn check_status(&mut self) -> Result<()> {
+        let Some(cols) = self.status_cols.take() else {
+            return Ok(());
+        };
+        let mut word = [0u64; 1];
+        // SAFETY: 8 bytes from the backend's status block into a local; the stream is idle.
+        drv("reading the status word", unsafe {
+            cu::memcpy_dtoh_sync(&mut word, self.status.ptr)
+        })?;
+        if word[0] == u64::MAX {
+            return Ok(());
+        }
+        self.reset_status()?;
+        let row = word[0] >> 32;
+        let t = f32::from_bits(word[0] as u32);
+        Err(Error::invalid(format!(
+            "target of row {row} is {t}, not a class index in 0..{cols} (reported by the cuda \
+             loss kernel at the next synchronisation)"
+        )))
+    }
+
+    fn sync_stream(&mut self) -> Result<()> {
+        self.bind()?;
+        drv("synchronising the stream", self.stream.synchronize())?;
+        self.stats.syncs += 1;
+        self.check_status()
+    }
+
+    /// Fast-mode reference: `C = A·B` (row-major, m×k times k×n) through cuBLAS SGEMM with the
+    /// default math mode (no TF32). Not bit-exact; used by the matmul benchmark.
+    pub fn cublas_sgemm(
+        &mut self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: BufId,
+        b: BufId,
+        c: BufId,
+    ) -> Result<()> {
+        self.bind()?;
+        let ([pa, pb], [pc]) = self.ios("cublas_sgemm", [(a, m * k), (b, k * n)], [(c, m * n)])?;
+        if self.blas.is_none() {
+            self.blas = Some(super::blas::Blas::new(self.stream.cu_stream())?);
+        }
+        match &self.blas {
+            Some(blas) => blas.sgemm_row_major(m, n, k, pa, pb, pc),
+            None => Err(Error::backend("cuBLAS handle missing")),
+        }
+    }
+
+    /// Milliseconds of device time taken by `f`'s work, measured with CUDA events on this
+    /// backend's stream (waits for the work to finish).
+    pub fn time_ms(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<f32> {
+        self.bind()?;
+        let start = drv(
+            "recording an event",
+            self.stream
+                .record_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT)),
+        )?;
+        f(self)?;
+        let end = drv(
+            "recording an event",
+            self.stream
+                .record_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT)),
+        )?;
+        drv("waiting for an event", end.synchronize())?;
+        self.stats.syncs += 1;
+        drv("reading an event", start.elapsed_ms(&end))
+    }
+}
+
+/// A function of `math.cuh`, for [`CudaBackend::eval_math`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MathFn {
+    Exp,
+    Expm1,
+    Log,
+    Log1p,
+    Tanh,
+    Sigmoid,
+    Erf,
+    Softplus,
+    /// `uniform01` of the input's bit pattern.
+    Uniform01,
+}
+
+impl CudaBackend {
+    /// `y[i] = f(x[i])` with the device's copy of Neuroxide's math (for tests against
+    /// `crate::math`).
+    pub fn eval_math(&mut self, f: MathFn, x: BufId, y: BufId, n: usize) -> Result<()> {
+        self.bind()?;
+        let ([px], [py]) = self.ios("eval_math", [(x, n)], [(y, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new().i32(f as i32).ptr(px).ptr(py).u64(n);
+        self.launch_1d(compile::MATH_EVAL, "nx_math_eval", n, args)
+    }
+    /// Philox4x32-10 on the device: item `i` reads counter and key from the bit patterns of
+    /// `input[6i..6i+6]` and writes its four words to `out[4i..4i+4]`.
+    pub fn eval_philox(&mut self, input: BufId, out: BufId, n: usize) -> Result<()> {
+        self.bind()?;
+        let ([pi], [po]) = self.ios("eval_philox", [(input, 6 * n)], [(out, 4 * n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new().ptr(pi).ptr(po).u64(n);
+        self.launch_1d(compile::MATH_EVAL, "nx_philox_eval", n, args)
+    }
+}
+
+impl Drop for CudaBackend {
+    fn drop(&mut self) {
+        // Wait for queued work, then hand every block to the GPU's pool for other backends.
+        if self.bind().is_err() || self.stream.synchronize().is_err() {
+            return; // the context is broken; leak rather than hand out blocks still in use
+        }
+        self.blas = None;
+        let mut pool = self.dev.pool.lock().unwrap_or_else(|e| e.into_inner());
+        for b in self.bufs.drain(..).flatten() {
+            pool.put(b.block);
+        }
+        if let Some(s) = self.scratch.take() {
+            pool.put(s);
+        }
+        if self.status.bytes > 0 {
+            pool.put(self.status);
+        }
+        pool.absorb(&mut self.free);
+    }
+}
+
+impl Backend for CudaBackend {
+    fn name(&self) -> String {
+        format!("cuda:{} ({})", self.dev.ordinal, self.dev.name)
+    }
+    fn device(&self) -> Device {
+        Device::Cuda(self.dev.ordinal)
+    }
+    fn alloc(&mut self, len: usize) -> Result<BufId> {
+        self.bind()?;
+        let id =
+            u32::try_from(self.bufs.len()).map_err(|_| Error::backend("cuda: too many buffers"))?;
+        let bytes = len
+            .checked_mul(F32)
+            .ok_or_else(|| Error::backend(format!("cuda: buffer of {len} values is too large")))?;
+        let block = self.raw_alloc(bytes)?;
+        if len > 0 {
+            // SAFETY: the block holds at least `bytes` bytes.
+            drv("zero-filling a buffer", unsafe {
+                cu::memset_d8_async(block.ptr, 0, bytes, self.stream.cu_stream())
+            })?;
+        }
+        self.bufs.push(Some(Buf { block, len }));
+        Ok(BufId(id))
+    }
+    fn free(&mut self, buf: BufId) -> Result<()> {
+        let slot = self
+            .bufs
+            .get_mut(buf.0 as usize)
+            .ok_or_else(|| Error::backend(format!("cuda free: unknown buffer {}", buf.0)))?;
+        match slot.take() {
+            // Stream order: kernels queued before this free finish before any later reuse.
+            Some(b) => {
+                self.free.put(b.block);
+                Ok(())
+            }
+            None => Err(Error::backend(format!(
+                "cuda free: buffer {} was already freed",
+                buf.0
+            ))),
+        }
+    }
+    fn stats(&self) -> BackendStats {
+        self.stats
+    }
+    fn buf_len(&self, buf: BufId) -> usize {
+        self.bufs
+            .get(buf.0 as usize)
+            .copied()
+            .flatten()
+            .map_or(0, |b| b.len)
+    }
+    fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()> {
+        self.bind()?;
+        let p = self.buf("upload", dst, offset + src.len())?;
+        if src.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: the destination range was checked. From pageable memory the driver stages
+        // the data before returning, so `src` may be reused at once; the copy is stream-ordered.
+        drv("upload", unsafe {
+            cu::memcpy_htod_async(p + (offset * F32) as u64, src, self.stream.cu_stream())
+        })
+    }
+    fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()> {
+        self.bind()?;
+        let p = self.buf("download", src, offset + dst.len())?;
+        if !dst.is_empty() {
+            // SAFETY: the source range was checked; the stream is synchronised below before
+            // `dst` is read.
+            drv("download", unsafe {
+                cu::memcpy_dtoh_async(dst, p + (offset * F32) as u64, self.stream.cu_stream())
+            })?;
+        }
+        self.sync_stream()
+    }
+    fn synchronize(&mut self) -> Result<()> {
+        self.sync_stream()
+    }
+    fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
+        self.bind()?;
+        let p = self.buf("fill", dst, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new().ptr(p).u64(len).f32(value);
+        self.launch_1d(compile::ELEMENTWISE, "nx_fill", len, args)
+    }
+    fn copy_2d(&mut self, c: &Copy2d) -> Result<()> {
+        self.bind()?;
+        if c.rows == 0 || c.cols == 0 {
+            return Ok(());
+        }
+        let src_need = c.src_offset + (c.rows - 1) * c.src_stride + c.cols;
+        let dst_need = c.dst_offset + (c.rows - 1) * c.dst_stride + c.cols;
+        let ps = self.buf("copy_2d", c.src, src_need)?;
+        let pd = self.buf("copy_2d", c.dst, dst_need)?;
+        let gx = blocks_for(c.cols, BLOCK as usize, 64);
+        let gy = c.rows.min(65_535) as u32;
+        let args = KArgs::new()
+            .ptr(ps)
+            .u64(c.src_offset)
+            .u64(c.src_stride)
+            .ptr(pd)
+            .u64(c.dst_offset)
+            .u64(c.dst_stride)
+            .u64(c.rows)
+            .u64(c.cols);
+        self.launch(compile::ELEMENTWISE, "nx_copy_2d", (gx, gy, 1), BLOCK, args)
+    }
+    fn matmul(&mut self, mm: &Matmul) -> Result<()> {
+        self.bind()?;
+        let (m, n, k) = (mm.m, mm.n, mm.k);
+        let bias_len = if mm.bias.is_some() { n } else { 0 };
+        let pre_len = if mm.pre_act.is_some() { m * n } else { 0 };
+        let ([pa, pb, pbias], [pc, ppre]) = self.ios(
+            "matmul",
+            [
+                (mm.a, m * k),
+                (mm.b, k * n),
+                (mm.bias.unwrap_or(mm.a), bias_len),
+            ],
+            [(mm.c, m * n), (mm.pre_act.unwrap_or(mm.c), pre_len)],
+        )?;
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        let lim = i32::MAX as usize;
+        if m > lim || n > lim || k > lim {
+            return Err(Error::backend(format!(
+                "cuda matmul: {m}x{k} by {k}x{n} exceeds the kernel's 32-bit dimensions"
+            )));
+        }
+        let (act, alpha) = act_code(mm.act);
+        let args = KArgs::new()
+            .i32(m as i32)
+            .i32(n as i32)
+            .i32(k as i32)
+            .ptr(pa)
+            .ptr(pb)
+            .ptr(pc)
+            .ptr(if mm.bias.is_some() { pbias } else { 0 })
+            .ptr(if mm.pre_act.is_some() { ppre } else { 0 })
+            .i32(act)
+            .f32(alpha);
+        let big_tiles = m.div_ceil(128) * n.div_ceil(128);
+        let big = big_tiles * 2 >= self.dev.sm_count as usize;
+        let tile = if big { 128 } else { 16 };
+        let (gx, gy) = (n.div_ceil(tile), m.div_ceil(tile));
+        if gy > 65_535 {
+            return Err(Error::backend(format!(
+                "cuda matmul: m = {m} rows need {gy} row blocks, more than the grid's 65535"
+            )));
+        }
+        let name = match (big, mm.a_trans, mm.b_trans) {
+            (true, false, false) => "nx_matmul_nn",
+            (true, false, true) => "nx_matmul_nt",
+            (true, true, false) => "nx_matmul_tn",
+            (true, true, true) => "nx_matmul_tt",
+            (false, false, false) => "nx_matmul_small_nn",
+            (false, false, true) => "nx_matmul_small_nt",
+            (false, true, false) => "nx_matmul_small_tn",
+            (false, true, true) => "nx_matmul_small_tt",
+        };
+        self.launch(
+            compile::MATMUL,
+            name,
+            (gx as u32, gy as u32, 1),
+            BLOCK,
+            args,
+        )
+    }
+    fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()> {
+        self.bind()?;
+        let ([px], [py]) = self.ios("activation_forward", [(x, n)], [(y, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let (code, a) = act_code(act);
+        let args = KArgs::new().i32(code).f32(a).ptr(px).ptr(py).u64(n);
+        self.launch_1d(compile::ELEMENTWISE, "nx_act_fwd", n, args)
+    }
+    fn activation_backward(
+        &mut self,
+        act: Activation,
+        x: BufId,
+        y: BufId,
+        dy: BufId,
+        dx: BufId,
+        n: usize,
+    ) -> Result<()> {
+        self.bind()?;
+        let ([px, py, pdy], [pdx]) =
+            self.ios("activation_backward", [(x, n), (y, n), (dy, n)], [(dx, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let (code, a) = act_code(act);
+        let args = KArgs::new()
+            .i32(code)
+            .f32(a)
+            .ptr(px)
+            .ptr(py)
+            .ptr(pdy)
+            .ptr(pdx)
+            .u64(n);
+        self.launch_1d(compile::ELEMENTWISE, "nx_act_bwd", n, args)
+    }
+    fn softmax_forward(
+        &mut self,
+        log: bool,
+        x: BufId,
+        y: BufId,
+        rows: usize,
+        cols: usize,
+    ) -> Result<()> {
+        self.bind()?;
+        let n = rows * cols;
+        let ([px], [py]) = self.ios("softmax_forward", [(x, n)], [(y, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new()
+            .i32(i32::from(log))
+            .ptr(px)
+            .ptr(py)
+            .u64(rows)
+            .u64(cols);
+        self.launch_rows(compile::SOFTMAX, "nx_softmax_fwd", rows, args)
+    }
+    fn softmax_backward(
+        &mut self,
+        log: bool,
+        y: BufId,
+        dy: BufId,
+        dx: BufId,
+        rows: usize,
+        cols: usize,
+    ) -> Result<()> {
+        self.bind()?;
+        let n = rows * cols;
+        let ([py, pdy], [pdx]) = self.ios("softmax_backward", [(y, n), (dy, n)], [(dx, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new()
+            .i32(i32::from(log))
+            .ptr(py)
+            .ptr(pdy)
+            .ptr(pdx)
+            .u64(rows)
+            .u64(cols);
+        self.launch_rows(compile::SOFTMAX, "nx_softmax_bwd", rows, args)
+    }
+    fn sum_rows(&mut self, x: BufId, out: BufId, rows: usize, cols: usize) -> Result<()> {
+        self.bind()?;
+        let ([px], [po]) = self.ios("sum_rows", [(x, rows * cols)], [(out, cols)])?;
+        if cols == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new().ptr(px).ptr(po).u64(rows).u64(cols);
+        self.launch_1d(compile::REDUCE, "nx_sum_rows", cols, args)
+    }
+    fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
+        self.bind()?;
+        let ([pa, pb], [po]) = self.ios("add", [(a, n), (b, n)], [(out, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new().ptr(pa).ptr(pb).ptr(po).u64(n);
+        self.launch_1d(compile::ELEMENTWISE, "nx_add", n, args)
+    }
+    fn add_assign(&mut self, acc: BufId, x: BufId, n: usize) -> Result<()> {
+        self.bind()?;
+        let ([px], [pacc]) = self.ios("add_assign", [(x, n)], [(acc, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new().ptr(pacc).ptr(px).u64(n);
+        self.launch_1d(compile::ELEMENTWISE, "nx_add_assign", n, args)
+    }
+    fn mul(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
+        self.bind()?;
+        let ([pa, pb], [po]) = self.ios("mul", [(a, n), (b, n)], [(out, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new().ptr(pa).ptr(pb).ptr(po).u64(n);
+        self.launch_1d(compile::ELEMENTWISE, "nx_mul", n, args)
+    }
+    fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()> {
+        self.bind()?;
+        let p = self.buf("scale", x, n)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new().ptr(p).u64(n).f32(s);
+        self.launch_1d(compile::ELEMENTWISE, "nx_scale", n, args)
+    }
+    fn dropout_forward(
+        &mut self,
+        x: BufId,
+        y: BufId,
+        mask: BufId,
+        n: usize,
+        p: f32,
+        scale: f32,
+        seed: u64,
+        stream: u32,
+        step: u32,
+    ) -> Result<()> {
+        self.bind()?;
+        let ([px], [py, pm]) = self.ios("dropout_forward", [(x, n)], [(y, n), (mask, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new()
+            .ptr(px)
+            .ptr(py)
+            .ptr(pm)
+            .u64(n)
+            .f32(p)
+            .f32(scale)
+            .word(seed)
+            .u32(stream)
+            .u32(step);
+        self.launch_1d(compile::ELEMENTWISE, "nx_dropout", n, args)
+    }
+    fn loss(&mut self, a: &LossArgs) -> Result<()> {
+        self.bind()?;
+        let n = a.rows * a.cols;
+        let class_targets = a.target_kind == TargetKind::ClassIndex;
+        if class_targets && !matches!(a.kind, LossKind::CrossEntropy | LossKind::Nll) {
+            return Err(Error::invalid(format!(
+                "loss {:?} needs dense targets, got class indices",
+                a.kind
+            )));
+        }
+        let target_len = if class_targets { a.rows } else { n };
+        let p_out = self.buf("loss", a.loss_out, a.loss_index + 1)?;
+        if a.loss_out == a.grad || a.loss_out == a.pred || a.loss_out == a.target {
+            return Err(Error::backend(
+                "cuda loss: loss_out aliases another operand",
+            ));
+        }
+        let ([pp, pt], [pg]) =
+            self.ios("loss", [(a.pred, n), (a.target, target_len)], [(a.grad, n)])?;
+        let scratch = self.scratch(a.rows)?;
+        let (kind, param) = loss_code(a.kind);
+        let d_elem = n as f32;
+        let d_rows = a.rows as f32;
+        let denom = match a.kind {
+            LossKind::CrossEntropy | LossKind::Nll | LossKind::KlDiv => d_rows,
+            _ => d_elem,
+        };
+        if a.rows > 0 {
+            let args = KArgs::new()
+                .i32(kind)
+                .f32(param)
+                .i32(i32::from(class_targets))
+                .ptr(pp)
+                .ptr(pt)
+                .ptr(pg)
+                .ptr(scratch)
+                .u64(a.rows)
+                .u64(a.cols)
+                .f32(d_elem)
+                .f32(d_rows)
+                .ptr(self.status.ptr);
+            self.launch_rows(compile::LOSS, "nx_loss_rows", a.rows, args)?;
+            if class_targets {
+                self.status_cols = Some(a.cols);
+            }
+        }
+        let args = KArgs::new()
+            .ptr(scratch)
+            .u64(a.rows)
+            .f32(denom)
+            .ptr(p_out)
+            .u64(a.loss_index);
+        self.launch(compile::LOSS, "nx_loss_total", (1, 1, 1), 1, args)
+    }
+    fn count_correct(
+        &mut self,
+        pred: BufId,
+        target: BufId,
+        target_kind: TargetKind,
+        from_logits: bool,
+        rows: usize,
+        cols: usize,
+        out: BufId,
+        out_index: usize,
+    ) -> Result<()> {
+        self.bind()?;
+        let target_len = match target_kind {
+            TargetKind::Dense => rows * cols,
+            TargetKind::ClassIndex => rows,
+        };
+        let pp = self.buf("count_correct", pred, rows * cols)?;
+        let pt = self.buf("count_correct", target, target_len)?;
+        let po = self.buf("count_correct", out, out_index + 1)?;
+        let scratch = self.scratch(rows)?;
+        if rows > 0 {
+            let args = KArgs::new()
+                .ptr(pp)
+                .ptr(pt)
+                .i32(i32::from(target_kind == TargetKind::ClassIndex))
+                .i32(i32::from(from_logits))
+                .u64(rows)
+                .u64(cols)
+                .ptr(scratch);
+            self.launch_1d(compile::REDUCE, "nx_correct_rows", rows, args)?;
+        }
+        let args = KArgs::new().ptr(scratch).u64(rows).ptr(po).u64(out_index);
+        self.launch(compile::REDUCE, "nx_correct_total", (1, 1, 1), 1, args)
+    }
+    fn accumulate_scalar(
+        &mut self,
+        src: BufId,
+        src_index: usize,
+        dst: BufId,
+        dst_index: usize,
+    ) -> Result<()> {
+        self.bind()?;
+        let ps = self.buf("accumulate_scalar", src, src_index + 1)?;
+        let pd = self.buf("accumulate_scalar", dst, dst_index + 1)?;
+        let args = KArgs::new().ptr(ps).u64(src_index).ptr(pd).u64(dst_index);
+        self.launch(compile::REDUCE, "nx_accumulate_scalar", (1, 1, 1), 1, args)
+    }
+    fn sum_squares(&mut self, x: BufId, n: usize, out: BufId, out_index: usize) -> Result<()> {
+        self.bind()?;
+        let ([px], [po]) = self.ios("sum_squares", [(x, n)], [(out, out_index + 1)])?;
+        let args = KArgs::new().ptr(px).u64(n).ptr(po).u64(out_index);
+        self.launch(compile::REDUCE, "nx_sum_squares", (1, 1, 1), BLOCK, args)
+    }
+    fn clip_by_global_norm(
+        &mut self,
+        grad: BufId,
+        n: usize,
+        partials: BufId,
+        count: usize,
+        max_norm: f32,
+    ) -> Result<()> {
+        self.bind()?;
+        let ([pp], [pg]) = self.ios("clip_by_global_norm", [(partials, count)], [(grad, n)])?;
+        if n == 0 {
+            return Ok(());
+        }
+        let args = KArgs::new().ptr(pg).u64(n).ptr(pp).u64(count).f32(max_norm);
+        let g = blocks_for(n, BLOCK as usize * 8, self.dev.sm_count * 8);
+        self.launch(compile::REDUCE, "nx_clip_by_norm", (g, 1, 1), BLOCK, args)
+    }
+    fn optimizer_step(&mut self, s: &OptimizerStep) -> Result<()> {
+        self.bind()?;
+        let need = s.kind.state_count();
+        for (i, st) in s.state.iter().enumerate().take(need) {
+            if st.is_none() {
+                return Err(Error::backend(format!(
+                    "cuda optimizer_step: state buffer {i} missing"
+                )));
+            }
+        }
+        let state_len = |i: usize| if i < need { s.n } else { 0 };
+        let ([pg], [pw, ps0, ps1]) = self.ios(
+            "optimizer_step",
+            [(s.grad, s.n)],
+            [
+                (s.param, s.n),
+                (s.state[0].unwrap_or(s.param), state_len(0)),
+                (s.state[1].unwrap_or(s.param), state_len(1)),
+            ],
+        )?;
+        if s.n == 0 {
+            return Ok(());
+        }
+        let sc = s.scalars;
+        match s.kind {
+            OptimizerKind::Sgd {
+                lr,
+                momentum,
+                nesterov,
+                weight_decay,
+            } => {
+                let args = KArgs::new()
+                    .ptr(pw)
+                    .ptr(pg)
+                    .ptr(if need > 0 { ps0 } else { 0 })
+                    .u64(s.n)
+                    .f32(lr)
+                    .f32(momentum)
+                    .i32(i32::from(nesterov))
+                    .f32(weight_decay);
+                self.launch_1d(compile::OPTIMIZER, "nx_sgd", s.n, args)
+            }
+            OptimizerKind::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                decoupled,
+                ..
+            } => {
+                let args = KArgs::new()
+                    .ptr(pw)
+                    .ptr(pg)
+                    .ptr(ps0)
+                    .ptr(ps1)
+                    .u64(s.n)
+                    .f32(beta1)
+                    .f32(beta2)
+                    .f32(eps)
+                    .f32(weight_decay)
+                    .i32(i32::from(decoupled))
+                    .f32(sc[0])
+                    .f32(sc[1])
+                    .f32(sc[2])
+                    .f32(sc[3])
+                    .f32(sc[4]);
+                self.launch_1d(compile::OPTIMIZER, "nx_adam", s.n, args)
+            }
+            OptimizerKind::RmsProp {
+                lr,
+                alpha,
+                eps,
+                momentum,
+                weight_decay,
+            } => {
+                let args = KArgs::new()
+                    .ptr(pw)
+                    .ptr(pg)
+                    .ptr(ps0)
+                    .ptr(if need > 1 { ps1 } else { 0 })
+                    .u64(s.n)
+                    .f32(lr)
+                    .f32(alpha)
+                    .f32(eps)
+                    .f32(momentum)
+                    .f32(weight_decay)
+                    .f32(sc[0]);
+                self.launch_1d(compile::OPTIMIZER, "nx_rmsprop", s.n, args)
+            }
+        }
+    }
+}

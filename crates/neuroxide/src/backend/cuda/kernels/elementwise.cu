@@ -1,0 +1,58 @@
+// Elementwise kernels: every output depends on one index only, so any launch configuration gives
+// the same bits. Grid-stride loops over 64-bit element counts. Formulas mirror
+// backend/cpu/elementwise.rs and backend/cpu/activation.rs (through activation.cuh).
+
+extern "C" __global__ void nx_fill(float *dst, u64 n, float value) {
+    NX_GRID_STRIDE(i, n) { dst[i] = value; }
+}
+
+// dst[dst_off + r*dst_stride + c] = src[src_off + r*src_stride + c]; blockIdx.y walks rows.
+extern "C" __global__ void nx_copy_2d(const float *src, u64 src_off, u64 src_stride, float *dst,
+                                      u64 dst_off, u64 dst_stride, u64 rows, u64 cols) {
+    for (u64 r = blockIdx.y; r < rows; r += gridDim.y) {
+        const float *s = src + src_off + r * src_stride;
+        float *d = dst + dst_off + r * dst_stride;
+        NX_GRID_STRIDE(c, cols) { d[c] = s[c]; }
+    }
+}
+
+extern "C" __global__ void nx_add(const float *a, const float *b, float *out, u64 n) {
+    NX_GRID_STRIDE(i, n) { out[i] = a[i] + b[i]; }
+}
+
+extern "C" __global__ void nx_add_assign(float *acc, const float *x, u64 n) {
+    NX_GRID_STRIDE(i, n) { acc[i] = acc[i] + x[i]; }
+}
+
+extern "C" __global__ void nx_mul(const float *a, const float *b, float *out, u64 n) {
+    NX_GRID_STRIDE(i, n) { out[i] = a[i] * b[i]; }
+}
+
+extern "C" __global__ void nx_scale(float *x, u64 n, float s) {
+    NX_GRID_STRIDE(i, n) { x[i] = x[i] * s; }
+}
+
+extern "C" __global__ void nx_act_fwd(int act, float a, const float *x, float *y, u64 n) {
+    NX_GRID_STRIDE(i, n) { y[i] = nx_act_forward(act, a, x[i]); }
+}
+
+extern "C" __global__ void nx_act_bwd(int act, float a, const float *x, const float *y,
+                                      const float *dy, float *dx, u64 n) {
+    NX_GRID_STRIDE(i, n) { dx[i] = nx_act_backward(act, a, x[i], y[i], dy[i]); }
+}
+
+// Inverted dropout (Backend::dropout_forward): element i uses word i % 4 of
+// philox4x32_10(counter = [i/4 low, i/4 high, stream, step], key = [seed low, seed high]).
+extern "C" __global__ void nx_dropout(const float *x, float *y, float *mask, u64 n, float p,
+                                      float scale, u64 seed, unsigned int stream,
+                                      unsigned int step) {
+    NX_GRID_STRIDE(i, n) {
+        u64 block = i / 4;
+        unsigned int w[4];
+        nx_philox_words((unsigned int)block, (unsigned int)(block >> 32), stream, step,
+                        (unsigned int)seed, (unsigned int)(seed >> 32), w);
+        float m = nx_uniform01(w[i % 4]) >= p ? scale : 0.0f;
+        mask[i] = m;
+        y[i] = x[i] * m;
+    }
+}

@@ -1,0 +1,124 @@
+// Reductions (Backend::sum_rows, sum_squares, clip_by_global_norm, count_correct,
+// accumulate_scalar). Each output has one accumulator walking its terms in the documented order;
+// parallelism is only across outputs. Mirrors backend/cpu/reduce.rs.
+
+// out[j] = sum_i x[i*cols + j], i increasing, from 0. One thread per column (coalesced rows).
+extern "C" __global__ void nx_sum_rows(const float *x, float *out, u64 rows, u64 cols) {
+    NX_GRID_STRIDE(j, cols) {
+        float acc = 0.0f;
+        for (u64 i = 0; i < rows; ++i) {
+            acc += x[i * cols + j];
+        }
+        out[j] = acc;
+    }
+}
+
+#define NX_SQ_CHUNK 2048
+
+// out[index] = sum_i fma(x[i], x[i], acc), i increasing, from 0: one serial chain. The block
+// stages chunks of x through shared memory (coalesced loads by all threads); thread 0 runs the
+// chain. Launch with ONE block.
+extern "C" __global__ void nx_sum_squares(const float *x, u64 n, float *out, u64 index) {
+    __shared__ float buf[NX_SQ_CHUNK];
+    float acc = 0.0f;
+    for (u64 c0 = 0; c0 < n; c0 += NX_SQ_CHUNK) {
+        const u64 len = n - c0 < NX_SQ_CHUNK ? n - c0 : NX_SQ_CHUNK;
+        for (u64 q = threadIdx.x; q < len; q += blockDim.x) {
+            buf[q] = x[c0 + q];
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            for (u64 q = 0; q < len; ++q) {
+                acc = fmaf(buf[q], buf[q], acc);
+            }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        out[index] = acc;
+    }
+}
+
+// total = sum_t partials[t] (t increasing, from 0); norm = sqrt(total); when norm > max_norm,
+// g[i] = g[i] * (max_norm / (norm + 1e-6)). Each block's thread 0 recomputes the (short) serial
+// sum, so the factor needs no second launch.
+extern "C" __global__ void nx_clip_by_norm(float *g, u64 n, const float *partials, u64 count,
+                                           float max_norm) {
+    __shared__ float factor;
+    __shared__ int clip;
+    if (threadIdx.x == 0) {
+        float total = 0.0f;
+        for (u64 t = 0; t < count; ++t) {
+            total += partials[t];
+        }
+        const float norm = sqrtf(total);
+        clip = norm > max_norm;
+        factor = max_norm / (norm + 1e-6f);
+    }
+    __syncthreads();
+    if (!clip) {
+        return;
+    }
+    const float f = factor;
+    NX_GRID_STRIDE(i, n) { g[i] = g[i] * f; }
+}
+
+// Index of the first maximum of a row (`if v > row[best] best = j`).
+__device__ __forceinline__ u64 nx_argmax(const float *r, u64 cols) {
+    u64 best = 0;
+    for (u64 j = 0; j < cols; ++j) {
+        if (r[j] > r[best]) {
+            best = j;
+        }
+    }
+    return best;
+}
+
+// Rust's `t as usize` for a class index stored as f32 (saturating; NaN and negatives give 0).
+__device__ __forceinline__ u64 nx_as_index(float t) {
+    if (!(t > 0.0f)) {
+        return 0;
+    }
+    if (t >= 18446744073709551616.0f) {
+        return ~0ull;
+    }
+    return (u64)t;
+}
+
+// Pass 1: ok[i] = 1 when row i is predicted correctly, else 0 (Backend::count_correct).
+extern "C" __global__ void nx_correct_rows(const float *pred, const float *target,
+                                           int class_targets, int from_logits, u64 rows, u64 cols,
+                                           float *ok) {
+    NX_GRID_STRIDE(i, rows) {
+        bool good;
+        if (cols == 1) {
+            const float threshold = from_logits ? 0.0f : 0.5f;
+            good = (pred[i] >= threshold) == (target[i] >= 0.5f);
+        } else {
+            const u64 p = nx_argmax(pred + i * cols, cols);
+            const u64 t = class_targets ? nx_as_index(target[i]) : nx_argmax(target + i * cols, cols);
+            good = p == t;
+        }
+        ok[i] = good ? 1.0f : 0.0f;
+    }
+}
+
+// Pass 2, one thread: count = 0; count += 1 for each correct row in row order; out += count.
+extern "C" __global__ void nx_correct_total(const float *ok, u64 rows, float *out, u64 index) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        float count = 0.0f;
+        for (u64 i = 0; i < rows; ++i) {
+            if (ok[i] != 0.0f) {
+                count += 1.0f;
+            }
+        }
+        out[index] = out[index] + count;
+    }
+}
+
+// dst[di] = dst[di] + src[si]. One thread.
+extern "C" __global__ void nx_accumulate_scalar(const float *src, u64 si, float *dst, u64 di) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        dst[di] = dst[di] + src[si];
+    }
+}

@@ -1,0 +1,828 @@
+//! CPU vs CUDA parity, kernel by kernel (PARITY.md "How parity is proven").
+//!
+//! Every test draws fresh random inputs (the seed is printed; set `NEUROXIDE_TEST_SEED` to
+//! replay one), runs the same `Backend` calls on `CpuBackend::new(2)` and on `CudaBackend`, and
+//! compares the outputs with `to_bits()`. Pass = 0 differing elements. NaNs compare equal
+//! whatever their payload (x86 propagates an input NaN's payload, CUDA returns the canonical
+//! NaN; neither is a numeric difference). Shapes include odd, tile-unaligned and large sizes.
+//! Without a usable GPU every test prints `skipped: <reason>` and passes.
+
+use neuroxide::backend::cpu::CpuBackend;
+use neuroxide::backend::cuda::{CudaBackend, MathFn};
+use neuroxide::backend::{
+    Activation, Backend, BufId, Copy2d, LossArgs, LossKind, Matmul, OptimizerKind, OptimizerStep,
+    TargetKind,
+};
+use neuroxide::{math, philox};
+
+// ---------------------------------------------------------------- harness
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.unit()
+    }
+    fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.range(lo, hi)).collect()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn rng(test: &str) -> Rng {
+    let seed = std::env::var("NEUROXIDE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    println!("{test}: seed {seed}");
+    Rng(seed)
+}
+
+fn gpu() -> Option<CudaBackend> {
+    match CudaBackend::new(0) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            println!("skipped: {e}");
+            None
+        }
+    }
+}
+
+/// Distance in units in the last place between two finite floats of the same sign class.
+fn ulps(a: f32, b: f32) -> u64 {
+    let key = |x: f32| {
+        let i = x.to_bits() as i32;
+        if i < 0 {
+            i64::from(i32::MIN) - i64::from(i)
+        } else {
+            i64::from(i)
+        }
+    };
+    (key(a) - key(b)).unsigned_abs()
+}
+
+/// Count of elements whose bits differ (NaN == NaN), and the largest ulp distance.
+fn diff(cpu: &[f32], gpu: &[f32]) -> (usize, u64, Option<usize>) {
+    let mut count = 0;
+    let mut max_ulp = 0;
+    let mut first = None;
+    for (i, (&a, &b)) in cpu.iter().zip(gpu).enumerate() {
+        if a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()) {
+            count += 1;
+            max_ulp = max_ulp.max(ulps(a, b));
+            first.get_or_insert(i);
+        }
+    }
+    (count, max_ulp, first)
+}
+
+fn assert_same(what: &str, cpu: &[f32], gpu: &[f32]) {
+    if let Err(e) = same(what, cpu, gpu) {
+        panic!("{e}");
+    }
+}
+
+/// `Err` with the mismatch report (count, max ulp, first differing element).
+fn same(what: &str, cpu: &[f32], gpu: &[f32]) -> Result<(), String> {
+    assert_eq!(cpu.len(), gpu.len());
+    let (count, max_ulp, first) = diff(cpu, gpu);
+    if count > 0 {
+        let i = first.unwrap_or(0);
+        return Err(format!(
+            "{what}: {count} of {} elements differ, max {max_ulp} ulp; first at {i}: cpu {:e} \
+             ({:#010x}) vs cuda {:e} ({:#010x})",
+            cpu.len(),
+            cpu[i],
+            cpu[i].to_bits(),
+            gpu[i],
+            gpu[i].to_bits()
+        ));
+    }
+    Ok(())
+}
+
+/// The same calls on both backends; buffer ids agree because both number allocations 0, 1, …
+struct Pair {
+    cpu: CpuBackend,
+    gpu: CudaBackend,
+    passed: usize,
+    failures: Vec<String>,
+}
+
+impl Pair {
+    fn new() -> Option<Pair> {
+        Some(Pair {
+            cpu: CpuBackend::new(2),
+            gpu: gpu()?,
+            passed: 0,
+            failures: Vec::new(),
+        })
+    }
+    fn buf(&mut self, data: &[f32]) -> BufId {
+        let a = self.cpu.alloc(data.len()).unwrap();
+        let b = self.gpu.alloc(data.len()).unwrap();
+        assert_eq!(a, b);
+        self.cpu.upload(a, 0, data).unwrap();
+        self.gpu.upload(b, 0, data).unwrap();
+        a
+    }
+    fn zeros(&mut self, n: usize) -> BufId {
+        self.buf(&vec![0.0; n])
+    }
+    /// A buffer pre-filled with a poison value, so unwritten outputs show.
+    fn out(&mut self, n: usize) -> BufId {
+        self.buf(&vec![f32::from_bits(0x7fa5_a5a5); n])
+    }
+    fn run(&mut self, f: impl Fn(&mut dyn Backend) -> neuroxide::Result<()>) {
+        f(&mut self.cpu).unwrap();
+        f(&mut self.gpu).unwrap();
+    }
+    fn get(&mut self, id: BufId) -> (Vec<f32>, Vec<f32>) {
+        let n = self.cpu.buf_len(id);
+        assert_eq!(n, self.gpu.buf_len(id));
+        let mut a = vec![0.0; n];
+        let mut b = vec![0.0; n];
+        self.cpu.download(id, 0, &mut a).unwrap();
+        self.gpu.download(id, 0, &mut b).unwrap();
+        (a, b)
+    }
+    /// Compares a buffer; a mismatch is recorded (and printed) so one run reports every case.
+    fn check(&mut self, what: &str, id: BufId) {
+        let (a, b) = self.get(id);
+        match same(what, &a, &b) {
+            Ok(()) => self.passed += 1,
+            Err(e) => {
+                println!("MISMATCH {e}");
+                self.failures.push(e);
+            }
+        }
+    }
+    /// Panics with every recorded mismatch.
+    fn finish(self, test: &str) {
+        println!(
+            "{test}: {} comparisons bit-identical, {} differ",
+            self.passed,
+            self.failures.len()
+        );
+        assert!(self.failures.is_empty(), "{}", self.failures.join("\n"));
+    }
+}
+
+const ACTIVATIONS: [Activation; 13] = [
+    Activation::Linear,
+    Activation::Relu,
+    Activation::LeakyRelu(0.1),
+    Activation::Elu(1.0),
+    Activation::Elu(0.3),
+    Activation::Selu,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::GeluTanh,
+    Activation::GeluErf,
+    Activation::Silu,
+    Activation::Softplus,
+    Activation::LeakyRelu(0.01),
+];
+
+/// Inputs of every class: random normal range, wide range, and the edge cases.
+fn activation_inputs(r: &mut Rng, n: usize) -> Vec<f32> {
+    let mut v = r.vec(n / 2, -6.0, 6.0);
+    v.extend(r.vec(n / 4, -100.0, 100.0));
+    v.extend((0..n / 4).map(|_| f32::from_bits(r.next() as u32)));
+    v.extend_from_slice(&[
+        0.0,
+        -0.0,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        1e-40,
+        -1e-40,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        20.0,
+        20.000002,
+        -20.0,
+        88.72,
+        -87.33,
+        -103.97,
+        9.0,
+        -9.0,
+        f32::MAX,
+        f32::MIN,
+    ]);
+    v
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn matmul_all_transposes_bias_activations_and_shapes() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("matmul");
+    // (m, k, n): tiny, odd, tile-unaligned, the small-kernel and the 128x128-kernel paths.
+    let shapes = [
+        (1, 1, 1),
+        (3, 5, 7),
+        (17, 33, 65),
+        (64, 784, 10),
+        (129, 127, 131),
+        (300, 1, 257),
+        (1100, 77, 1030),
+        (1031, 515, 1283),
+        (2048, 256, 2048),
+    ];
+    let mut case = 0;
+    for &(m, k, n) in &shapes {
+        for (a_trans, b_trans) in [(false, false), (false, true), (true, false), (true, true)] {
+            let act = ACTIVATIONS[case % ACTIVATIONS.len()];
+            let with_bias = case % 3 != 1;
+            let with_pre = case % 2 == 0;
+            case += 1;
+            let a = p.buf(&r.vec(m * k, -1.0, 1.0));
+            let b = p.buf(&r.vec(k * n, -1.0, 1.0));
+            let bias = with_bias.then(|| p.buf(&r.vec(n, -0.5, 0.5)));
+            let c = p.out(m * n);
+            let pre = with_pre.then(|| p.out(m * n));
+            let mm = Matmul {
+                m,
+                n,
+                k,
+                a,
+                a_trans,
+                b,
+                b_trans,
+                c,
+                bias,
+                pre_act: pre,
+                act,
+            };
+            p.run(|be| be.matmul(&mm));
+            let what =
+                format!("matmul {m}x{k}x{n} ta={a_trans} tb={b_trans} {act:?} bias={with_bias}");
+            p.check(&what, c);
+            if let Some(pre) = pre {
+                p.check(&format!("{what} pre_act"), pre);
+            }
+        }
+    }
+    p.finish("matmul_all_transposes_bias_activations_and_shapes");
+}
+
+#[test]
+fn activations_forward_and_backward() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("activations");
+    let xs = activation_inputs(&mut r, 200_001);
+    let n = xs.len();
+    let x = p.buf(&xs);
+    let dy = p.buf(&r.vec(n, -2.0, 2.0));
+    let y = p.out(n);
+    let dx = p.out(n);
+    for act in ACTIVATIONS {
+        p.run(|be| be.activation_forward(act, x, y, n));
+        p.check(&format!("{act:?} forward"), y);
+        p.run(|be| be.activation_backward(act, x, y, dy, dx, n));
+        p.check(&format!("{act:?} backward"), dx);
+    }
+    p.finish("activations_forward_and_backward");
+}
+
+#[test]
+fn softmax_and_log_softmax_forward_and_backward() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("softmax");
+    for &(rows, cols) in &[
+        (1, 1),
+        (7, 3),
+        (33, 100),
+        (256, 1000),
+        (3, 70_001),
+        (4097, 31),
+    ] {
+        let n = rows * cols;
+        let mut xs = r.vec(n, -30.0, 30.0);
+        xs[r.below(n)] = -0.0;
+        let x = p.buf(&xs);
+        let dy = p.buf(&r.vec(n, -1.0, 1.0));
+        let y = p.out(n);
+        let dx = p.out(n);
+        for log in [false, true] {
+            p.run(|be| be.softmax_forward(log, x, y, rows, cols));
+            p.check(&format!("softmax log={log} {rows}x{cols} forward"), y);
+            p.run(|be| be.softmax_backward(log, y, dy, dx, rows, cols));
+            p.check(&format!("softmax log={log} {rows}x{cols} backward"), dx);
+        }
+    }
+    p.finish("softmax_and_log_softmax_forward_and_backward");
+}
+
+#[test]
+fn sum_rows_and_elementwise_kernels() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("elementwise");
+    for &(rows, cols) in &[(1, 1), (1000, 37), (3, 100_000), (513, 1025)] {
+        let n = rows * cols;
+        let x = p.buf(&r.vec(n, -100.0, 100.0));
+        let o = p.out(cols);
+        p.run(|be| be.sum_rows(x, o, rows, cols));
+        p.check(&format!("sum_rows {rows}x{cols}"), o);
+    }
+    let n = 1_000_003;
+    let a = p.buf(&r.vec(n, -10.0, 10.0));
+    let b = p.buf(&r.vec(n, -10.0, 10.0));
+    let o = p.out(n);
+    p.run(|be| be.add(a, b, o, n));
+    p.check("add", o);
+    p.run(|be| be.mul(a, b, o, n));
+    p.check("mul", o);
+    p.run(|be| be.add_assign(o, a, n - 5));
+    p.check("add_assign", o);
+    p.run(|be| be.scale(o, n - 7, 0.3));
+    p.check("scale", o);
+    p.run(|be| be.fill(o, 12_345, -1.25));
+    p.check("fill", o);
+    let c = Copy2d {
+        rows: 77,
+        cols: 301,
+        src: a,
+        src_offset: 13,
+        src_stride: 1000,
+        dst: o,
+        dst_offset: 5,
+        dst_stride: 400,
+    };
+    p.run(|be| be.copy_2d(&c));
+    p.check("copy_2d", o);
+    let same = Copy2d {
+        rows: 50,
+        cols: 100,
+        src: o,
+        src_offset: 0,
+        src_stride: 300,
+        dst: o,
+        dst_offset: 200,
+        dst_stride: 300,
+    };
+    p.run(|be| be.copy_2d(&same));
+    p.check("copy_2d within one buffer", o);
+    p.finish("sum_rows_and_elementwise_kernels");
+}
+
+#[test]
+fn dropout_masks_match() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("dropout");
+    let n = 1_000_003;
+    let x = p.buf(&r.vec(n, -1.0, 1.0));
+    let y = p.out(n);
+    let mask = p.out(n);
+    for &prob in &[0.1f32, 0.5, 0.9] {
+        let seed = r.next();
+        let (stream, step) = (r.next() as u32, r.next() as u32);
+        let scale = 1.0 / (1.0 - prob);
+        p.run(|be| be.dropout_forward(x, y, mask, n, prob, scale, seed, stream, step));
+        p.check(&format!("dropout p={prob} mask"), mask);
+        p.check(&format!("dropout p={prob} y"), y);
+    }
+    p.finish("dropout_masks_match");
+}
+
+#[test]
+fn losses_all_kinds_both_target_kinds() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("loss");
+    let kinds = [
+        LossKind::Mse,
+        LossKind::Mae,
+        LossKind::Huber(1.0),
+        LossKind::Huber(0.25),
+        LossKind::Bce,
+        LossKind::BceWithLogits,
+        LossKind::CrossEntropy,
+        LossKind::Nll,
+        LossKind::KlDiv,
+    ];
+    let loss_out = p.out(4);
+    for &(rows, cols) in &[(1, 1), (64, 10), (333, 7), (1024, 1000), (5, 40_000)] {
+        let n = rows * cols;
+        let grad = p.out(n);
+        for kind in kinds {
+            let pred_v = match kind {
+                LossKind::Bce => r.vec(n, -0.1, 1.1),
+                LossKind::Nll | LossKind::KlDiv => r.vec(n, -8.0, 0.0),
+                _ => r.vec(n, -5.0, 5.0),
+            };
+            let dense_v: Vec<f32> = match kind {
+                LossKind::Bce | LossKind::BceWithLogits => (0..n)
+                    .map(|_| if r.unit() < 0.5 { 0.0 } else { 1.0 })
+                    .collect(),
+                LossKind::CrossEntropy | LossKind::Nll | LossKind::KlDiv => {
+                    let mut t = r.vec(n, 0.0, 1.0);
+                    for row in t.chunks_mut(cols) {
+                        let z = r.below(cols);
+                        row[z] = 0.0;
+                        let s: f32 = row.iter().sum();
+                        row.iter_mut().for_each(|v| *v /= s.max(1e-6));
+                    }
+                    t
+                }
+                _ => r.vec(n, -5.0, 5.0),
+            };
+            let pred = p.buf(&pred_v);
+            let dense = p.buf(&dense_v);
+            let mut targets = vec![(TargetKind::Dense, dense)];
+            if matches!(kind, LossKind::CrossEntropy | LossKind::Nll) {
+                let labels: Vec<f32> = (0..rows).map(|_| r.below(cols) as f32).collect();
+                targets.push((TargetKind::ClassIndex, p.buf(&labels)));
+            }
+            for (target_kind, target) in targets {
+                let idx = r.below(4);
+                let args = LossArgs {
+                    kind,
+                    target_kind,
+                    rows,
+                    cols,
+                    pred,
+                    target,
+                    grad,
+                    loss_out,
+                    loss_index: idx,
+                };
+                p.run(|be| be.loss(&args));
+                let what = format!("loss {kind:?} {target_kind:?} {rows}x{cols}");
+                p.check(&format!("{what} grad"), grad);
+                p.check(&format!("{what} value"), loss_out);
+            }
+        }
+    }
+    p.finish("losses_all_kinds_both_target_kinds");
+}
+
+#[test]
+fn invalid_class_index_is_an_error_on_both_backends() {
+    let Some(mut p) = Pair::new() else { return };
+    let (rows, cols) = (8, 5);
+    let pred = p.buf(&vec![0.5; rows * cols]);
+    let labels = p.buf(&[0.0, 1.0, 2.0, 7.0, 4.0, 0.5, 1.0, -1.0]);
+    let grad = p.out(rows * cols);
+    let out = p.out(1);
+    let args = LossArgs {
+        kind: LossKind::CrossEntropy,
+        target_kind: TargetKind::ClassIndex,
+        rows,
+        cols,
+        pred,
+        target: labels,
+        grad,
+        loss_out: out,
+        loss_index: 0,
+    };
+    let cpu_err = p.cpu.loss(&args).unwrap_err().to_string();
+    p.gpu.loss(&args).unwrap(); // queued; the error surfaces at the next synchronisation
+    let gpu_err = p.gpu.synchronize().unwrap_err().to_string();
+    println!("cpu: {cpu_err}\ncuda: {gpu_err}");
+    assert!(cpu_err.contains("row 3 is 7"), "{cpu_err}");
+    assert!(gpu_err.contains("row 3 is 7"), "{gpu_err}");
+    // The error is reported once; the backend stays usable.
+    p.gpu.synchronize().unwrap();
+    p.finish("invalid_class_index_is_an_error_on_both_backends");
+}
+
+#[test]
+fn count_correct_accumulate_sum_squares_and_clipping() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("reduce");
+    let out = p.zeros(8);
+    for &(rows, cols) in &[(1, 1), (100, 1), (1000, 10), (77, 3)] {
+        let n = rows * cols;
+        // Quantised values make ties (first maximum wins) frequent.
+        let pred = p.buf(
+            &(0..n)
+                .map(|_| (r.below(4) as f32) * 0.25)
+                .collect::<Vec<_>>(),
+        );
+        let dense = p.buf(
+            &(0..n)
+                .map(|_| (r.below(3) as f32) * 0.5)
+                .collect::<Vec<_>>(),
+        );
+        let labels = p.buf(
+            &(0..rows)
+                .map(|_| r.below(cols + 1) as f32)
+                .collect::<Vec<_>>(),
+        );
+        for from_logits in [false, true] {
+            p.run(|be| {
+                be.count_correct(
+                    pred,
+                    dense,
+                    TargetKind::Dense,
+                    from_logits,
+                    rows,
+                    cols,
+                    out,
+                    1,
+                )
+            });
+            p.run(|be| {
+                be.count_correct(
+                    pred,
+                    labels,
+                    TargetKind::ClassIndex,
+                    from_logits,
+                    rows,
+                    cols,
+                    out,
+                    2,
+                )
+            });
+        }
+        p.check(&format!("count_correct {rows}x{cols}"), out);
+    }
+    p.run(|be| be.accumulate_scalar(out, 1, out, 3));
+    p.run(|be| be.accumulate_scalar(out, 2, out, 3));
+    p.check("accumulate_scalar", out);
+
+    let partials = p.zeros(3);
+    for (t, &n) in [1usize, 3_000_017, 4099].iter().enumerate() {
+        let g = p.buf(&r.vec(n, -0.01, 0.01));
+        p.run(|be| be.sum_squares(g, n, partials, t));
+    }
+    p.check("sum_squares", partials);
+    let n = 300_001;
+    for max_norm in [1e-3f32, 1e6] {
+        let g = p.buf(&r.vec(n, -1.0, 1.0));
+        p.run(|be| be.clip_by_global_norm(g, n, partials, 3, max_norm));
+        p.check(&format!("clip_by_global_norm max_norm={max_norm}"), g);
+    }
+    p.finish("count_correct_accumulate_sum_squares_and_clipping");
+}
+
+#[test]
+fn optimizer_steps_all_kinds() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("optimizer");
+    let kinds = [
+        OptimizerKind::Sgd {
+            lr: 0.1,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        },
+        OptimizerKind::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 1e-4,
+        },
+        OptimizerKind::Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 0.0,
+        },
+        OptimizerKind::Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+        },
+        OptimizerKind::Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            decoupled: false,
+        },
+        OptimizerKind::Adam {
+            lr: 3e-4,
+            beta1: 0.85,
+            beta2: 0.99,
+            eps: 1e-7,
+            weight_decay: 0.05,
+            decoupled: true,
+        },
+        OptimizerKind::RmsProp {
+            lr: 1e-2,
+            alpha: 0.99,
+            eps: 1e-8,
+            momentum: 0.0,
+            weight_decay: 0.0,
+        },
+        OptimizerKind::RmsProp {
+            lr: 1e-2,
+            alpha: 0.9,
+            eps: 1e-6,
+            momentum: 0.8,
+            weight_decay: 1e-3,
+        },
+    ];
+    let n = 100_003;
+    for kind in kinds {
+        let w = p.buf(&r.vec(n, -1.0, 1.0));
+        let g = p.zeros(n);
+        let s0 = p.zeros(n);
+        let s1 = p.zeros(n);
+        for t in 1..=4 {
+            let gv = r.vec(n, -0.5, 0.5);
+            p.cpu.upload(g, 0, &gv).unwrap();
+            p.gpu.upload(g, 0, &gv).unwrap();
+            let step = OptimizerStep::new(kind, t, w, g, [Some(s0), Some(s1)], n);
+            p.run(|be| be.optimizer_step(&step));
+        }
+        p.check(&format!("{kind:?} weights"), w);
+        p.check(&format!("{kind:?} state 0"), s0);
+        p.check(&format!("{kind:?} state 1"), s1);
+    }
+    p.finish("optimizer_steps_all_kinds");
+}
+
+#[test]
+fn math_cuh_matches_math_rs_on_millions_of_inputs() {
+    let Some(mut gpu) = gpu() else { return };
+    let mut r = rng("math");
+    // Stratified over all 2^32 bit patterns (every sign, exponent, denormals, inf, NaN) plus
+    // the thresholds where the implementations switch branches.
+    let stride = 1u32 << 11;
+    let mut xs: Vec<f32> = (0..(1u64 << 32) / u64::from(stride))
+        .map(|i| f32::from_bits((i as u32) * stride + (r.next() as u32 % stride)))
+        .collect();
+    xs.extend(r.vec(1 << 20, -20.0, 20.0));
+    xs.extend(r.vec(1 << 18, -1e-3, 1e-3));
+    xs.extend_from_slice(&[
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        f32::MIN_POSITIVE,
+        -f32::MIN_POSITIVE,
+        f32::from_bits(1),
+        f32::from_bits(0x8000_0001),
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        88.72283,
+        88.72284,
+        -87.33654,
+        -103.27893,
+        -103.97208,
+        -104.0,
+        9.010913,
+        -9.010913,
+        20.0,
+        -20.0,
+        f32::MAX,
+        f32::MIN,
+        f32::EPSILON,
+        -0.99999994,
+        -1.0000001,
+    ]);
+    let n = xs.len();
+    let x = gpu.alloc(n).unwrap();
+    let y = gpu.alloc(n).unwrap();
+    gpu.upload(x, 0, &xs).unwrap();
+    let fns: [(MathFn, fn(f32) -> f32); 8] = [
+        (MathFn::Exp, math::exp),
+        (MathFn::Expm1, math::expm1),
+        (MathFn::Log, math::log),
+        (MathFn::Log1p, math::log1p),
+        (MathFn::Tanh, math::tanh),
+        (MathFn::Sigmoid, math::sigmoid),
+        (MathFn::Erf, math::erf),
+        (MathFn::Uniform01, |v| philox::uniform01(v.to_bits())),
+    ];
+    let mut out = vec![0.0f32; n];
+    let mut failures = Vec::new();
+    for (f, host) in fns {
+        gpu.eval_math(f, x, y, n).unwrap();
+        gpu.download(y, 0, &mut out).unwrap();
+        let want: Vec<f32> = xs.iter().map(|&v| host(v)).collect();
+        let (count, max_ulp, first) = diff(&want, &out);
+        println!("{f:?}: {n} inputs, {count} differ, max {max_ulp} ulp");
+        if let Some(i) = first {
+            failures.push(format!(
+                "{f:?}: {count} differ (max {max_ulp} ulp), first x = {:e} ({:#010x}): rust {:e} cuda {:e}",
+                xs[i],
+                xs[i].to_bits(),
+                want[i],
+                out[i]
+            ));
+        }
+    }
+    // Philox on random counters and keys.
+    let items = 1 << 18;
+    let words: Vec<u32> = (0..6 * items).map(|_| r.next() as u32).collect();
+    let input = gpu.alloc(6 * items).unwrap();
+    let output = gpu.alloc(4 * items).unwrap();
+    let as_f32: Vec<f32> = words.iter().map(|&w| f32::from_bits(w)).collect();
+    gpu.upload(input, 0, &as_f32).unwrap();
+    gpu.eval_philox(input, output, items).unwrap();
+    let mut got = vec![0.0f32; 4 * items];
+    gpu.download(output, 0, &mut got).unwrap();
+    let mut bad = 0;
+    for i in 0..items {
+        let c = &words[6 * i..6 * i + 6];
+        let want = philox::philox4x32_10([c[0], c[1], c[2], c[3]], [c[4], c[5]]);
+        let have: Vec<u32> = got[4 * i..4 * i + 4].iter().map(|v| v.to_bits()).collect();
+        bad += usize::from(have != want);
+    }
+    println!("philox4x32_10: {items} blocks, {bad} differ");
+    if bad > 0 {
+        failures.push(format!("philox4x32_10: {bad} of {items} blocks differ"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn allocator_reuses_blocks_and_counts_syncs() {
+    let Some(mut gpu) = gpu() else { return };
+    let s0 = gpu.stats();
+    let a = gpu.alloc(1000).unwrap();
+    let s1 = gpu.stats();
+    gpu.free(a).unwrap();
+    let b = gpu.alloc(900).unwrap(); // same size class: served from the cache
+    let s2 = gpu.stats();
+    assert_eq!(s2.device_allocs, s1.device_allocs, "{s1:?} -> {s2:?}");
+    assert_eq!(s2.reused_allocs, s1.reused_allocs + 1);
+    assert!(s1.device_allocs + s1.reused_allocs > s0.device_allocs + s0.reused_allocs);
+    let mut v = vec![1.0f32; 900];
+    gpu.download(b, 0, &mut v).unwrap();
+    assert!(
+        v.iter().all(|&x| x == 0.0),
+        "alloc must zero-fill a reused block"
+    );
+    assert_eq!(gpu.stats().syncs, s2.syncs + 1);
+    assert!(gpu.free(a).is_err(), "double free is an error");
+    let dynamic: &dyn Backend = &gpu;
+    assert_eq!(dynamic.stats(), gpu.stats());
+}
+
+#[test]
+fn concurrent_backends_on_one_gpu_agree_with_the_cpu() {
+    if gpu().is_none() {
+        return;
+    }
+    let mut r = rng("concurrent");
+    let (m, k, n) = (513, 300, 257);
+    let a: Vec<f32> = r.vec(m * k, -1.0, 1.0);
+    let b: Vec<f32> = r.vec(k * n, -1.0, 1.0);
+    let run = |be: &mut dyn Backend, a: &[f32], b: &[f32]| -> Vec<f32> {
+        let ia = be.alloc(a.len()).unwrap();
+        let ib = be.alloc(b.len()).unwrap();
+        let ic = be.alloc(m * n).unwrap();
+        be.upload(ia, 0, a).unwrap();
+        be.upload(ib, 0, b).unwrap();
+        for _ in 0..20 {
+            let mm = Matmul {
+                m,
+                n,
+                k,
+                a: ia,
+                a_trans: false,
+                b: ib,
+                b_trans: false,
+                c: ic,
+                bias: None,
+                pre_act: None,
+                act: Activation::Relu,
+            };
+            be.matmul(&mm).unwrap();
+        }
+        let mut out = vec![0.0; m * n];
+        be.download(ic, 0, &mut out).unwrap();
+        out
+    };
+    let want = run(&mut CpuBackend::new(2), &a, &b);
+    let results: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut g = CudaBackend::new(0).unwrap();
+                    run(&mut g, &a, &b)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (t, got) in results.iter().enumerate() {
+        assert_same(&format!("thread {t}"), &want, got);
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds the GPU test executables (every integration test named cuda_*, plus the matmul
+# benchmark example) in release mode and copies them, with run-gpu-tests.sh, to a folder that
+# can be shipped to a GPU machine (default .gpu/tests; git-ignored).
+#
+#   scripts/build-gpu-tests.sh [DEST]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dest="${1:-.gpu/tests}"
+mkdir -p "$dest"
+rm -f "$dest"/cuda_* "$dest"/RESULTS.txt
+
+tests=()
+for f in crates/neuroxide/tests/cuda_*.rs; do
+    tests+=(--test "$(basename "$f" .rs)")
+done
+
+json="$(mktemp)"
+cargo test --release -p neuroxide --no-run --message-format=json "${tests[@]}" >"$json"
+cargo build --release -p neuroxide --example cuda_matmul_bench --message-format=json >>"$json"
+
+python3 - "$json" "$dest" <<'PY'
+import json, shutil, subprocess, sys, os
+src, dest = sys.argv[1], sys.argv[2]
+n = 0
+for line in open(src):
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") != "compiler-artifact" or not msg.get("executable"):
+        continue
+    name = msg["target"]["name"]
+    kinds = msg["target"]["kind"]
+    if name.startswith("cuda_") and ("test" in kinds or "example" in kinds):
+        out = os.path.join(dest, name)
+        shutil.copy2(msg["executable"], out)
+        if shutil.which("strip"):  # debug info would triple the size shipped to the GPU machine
+            subprocess.run(["strip", "--strip-debug", out], check=True)
+        print(f"copied {name} <- {msg['executable']}")
+        n += 1
+if n == 0:
+    sys.exit("no cuda_* executables found in cargo's output")
+PY
+rm -f "$json"
+cp scripts/run-gpu-tests.sh "$dest/"
+echo "built into $dest: $(ls "$dest" | tr '\n' ' ')"
