@@ -165,7 +165,6 @@ activation_tests! {
 /// then is not `0.5·x·(1 + erf(x/√2))`, but the backward uses the Gaussian pdf); the math
 /// branch replaces it with the exact erf. Remove the `ignore` once that is merged.
 #[test]
-#[ignore = "math::erf is a placeholder returning x until the math branch is merged"]
 fn activation_gelu_erf() {
     check_activation(Activation::GeluErf);
 }
@@ -304,7 +303,6 @@ dense_fused_tests! {
 
 /// See `activation_gelu_erf`.
 #[test]
-#[ignore = "math::erf is a placeholder returning x until the math branch is merged"]
 fn dense_fused_gelu_erf() {
     check_dense_fused(Activation::GeluErf);
 }

@@ -314,7 +314,6 @@ fn summary_lists_layers_shapes_and_params() {
 /// An input listed in `Model::new` that no output depends on must be either kept (and fed) or
 /// rejected by name; it must not leave a dangling node index behind.
 #[test]
-#[ignore = "bug: graph/model.rs with_seed leaves an unused listed input at index usize::MAX; input_shapes()/predict panic"]
 fn unused_listed_input_is_kept_or_rejected() {
     let g = Graph::new();
     let a = g.input([2]);
@@ -345,7 +344,6 @@ fn unused_listed_input_is_kept_or_rejected() {
 /// Only `Graph::input` tensors can be model inputs: listing a layer's output as an input would
 /// silently discard the data fed to it (forward overwrites that buffer).
 #[test]
-#[ignore = "bug: graph/model.rs with_seed accepts a layer output as a model input"]
 fn layer_output_as_model_input_is_an_error() {
     let g = Graph::new();
     let a = g.input([2]);
@@ -358,7 +356,6 @@ fn layer_output_as_model_input_is_an_error() {
 /// The same tensor listed twice as an output: the loss is the sum of both (identical) losses,
 /// so the gradient must be twice that of the single-output model (or building must fail).
 #[test]
-#[ignore = "bug: graph/executor.rs losses() overwrites the output gradient for a repeated output"]
 fn repeated_output_gradient_is_summed() {
     let make = |twice: bool| {
         let g = Graph::new();

@@ -341,7 +341,6 @@ fn adam() {
 /// correction `1 − β2^t` in f32, which loses ~6e-6 relative at t = 2, 3 (cancellation), so the
 /// update is ~3e-6 relative off PyTorch's (f64) value.
 #[test]
-#[ignore = "bug: OptimizerStep::new computes 1 - beta2^t in f32 (3e-6 relative error at t=2)"]
 fn adam_matches_pytorch_f64() {
     check_f64("Adam", optim::adam(0.05), 5);
 }
@@ -366,7 +365,6 @@ fn adamw() {
 
 /// See `adam_matches_pytorch_f64`.
 #[test]
-#[ignore = "bug: OptimizerStep::new computes 1 - beta2^t in f32 (3e-6 relative error at t=2)"]
 fn adamw_matches_pytorch_f64() {
     check_f64("AdamW", optim::adamw(0.05, 0.1), 7);
 }

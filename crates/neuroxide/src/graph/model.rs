@@ -89,9 +89,35 @@ impl Model {
             }
         }
         let defs = first.graph.0.borrow();
-        // Keep the nodes the outputs depend on, in creation (= topological) order.
+        let names = node_names(&defs);
+        let input_nodes: Vec<usize> = inputs.iter().map(|t| t.node).collect();
+        let output_nodes: Vec<usize> = outputs.iter().map(|t| t.node).collect();
+        for (i, &n) in input_nodes.iter().enumerate() {
+            if defs[n].layer.is_some() {
+                return Err(Error::invalid(format!(
+                    "model input {i} is the output of layer '{}'; inputs must come from Graph::input",
+                    names[n]
+                )));
+            }
+            if input_nodes[..i].contains(&n) {
+                return Err(Error::invalid(format!(
+                    "input '{}' is listed twice",
+                    names[n]
+                )));
+            }
+        }
+        for (i, &n) in output_nodes.iter().enumerate() {
+            if output_nodes[..i].contains(&n) {
+                return Err(Error::invalid(format!(
+                    "output '{}' is listed twice; apply a separate layer for each loss",
+                    names[n]
+                )));
+            }
+        }
+        // Keep the nodes the outputs depend on, plus every listed input (an unused input is
+        // kept so the caller's input list still lines up), in creation (= topological) order.
         let mut needed = vec![false; defs.len()];
-        let mut stack: Vec<usize> = outputs.iter().map(|t| t.node).collect();
+        let mut stack: Vec<usize> = output_nodes.iter().chain(&input_nodes).copied().collect();
         while let Some(n) = stack.pop() {
             if needed[n] {
                 continue;
@@ -100,24 +126,23 @@ impl Model {
             for inp in &defs[n].inputs {
                 if !inp.same_graph(first) {
                     return Err(Error::invalid(format!(
-                        "node {n} takes an input from another graph"
+                        "layer '{}' takes an input from another graph",
+                        names[n]
                     )));
                 }
                 stack.push(inp.node);
             }
         }
-        let input_nodes: Vec<usize> = inputs.iter().map(|t| t.node).collect();
         for (n, def) in defs.iter().enumerate() {
             if needed[n] && def.layer.is_none() && !input_nodes.contains(&n) {
                 return Err(Error::invalid(format!(
-                    "the outputs depend on input node {n} (shape {}), which is not among the model's inputs",
-                    def.input_shape
+                    "the outputs depend on '{}' (shape {}), which is not among the model's inputs",
+                    names[n], def.input_shape
                 )));
             }
         }
         let mut remap = vec![usize::MAX; defs.len()];
         let mut nodes: Vec<Node> = Vec::new();
-        let mut counts: HashMap<&'static str, usize> = HashMap::new();
         let mut params = Vec::new();
         let mut host_weights = Vec::new();
         for (n, def) in defs.iter().enumerate() {
@@ -126,9 +151,9 @@ impl Model {
             }
             let node = build_node(
                 def,
+                names[n].clone(),
                 &remap,
                 &nodes,
-                &mut counts,
                 &mut params,
                 &mut host_weights,
                 seed,
@@ -722,23 +747,31 @@ impl Model {
     }
 }
 
+/// Every node's name: the user's, or `kind_N` numbering each kind in creation order.
+fn node_names(defs: &[NodeDef]) -> Vec<String> {
+    let mut counts: HashMap<&'static str, usize> = HashMap::new();
+    defs.iter()
+        .map(|def| {
+            let kind = def.layer.as_ref().map_or("input", |l| l.kind());
+            let counter = counts.entry(kind).or_insert(0);
+            *counter += 1;
+            def.name
+                .clone()
+                .unwrap_or_else(|| format!("{}_{}", kind.to_ascii_lowercase(), counter))
+        })
+        .collect()
+}
+
 /// Builds one node: infers its shape and creates its parameters.
 fn build_node(
     def: &NodeDef,
+    name: String,
     remap: &[usize],
     nodes: &[Node],
-    counts: &mut HashMap<&'static str, usize>,
     params: &mut Vec<ParamInfo>,
     host_weights: &mut Vec<Vec<f32>>,
     seed: u64,
 ) -> Result<Node> {
-    let kind = def.layer.as_ref().map_or("input", |l| l.kind());
-    let counter = counts.entry(kind).or_insert(0);
-    *counter += 1;
-    let name = def
-        .name
-        .clone()
-        .unwrap_or_else(|| format!("{}_{}", kind.to_ascii_lowercase(), counter));
     let inputs: Vec<usize> = def.inputs.iter().map(|t| remap[t.node]).collect();
     let input_shapes: Vec<Shape> = inputs.iter().map(|&i| nodes[i].shape.clone()).collect();
     let Some(layer) = &def.layer else {
