@@ -741,6 +741,11 @@ impl Model {
         (names(&self.inputs), names(&self.outputs))
     }
 
+    /// The backend's allocation and synchronisation counters, once the model has run.
+    pub fn backend_stats(&self) -> Option<crate::backend::BackendStats> {
+        self.exec.as_ref().map(|e| e.backend.stats())
+    }
+
     /// Name of the backend the model runs on, once it has run.
     pub fn backend_name(&self) -> Option<String> {
         self.exec.as_ref().map(|e| e.backend.name())
