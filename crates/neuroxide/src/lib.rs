@@ -2,10 +2,12 @@
 //! that agree bit for bit in exact mode.
 
 pub mod backend;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod examples;
 pub mod graph;
+pub mod io;
 pub mod layers;
 pub mod loss;
 pub mod math;
@@ -13,6 +15,7 @@ pub mod optim;
 pub mod philox;
 pub mod shape;
 pub mod tensor;
+pub mod train;
 
 pub use backend::{Activation, Backend, BufId, LossKind, Mode, OptimizerKind, TargetKind};
 pub use device::Device;
