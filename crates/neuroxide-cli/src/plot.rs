@@ -39,10 +39,15 @@ fn font_available() -> bool {
     })
 }
 
+/// A named curve (one value per epoch).
+type Series = (String, Vec<f64>);
+/// A panel: its title and curves.
+type Panel = (String, Vec<Series>);
+
 /// The panels: losses, then one per metric family (`accuracy`, `mae`, …) with its `val_` twin.
-fn panels(history: &History) -> Vec<(String, Vec<(String, Vec<f64>)>)> {
+fn panels(history: &History) -> Vec<Panel> {
     let names = history.names();
-    let mut out: Vec<(String, Vec<(String, Vec<f64>)>)> = Vec::new();
+    let mut out: Vec<Panel> = Vec::new();
     for n in &names {
         if n.starts_with("val_") || n == "lr" {
             continue;

@@ -309,3 +309,43 @@ fn run_mnist(a: MnistArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        a: CsvArgs,
+    }
+
+    #[test]
+    fn csv_defaults_are_the_library_defaults() {
+        let w = Wrap::try_parse_from(["x", "--file", "t.csv"]).unwrap();
+        let o = csv_options(&w.a).unwrap();
+        let d = CsvTrainOptions::default();
+        assert_eq!(o.hidden, d.hidden);
+        assert_eq!(
+            (
+                o.epochs,
+                o.batch_size,
+                o.lr,
+                o.validation_split,
+                o.patience,
+                o.seed
+            ),
+            (
+                d.epochs,
+                d.batch_size,
+                d.lr,
+                d.validation_split,
+                d.patience,
+                d.seed
+            )
+        );
+        assert_eq!(o.normalize, d.normalize);
+        assert_eq!((o.task, o.target, o.device), (d.task, d.target, d.device));
+    }
+}
