@@ -64,8 +64,10 @@ fn iris_with_defaults_then_evaluate_and_predict() {
     ]);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
-    // Not a terminal: one plain line per epoch.
-    assert!(out.starts_with("Epoch   1/200 - "), "{out}");
+    // The model summary, then (not a terminal) one plain line per epoch.
+    assert!(out.starts_with("Layer "), "{out}");
+    assert!(out.contains("Total params: 2499\n"), "{out}");
+    assert!(out.contains("\nEpoch   1/200 - "), "{out}");
     assert!(
         out.contains(" - loss: ") && out.contains(" - val_accuracy: "),
         "{out}"

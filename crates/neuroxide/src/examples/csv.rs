@@ -177,6 +177,9 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
     let mut m = model(features, &options.hidden, outputs, options.seed)?;
     m.compile(optim::adam(options.lr), loss)?;
     m.to_device(options.device)?;
+    if options.verbose != Verbosity::Silent {
+        print!("{}", m.summary());
+    }
     let mut fit = FitOptions::new()
         .epochs(options.epochs)
         .batch_size(options.batch_size)

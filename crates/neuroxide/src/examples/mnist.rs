@@ -100,6 +100,9 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
     }
     let mut m = model(options.seed)?;
     m.to_device(options.device)?;
+    if options.verbose != Verbosity::Silent {
+        print!("{}", m.summary());
+    }
     let start = Instant::now();
     let history = fit_dataset(
         &mut m,
