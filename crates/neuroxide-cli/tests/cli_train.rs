@@ -292,3 +292,39 @@ fn command_line_errors_are_clear() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn mnist_prints_test_accuracy_speed_and_confusion_matrix() {
+    let dir = temp_dir("mnist");
+    let model = dir.join("mlp");
+    let plot = dir.join("mnist.png");
+    let o = run(&[
+        "train",
+        "mnist",
+        "--limit",
+        "2000",
+        "--epochs",
+        "1",
+        "--save",
+        model.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("Total params: 235146"), "{out}");
+    assert!(
+        out.contains("Epoch 1/1 - ") && out.contains(" - accuracy: "),
+        "{out}"
+    );
+    let acc = number_after(&out, "test: accuracy");
+    assert!(acc > 0.8, "{out}");
+    assert!(out.contains("on 10000 images"), "{out}");
+    assert!(number_after(&out, "training: 2000 images × 1 epochs in") > 0.0);
+    assert!(out.contains(" images/s"), "{out}");
+    assert!(out.contains("true \\ pred      0      1"), "{out}");
+    assert!(out.contains(&format!("accuracy {acc:.4} (")), "{out}");
+    assert!(model.join("weights.safetensors").is_file());
+    assert_eq!(&std::fs::read(&plot).unwrap()[..4], b"\x89PNG");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -209,3 +209,42 @@ fn target_by_index_and_table_errors() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn headerless_tables_round_trip_through_a_saved_model() {
+    let dir = temp_dir("csv-headerless");
+    let text = std::fs::read_to_string(data_dir().join("iris.csv")).unwrap();
+    let body: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("full.csv"), &body).unwrap();
+    let features: String = body
+        .lines()
+        .map(|l| format!("{}\n", l.rsplit_once(',').unwrap().0))
+        .collect();
+    std::fs::write(dir.join("features.csv"), features).unwrap();
+    let r = train(&CsvTrainOptions {
+        file: dir.join("full.csv"),
+        verbose: Verbosity::Silent,
+        save: Some(dir.join("m")),
+        ..CsvTrainOptions::default()
+    })
+    .unwrap();
+    assert_eq!(r.preprocessing.target_names, ["column_5"]);
+    let mut saved = io::load(dir.join("m")).unwrap();
+    let with_target = predict_table(&mut saved, &dir.join("full.csv")).unwrap();
+    let without = predict_table(&mut saved, &dir.join("features.csv")).unwrap();
+    assert_eq!(with_target.rows, without.rows);
+    assert_eq!(with_target.header[0], "predicted_column_5");
+    let e = evaluate_table(&mut saved, &dir.join("full.csv"), 32).unwrap();
+    assert!(e.evaluation.accuracy.unwrap() > 0.9);
+
+    // A model that was not trained on a table has nothing to match columns against.
+    let mut mlp = neuroxide::examples::mnist::model(1).unwrap();
+    mlp.save(dir.join("mnist")).unwrap();
+    let mut saved = io::load(dir.join("mnist")).unwrap();
+    let e = predict_table(&mut saved, &dir.join("features.csv"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("saved without preprocessing information"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

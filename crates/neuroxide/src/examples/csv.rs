@@ -328,6 +328,12 @@ pub fn prepare_table(saved: &SavedModel, file: &Path, need_targets: bool) -> Res
              it can only be used from Rust",
         )
     })?;
+    if pre.feature_names.is_empty() {
+        return Err(Error::invalid(
+            "this model was not trained on a table (it has no feature names); \
+             it can only be used from Rust",
+        ));
+    }
     let header = header_names(file)?;
     let has_targets =
         !pre.target_names.is_empty() && pre.target_names.iter().all(|t| header.contains(t));
@@ -346,28 +352,12 @@ pub fn prepare_table(saved: &SavedModel, file: &Path, need_targets: bool) -> Res
             ),
         });
     }
-    let mut options = CsvOptions::new();
-    options = if has_targets {
-        if pre.feature_names.iter().all(|f| f.starts_with("column_"))
-            && !header.iter().any(|h| pre.target_names.contains(h))
-        {
-            let idx: Vec<usize> = pre
-                .target_names
-                .iter()
-                .filter_map(|t| {
-                    t.strip_prefix("column_")?
-                        .parse::<usize>()
-                        .ok()
-                        .map(|i| i - 1)
-                })
-                .collect();
-            options.target(TargetColumns::Indices(idx))
-        } else {
-            options.target(TargetColumns::Names(pre.target_names.clone()))
-        }
+    // Without a header the data module names columns `column_N`, as at training time.
+    let mut options = CsvOptions::new().target(if has_targets {
+        TargetColumns::Names(pre.target_names.clone())
     } else {
-        options.target(TargetColumns::None)
-    };
+        TargetColumns::None
+    });
     if let Some(task) = pre.task {
         options = options.task(task);
     }
