@@ -7,6 +7,7 @@ pub mod device;
 pub mod error;
 pub mod examples;
 pub mod graph;
+pub mod io;
 pub mod layers;
 pub mod loss;
 pub mod math;
@@ -14,6 +15,7 @@ pub mod optim;
 pub mod philox;
 pub mod shape;
 pub mod tensor;
+pub mod train;
 
 pub use backend::{Activation, Backend, BufId, LossKind, Mode, OptimizerKind, TargetKind};
 pub use device::Device;

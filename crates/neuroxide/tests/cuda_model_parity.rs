@@ -109,7 +109,7 @@ fn iris_csv_mlp_bit_identical() {
         ..CsvOptions::default()
     };
     let data = neuroxide::data::read_csv(data_dir().join("iris.csv"), &opts).expect("iris");
-    let ds = data.dataset();
+    let ds = data.dataset().expect("dataset");
     let b = batches(&ds.x, &ds.y, 16);
     let epochs: Vec<_> = (0..20).flat_map(|_| b.clone()).collect();
     let make = || {
@@ -161,8 +161,11 @@ fn cuda_step_allocates_nothing_and_syncs_only_for_the_loss() {
         .expect("compile");
     m.set_clip_norm(Some(1.0)).expect("clip");
     m.to_device(gpu).expect("device");
-    let x = Tensor::new([32, 64], (0..32 * 64).map(|i| (i % 7) as f32 * 0.1).collect())
-        .expect("x");
+    let x = Tensor::new(
+        [32, 64],
+        (0..32 * 64).map(|i| (i % 7) as f32 * 0.1).collect(),
+    )
+    .expect("x");
     let y = Tensor::new([32, 1], (0..32).map(|i| (i % 10) as f32).collect()).expect("y");
     m.train_step(&[&x], &[&y]).expect("first step");
     m.last_loss().expect("loss");

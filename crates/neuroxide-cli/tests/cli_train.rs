@@ -1,0 +1,330 @@
+//! The `neuroxide` binary: `train csv` with default settings, `evaluate`, `predict`, `--plot`,
+//! and the command-line errors (the CSV parser's own errors are tested in the library).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neuroxide"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("the neuroxide binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("neuroxide-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The value after `key` in `text`, e.g. `accuracy 0.9333`.
+fn number_after(text: &str, key: &str) -> f64 {
+    let at = text
+        .find(key)
+        .unwrap_or_else(|| panic!("'{key}' not in:\n{text}"));
+    text[at + key.len()..]
+        .trim_start()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn iris_with_defaults_then_evaluate_and_predict() {
+    let dir = temp_dir("iris");
+    let model = dir.join("model");
+    let plot = dir.join("curves.svg");
+    let o = run(&[
+        "train",
+        "csv",
+        "--file",
+        "data/iris.csv",
+        "--target",
+        "species",
+        "--save",
+        model.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    // The model summary, then (not a terminal) one plain line per epoch.
+    assert!(out.starts_with("Layer "), "{out}");
+    assert!(out.contains("Total params: 2499\n"), "{out}");
+    assert!(out.contains("\nEpoch   1/200 - "), "{out}");
+    assert!(
+        out.contains(" - loss: ") && out.contains(" - val_accuracy: "),
+        "{out}"
+    );
+    assert!(
+        out.contains("120 rows for training, 30 for validation"),
+        "{out}"
+    );
+    let acc = number_after(&out, "validation: loss");
+    assert!(acc > 0.0);
+    let acc = number_after(&out, ", accuracy");
+    assert!(acc >= 0.93, "validation accuracy {acc}\n{out}");
+    assert!(out.contains("true \\ pred"), "{out}");
+    assert!(
+        out.contains(&format!("saved the model to {}", model.display())),
+        "{out}"
+    );
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("polyline"));
+
+    let o = run(&[
+        "evaluate",
+        "--model",
+        model.to_str().unwrap(),
+        "--file",
+        "data/iris.csv",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.starts_with("150 rows; loss "), "{out}");
+    assert!(number_after(&out, "\naccuracy") >= 0.95, "{out}");
+
+    let preds = dir.join("preds.csv");
+    let o = run(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--file",
+        "data/iris.csv",
+        "--out",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("wrote 150 predictions to {}", preds.display())
+    );
+    let text = std::fs::read_to_string(&preds).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 151);
+    assert_eq!(
+        lines[0],
+        "predicted_species,probability,p_setosa,p_versicolor,p_virginica"
+    );
+    assert!(lines[1].starts_with("setosa,"), "{}", lines[1]);
+    assert!(lines[150].starts_with("virginica,"), "{}", lines[150]);
+    // Without --out the CSV goes to stdout.
+    let o = run(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--file",
+        "data/iris.csv",
+    ]);
+    assert_eq!(stdout(&o), text);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn diabetes_regression_prints_errors_in_original_units() {
+    let o = run(&[
+        "train",
+        "csv",
+        "--file",
+        "data/diabetes.csv",
+        "--target",
+        "target",
+        "--quiet",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(!out.contains("Epoch "), "--quiet printed epochs:\n{out}");
+    let mae = number_after(&out, "MAE");
+    let baseline = number_after(&out, "baseline (predict the training mean): MSE");
+    assert!(mae < 45.0, "{out}");
+    assert!(baseline > 0.0);
+    let base_mae = number_after(out.split("baseline").nth(1).unwrap(), "MAE");
+    assert!(mae < 0.8 * base_mae, "{out}");
+}
+
+#[test]
+fn command_line_errors_are_clear() {
+    let dir = temp_dir("errors");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["train", "csv", "--file", "data/none.csv"],
+            "error: data/none.csv: No such file",
+        ),
+        (
+            vec![
+                "train",
+                "csv",
+                "--file",
+                "data/iris.csv",
+                "--target",
+                "colour",
+            ],
+            "error: data/iris.csv, line 1: unknown target column 'colour'; available columns:",
+        ),
+        (
+            vec!["train", "csv", "--file", "data/iris.csv", "--plot", "x.jpg"],
+            "error: --plot x.jpg: the file name must end in .png or .svg",
+        ),
+        (
+            vec![
+                "train",
+                "csv",
+                "--file",
+                "data/iris.csv",
+                "--hidden",
+                "64,0",
+            ],
+            "error: --hidden [64, 0]: every layer needs at least 1 unit",
+        ),
+        (
+            vec!["train", "csv", "--file", "data/iris.csv", "--lr", "0"],
+            "error: --lr 0: the learning rate must be a positive number",
+        ),
+        (
+            vec![
+                "train",
+                "csv",
+                "--file",
+                "data/iris.csv",
+                "--val-split",
+                "1.5",
+            ],
+            "error: --val-split 1.5: must be between 0 and 1",
+        ),
+        (
+            vec!["train", "csv", "--file", "data/iris.csv", "--device", "tpu"],
+            "error: unknown device 'tpu': expected cpu, cuda, cuda:N or auto",
+        ),
+        (
+            vec!["train", "mnist", "--model", "cnn"],
+            "error: --model cnn: only 'mlp' is available",
+        ),
+        (
+            vec!["train", "mnist", "--data-dir", "/nonexistent/mnist"],
+            "/nonexistent/mnist",
+        ),
+        (
+            vec![
+                "evaluate",
+                "--model",
+                "/nonexistent/model",
+                "--file",
+                "data/iris.csv",
+            ],
+            "error: /nonexistent/model: not a model directory",
+        ),
+        (
+            vec![
+                "predict",
+                "--model",
+                "/nonexistent/model",
+                "--file",
+                "data/iris.csv",
+            ],
+            "error: /nonexistent/model: not a model directory",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = run(&args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let err = stderr(&o);
+        assert!(
+            err.contains(want),
+            "{args:?}: stderr {err:?} lacks {want:?}"
+        );
+    }
+    // A model trained on iris, asked about a table without one of its features.
+    let model = dir.join("m");
+    let o = run(&[
+        "train",
+        "csv",
+        "--file",
+        "data/iris.csv",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "sepal_length,sepal_width,petal_length\n1,2,3\n").unwrap();
+    let o = run(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--file",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o)
+            .contains("line 1: feature column 'petal_width' the model was trained on is missing"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "evaluate",
+        "--model",
+        model.to_str().unwrap(),
+        "--file",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("the target column(s) species the model was trained on are missing"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mnist_prints_test_accuracy_speed_and_confusion_matrix() {
+    let dir = temp_dir("mnist");
+    let model = dir.join("mlp");
+    let plot = dir.join("mnist.png");
+    let o = run(&[
+        "train",
+        "mnist",
+        "--limit",
+        "2000",
+        "--epochs",
+        "1",
+        "--save",
+        model.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("Total params: 235146"), "{out}");
+    assert!(
+        out.contains("Epoch 1/1 - ") && out.contains(" - accuracy: "),
+        "{out}"
+    );
+    let acc = number_after(&out, "test: accuracy");
+    assert!(acc > 0.8, "{out}");
+    assert!(out.contains("on 10000 images"), "{out}");
+    assert!(number_after(&out, "training: 2000 images × 1 epochs in") > 0.0);
+    assert!(out.contains(" images/s"), "{out}");
+    assert!(out.contains("true \\ pred      0      1"), "{out}");
+    assert!(out.contains(&format!("accuracy {acc:.4} (")), "{out}");
+    assert!(model.join("weights.safetensors").is_file());
+    assert_eq!(&std::fs::read(&plot).unwrap()[..4], b"\x89PNG");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
