@@ -2,6 +2,7 @@
 //! that agree bit for bit in exact mode.
 
 pub mod backend;
+pub mod bench;
 pub mod device;
 pub mod error;
 pub mod examples;
@@ -13,6 +14,7 @@ pub mod optim;
 pub mod philox;
 pub mod shape;
 pub mod tensor;
+pub mod validate;
 
 pub use backend::{Activation, Backend, BufId, LossKind, Mode, OptimizerKind, TargetKind};
 pub use device::Device;
