@@ -14,12 +14,15 @@ use crate::tensor::Tensor;
 pub struct Budget {
     /// The `--quick` budget (the whole report within 3 minutes on 2 CPU cores).
     pub quick: bool,
+    /// A short run for the CPU 1-thread-vs-N-threads comparison: bit-exactness does not need
+    /// the whole training run, and the check trains twice more.
+    pub parity_subset: bool,
 }
 
 impl Budget {
     /// XOR full-batch steps.
     pub fn xor_steps(&self) -> usize {
-        if self.quick {
+        if self.quick || self.parity_subset {
             500
         } else {
             2000

@@ -103,7 +103,10 @@ pub fn validate_examples(
             e.criterion.threshold = *t;
         }
     }
-    let budget = Budget { quick: opts.quick };
+    let budget = Budget {
+        quick: opts.quick,
+        parity_subset: false,
+    };
     let start = Instant::now();
     let gpu_reason = sys
         .gpu
@@ -215,18 +218,24 @@ fn validate_one(
             Err(o) => row.cpu = o,
         }
     }
-    if let (Some(base), true) = (&cpu_run, opts.thread_parity) {
+    if cpu_run.is_some() && opts.thread_parity {
         let threads = sys.cpu_threads;
         let other = if threads > 1 { 1 } else { 2 };
-        match train(ex, Device::cpu_threads(other), budget, opts.seed, log) {
-            Ok(r) => row.checks.push(thread_check(threads, other, base, &r)),
-            Err(o) => {
+        let short = Budget {
+            parity_subset: true,
+            ..*budget
+        };
+        let a = train(ex, Device::cpu_threads(threads), &short, opts.seed, log);
+        let b = train(ex, Device::cpu_threads(other), &short, opts.seed, log);
+        match (a, b) {
+            (Ok(a), Ok(b)) => row.checks.push(thread_check(threads, other, &a, &b)),
+            (Err(o), _) | (_, Err(o)) => {
                 let why = match o {
                     Outcome::Error(e) => e,
                     _ => "no run".into(),
                 };
                 row.checks
-                    .push((format!("CPU with {other} thread(s) failed: {why}"), false));
+                    .push((format!("CPU thread-parity run failed: {why}"), false));
             }
         }
     }
