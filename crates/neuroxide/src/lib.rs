@@ -3,10 +3,12 @@
 
 pub mod backend;
 pub mod bench;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod examples;
 pub mod graph;
+pub mod io;
 pub mod layers;
 pub mod loss;
 pub mod math;
@@ -14,6 +16,7 @@ pub mod optim;
 pub mod philox;
 pub mod shape;
 pub mod tensor;
+pub mod train;
 pub mod validate;
 
 pub use backend::{Activation, Backend, BufId, LossKind, Mode, OptimizerKind, TargetKind};

@@ -712,6 +712,24 @@ impl Model {
         (names(&self.inputs), names(&self.outputs))
     }
 
+    /// Copies output `o` of the last forward pass (`train_step`, `eval_step`) into `dst`: the
+    /// first `dst.len()` values, row-major. Lets evaluation compute host-side metrics from the
+    /// same forward pass that produced the loss, instead of running `predict` again. Waits for
+    /// the device.
+    pub fn read_output(&mut self, o: usize, dst: &mut [f32]) -> Result<()> {
+        let node = *self.outputs.get(o).ok_or_else(|| {
+            Error::invalid(format!(
+                "output {o} does not exist: the model has {} output(s)",
+                self.outputs.len()
+            ))
+        })?;
+        let ex = self
+            .exec
+            .as_mut()
+            .ok_or_else(|| Error::invalid("no batch has run yet"))?;
+        ex.download_output(node, dst)
+    }
+
     /// Name of the backend the model runs on, once it has run.
     pub fn backend_name(&self) -> Option<String> {
         self.exec.as_ref().map(|e| e.backend.name())

@@ -1,0 +1,217 @@
+//! The architecture file (`model.json`): every node with its layer kind, configuration, inputs
+//! and output shape; the model inputs and outputs; the seed; the compiled optimizer and loss;
+//! the preprocessing; and how far training got. Enough to rebuild the model exactly.
+
+use super::preprocessing::Preprocessing;
+use crate::backend::OptimizerKind;
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Model, NodeDef, SymbolicTensor};
+use crate::layers::layer_from_config;
+use crate::loss::Loss;
+use crate::shape::Shape;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Value of the `format` field.
+pub const FORMAT: &str = "neuroxide-model";
+/// Version of the layout written by this library.
+pub const VERSION: u32 = 1;
+
+/// One node: a model input (`kind = "Input"`, no config) or a layer application.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub config: serde_json::Value,
+    pub inputs: Vec<String>,
+    /// Per-sample output shape (no batch axis).
+    pub shape: Vec<usize>,
+}
+
+/// What `compile` set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompileSpec {
+    pub optimizer: OptimizerKind,
+    pub loss: Loss,
+    #[serde(default)]
+    pub clip_norm: Option<f32>,
+    pub track_accuracy: bool,
+}
+
+/// Training progress at the time of saving (for resuming).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingState {
+    /// Epochs finished; pass as `initial_epoch` to continue.
+    pub epochs_completed: usize,
+    /// Optimizer updates applied (also stored with the optimizer state).
+    pub optimizer_steps: u64,
+}
+
+/// The whole `model.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Architecture {
+    pub format: String,
+    pub version: u32,
+    pub seed: u64,
+    pub nodes: Vec<NodeSpec>,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    #[serde(default)]
+    pub compile: Option<CompileSpec>,
+    #[serde(default)]
+    pub preprocessing: Option<Preprocessing>,
+    #[serde(default)]
+    pub training: Option<TrainingState>,
+}
+
+impl Architecture {
+    /// Describes `model` (its layers, shapes, seed and compile settings).
+    pub fn of(model: &Model) -> Architecture {
+        let nodes = model
+            .layers()
+            .into_iter()
+            .map(|(name, layer, inputs, shape)| NodeSpec {
+                name,
+                kind: layer.map_or_else(|| "Input".to_string(), |l| l.kind().to_string()),
+                config: layer.map_or(serde_json::Value::Null, |l| l.config()),
+                inputs,
+                shape: shape.dims().to_vec(),
+            })
+            .collect();
+        let (inputs, outputs) = model.io_names();
+        Architecture {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            seed: model.seed(),
+            nodes,
+            inputs,
+            outputs,
+            compile: model.train_config().map(|c| CompileSpec {
+                optimizer: c.optimizer,
+                loss: c.loss,
+                clip_norm: c.clip_norm,
+                track_accuracy: c.track_accuracy,
+            }),
+            preprocessing: None,
+            training: None,
+        }
+    }
+
+    /// Parses `model.json` text; `file` names it in errors.
+    pub fn from_json(text: &str, file: &str) -> Result<Architecture> {
+        let a: Architecture = serde_json::from_str(text)
+            .map_err(|e| Error::Format(format!("{file}: {e}")))?;
+        if a.format != FORMAT {
+            return Err(Error::Format(format!(
+                "{file}: field 'format' is '{}', expected '{FORMAT}'",
+                a.format
+            )));
+        }
+        if a.version != VERSION {
+            return Err(Error::Format(format!(
+                "{file}: field 'version' is {}, this library reads version {VERSION}",
+                a.version
+            )));
+        }
+        Ok(a)
+    }
+
+    /// Rebuilds the model (weights freshly initialised from the seed) and compiles it when the
+    /// file says how. Every node is checked: known kind, valid config, inputs defined before
+    /// use, and the inferred shape equal to the saved one.
+    pub fn build(&self) -> Result<Model> {
+        let g = Graph::new();
+        let mut sym: HashMap<&str, SymbolicTensor> = HashMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if sym.contains_key(n.name.as_str()) {
+                return Err(Error::Format(format!(
+                    "nodes[{i}]: the name '{}' is used twice",
+                    n.name
+                )));
+            }
+            let t = if n.kind == "Input" {
+                if !n.inputs.is_empty() {
+                    return Err(Error::Format(format!(
+                        "node '{}': an Input node takes no inputs, got {:?}",
+                        n.name, n.inputs
+                    )));
+                }
+                let mut defs = g.0.borrow_mut();
+                defs.push(NodeDef {
+                    name: Some(n.name.clone()),
+                    layer: None,
+                    input_shape: Shape(n.shape.clone()),
+                    inputs: Vec::new(),
+                });
+                SymbolicTensor {
+                    graph: g.clone(),
+                    node: defs.len() - 1,
+                }
+            } else {
+                let layer = layer_from_config(&n.kind, &n.config)
+                    .map_err(|e| Error::Format(format!("node '{}': {e}", n.name)))?;
+                let mut inputs = Vec::with_capacity(n.inputs.len());
+                for inp in &n.inputs {
+                    inputs.push(sym.get(inp.as_str()).ok_or_else(|| {
+                        Error::Format(format!(
+                            "node '{}': input '{inp}' is not a node defined before it",
+                            n.name
+                        ))
+                    })?);
+                }
+                g.apply_layer(layer, Some(n.name.clone()), &inputs)
+            };
+            sym.insert(&n.name, t);
+        }
+        let lookup = |names: &[String], what: &str| -> Result<Vec<&SymbolicTensor>> {
+            if names.is_empty() {
+                return Err(Error::Format(format!("field '{what}' is empty")));
+            }
+            names
+                .iter()
+                .map(|n| {
+                    sym.get(n.as_str()).ok_or_else(|| {
+                        Error::Format(format!("field '{what}': '{n}' is not a node"))
+                    })
+                })
+                .collect()
+        };
+        let ins = lookup(&self.inputs, "inputs")?;
+        let outs = lookup(&self.outputs, "outputs")?;
+        let mut model = Model::with_seed(&ins, &outs, self.seed)
+            .map_err(|e| Error::Format(format!("the saved graph does not build: {e}")))?;
+        let rebuilt = model.layers();
+        if rebuilt.len() != self.nodes.len() {
+            return Err(Error::Format(format!(
+                "the file lists {} nodes, but only {} feed the outputs",
+                self.nodes.len(),
+                rebuilt.len()
+            )));
+        }
+        for ((name, _, _, shape), n) in rebuilt.iter().zip(&self.nodes) {
+            if shape.dims() != n.shape.as_slice() {
+                return Err(Error::Format(format!(
+                    "node '{name}': saved shape {:?}, but the layer produces {:?}",
+                    n.shape,
+                    shape.dims()
+                )));
+            }
+        }
+        if let Some(c) = &self.compile {
+            model.compile(c.optimizer, c.loss)?;
+            let mut config = model
+                .train_config()
+                .cloned()
+                .ok_or_else(|| Error::invalid("compile did not take effect"))?;
+            config.clip_norm = c.clip_norm;
+            config.track_accuracy = c.track_accuracy;
+            model.compile_with(config)?;
+        }
+        Ok(model)
+    }
+}
