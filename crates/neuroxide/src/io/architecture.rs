@@ -104,8 +104,8 @@ impl Architecture {
 
     /// Parses `model.json` text; `file` names it in errors.
     pub fn from_json(text: &str, file: &str) -> Result<Architecture> {
-        let a: Architecture = serde_json::from_str(text)
-            .map_err(|e| Error::Format(format!("{file}: {e}")))?;
+        let a: Architecture =
+            serde_json::from_str(text).map_err(|e| Error::Format(format!("{file}: {e}")))?;
         if a.format != FORMAT {
             return Err(Error::Format(format!(
                 "{file}: field 'format' is '{}', expected '{FORMAT}'",

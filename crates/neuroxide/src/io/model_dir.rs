@@ -67,10 +67,12 @@ pub fn save(model: &mut Model, dir: impl AsRef<Path>, options: &SaveOptions) -> 
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut arch = Architecture::of(model);
     arch.preprocessing = options.preprocessing.clone();
-    arch.training = options.epochs_completed.map(|e| super::architecture::TrainingState {
-        epochs_completed: e,
-        optimizer_steps: model.optimizer_steps(),
-    });
+    arch.training = options
+        .epochs_completed
+        .map(|e| super::architecture::TrainingState {
+            epochs_completed: e,
+            optimizer_steps: model.optimizer_steps(),
+        });
     let json = serde_json::to_string_pretty(&arch)
         .map_err(|e| Error::Format(format!("cannot serialise the architecture: {e}")))?;
     // Floats are written in their shortest form; make sure every one reads back to the same
@@ -194,7 +196,10 @@ fn set_weights_from(model: &mut Model, file: &TensorFile, path: &Path) -> Result
                 ),
             ));
         }
-        weights.push((p.name.clone(), Tensor::new(t.shape.clone(), t.values.clone())?));
+        weights.push((
+            p.name.clone(),
+            Tensor::new(t.shape.clone(), t.values.clone())?,
+        ));
     }
     if let Some(extra) = file
         .tensors
@@ -210,10 +215,12 @@ fn set_weights_from(model: &mut Model, file: &TensorFile, path: &Path) -> Result
 }
 
 fn set_optimizer_from(model: &mut Model, file: &TensorFile, path: &Path) -> Result<()> {
-    let kind = model
-        .train_config()
-        .map(|c| c.optimizer)
-        .ok_or_else(|| file_err(path, "optimizer state present, but model.json has no 'compile' section"))?;
+    let kind = model.train_config().map(|c| c.optimizer).ok_or_else(|| {
+        file_err(
+            path,
+            "optimizer state present, but model.json has no 'compile' section",
+        )
+    })?;
     let saved = file
         .metadata
         .get("optimizer")
@@ -262,7 +269,10 @@ fn set_optimizer_from(model: &mut Model, file: &TensorFile, path: &Path) -> Resu
     if let Some(extra) = file.tensors.keys().find(|k| !expected.contains(k)) {
         return Err(file_err(
             path,
-            format!("tensor '{extra}' is not part of the {} state", optimizer_name(&kind)),
+            format!(
+                "tensor '{extra}' is not part of the {} state",
+                optimizer_name(&kind)
+            ),
         ));
     }
     model.set_optimizer_state(steps, &state)

@@ -85,7 +85,10 @@ pub fn read_tensors(path: &Path) -> Result<TensorFile> {
             ));
         }
         let sum = metadata.remove(&format!("sha256/{name}")).ok_or_else(|| {
-            format_err(path, format!("tensor '{name}': no sha256 checksum in the metadata"))
+            format_err(
+                path,
+                format!("tensor '{name}': no sha256 checksum in the metadata"),
+            )
         })?;
         if checksum(view.data()) != sum {
             return Err(format_err(

@@ -35,9 +35,17 @@ impl<'a> BatchBuffers<'a> {
         let bs = batch_size.min(data.len()).max(1);
         let full = (batch_tensor(&data.x, bs), batch_tensor(&data.y, bs));
         let nb = loader.num_batches();
-        let last_rows = if nb == 0 { bs } else { loader.batch_rows(nb - 1) };
-        let last = (last_rows != bs)
-            .then(|| (batch_tensor(&data.x, last_rows), batch_tensor(&data.y, last_rows)));
+        let last_rows = if nb == 0 {
+            bs
+        } else {
+            loader.batch_rows(nb - 1)
+        };
+        let last = (last_rows != bs).then(|| {
+            (
+                batch_tensor(&data.x, last_rows),
+                batch_tensor(&data.y, last_rows),
+            )
+        });
         Ok(BatchBuffers { loader, full, last })
     }
     /// Unshuffled buffers.

@@ -155,6 +155,9 @@ mod tests {
         let e = ConfusionMatrix::from_predictions(&pred, &y, &names[..2])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("2 class names for predictions with 3 columns"), "{e}");
+        assert!(
+            e.contains("2 class names for predictions with 3 columns"),
+            "{e}"
+        );
     }
 }

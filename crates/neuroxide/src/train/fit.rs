@@ -106,7 +106,12 @@ impl<T: Callback + ?Sized> Callback for &mut T {
     fn on_batch_end(&mut self, model: &mut Model, epoch: usize, batch: usize) -> Result<()> {
         (**self).on_batch_end(model, epoch, batch)
     }
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(
+        &mut self,
+        model: &mut Model,
+        epoch: usize,
+        logs: &mut Logs,
+    ) -> Result<Control> {
         (**self).on_epoch_end(model, epoch, logs)
     }
     fn on_train_end(&mut self, model: &mut Model, history: &History) -> Result<()> {

@@ -80,7 +80,10 @@ pub struct History {
 impl History {
     /// The values of `name` over the epochs (epochs that did not log it are skipped).
     pub fn metric(&self, name: &str) -> Vec<f64> {
-        self.epochs.iter().filter_map(|e| e.logs.get(name)).collect()
+        self.epochs
+            .iter()
+            .filter_map(|e| e.logs.get(name))
+            .collect()
     }
     /// Names logged in any epoch, in first-seen order.
     pub fn names(&self) -> Vec<String> {

@@ -257,7 +257,10 @@ mod tests {
         assert_eq!(accuracy(&p, &onehot).unwrap(), 2.0 / 3.0);
         let bad = t(&[3, 1], &[1.0, 3.0, 0.0]);
         let e = accuracy(&p, &bad).unwrap_err().to_string();
-        assert!(e.contains("target row 1: 3 is not a class index in 0..3"), "{e}");
+        assert!(
+            e.contains("target row 1: 3 is not a class index in 0..3"),
+            "{e}"
+        );
     }
 
     #[test]

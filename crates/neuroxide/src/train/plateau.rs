@@ -86,7 +86,12 @@ impl Callback for ReduceLrOnPlateau {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, _epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(
+        &mut self,
+        model: &mut Model,
+        _epoch: usize,
+        logs: &mut Logs,
+    ) -> Result<Control> {
         let lr = model
             .train_config()
             .ok_or_else(|| Error::invalid("ReduceLrOnPlateau: the model is not compiled"))?

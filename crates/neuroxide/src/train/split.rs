@@ -70,7 +70,15 @@ mod tests {
         let x = Tensor::new([n, 1], (0..n).map(|i| i as f32).collect()).unwrap();
         // 30 of class 0, 20 of class 1, 10 of class 2.
         let y: Vec<f32> = (0..n)
-            .map(|i| if i < 30 { 0.0 } else if i < 50 { 1.0 } else { 2.0 })
+            .map(|i| {
+                if i < 30 {
+                    0.0
+                } else if i < 50 {
+                    1.0
+                } else {
+                    2.0
+                }
+            })
             .collect();
         let data = Dataset::new(x, Tensor::new([n, 1], y).unwrap()).unwrap();
         let (t, v) = stratified_split(&data, 0.2, 7).unwrap();
@@ -86,6 +94,9 @@ mod tests {
         all.sort_by(f32::total_cmp);
         assert_eq!(all, (0..n).map(|i| i as f32).collect::<Vec<_>>());
         let e = stratified_split(&data, 1.5, 7).unwrap_err().to_string();
-        assert!(e.contains("validation fraction must be in [0, 1), got 1.5"), "{e}");
+        assert!(
+            e.contains("validation fraction must be in [0, 1), got 1.5"),
+            "{e}"
+        );
     }
 }

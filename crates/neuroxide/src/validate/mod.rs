@@ -11,6 +11,7 @@
 
 pub mod criteria;
 pub mod examples;
+pub mod loss_log;
 pub mod parity;
 pub mod report;
 pub mod run;

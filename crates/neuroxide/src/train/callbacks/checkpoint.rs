@@ -64,7 +64,12 @@ impl Callback for ModelCheckpoint {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(
+        &mut self,
+        model: &mut Model,
+        epoch: usize,
+        logs: &mut Logs,
+    ) -> Result<Control> {
         if let Some(m) = &mut self.best_only {
             if !m.update(logs)? {
                 return Ok(Control::Continue);

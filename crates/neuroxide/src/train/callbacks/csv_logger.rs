@@ -63,7 +63,10 @@ impl Callback for CsvLogger {
             }
         }
         let file = if self.append {
-            OpenOptions::new().create(true).append(true).open(&self.path)
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
         } else {
             File::create(&self.path)
         }
@@ -72,7 +75,12 @@ impl Callback for CsvLogger {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(
+        &mut self,
+        _model: &mut Model,
+        epoch: usize,
+        logs: &mut Logs,
+    ) -> Result<Control> {
         let mut text = String::new();
         if self.columns.is_none() {
             let cols: Vec<String> = logs.names().into_iter().map(String::from).collect();

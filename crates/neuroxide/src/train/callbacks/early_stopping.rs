@@ -79,7 +79,12 @@ impl Callback for EarlyStopping {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(
+        &mut self,
+        model: &mut Model,
+        epoch: usize,
+        logs: &mut Logs,
+    ) -> Result<Control> {
         if self.monitor.update(logs)? {
             self.wait = 0;
             self.best_epoch = Some(epoch);

@@ -54,7 +54,12 @@ impl Callback for EpochLogger {
         self.started = Some(Instant::now());
         Ok(())
     }
-    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(
+        &mut self,
+        _model: &mut Model,
+        epoch: usize,
+        logs: &mut Logs,
+    ) -> Result<Control> {
         let secs = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
         writeln!(self.out, "{}", epoch_line(epoch, self.epochs, secs, logs))
             .and_then(|()| self.out.flush())

@@ -41,7 +41,12 @@ impl Callback for LearningRateScheduler {
         }
         Ok(())
     }
-    fn on_epoch_end(&mut self, _model: &mut Model, _epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(
+        &mut self,
+        _model: &mut Model,
+        _epoch: usize,
+        logs: &mut Logs,
+    ) -> Result<Control> {
         logs.set("lr", f64::from(self.last));
         Ok(Control::Continue)
     }

@@ -67,7 +67,12 @@ pub trait Callback {
         Ok(())
     }
     /// After the epoch's training and validation; may add entries to `logs` or stop training.
-    fn on_epoch_end(&mut self, _model: &mut Model, _epoch: usize, _logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(
+        &mut self,
+        _model: &mut Model,
+        _epoch: usize,
+        _logs: &mut Logs,
+    ) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// After the last epoch (also after an early stop).

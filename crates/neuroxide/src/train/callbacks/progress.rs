@@ -92,7 +92,12 @@ impl Callback for ProgressBar {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(
+        &mut self,
+        _model: &mut Model,
+        epoch: usize,
+        logs: &mut Logs,
+    ) -> Result<Control> {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
