@@ -183,6 +183,7 @@ def main(argv=None):
     common = ["--device", args.device, "--runs", str(args.runs),
               "--run-seconds", str(args.run_seconds)]
     load_before = load_average()
+    rev = commit()
     nx, pt = [], []
     for w in names:
         recs = run([binary, "bench", "--json", w] + common)
@@ -195,7 +196,7 @@ def main(argv=None):
     torch_v = next((r.get("torch_version") for r in pt if r.get("torch_version")), "unknown")
     header = (f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "
               f"device {args.device} ({'; '.join(sorted(names_seen)) or 'unknown'}), "
-              f"Neuroxide commit {commit()}, PyTorch {torch_v}, "
+              f"Neuroxide commit {rev}, PyTorch {torch_v}, "
               f"median of {args.runs} runs of ~{args.run_seconds} s each, "
               f"load average before/after {load_before} / {load_average()}. "
               f"Ratio = Neuroxide throughput ÷ PyTorch throughput (higher is better).")

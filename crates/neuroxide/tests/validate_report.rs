@@ -209,6 +209,7 @@ fn fake_examples() -> Vec<Example> {
         name,
         title,
         criterion: Criterion::below("err", 0.1),
+        quick_threshold: None,
         run,
     };
     vec![
