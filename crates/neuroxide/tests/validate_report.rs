@@ -315,3 +315,29 @@ fn real_xor_passes_and_forced_threshold_fails() {
         f[0]
     );
 }
+
+#[test]
+fn csv_row_trains_iris_and_logs_every_step() {
+    let budget = Budget {
+        quick: true,
+        parity_subset: false,
+    };
+    let r = neuroxide::validate::examples::run_csv(Device::cpu(), &budget, 1).unwrap();
+    // 120 training rows in batches of 32 → 4 steps per epoch.
+    assert_eq!(budget.csv_epochs(), 100);
+    assert_eq!(r.steps, 400);
+    assert_eq!(r.losses.len(), 400);
+    assert!(r.losses.iter().all(|l| l.is_finite()));
+    assert!(
+        r.losses[399] < r.losses[0] / 4.0,
+        "{} → {}",
+        r.losses[0],
+        r.losses[399]
+    );
+    assert!(r.metric >= 90.0, "iris accuracy {}%", r.metric);
+    assert_eq!(
+        r.weights.iter().map(|(_, t)| t.data().len()).sum::<usize>(),
+        4 * 64 + 64 + 64 * 32 + 32 + 32 * 3 + 3
+    );
+    assert!(r.detail.contains("on 30 rows"), "{}", r.detail);
+}
