@@ -2,6 +2,9 @@
 //! One file per command family; this file only parses and dispatches.
 
 mod bench;
+mod evaluate;
+mod plot;
+mod predict;
 mod train;
 mod validate;
 
@@ -19,6 +22,10 @@ struct Cli {
 enum Command {
     /// Train a reference example or a model on your data.
     Train(train::TrainArgs),
+    /// Loss and metrics of a saved model on a labelled CSV file.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Predictions of a saved model for a CSV file.
+    Predict(predict::PredictArgs),
     /// Write the validation report from live runs on every available backend.
     Validate(validate::ValidateArgs),
     /// Run the benchmark workloads of bench/WORKLOADS.md.
@@ -28,6 +35,8 @@ enum Command {
 fn run(cli: Cli) -> neuroxide::Result<ExitCode> {
     match cli.command {
         Command::Train(a) => train::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Evaluate(a) => evaluate::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Predict(a) => predict::run(a).map(|()| ExitCode::SUCCESS),
         Command::Validate(a) => validate::run(a),
         Command::Bench(a) => bench::run(a).map(|()| ExitCode::SUCCESS),
     }

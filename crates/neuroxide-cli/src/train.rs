@@ -1,13 +1,116 @@
 //! `neuroxide train …`: the reference examples and training on the user's data.
 
-use clap::{Args, Subcommand};
+use crate::plot;
+use clap::{Args, Subcommand, ValueEnum};
+use neuroxide::data::{NormalizerKind, Task};
+use neuroxide::examples::csv::{self as csv_example, CsvTrainOptions};
+use neuroxide::examples::mnist::{self, MnistTrainOptions};
 use neuroxide::examples::xor;
-use neuroxide::Device;
+use neuroxide::train::Verbosity;
+use neuroxide::{Device, Error, Result};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct TrainArgs {
     #[command(subcommand)]
     example: TrainCmd,
+}
+
+/// `--task`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TaskArg {
+    Classification,
+    Regression,
+}
+
+/// `--normalize`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum NormalizeArg {
+    /// (x - mean) / std, fitted on the training split.
+    Standard,
+    /// (x - min) / (max - min), fitted on the training split.
+    Minmax,
+    /// Raw values.
+    None,
+}
+
+#[derive(Args)]
+pub struct CsvArgs {
+    /// The CSV file (header row detected automatically).
+    #[arg(long)]
+    file: PathBuf,
+    /// Target column: header name, or 0-based index (default: the last column).
+    #[arg(long)]
+    target: Option<String>,
+    /// Detected from the target column when omitted (text labels or few integers: classification).
+    #[arg(long, value_enum)]
+    task: Option<TaskArg>,
+    /// Hidden layer sizes (ReLU), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64,32")]
+    hidden: Vec<usize>,
+    /// Maximum number of epochs (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 200)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    lr: f32,
+    /// Fraction of rows held out for validation (stratified for classification).
+    #[arg(long, default_value_t = 0.2)]
+    val_split: f32,
+    /// Early-stopping patience on the validation loss, restoring the best weights (0: off).
+    #[arg(long, default_value_t = 20)]
+    patience: usize,
+    /// Feature scaling fitted on the training split.
+    #[arg(long, value_enum, default_value = "standard")]
+    normalize: NormalizeArg,
+    /// Seed of initialisation, split and shuffling.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// cpu, cuda, cuda:N or auto
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Save the trained model (directory) with its preprocessing.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Write loss/metric curves (.png or .svg).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Only print the final metrics.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+pub struct MnistArgs {
+    /// Model architecture (mlp: 784-256-128-10 ReLU).
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Directory with the four IDX files (raw or .gz).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Skip the SHA-256 checks (Fashion-MNIST or other data in the MNIST format).
+    #[arg(long)]
+    no_verify: bool,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// cpu, cuda, cuda:N or auto
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Save the trained model (directory).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Write loss/accuracy curves (.png or .svg).
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -22,9 +125,13 @@ enum TrainCmd {
         #[arg(long, default_value_t = 500)]
         steps: usize,
     },
+    /// An MLP on a CSV table (classification or regression).
+    Csv(CsvArgs),
+    /// The MNIST MLP of bench/WORKLOADS.md.
+    Mnist(MnistArgs),
 }
 
-pub fn run(args: TrainArgs) -> neuroxide::Result<()> {
+pub fn run(args: TrainArgs) -> Result<()> {
     match args.example {
         TrainCmd::Xor {
             device,
@@ -41,5 +148,164 @@ pub fn run(args: TrainArgs) -> neuroxide::Result<()> {
             );
             Ok(())
         }
+        TrainCmd::Csv(a) => run_csv(a),
+        TrainCmd::Mnist(a) => run_mnist(a),
     }
+}
+
+/// The library options `neuroxide train csv` builds from its arguments.
+pub fn csv_options(a: &CsvArgs) -> Result<CsvTrainOptions> {
+    if a.hidden.contains(&0) {
+        return Err(Error::invalid(format!(
+            "--hidden {:?}: every layer needs at least 1 unit",
+            a.hidden
+        )));
+    }
+    if !(a.lr > 0.0 && a.lr.is_finite()) {
+        return Err(Error::invalid(format!(
+            "--lr {}: the learning rate must be a positive number",
+            a.lr
+        )));
+    }
+    if a.epochs == 0 || a.batch_size == 0 {
+        return Err(Error::invalid(
+            "--epochs and --batch-size must be at least 1",
+        ));
+    }
+    if !(a.val_split > 0.0 && a.val_split < 1.0) {
+        return Err(Error::invalid(format!(
+            "--val-split {}: must be between 0 and 1 (exclusive)",
+            a.val_split
+        )));
+    }
+    Ok(CsvTrainOptions {
+        file: a.file.clone(),
+        target: a.target.clone(),
+        task: a.task.map(|t| match t {
+            TaskArg::Classification => Task::Classification,
+            TaskArg::Regression => Task::Regression,
+        }),
+        hidden: a.hidden.clone(),
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        validation_split: a.val_split,
+        normalize: match a.normalize {
+            NormalizeArg::Standard => Some(NormalizerKind::Standardize),
+            NormalizeArg::Minmax => Some(NormalizerKind::MinMax),
+            NormalizeArg::None => None,
+        },
+        patience: (a.patience > 0).then_some(a.patience),
+        seed: a.seed,
+        device: Device::parse(&a.device)?,
+        verbose: if a.quiet {
+            Verbosity::Silent
+        } else {
+            Verbosity::Progress
+        },
+        save: a.save.clone(),
+    })
+}
+
+fn run_csv(a: CsvArgs) -> Result<()> {
+    if let Some(p) = &a.plot {
+        check_plot_path(p)?;
+    }
+    let options = csv_options(&a)?;
+    let r = csv_example::train(&options)?;
+    if let Some(reason) = &r.history.stop_reason {
+        if a.quiet {
+            println!("{reason}");
+        }
+    }
+    println!(
+        "{} rows for training, {} for validation; {} epochs",
+        r.train_rows,
+        r.val_rows,
+        r.history.len()
+    );
+    match (&r.confusion, &r.regression) {
+        (Some(cm), _) => {
+            println!(
+                "validation: loss {:.4}, accuracy {:.4} ({} of {})",
+                r.validation.loss,
+                cm.accuracy(),
+                (0..cm.counts.len()).map(|i| cm.counts[i][i]).sum::<u64>(),
+                cm.total()
+            );
+            println!("{cm}");
+        }
+        (None, Some(reg)) => println!(
+            "validation (original units): MSE {:.4}, RMSE {:.4}, MAE {:.4}, R² {:.4}\n\
+             baseline (predict the training mean): MSE {:.4}, MAE {:.4}",
+            reg.mse, reg.rmse, reg.mae, reg.r2, reg.baseline_mse, reg.baseline_mae
+        ),
+        (None, None) => println!("validation: loss {:.4}", r.validation.loss),
+    }
+    if let Some(dir) = &a.save {
+        println!("saved the model to {}", dir.display());
+    }
+    if let Some(p) = &a.plot {
+        plot::write(&r.history, p)?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn check_plot_path(p: &std::path::Path) -> Result<()> {
+    match p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+    {
+        Some(e) if e == "png" || e == "svg" => Ok(()),
+        _ => Err(Error::invalid(format!(
+            "--plot {}: the file name must end in .png or .svg",
+            p.display()
+        ))),
+    }
+}
+
+fn run_mnist(a: MnistArgs) -> Result<()> {
+    if a.model != "mlp" {
+        return Err(Error::invalid(format!(
+            "--model {}: only 'mlp' is available",
+            a.model
+        )));
+    }
+    if let Some(p) = &a.plot {
+        check_plot_path(p)?;
+    }
+    let options = MnistTrainOptions {
+        data_dir: a.data_dir.clone().unwrap_or_else(mnist::default_data_dir),
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        device: Device::parse(&a.device)?,
+        train_limit: a.limit,
+        verify_checksums: !a.no_verify,
+        verbose: Verbosity::Progress,
+        save: a.save.clone(),
+    };
+    let r = mnist::train(&options)?;
+    println!(
+        "test: accuracy {:.4}, loss {:.4} on {} images",
+        r.test_accuracy, r.test_loss, r.test_images
+    );
+    println!(
+        "training: {} images × {} epochs in {:.1}s = {:.0} images/s",
+        r.train_images,
+        r.history.len(),
+        r.train_seconds,
+        r.images_per_sec
+    );
+    println!("{}", r.confusion);
+    if let Some(dir) = &a.save {
+        println!("saved the model to {}", dir.display());
+    }
+    if let Some(p) = &a.plot {
+        plot::write(&r.history, p)?;
+        println!("wrote {}", p.display());
+    }
+    Ok(())
 }
