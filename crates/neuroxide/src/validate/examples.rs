@@ -209,22 +209,11 @@ pub fn run_csv(device: Device, budget: &Budget, seed: u64) -> Result<ExampleRun>
     let norm = Normalizer::fit(NormalizerKind::Standardize, &train.x)?;
     norm.transform(&mut train.x)?;
     norm.transform(&mut test.x)?;
-    let mut model = csv_model(train.x.row_len(), classes, seed)?;
+    let mut model = crate::examples::csv::model(train.x.row_len(), &[64, 32], classes, seed)?;
     model.compile(crate::optim::adam(1e-3), crate::Loss::cross_entropy())?;
     let (mut run, _) = fit_and_test(model, device, &train, &test, budget.csv_epochs(), 32, seed)?;
     run.detail = format!("iris, {classes} classes; {}", run.detail);
     Ok(run)
-}
-
-/// The CSV example's MLP: 64 and 32 ReLU units, linear output (interim copy until
-/// `examples::csv::model` lands).
-fn csv_model(features: usize, classes: usize, seed: u64) -> Result<Model> {
-    use crate::layers::Dense;
-    crate::Sequential::new([features])
-        .add(Dense::new(64).relu())
-        .add(Dense::new(32).relu())
-        .add(Dense::new(classes))
-        .build(seed)
 }
 
 /// MNIST: the MNIST example's MLP (784-256-128-10, Adam(1e-3), cross-entropy) on the first
@@ -234,7 +223,7 @@ pub fn run_mnist(device: Device, budget: &Budget, seed: u64) -> Result<ExampleRu
     let (train, test) = Mnist::load_with(data_path("mnist"), &MnistOptions::default())?;
     let train = train.subset(0..n.min(train.len()))?;
     let test = test.subset(0..t.min(test.len()))?;
-    let model = crate::bench::workload("mnist_mlp_b64")?.build(seed)?;
+    let model = crate::examples::mnist::model(seed)?;
     let (run, _) = fit_and_test(model, device, &train, &test, epochs, 64, seed)?;
     Ok(run)
 }
