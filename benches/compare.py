@@ -71,9 +71,9 @@ def run(cmd):
             if "Warning" not in line and "_conversion_method_template" not in line:
                 print("  " + line, file=sys.stderr)
     records = json_lines(p.stdout)
-    if p.returncode != 0 and not records:
-        sys.exit(f"compare.py: {' '.join(cmd)} failed with status {p.returncode}")
-    return records
+    if p.returncode != 0:
+        print(f"compare.py: {cmd[0]} exited with status {p.returncode}", file=sys.stderr)
+    return records, p.returncode
 
 
 def commit():
@@ -99,6 +99,10 @@ def fmt(v, digits=4):
     if v >= 1:
         return f"{v:.3g}" if v < 10 else f"{v:.2f}"
     return f"{v:.{digits}f}"
+
+
+def mib(v):
+    return "—" if v is None else f"{v:.0f}"
 
 
 def ratio_rows(nx, pt):
@@ -151,7 +155,14 @@ def markdown(rows, header):
         out.append(
             f"| {r['workload']} | {fmt(r['neuroxide_ms'])} | {fmt(r['pytorch_fp32_ms'])} | {best} "
             f"| {rb} | {rf} | {target} | {meets} "
-            f"| {fmt(r['neuroxide_peak_mib'], 0)} / {fmt(r['pytorch_peak_mib'], 0)} |")
+            f"| {mib(r['neuroxide_peak_mib'])} / {mib(r['pytorch_peak_mib'])} |")
+    out += ["", "Every PyTorch mode, ms per step (median):", ""]
+    for r in rows:
+        if r["pytorch_modes"]:
+            modes = " · ".join(
+                f"{m} {fmt(v) if isinstance(v, float) else 'skipped (' + str(v) + ')'}"
+                for m, v in r["pytorch_modes"].items())
+            out.append(f"- {r['workload']}: {modes}")
     return "\n".join(out)
 
 
@@ -186,11 +197,16 @@ def main(argv=None):
     rev = commit()
     nx, pt = [], []
     for w in names:
-        recs = run([binary, "bench", "--json", w] + common)
+        recs, status = run([binary, "bench", "--json", w] + common)
+        if not recs:
+            recs = [{"framework": "neuroxide", "workload": w, "device": args.device,
+                     "mode": "exact", "ms_per_step": None,
+                     "skipped": f"error: neuroxide bench exited with status {status} "
+                                "(its stderr is above)"}]
         nx += recs
         if any(not r.get("skipped") for r in recs) or args.reference_all:
             pt += run([args.python, os.path.join(HERE, "pytorch_reference.py"), w,
-                       "--modes", args.modes] + common)
+                       "--modes", args.modes] + common)[0]
     rows = ratio_rows(nx, pt)
     names_seen = {r.get("device_name") for r in nx + pt if r.get("device_name")}
     torch_v = next((r.get("torch_version") for r in pt if r.get("torch_version")), "unknown")
