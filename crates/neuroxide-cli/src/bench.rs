@@ -1,13 +1,92 @@
-//! `neuroxide bench`: the workloads of bench/WORKLOADS.md. Interim: not yet implemented.
+//! `neuroxide bench`: times the workloads of WORKLOADS.md (protocol in
+//! `neuroxide::bench::runner`) and prints one JSON line per (workload, device, mode) with
+//! `--json`, plus a table for people (on stderr with `--json`, on stdout without).
 
 use clap::Args;
+use neuroxide::bench::{render_table, run_workload, workload, workloads, BenchOptions};
+use neuroxide::{Device, Mode};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Workloads to run (default: all).
+    /// Workloads to run (default: all of WORKLOADS.md; skipped ones say why).
     workloads: Vec<String>,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// exact or fast.
+    #[arg(long, default_value = "exact")]
+    mode: String,
+    /// Print one JSON line per result on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Timed runs (median reported; at least 3).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Target seconds per timed run.
+    #[arg(long, default_value_t = 0.5)]
+    run_seconds: f64,
 }
 
-pub fn run(_args: BenchArgs) -> neuroxide::Result<()> {
-    Err(neuroxide::Error::invalid("bench: not implemented yet"))
+pub fn run(args: BenchArgs) -> neuroxide::Result<()> {
+    let device = match args.device.as_str() {
+        "auto" => {
+            return Err(neuroxide::Error::invalid(
+                "bench --device: name cpu or cuda explicitly (auto would hide which one ran)",
+            ))
+        }
+        d => Device::parse(d)?,
+    };
+    let mode = match args.mode.as_str() {
+        "exact" => Mode::Exact,
+        "fast" => Mode::Fast,
+        m => {
+            return Err(neuroxide::Error::invalid(format!(
+                "--mode {m}: expected exact or fast"
+            )))
+        }
+    };
+    let list = if args.workloads.is_empty() {
+        workloads()
+    } else {
+        args.workloads
+            .iter()
+            .map(|n| workload(n))
+            .collect::<neuroxide::Result<Vec<_>>>()?
+    };
+    let opts = BenchOptions {
+        runs: args.runs,
+        run_s: args.run_seconds,
+        ..BenchOptions::default()
+    };
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    for w in &list {
+        match run_workload(w, device, mode, &opts) {
+            Ok(r) => {
+                if args.json {
+                    println!("{}", r.to_json_line());
+                }
+                records.push(r);
+            }
+            Err(e) => {
+                eprintln!("{}: error: {e}", w.name);
+                errors.push(format!("{}: {e}", w.name));
+            }
+        }
+    }
+    let table = render_table(&records);
+    if args.json {
+        eprint!("{table}");
+    } else {
+        print!("{table}");
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(neuroxide::Error::invalid(format!(
+            "{} workload(s) failed: {}",
+            errors.len(),
+            errors.join("; ")
+        )))
+    }
 }

@@ -1,29 +1,85 @@
-//! `neuroxide validate`: the validation report. Interim: trains XOR and prints the result.
+//! `neuroxide validate`: parses options, runs `neuroxide::validate`, writes the report and
+//! turns failures into the exit status. The logic lives in the library (testable).
 
 use clap::Args;
-use neuroxide::examples::xor;
-use neuroxide::Device;
+use neuroxide::validate::{validate, DeviceSelection, ValidateOptions};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args)]
 pub struct ValidateArgs {
-    /// Small budgets (finishes within 3 minutes on 2 cores).
+    /// Backends to validate: all (every available one), cpu or cuda.
+    #[arg(long, default_value = "all")]
+    device: String,
+    /// Small budgets: the whole run finishes within 3 minutes on 2 CPU cores.
     #[arg(long)]
     quick: bool,
+    /// Where to write the Markdown report.
+    #[arg(long, default_value = "docs/VALIDATION.md")]
+    out: PathBuf,
+    /// Seed of every training run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Run only these examples (comma-separated: xor, csv, mnist, transformer).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Override an example's success threshold, NAME=VALUE (e.g. xor=0.0001); used by tests to
+    /// force a criterion to fail.
+    #[arg(long, value_name = "NAME=VALUE")]
+    threshold: Vec<String>,
+    /// Skip the CPU 1-thread-vs-N-threads parity runs.
+    #[arg(long)]
+    no_thread_parity: bool,
 }
 
-pub fn run(_args: ValidateArgs) -> neuroxide::Result<ExitCode> {
-    let r = xor::train(Device::cpu(), 1, 500)?;
-    let ok = r.max_error < 0.1;
+pub fn run(args: ValidateArgs) -> neuroxide::Result<ExitCode> {
+    let thresholds = args
+        .threshold
+        .iter()
+        .map(|t| {
+            let (n, v) = t.split_once('=').ok_or_else(|| {
+                neuroxide::Error::invalid(format!("--threshold {t}: expected NAME=VALUE"))
+            })?;
+            let v: f64 = v.parse().map_err(|_| {
+                neuroxide::Error::invalid(format!("--threshold {t}: '{v}' is not a number"))
+            })?;
+            Ok((n.to_string(), v))
+        })
+        .collect::<neuroxide::Result<Vec<_>>>()?;
+    let command = std::iter::once("neuroxide".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let opts = ValidateOptions {
+        devices: DeviceSelection::parse(&args.device)?,
+        quick: args.quick,
+        seed: args.seed,
+        only: args.only,
+        thresholds,
+        thread_parity: !args.no_thread_parity,
+        command,
+    };
+    let report = validate(&opts, &mut |line| eprintln!("{line}"))?;
+    let md = report.render_markdown();
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| neuroxide::Error::io(dir, e))?;
+    }
+    std::fs::write(&args.out, &md).map_err(|e| neuroxide::Error::io(&args.out, e))?;
+    println!("{}", report.render_table());
     println!(
-        "xor cpu: max |error| {:.4} ({}), {:.1} µs/step",
-        r.max_error,
-        if ok { "pass" } else { "FAIL" },
-        r.micros_per_step
+        "report written to {} ({:.1} s)",
+        args.out.display(),
+        report.wall_s
     );
-    Ok(if ok {
-        ExitCode::SUCCESS
+    let failures = report.failures();
+    if failures.is_empty() {
+        println!("validation passed");
+        Ok(ExitCode::SUCCESS)
     } else {
-        ExitCode::FAILURE
-    })
+        eprintln!("validation FAILED:");
+        for f in &failures {
+            eprintln!("  {f}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
 }

@@ -2,6 +2,7 @@
 //! that agree bit for bit in exact mode.
 
 pub mod backend;
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod philox;
 pub mod shape;
 pub mod tensor;
 pub mod train;
+pub mod validate;
 
 pub use backend::{Activation, Backend, BufId, LossKind, Mode, OptimizerKind, TargetKind};
 pub use device::Device;
