@@ -8,20 +8,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dest="${1:-.gpu/tests}"
 mkdir -p "$dest"
-rm -f "$dest"/cuda_* "$dest"/RESULTS.txt
+rm -f "$dest"/* 
 
 tests=()
-for f in crates/neuroxide/tests/cuda_*.rs; do
-    tests+=(--test "$(basename "$f" .rs)")
+# Every integration test with a CUDA part: cuda_* plus the ones named here.
+for f in crates/neuroxide/tests/cuda_*.rs crates/neuroxide/tests/concurrency.rs \
+    crates/neuroxide/tests/async_input.rs; do
+    [ -f "$f" ] && tests+=(--test "$(basename "$f" .rs)")
 done
+gpu_tests=" ${tests[*]} "
 
 json="$(mktemp)"
 cargo test --release -p neuroxide --no-run --message-format=json "${tests[@]}" >"$json"
 cargo build --release -p neuroxide --example cuda_matmul_bench --message-format=json >>"$json"
 
-python3 - "$json" "$dest" <<'PY'
+python3 - "$json" "$dest" "$gpu_tests" <<'PY'
 import json, shutil, subprocess, sys, os
-src, dest = sys.argv[1], sys.argv[2]
+src, dest, wanted = sys.argv[1], sys.argv[2], sys.argv[3]
 n = 0
 for line in open(src):
     try:
@@ -32,7 +35,7 @@ for line in open(src):
         continue
     name = msg["target"]["name"]
     kinds = msg["target"]["kind"]
-    if name.startswith("cuda_") and ("test" in kinds or "example" in kinds):
+    if (f" {name} " in wanted and "test" in kinds) or (name.startswith("cuda_") and "example" in kinds):
         out = os.path.join(dest, name)
         shutil.copy2(msg["executable"], out)
         if shutil.which("strip"):  # debug info would triple the size shipped to the GPU machine

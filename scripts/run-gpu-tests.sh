@@ -22,10 +22,10 @@ export LD_LIBRARY_PATH
 } >"$results"
 
 status=0
-for t in "$dir"/cuda_*; do
+for t in "$dir"/*; do
     name="$(basename "$t")"
-    [ -x "$t" ] || continue
-    [ "$name" = cuda_matmul_bench ] && continue
+    [ -x "$t" ] && [ -f "$t" ] || continue
+    case "$name" in cuda_matmul_bench | *.sh | *.py | neuroxide) continue ;; esac
     start=$(date +%s)
     "$t" --test-threads=4 --nocapture >"$logs/$name.log" 2>&1
     rc=$?
