@@ -477,17 +477,16 @@ impl Executor {
     pub fn take_staged(&mut self, inputs: &[usize], rows: usize) -> Result<()> {
         self.backend.wait_staged()?;
         let n_in = inputs.len();
-        for i in 0..self.staging.len() {
+        for (i, (&src, &len)) in self.staging.iter().zip(&self.staged_lens).enumerate() {
             let dst = match i.checked_sub(n_in) {
                 None => self.out[inputs[i]],
                 Some(o) => self.targets[o],
             };
-            let len = self.staged_lens[i];
             let cols = len / rows.max(1);
             self.backend.copy_2d(&Copy2d {
                 rows,
                 cols,
-                src: self.staging[i],
+                src,
                 src_offset: 0,
                 src_stride: cols,
                 dst,
