@@ -105,6 +105,25 @@ pub struct BackendStats {
     pub syncs: u64,
     /// Kernels launched.
     pub kernel_launches: u64,
+    /// Pinned (page-locked) host staging buffers obtained from the driver for
+    /// [`Backend::upload_staged`]; grows only when a batch is larger than any before.
+    pub pinned_allocs: u64,
+}
+
+/// Device timestamps of one group of staged uploads (one prefetched batch), in milliseconds
+/// since [`Backend::staged_timeline_start`]. Recorded with events on the two streams, so they
+/// show whether the copy of batch `n + 1` ran while batch `n` was computing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StagedSpan {
+    /// When the compute stream finished all work queued before this group's first upload
+    /// (for a batch prefetched right after step `n` was queued: the end of step `n`).
+    pub compute_before_done_ms: f32,
+    /// When the copy stream started this group's host→device copies.
+    pub copy_start_ms: f32,
+    /// When the copy stream finished them.
+    pub copy_end_ms: f32,
+    /// When the compute stream passed [`Backend::wait_staged`] for this group.
+    pub consumed_ms: f32,
 }
 
 /// The kernels. All sizes are in f32 elements. A kernel's output buffer must not be one of its
@@ -248,6 +267,56 @@ pub trait Backend: Send {
     ) -> Result<()>;
     /// One optimizer update of one parameter tensor (see [`OptimizerStep`]).
     fn optimizer_step(&mut self, step: &OptimizerStep) -> Result<()>;
+
+    /// Asynchronous upload for double-buffered input: copies `src` into `dst[0..src.len()]`
+    /// without making the compute work wait for the host.
+    ///
+    /// Why: a synchronous upload from pageable memory serialises "copy batch n+1" and
+    /// "compute batch n". A backend with a separate copy engine (CUDA) copies `src` into pinned
+    /// host staging memory and queues the host→device copy on a *copy stream*, so it runs while
+    /// the kernels already queued on the compute stream execute. `src` may be reused as soon as
+    /// this returns.
+    ///
+    /// Ordering contract (what callers must do and what they get):
+    /// - Uploads between two [`Backend::wait_staged`] calls form one *group* (one batch). The
+    ///   group's copies start only after the compute stream has reached the last
+    ///   [`Backend::release_staged`] point (or, when none was made since the previous group or
+    ///   buffers were allocated or freed since, everything queued on the compute stream so far).
+    /// - `dst` must not be read by any kernel until [`Backend::wait_staged`] has been called;
+    ///   kernels queued after it see the uploaded values.
+    /// - Host staging memory is double-buffered by group: the pinned memory of group `g` is
+    ///   overwritten at group `g + 2` only after group `g`'s copies have completed (the host
+    ///   waits, counted in [`BackendStats::syncs`], only if they have not).
+    ///
+    /// Default (backends without a copy engine, the CPU): [`Backend::upload`] at offset 0.
+    fn upload_staged(&mut self, dst: BufId, src: &[f32]) -> Result<()> {
+        self.upload(dst, 0, src)
+    }
+    /// Ends the current group of [`Backend::upload_staged`] calls: kernels queued from now on
+    /// run after the group's copies have completed. On CUDA this is a device-side wait
+    /// (`cuStreamWaitEvent`); the host never waits. Does nothing when no upload is pending.
+    fn wait_staged(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Marks the point on the compute stream after which the destinations of staged uploads
+    /// are no longer read (the caller has queued its copies out of them), so the next group of
+    /// [`Backend::upload_staged`] may overwrite them as soon as the device reaches this point
+    /// instead of waiting for all later work.
+    fn release_staged(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Starts recording device timestamps of the next `groups` groups of staged uploads (for
+    /// tests and benchmarks that prove copy/compute overlap). Returns `false` when the backend
+    /// has no such timeline (the default; the CPU).
+    fn staged_timeline_start(&mut self, groups: usize) -> Result<bool> {
+        let _ = groups;
+        Ok(false)
+    }
+    /// The spans recorded since [`Backend::staged_timeline_start`], oldest first; waits for
+    /// the recorded events. Empty by default.
+    fn staged_timeline(&mut self) -> Result<Vec<StagedSpan>> {
+        Ok(Vec::new())
+    }
 
     /// Allocation and synchronisation counters (see [`BackendStats`]); zeros by default.
     fn stats(&self) -> BackendStats {

@@ -13,7 +13,7 @@ use super::context::{self, drv, DeviceShared, Func};
 use super::launch::{blocks_for, KArgs, BLOCK};
 use crate::backend::{
     Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, LossKind, Matmul, OptimizerKind,
-    OptimizerStep, TargetKind,
+    OptimizerStep, StagedSpan, TargetKind,
 };
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -47,6 +47,9 @@ pub struct CudaBackend {
     status_cols: Option<usize>,
     stats: BackendStats,
     blas: Option<super::blas::Blas>,
+    /// Copy stream and pinned staging memory of [`Backend::upload_staged`], created at the
+    /// first staged upload.
+    staging: Option<super::staging::Staging>,
 }
 
 /// Activation code and parameter as the kernels' `nx_act_*` functions take them.
@@ -98,6 +101,7 @@ impl CudaBackend {
                 status_cols: None,
                 stats: BackendStats::default(),
                 blas: None,
+                staging: None,
             };
             b.status = b.raw_alloc(8)?;
             b.reset_status()?;
@@ -350,6 +354,16 @@ impl CudaBackend {
         )))
     }
 
+    /// Before a device allocation or free: later compute work must follow every staged copy
+    /// (a freed block may be reused at once in compute-stream order), and the next staged
+    /// group must follow the compute stream (a new buffer is zero-filled on it).
+    fn order_after_staged(&mut self) -> Result<()> {
+        match &mut self.staging {
+            Some(s) => s.order_after_copies(&self.stream),
+            None => Ok(()),
+        }
+    }
+
     fn sync_stream(&mut self) -> Result<()> {
         self.bind()?;
         drv("synchronising the stream", self.stream.synchronize())?;
@@ -446,6 +460,14 @@ impl Drop for CudaBackend {
         if self.bind().is_err() || self.stream.synchronize().is_err() {
             return; // the context is broken; leak rather than hand out blocks still in use
         }
+        // Staged copies may still be writing into buffers about to go to the pool.
+        if self
+            .staging
+            .as_ref()
+            .is_some_and(|s| s.synchronize().is_err())
+        {
+            return;
+        }
         self.blas = None;
         let mut pool = self.dev.pool.lock().unwrap_or_else(|e| e.into_inner());
         for b in self.bufs.drain(..).flatten() {
@@ -475,6 +497,7 @@ impl Backend for CudaBackend {
         let bytes = len
             .checked_mul(F32)
             .ok_or_else(|| Error::backend(format!("cuda: buffer of {len} values is too large")))?;
+        self.order_after_staged()?;
         let block = self.raw_alloc(bytes)?;
         if len > 0 {
             // SAFETY: the block holds at least `bytes` bytes.
@@ -486,6 +509,8 @@ impl Backend for CudaBackend {
         Ok(BufId(id))
     }
     fn free(&mut self, buf: BufId) -> Result<()> {
+        self.bind()?;
+        self.order_after_staged()?;
         let slot = self
             .bufs
             .get_mut(buf.0 as usize)
@@ -537,7 +562,60 @@ impl Backend for CudaBackend {
         self.sync_stream()
     }
     fn synchronize(&mut self) -> Result<()> {
+        if let Some(s) = &self.staging {
+            // Counted with the compute stream's wait below as one synchronisation.
+            s.synchronize()?;
+        }
         self.sync_stream()
+    }
+    fn upload_staged(&mut self, dst: BufId, src: &[f32]) -> Result<()> {
+        self.bind()?;
+        let p = self.buf("upload_staged", dst, src.len())?;
+        if src.is_empty() {
+            return Ok(());
+        }
+        if self.staging.is_none() {
+            self.staging = Some(super::staging::Staging::new(&self.dev)?);
+        }
+        match &mut self.staging {
+            Some(s) => s.upload(&self.stream, p, src, &mut self.stats),
+            None => Err(Error::backend("cuda: staging state missing")),
+        }
+    }
+    fn wait_staged(&mut self) -> Result<()> {
+        self.bind()?;
+        match &mut self.staging {
+            Some(s) => s.wait(&self.stream),
+            None => Ok(()),
+        }
+    }
+    fn release_staged(&mut self) -> Result<()> {
+        self.bind()?;
+        match &mut self.staging {
+            Some(s) => s.release(&self.stream),
+            None => Ok(()),
+        }
+    }
+    fn staged_timeline_start(&mut self, groups: usize) -> Result<bool> {
+        self.bind()?;
+        if self.staging.is_none() {
+            self.staging = Some(super::staging::Staging::new(&self.dev)?);
+        }
+        match &mut self.staging {
+            Some(s) => s.timeline_start(&self.dev, &self.stream, groups)?,
+            None => return Err(Error::backend("cuda: staging state missing")),
+        }
+        Ok(true)
+    }
+    fn staged_timeline(&mut self) -> Result<Vec<StagedSpan>> {
+        self.bind()?;
+        match &self.staging {
+            Some(s) => {
+                self.stats.syncs += 1;
+                s.timeline()
+            }
+            None => Ok(Vec::new()),
+        }
     }
     fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
         self.bind()?;

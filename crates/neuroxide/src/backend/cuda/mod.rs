@@ -3,7 +3,7 @@
 //!
 //! Files: `context.rs` (driver/NVRTC checks, per-GPU context, module cache), `compile.rs`
 //! (kernel sources and NVRTC options), `alloc.rs` (caching allocator), `launch.rs` (kernel
-//! arguments), `backend.rs` (the `Backend` implementation), `blas.rs` (cuBLAS reference for
+//! arguments), `staging.rs` (pinned staging memory and the copy stream for asynchronous input), `backend.rs` (the `Backend` implementation), `blas.rs` (cuBLAS reference for
 //! benchmarks), `kernels/*.cu` (one file per kernel family).
 //!
 //! Builds and runs on machines without CUDA: every entry point checks that the libraries load
@@ -15,6 +15,7 @@ mod blas;
 pub mod compile;
 mod context;
 mod launch;
+mod staging;
 
 pub use backend::{CudaBackend, CudaStats, MathFn};
 
