@@ -834,11 +834,6 @@ impl Model {
         (names(&self.inputs), names(&self.outputs))
     }
 
-    /// The backend's allocation and synchronisation counters, once the model has run.
-    pub fn backend_stats(&self) -> Option<crate::backend::BackendStats> {
-        self.exec.as_ref().map(|e| e.backend.stats())
-    }
-
     /// Copies output `o` of the last forward pass (`train_step`, `eval_step`) into `dst`: the
     /// first `dst.len()` values, row-major. Lets evaluation compute host-side metrics from the
     /// same forward pass that produced the loss, instead of running `predict` again. Waits for
