@@ -101,6 +101,12 @@ def fmt(v, digits=4):
     return f"{v:.{digits}f}"
 
 
+def label(r):
+    """A PyTorch record's mode, with its CPU thread count when several were tried."""
+    t = r.get("threads")
+    return f"{r['mode']} ({t} thr)" if t else r["mode"]
+
+
 def mib(v):
     return "—" if v is None else f"{v:.0f}"
 
@@ -113,7 +119,7 @@ def ratio_rows(nx, pt):
         refs = [p for p in pt if (p["workload"], p["device"]) == key]
         timed = [p for p in refs if ms(p) is not None]
         best = min(timed, key=ms) if timed else None
-        fp32 = next((p for p in timed if p["mode"] == "fp32"), None)
+        fp32 = min((p for p in timed if p["mode"] == "fp32"), key=ms, default=None)
         n = ms(r)
         vs_best = ms(best) / n if n and best else None
         vs_fp32 = ms(fp32) / n if n and fp32 else None
@@ -124,13 +130,13 @@ def ratio_rows(nx, pt):
         rows.append({
             "workload": r["workload"], "device": r["device"], "mode": r["mode"],
             "neuroxide_ms": n, "pytorch_fp32_ms": ms(fp32),
-            "pytorch_best_ms": ms(best), "pytorch_best_mode": best["mode"] if best else None,
+            "pytorch_best_ms": ms(best), "pytorch_best_mode": label(best) if best else None,
             "ratio_vs_best": vs_best, "ratio_vs_fp32": vs_fp32,
             "target": target, "meets_target": None if got is None or not target else got >= target[0],
             "neuroxide_peak_mib": r.get("peak_mem_mib"),
             "pytorch_peak_mib": fp32.get("peak_mem_mib") if fp32 else None,
             "skipped": r.get("skipped"),
-            "pytorch_modes": {p["mode"]: (ms(p) if ms(p) is not None else p.get("skipped"))
+            "pytorch_modes": {label(p): (ms(p) if ms(p) is not None else p.get("skipped"))
                               for p in refs},
         })
     return rows
@@ -184,6 +190,9 @@ def main(argv=None):
                    help="PyTorch modes to measure")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--run-seconds", type=float, default=0.5)
+    p.add_argument("--torch-threads", default="",
+                   help="CPU: comma-separated thread counts to run PyTorch with (e.g. 1,2); the "
+                        "best over modes and thread counts is the reference (default: torch's)")
     p.add_argument("--reference-all", action="store_true",
                    help="also time PyTorch on workloads Neuroxide skips")
     p.add_argument("--json-out", help="write every raw record and the ratio rows here")
@@ -205,8 +214,10 @@ def main(argv=None):
                                 "(its stderr is above)"}]
         nx += recs
         if any(not r.get("skipped") for r in recs) or args.reference_all:
-            pt += run([args.python, os.path.join(HERE, "pytorch_reference.py"), w,
-                       "--modes", args.modes] + common)[0]
+            for t in [x for x in args.torch_threads.split(",") if x] or [None]:
+                extra = ["--threads", t] if t and args.device == "cpu" else []
+                pt += run([args.python, os.path.join(HERE, "pytorch_reference.py"), w,
+                           "--modes", args.modes] + common + extra)[0]
     rows = ratio_rows(nx, pt)
     names_seen = {r.get("device_name") for r in nx + pt if r.get("device_name")}
     torch_v = next((r.get("torch_version") for r in pt if r.get("torch_version")), "unknown")

@@ -205,6 +205,7 @@ def record(name, device, mode, unit, batch, **kw):
         "run_ms_per_step": [],
         "skipped": None,
         "torch_version": torch.__version__,
+        "threads": torch.get_num_threads() if device == "cpu" else None,
     }
     r.update(kw)
     return r

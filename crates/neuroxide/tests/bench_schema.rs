@@ -191,7 +191,8 @@ fn workload_facts_follow_workloads_md() {
     assert!(e.unwrap_err().to_string().contains("at least 3"));
 }
 
-/// The PyTorch script writes the same fields (plus its torch version), so compare.py can join.
+/// The PyTorch script writes the same fields (plus its torch version and CPU threads), so
+/// compare.py can join.
 #[test]
 fn pytorch_reference_writes_the_same_fields() {
     let path = concat!(
@@ -208,7 +209,7 @@ fn pytorch_reference_writes_the_same_fields() {
         .filter_map(|l| l.trim().strip_prefix('"'))
         .filter_map(|l| l.split('"').next())
         .map(str::to_string)
-        .filter(|k| k != "torch_version")
+        .filter(|k| k != "torch_version" && k != "threads")
         .collect();
     py.sort();
     assert_eq!(py, sorted_fields());
