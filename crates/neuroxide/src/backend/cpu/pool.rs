@@ -8,7 +8,7 @@
 //! atomic counter. Parallelism is across independent outputs only, so which thread runs a task
 //! never changes a result (PARITY.md rule 9).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -18,18 +18,25 @@ struct JobRef(*const (dyn Fn(usize) + Sync));
 // SAFETY: the pointee is `Sync` and outlives every use (see `ThreadPool::run`).
 unsafe impl Send for JobRef {}
 
+/// How long a thread spins (checking an atomic) before it sleeps on the condition variable.
+/// A training step launches kernels back to back; waking a sleeping thread costs tens of
+/// microseconds of futex traffic per kernel, which spinning through the short gaps avoids.
+const SPIN_ITERATIONS: u32 = 20_000;
+
 struct Control {
-    generation: u64,
     job: Option<JobRef>,
     tasks: usize,
-    finished_workers: usize,
+    sleeping: usize,
     shutdown: bool,
 }
 
 struct Shared {
     control: Mutex<Control>,
     wake: Condvar,
-    done: Condvar,
+    /// Bumped (under the lock) each time a job is published.
+    generation: AtomicU64,
+    /// Workers that finished the current job.
+    finished: AtomicUsize,
     next_task: AtomicUsize,
 }
 
@@ -53,14 +60,14 @@ impl ThreadPool {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
             control: Mutex::new(Control {
-                generation: 0,
                 job: None,
                 tasks: 0,
-                finished_workers: 0,
+                sleeping: 0,
                 shutdown: false,
             }),
             wake: Condvar::new(),
-            done: Condvar::new(),
+            generation: AtomicU64::new(0),
+            finished: AtomicUsize::new(0),
             next_task: AtomicUsize::new(0),
         });
         let workers = (1..threads)
@@ -96,21 +103,30 @@ impl ThreadPool {
         let job: JobRef = JobRef(unsafe {
             std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(f)
         });
-        {
+        let sleeping = {
             let mut c = self.shared.lock();
             c.job = Some(job);
             c.tasks = tasks;
-            c.finished_workers = 0;
+            self.shared.finished.store(0, Ordering::SeqCst);
             self.shared.next_task.store(0, Ordering::SeqCst);
-            c.generation = c.generation.wrapping_add(1);
+            self.shared.generation.fetch_add(1, Ordering::SeqCst);
+            c.sleeping
+        };
+        if sleeping > 0 {
+            self.shared.wake.notify_all();
         }
-        self.shared.wake.notify_all();
         run_tasks(&self.shared, f, tasks);
-        let mut c = self.shared.lock();
-        while c.finished_workers < self.threads - 1 {
-            c = self.shared.done.wait(c).unwrap_or_else(|e| e.into_inner());
+        let workers = self.threads - 1;
+        let mut spins = 0u32;
+        while self.shared.finished.load(Ordering::Acquire) < workers {
+            if spins < SPIN_ITERATIONS {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
-        c.job = None;
+        self.shared.lock().job = None;
     }
 }
 
@@ -127,25 +143,31 @@ fn run_tasks(shared: &Shared, f: &(dyn Fn(usize) + Sync), tasks: usize) {
 fn worker_loop(shared: &Shared) {
     let mut seen = 0u64;
     loop {
+        // Spin briefly for the next job, then sleep until one is published.
+        let mut spins = 0u32;
+        while shared.generation.load(Ordering::Acquire) == seen && spins < SPIN_ITERATIONS {
+            spins += 1;
+            std::hint::spin_loop();
+        }
         let (job, tasks) = {
             let mut c = shared.lock();
-            while c.generation == seen && !c.shutdown {
+            while shared.generation.load(Ordering::SeqCst) == seen && !c.shutdown {
+                c.sleeping += 1;
                 c = shared.wake.wait(c).unwrap_or_else(|e| e.into_inner());
+                c.sleeping -= 1;
             }
             if c.shutdown {
                 return;
             }
-            seen = c.generation;
+            seen = shared.generation.load(Ordering::SeqCst);
             (c.job, c.tasks)
         };
         if let Some(job) = job {
-            // SAFETY: `run` keeps the closure alive until this worker reports below.
+            // SAFETY: `run` keeps the closure alive until every worker has reported below.
             let f = unsafe { &*job.0 };
             run_tasks(shared, f, tasks);
         }
-        let mut c = shared.lock();
-        c.finished_workers += 1;
-        shared.done.notify_all();
+        shared.finished.fetch_add(1, Ordering::Release);
     }
 }
 
