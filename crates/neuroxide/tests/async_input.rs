@@ -282,4 +282,11 @@ fn cuda_prefetch_overlaps_and_is_bit_identical() {
         "copies entirely hidden behind the previous step: {hidden} of {}",
         STEPS - 1
     );
+    // Each step computes for milliseconds and each copy moves 12.8 MB: with real overlap every
+    // copy finishes before the step it runs beside. Allow one to be delayed by scheduling.
+    assert!(
+        hidden + 1 >= STEPS - 1,
+        "only {hidden} of {} copies finished while the previous step computed",
+        STEPS - 1
+    );
 }

@@ -70,12 +70,20 @@ fn update(s: &OptimizerStep, b: Block) {
         } => {
             if momentum == 0.0 {
                 for (w, &g) in w.iter_mut().zip(g) {
-                    let g = if weight_decay != 0.0 { g + weight_decay * *w } else { g };
+                    let g = if weight_decay != 0.0 {
+                        g + weight_decay * *w
+                    } else {
+                        g
+                    };
                     *w -= lr * g;
                 }
             } else {
                 for ((w, &g), b) in w.iter_mut().zip(g).zip(s0.iter_mut()) {
-                    let g = if weight_decay != 0.0 { g + weight_decay * *w } else { g };
+                    let g = if weight_decay != 0.0 {
+                        g + weight_decay * *w
+                    } else {
+                        g
+                    };
                     *b = momentum * *b + g;
                     let g = if nesterov { g + momentum * *b } else { *b };
                     *w -= lr * g;
@@ -115,7 +123,11 @@ fn update(s: &OptimizerStep, b: Block) {
         } => {
             let c = sc[0];
             for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
-                let g = if weight_decay != 0.0 { g + weight_decay * *w } else { g };
+                let g = if weight_decay != 0.0 {
+                    g + weight_decay * *w
+                } else {
+                    g
+                };
                 let v = &mut s0[i];
                 *v = alpha * *v + c * (g * g);
                 let den = v.sqrt() + eps;

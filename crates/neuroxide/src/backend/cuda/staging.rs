@@ -164,6 +164,13 @@ impl Staging {
         drv("recording an event", g.done.record(&self.copy))?;
         g.recorded = true;
         self.filled += 1;
+        // Copy end for the timeline: recorded right behind the copy, so it timestamps the
+        // copy's completion (recording it later, in `wait`, would timestamp the host's call).
+        if let Some(t) = &self.timeline {
+            if t.open {
+                drv("recording an event", t.spans[t.used][2].record(&self.copy))?;
+            }
+        }
         Ok(())
     }
 
@@ -196,9 +203,6 @@ impl Staging {
         }
         let g = &self.groups[self.cur];
         let timed = self.timeline.as_ref().is_some_and(|t| t.open);
-        if let (true, Some(t)) = (timed, &self.timeline) {
-            drv("recording an event", t.spans[t.used][2].record(&self.copy))?;
-        }
         drv("waiting for staged copies", compute.wait(&g.done))?;
         if let (true, Some(t)) = (timed, &mut self.timeline) {
             drv("recording an event", t.spans[t.used][3].record(compute))?;
