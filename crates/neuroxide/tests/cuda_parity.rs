@@ -699,7 +699,7 @@ fn math_cuh_matches_math_rs_on_millions_of_inputs() {
     let x = gpu.alloc(n).unwrap();
     let y = gpu.alloc(n).unwrap();
     gpu.upload(x, 0, &xs).unwrap();
-    let fns: [(MathFn, fn(f32) -> f32); 8] = [
+    let fns: [(MathFn, neuroxide::math::UnaryFn); 8] = [
         (MathFn::Exp, math::exp),
         (MathFn::Expm1, math::expm1),
         (MathFn::Log, math::log),

@@ -135,7 +135,7 @@ pub fn run_workload(
         let (x, y) = &batches[(n + 1) % 4];
         model.train_step(&[x], &[y]).map_err(ctx)?;
         n += 1;
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             // Keep an asynchronous device from queueing far ahead of the clock.
             model.last_loss().map_err(ctx)?;
         }

@@ -85,7 +85,7 @@ impl Callback for ProgressBar {
             return Ok(());
         };
         bar.inc(1);
-        if self.refresh > 0 && (batch + 1) % self.refresh == 0 {
+        if self.refresh > 0 && (batch + 1).is_multiple_of(self.refresh) {
             let (loss_sum, _) = model.running_totals()?;
             bar.set_message(format!("loss: {:.4}", loss_sum / (batch + 1) as f32));
         }
