@@ -293,7 +293,7 @@ fn run_mnist(a: MnistArgs) -> Result<()> {
         r.test_accuracy, r.test_loss, r.test_images
     );
     println!(
-        "training: {} images × {} epochs in {:.1}s = {:.0} images/s",
+        "training: {} images × {} epochs in {:.3}s = {:.0} images/s",
         r.train_images,
         r.history.len(),
         r.train_seconds,

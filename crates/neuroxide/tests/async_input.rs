@@ -261,8 +261,12 @@ fn cuda_prefetch_overlaps_and_is_bit_identical() {
             s.copy_start_ms <= s.copy_end_ms && s.copy_end_ms <= s.consumed_ms,
             "batch {n}: events out of order: {s:?}"
         );
-        if n == 0 {
-            continue; // nothing was computing before the first batch
+        if n <= 1 {
+            // Batch 0: nothing computes before it. Batch 1: step 0 plans and allocates the
+            // executor's buffers, and every allocation orders later copies after all compute
+            // work (freed memory must not be reused while a copy writes it), so batch 1's copy
+            // waits for step 0 by design. From batch 2 on the steady state holds.
+            continue;
         }
         // Batch n was prefetched right after step n-1 was queued: its copy must start while
         // step n-1 is still computing.
@@ -279,14 +283,14 @@ fn cuda_prefetch_overlaps_and_is_bit_identical() {
         }
     }
     println!(
-        "copies entirely hidden behind the previous step: {hidden} of {}",
-        STEPS - 1
+        "copies entirely hidden behind the previous step: {hidden} of {} (batches 2..)",
+        STEPS - 2
     );
     // Each step computes for milliseconds and each copy moves 12.8 MB: with real overlap every
     // copy finishes before the step it runs beside. Allow one to be delayed by scheduling.
     assert!(
-        hidden + 1 >= STEPS - 1,
+        hidden + 1 >= STEPS - 2,
         "only {hidden} of {} copies finished while the previous step computed",
-        STEPS - 1
+        STEPS - 2
     );
 }
