@@ -17,6 +17,7 @@ use super::workloads::Workload;
 use crate::backend::{cuda, Mode};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::graph::Model;
 use crate::validate::system;
 use std::time::Instant;
 
@@ -125,15 +126,32 @@ pub fn run_workload(
     let batches = w.batches(opts.seed)?;
     let ctx = |e: Error| Error::invalid(format!("bench {} on {device}: {e}", w.name));
 
+    // On a GPU the next batch uploads (pinned staging, copy stream) while the current one
+    // trains, as a training loop would; PyTorch's reference keeps its 4 batches on the device.
+    let staged = device.is_cuda();
+    let mut k = 0usize;
+    let mut step = |model: &mut Model| -> Result<()> {
+        let (x, y) = &batches[k % 4];
+        k += 1;
+        if staged {
+            let (nx, ny) = &batches[k % 4];
+            model.train_step_prefetched()?;
+            model.prefetch(&[nx], &[ny])
+        } else {
+            model.train_step(&[x], &[y])
+        }
+    };
     // Warm-up.
-    let (x, y) = &batches[0];
-    model.train_step(&[x], &[y]).map_err(ctx)?;
+    if staged {
+        let (x, y) = &batches[0];
+        model.prefetch(&[x], &[y]).map_err(ctx)?;
+    }
+    step(&mut model).map_err(ctx)?;
     model.last_loss().map_err(ctx)?;
     let start = Instant::now();
     let mut n = 0usize;
     while n < opts.warmup_steps.max(1) || start.elapsed().as_secs_f64() < opts.warmup_s {
-        let (x, y) = &batches[(n + 1) % 4];
-        model.train_step(&[x], &[y]).map_err(ctx)?;
+        step(&mut model).map_err(ctx)?;
         n += 1;
         if n.is_multiple_of(64) {
             // Keep an asynchronous device from queueing far ahead of the clock.
@@ -151,9 +169,8 @@ pub fn run_workload(
     let mut per_step = Vec::with_capacity(opts.runs);
     for _ in 0..opts.runs {
         let t0 = Instant::now();
-        for i in 0..steps {
-            let (x, y) = &batches[i % 4];
-            model.train_step(&[x], &[y]).map_err(ctx)?;
+        for _ in 0..steps {
+            step(&mut model).map_err(ctx)?;
         }
         model.last_loss().map_err(ctx)?;
         per_step.push(t0.elapsed().as_secs_f64() * 1e3 / steps as f64);

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::examples::xor;
+use crate::graph::TrainConfig;
 use crate::layers::Dense;
 use crate::philox::{philox4x32_10, uniform01};
 use crate::{optim, Activation, Loss, Model, Sequential, Tensor};
@@ -109,7 +110,13 @@ impl Workload {
                     .add(Dense::new(128).activation(Activation::Relu))
                     .add(Dense::new(10))
                     .build(seed)?;
-                m.compile(optim::adam(1e-3), Loss::cross_entropy())?;
+                // The workload's step is forward, loss, backward, update: no accuracy counting.
+                m.compile_with(TrainConfig {
+                    optimizer: optim::adam(1e-3),
+                    loss: Loss::cross_entropy(),
+                    clip_norm: None,
+                    track_accuracy: false,
+                })?;
                 Ok(m)
             }
             Arch::MnistCnn | Arch::Transformer { .. } => Err(Error::invalid(format!(

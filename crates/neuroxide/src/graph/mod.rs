@@ -16,7 +16,7 @@ mod executor;
 mod model;
 mod sequential;
 
-pub use model::{Model, ParamInfo};
+pub use model::{Model, ParamInfo, TrainConfig};
 pub use sequential::Sequential;
 
 use crate::layers::{Add, Concat, Layer, Multiply};
