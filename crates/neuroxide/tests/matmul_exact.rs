@@ -11,26 +11,30 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};
 
-/// Counts heap allocations (alloc, alloc_zeroed, realloc) while `ARMED`.
+#[path = "support/harness_thread.rs"]
+mod harness_thread;
+
+/// Counts heap allocations (alloc, alloc_zeroed, realloc) while `ARMED`, on every thread but
+/// the harness's main thread.
 struct Counting;
 static ARMED: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::SeqCst) {
+        if ARMED.load(Ordering::SeqCst) && harness_thread::counted() {
             ALLOCS.fetch_add(1, Ordering::SeqCst);
         }
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::SeqCst) {
+        if ARMED.load(Ordering::SeqCst) && harness_thread::counted() {
             ALLOCS.fetch_add(1, Ordering::SeqCst);
         }
         unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        if ARMED.load(Ordering::SeqCst) {
+        if ARMED.load(Ordering::SeqCst) && harness_thread::counted() {
             ALLOCS.fetch_add(1, Ordering::SeqCst);
         }
         unsafe { System.realloc(p, l, new) }
