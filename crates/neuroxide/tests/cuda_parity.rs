@@ -13,6 +13,7 @@ use neuroxide::backend::{
     Activation, Backend, BufId, Copy2d, LossArgs, LossKind, Matmul, OptimizerKind, OptimizerStep,
     TargetKind,
 };
+use neuroxide::validate::parity::ulp_distance;
 use neuroxide::{math, philox};
 
 // ---------------------------------------------------------------- harness
@@ -63,20 +64,8 @@ fn gpu() -> Option<CudaBackend> {
     }
 }
 
-/// Distance in units in the last place between two finite floats of the same sign class.
-fn ulps(a: f32, b: f32) -> u64 {
-    let key = |x: f32| {
-        let i = x.to_bits() as i32;
-        if i < 0 {
-            i64::from(i32::MIN) - i64::from(i)
-        } else {
-            i64::from(i)
-        }
-    };
-    (key(a) - key(b)).unsigned_abs()
-}
-
-/// Count of elements whose bits differ (NaN == NaN), and the largest ulp distance.
+/// Count of elements whose bits differ (any NaN equals any NaN: NaN payloads are not part of
+/// the contract), and the largest ulp distance (`validate::parity::ulp_distance`).
 fn diff(cpu: &[f32], gpu: &[f32]) -> (usize, u64, Option<usize>) {
     let mut count = 0;
     let mut max_ulp = 0;
@@ -84,7 +73,7 @@ fn diff(cpu: &[f32], gpu: &[f32]) -> (usize, u64, Option<usize>) {
     for (i, (&a, &b)) in cpu.iter().zip(gpu).enumerate() {
         if a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()) {
             count += 1;
-            max_ulp = max_ulp.max(ulps(a, b));
+            max_ulp = max_ulp.max(ulp_distance(a, b));
             first.get_or_insert(i);
         }
     }
