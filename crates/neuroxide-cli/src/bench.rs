@@ -64,7 +64,7 @@ pub fn run(args: BenchArgs) -> neuroxide::Result<()> {
         match run_workload(w, device, mode, &opts) {
             Ok(r) => {
                 if args.json {
-                    println!("{}", r.to_json_line());
+                    outln!("{}", r.to_json_line());
                 }
                 records.push(r);
             }
@@ -78,7 +78,7 @@ pub fn run(args: BenchArgs) -> neuroxide::Result<()> {
     if args.json {
         eprint!("{table}");
     } else {
-        print!("{table}");
+        out!("{table}");
     }
     if errors.is_empty() {
         Ok(())

@@ -24,21 +24,21 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let mut saved = io::load(&a.model)?;
     saved.model.to_device(Device::parse(&a.device)?)?;
     let r = evaluate_table(&mut saved, &a.file, a.batch_size.max(1))?;
-    println!(
+    outln!(
         "{} rows; loss {:.4}",
         r.evaluation.samples, r.evaluation.loss
     );
     if let Some(cm) = &r.confusion {
-        println!(
+        outln!(
             "accuracy {:.4} ({} of {})",
             cm.accuracy(),
             (0..cm.counts.len()).map(|i| cm.counts[i][i]).sum::<u64>(),
             cm.total()
         );
-        println!("{cm}");
+        outln!("{cm}");
     }
     if let Some(reg) = &r.regression {
-        println!(
+        outln!(
             "MSE {:.4}, RMSE {:.4}, MAE {:.4}, R² {:.4} (predicting this file's mean: MSE {:.4}, MAE {:.4})",
             reg.mse, reg.rmse, reg.mae, reg.r2, reg.baseline_mse, reg.baseline_mae
         );

@@ -1,5 +1,16 @@
 //! `neuroxide`: train, evaluate and run models, validate the backends, benchmark.
 //! One file per command family; this file only parses and dispatches.
+//!
+//! Output for people goes through `out!`/`outln!` (a closed pipe stops the output, not the
+//! work), and no `unwrap`/`expect`/`panic!` outside tests: every bad input is an error message
+//! and a non-zero exit.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+#[macro_use]
+extern crate neuroxide;
 
 mod bench;
 mod evaluate;

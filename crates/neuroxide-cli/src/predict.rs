@@ -47,7 +47,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
     match &a.out {
         Some(path) => {
             std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
-            println!("wrote {} predictions to {}", p.rows.len(), path.display());
+            outln!("wrote {} predictions to {}", p.rows.len(), path.display());
         }
         None => std::io::stdout()
             .write_all(text.as_bytes())

@@ -23,6 +23,28 @@ pub enum TaskArg {
     Regression,
 }
 
+/// `--header`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum HeaderArg {
+    /// The first row names the columns.
+    Yes,
+    /// The first row is data.
+    No,
+    /// Detect (the decision and its reason are printed).
+    Auto,
+}
+
+/// Parses `--delimiter`: one ASCII character, or `tab`.
+fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() && s != "\"" && s != "\n" => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "'{s}': expected one character such as ',' or ';', or 'tab'"
+        )),
+    }
+}
+
 /// `--normalize`.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum NormalizeArg {
@@ -42,9 +64,16 @@ pub struct CsvArgs {
     /// Target column: header name, or 0-based index (default: the last column).
     #[arg(long)]
     target: Option<String>,
-    /// Detected from the target column when omitted (text labels or few integers: classification).
+    /// Detected from the target column when omitted (text labels or few integers: classification;
+    /// the decision is printed); a given task always wins.
     #[arg(long, value_enum)]
     task: Option<TaskArg>,
+    /// Whether the first row names the columns.
+    #[arg(long, value_enum, default_value = "auto")]
+    header: HeaderArg,
+    /// Field delimiter (',' ';' 'tab' …); sniffed among , ; tab | when omitted.
+    #[arg(long, value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
     /// Hidden layer sizes (ReLU), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "64,32")]
     hidden: Vec<usize>,
@@ -140,9 +169,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         } => {
             let r = xor::train(Device::parse(&device)?, seed, steps)?;
             for (x, p) in xor::INPUTS.iter().zip(&r.predictions) {
-                println!("{x:?} -> {p:.4}");
+                outln!("{x:?} -> {p:.4}");
             }
-            println!(
+            outln!(
                 "final loss {:.6}, max |error| {:.4} after {} steps ({:.1} µs/step)",
                 r.final_loss, r.max_error, r.steps, r.micros_per_step
             );
@@ -185,6 +214,12 @@ pub fn csv_options(a: &CsvArgs) -> Result<CsvTrainOptions> {
             TaskArg::Classification => Task::Classification,
             TaskArg::Regression => Task::Regression,
         }),
+        header: match a.header {
+            HeaderArg::Yes => Some(true),
+            HeaderArg::No => Some(false),
+            HeaderArg::Auto => None,
+        },
+        delimiter: a.delimiter,
         hidden: a.hidden.clone(),
         epochs: a.epochs,
         batch_size: a.batch_size,
@@ -215,10 +250,10 @@ fn run_csv(a: CsvArgs) -> Result<()> {
     let r = csv_example::train(&options)?;
     if let Some(reason) = &r.history.stop_reason {
         if a.quiet {
-            println!("{reason}");
+            outln!("{reason}");
         }
     }
-    println!(
+    outln!(
         "{} rows for training, {} for validation; {} epochs",
         r.train_rows,
         r.val_rows,
@@ -226,28 +261,28 @@ fn run_csv(a: CsvArgs) -> Result<()> {
     );
     match (&r.confusion, &r.regression) {
         (Some(cm), _) => {
-            println!(
+            outln!(
                 "validation: loss {:.4}, accuracy {:.4} ({} of {})",
                 r.validation.loss,
                 cm.accuracy(),
                 (0..cm.counts.len()).map(|i| cm.counts[i][i]).sum::<u64>(),
                 cm.total()
             );
-            println!("{cm}");
+            outln!("{cm}");
         }
-        (None, Some(reg)) => println!(
+        (None, Some(reg)) => outln!(
             "validation (original units): MSE {:.4}, RMSE {:.4}, MAE {:.4}, R² {:.4}\n\
              baseline (predict the training mean): MSE {:.4}, MAE {:.4}",
             reg.mse, reg.rmse, reg.mae, reg.r2, reg.baseline_mse, reg.baseline_mae
         ),
-        (None, None) => println!("validation: loss {:.4}", r.validation.loss),
+        (None, None) => outln!("validation: loss {:.4}", r.validation.loss),
     }
     if let Some(dir) = &a.save {
-        println!("saved the model to {}", dir.display());
+        outln!("saved the model to {}", dir.display());
     }
     if let Some(p) = &a.plot {
         plot::write(&r.history, p)?;
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     Ok(())
 }
@@ -288,24 +323,24 @@ fn run_mnist(a: MnistArgs) -> Result<()> {
         save: a.save.clone(),
     };
     let r = mnist::train(&options)?;
-    println!(
+    outln!(
         "test: accuracy {:.4}, loss {:.4} on {} images",
         r.test_accuracy, r.test_loss, r.test_images
     );
-    println!(
+    outln!(
         "training: {} images × {} epochs in {:.3}s = {:.0} images/s",
         r.train_images,
         r.history.len(),
         r.train_seconds,
         r.images_per_sec
     );
-    println!("{}", r.confusion);
+    outln!("{}", r.confusion);
     if let Some(dir) = &a.save {
-        println!("saved the model to {}", dir.display());
+        outln!("saved the model to {}", dir.display());
     }
     if let Some(p) = &a.plot {
         plot::write(&r.history, p)?;
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     Ok(())
 }

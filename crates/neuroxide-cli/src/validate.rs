@@ -65,15 +65,15 @@ pub fn run(args: ValidateArgs) -> neuroxide::Result<ExitCode> {
         std::fs::create_dir_all(dir).map_err(|e| neuroxide::Error::io(dir, e))?;
     }
     std::fs::write(&args.out, &md).map_err(|e| neuroxide::Error::io(&args.out, e))?;
-    println!("{}", report.render_table());
-    println!(
+    outln!("{}", report.render_table());
+    outln!(
         "report written to {} ({:.1} s)",
         args.out.display(),
         report.wall_s
     );
     let failures = report.failures();
     if failures.is_empty() {
-        println!("validation passed");
+        outln!("validation passed");
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("validation FAILED:");

@@ -64,8 +64,18 @@ fn iris_with_defaults_then_evaluate_and_predict() {
     ]);
     let out = stdout(&o);
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
-    // The model summary, then (not a terminal) one plain line per epoch.
-    assert!(out.starts_with("Layer "), "{out}");
+    // What was detected and why, the model summary, then (not a terminal) one plain line per
+    // epoch.
+    assert!(
+        out.starts_with(
+            "data/iris.csv: header row: yes (auto: column 1 is \"sepal_length\" in line 1 but a \
+             number below; use --header no to read it as data)\n\
+             data/iris.csv: task: classification (auto: target 'species' holds text labels; use \
+             --task to override)\n\
+             Layer "
+        ),
+        "{out}"
+    );
     assert!(out.contains("Total params: 2499\n"), "{out}");
     assert!(out.contains("\nEpoch   1/200 - "), "{out}");
     assert!(

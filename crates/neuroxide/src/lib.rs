@@ -1,8 +1,21 @@
 //! Neuroxide: a deep-learning training library with a Keras-like API and CPU and CUDA backends
 //! that agree bit for bit in exact mode.
+//!
+//! No `unwrap`/`expect`/`panic!` outside tests: user input (flags, data files, model files)
+//! reaches most of this crate, and a panic loses the user's work without saying which input
+//! was wrong. Exceptions carry an `#[allow]` with the reason the call cannot fail.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
+// The kernels: their few `expect`s convert slices whose length the packing loop fixes, spawn
+// the worker pool once at start-up, and `matmul` panics only on slices shorter than the shape,
+// which the CPU backend checks before calling.
+#[allow(clippy::expect_used, clippy::panic)]
 pub mod backend;
 pub mod bench;
+pub mod console;
 pub mod data;
 pub mod device;
 pub mod error;

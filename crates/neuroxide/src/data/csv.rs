@@ -1,7 +1,9 @@
-//! CSV tables → feature and target tensors, with header detection, target selection, automatic
-//! task detection and label encoding. Every error names the file and the 1-based line and
-//! column (field) of the offending value.
+//! CSV tables → feature and target tensors, with delimiter and header detection, target
+//! selection, automatic task detection and label encoding. Every error names the file and the
+//! 1-based line and column (field) of the offending value; every automatic decision is recorded
+//! in [`CsvData::notes`] with its reason (see [`super::csv_detect`]).
 
+use super::csv_detect::{self, delimiter_name, is_missing, AutoTask};
 use crate::data::dataset::Dataset;
 use crate::data::label_encoder::LabelEncoder;
 use crate::error::{Error, Result};
@@ -55,17 +57,18 @@ pub enum Task {
 /// last column as the target.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CsvOptions {
-    /// `Some(true/false)` forces; `None` detects: the first row is a header when some column
-    /// holds a non-numeric value in the first row and a number in the second.
+    /// `Some(true/false)` forces; `None` detects (see [`csv_detect::detect_header`]).
     pub has_header: Option<bool>,
     /// The target column(s).
     pub target: TargetColumns,
-    /// `None` detects: a target column with any non-numeric value, or with at most
-    /// [`MAX_AUTO_CLASSES`] distinct integer values, is a classification target; otherwise
-    /// regression. A given `label_encoder` implies classification.
+    /// `None` detects (see [`csv_detect::auto_task`]): text labels or at most
+    /// [`MAX_AUTO_CLASSES`] distinct integers are a classification, other numbers a regression,
+    /// and a numeric column holding some text is an error. A given `label_encoder` implies
+    /// classification. A given task always wins over detection.
     pub task: Option<Task>,
-    /// Field separator byte, `b','` by default.
-    pub delimiter: u8,
+    /// Field separator byte; `None` (the default) sniffs it among `, ; TAB |`
+    /// (see [`csv_detect::sniff_delimiter`]), falling back to `,`.
+    pub delimiter: Option<u8>,
     /// For classification: encode labels with this encoder (e.g. the one saved with a model)
     /// instead of fitting a new one; a label it does not know is an error.
     pub label_encoder: Option<LabelEncoder>,
@@ -77,7 +80,7 @@ impl Default for CsvOptions {
             has_header: None,
             target: TargetColumns::Last,
             task: None,
-            delimiter: b',',
+            delimiter: None,
             label_encoder: None,
         }
     }
@@ -105,7 +108,7 @@ impl CsvOptions {
     }
     /// Sets the field separator.
     pub fn delimiter(mut self, delimiter: u8) -> Self {
-        self.delimiter = delimiter;
+        self.delimiter = Some(delimiter);
         self
     }
     /// Encodes class labels with an existing encoder.
@@ -131,6 +134,9 @@ pub struct CsvData {
     pub task: Option<Task>,
     /// The label encoder of a classification target.
     pub label_encoder: Option<LabelEncoder>,
+    /// What was detected automatically and why (delimiter, header row, task), one sentence
+    /// each, for the user to see; empty when everything was given explicitly.
+    pub notes: Vec<String>,
 }
 
 impl CsvData {
@@ -179,16 +185,6 @@ struct Row {
     fields: csv::StringRecord,
 }
 
-fn is_missing(field: &str) -> bool {
-    MISSING_MARKERS
-        .iter()
-        .any(|m| field.trim().eq_ignore_ascii_case(m))
-}
-
-fn is_number(field: &str) -> bool {
-    field.trim().parse::<f32>().is_ok_and(f32::is_finite)
-}
-
 fn list(names: &[String]) -> String {
     names
         .iter()
@@ -223,13 +219,37 @@ impl Parser<'_> {
         }
     }
 
-    fn read_rows<R: Read>(&self, reader: R) -> Result<Vec<Row>> {
+    /// The delimiter to use, with a note when it was sniffed.
+    fn delimiter(&self, text: &[u8], notes: &mut Vec<String>) -> u8 {
+        if let Some(d) = self.options.delimiter {
+            return d;
+        }
+        match csv_detect::sniff_delimiter(text) {
+            Some((d, note)) => {
+                if d != b',' {
+                    notes.push(note);
+                }
+                d
+            }
+            None => b',',
+        }
+    }
+
+    fn read_rows(&self, text: &[u8], delimiter: u8) -> Result<Vec<Row>> {
+        if let Some(open) = csv_detect::unterminated_quote(text, delimiter) {
+            return Err(self.err(
+                open.line,
+                open.field,
+                "unterminated quoted field: the quote opened here is never closed, so the rest \
+                 of the file would be read as one value; close the quote or escape it as \"\"",
+            ));
+        }
         let mut csv_reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .delimiter(self.options.delimiter)
+            .delimiter(delimiter)
             .trim(csv::Trim::All)
-            .from_reader(reader);
+            .from_reader(text);
         let mut rows = Vec::new();
         for record in csv_reader.records() {
             let record = record.map_err(|e| self.csv_error(e))?;
@@ -242,15 +262,28 @@ impl Parser<'_> {
         Ok(rows)
     }
 
-    fn parse<R: Read>(&self, reader: R) -> Result<CsvData> {
-        let rows = self.read_rows(reader)?;
+    fn parse<R: Read>(&self, mut reader: R) -> Result<CsvData> {
+        let mut text = Vec::new();
+        reader
+            .read_to_end(&mut text)
+            .map_err(|e| Error::io(&self.file, e))?;
+        let mut notes = Vec::new();
+        let delimiter = self.delimiter(&text, &mut notes);
+        let rows = self.read_rows(&text, delimiter)?;
+        drop(text);
         let Some(first) = rows.first() else {
             return Err(self.err(0, 0, "the file is empty (no rows)"));
         };
-        let has_header = self
-            .options
-            .has_header
-            .unwrap_or_else(|| detect_header(&rows));
+        let has_header = match self.options.has_header {
+            Some(h) => h,
+            None => {
+                let r0: Vec<&str> = first.fields.iter().collect();
+                let r1: Option<Vec<&str>> = rows.get(1).map(|r| r.fields.iter().collect());
+                let (h, note) = csv_detect::detect_header(&r0, r1.as_deref());
+                notes.push(note);
+                h
+            }
+        };
         let n_fields = first.fields.len();
         let names: Vec<String> = (0..n_fields)
             .map(|c| match first.fields.get(c) {
@@ -258,6 +291,9 @@ impl Parser<'_> {
                 _ => format!("column_{}", c + 1),
             })
             .collect();
+        if has_header {
+            self.check_unique(&names, first.line)?;
+        }
         let data = &rows[usize::from(has_header)..];
         if data.is_empty() {
             return Err(self.err(
@@ -289,15 +325,17 @@ impl Parser<'_> {
                 0,
                 0,
                 format!(
-                    "no feature columns left: the file has only the column(s) {}, all of them targets",
-                    list(&names)
+                    "no feature columns left: the file has only the column(s) {}, all of them \
+                     targets{}",
+                    list(&names),
+                    delimiter_hint(&first.fields.iter().collect::<Vec<_>>(), delimiter)
                 ),
             ));
         }
         let features = self.numeric_block(data, &feature_cols, &names, "feature")?;
         let feature_names = feature_cols.iter().map(|&c| names[c].clone()).collect();
         let target_names: Vec<String> = target_cols.iter().map(|&c| names[c].clone()).collect();
-        let task = self.task(data, &target_cols, &names)?;
+        let task = self.task(data, &target_cols, &names, &mut notes)?;
         let (targets, label_encoder) = match task {
             None => (Tensor::zeros(vec![data.len(), 0]), None),
             Some(Task::Regression) => (
@@ -316,7 +354,42 @@ impl Parser<'_> {
             target_names,
             task,
             label_encoder,
+            notes,
         })
+    }
+
+    /// Duplicate header names would make `--target` and the saved feature order ambiguous.
+    fn check_unique(&self, names: &[String], line: usize) -> Result<()> {
+        let mut dups: Vec<String> = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) && !dups.contains(n) {
+                dups.push(n.clone());
+            }
+        }
+        if dups.is_empty() {
+            return Ok(());
+        }
+        let described: Vec<String> = dups
+            .iter()
+            .map(|d| {
+                let cols: Vec<String> = names
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| *n == d)
+                    .map(|(c, _)| (c + 1).to_string())
+                    .collect();
+                format!("'{d}' (columns {})", cols.join(", "))
+            })
+            .collect();
+        Err(self.err(
+            line,
+            0,
+            format!(
+                "duplicate column name(s) in the header: {}; rename them so that each column \
+                 has its own name",
+                described.join(", ")
+            ),
+        ))
     }
 
     fn target_columns(&self, names: &[String], header_line: usize) -> Result<Vec<usize>> {
@@ -368,7 +441,13 @@ impl Parser<'_> {
         Ok(cols)
     }
 
-    fn task(&self, data: &[Row], cols: &[usize], names: &[String]) -> Result<Option<Task>> {
+    fn task(
+        &self,
+        data: &[Row],
+        cols: &[usize],
+        names: &[String],
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Task>> {
         if cols.is_empty() {
             return Ok(None);
         }
@@ -376,7 +455,34 @@ impl Parser<'_> {
             (Some(t), _) => t,
             (None, Some(_)) => Task::Classification,
             (None, None) if cols.len() > 1 => Task::Regression,
-            (None, None) => auto_task(data, cols[0]),
+            (None, None) => {
+                let c = cols[0];
+                let values = data.iter().map(|r| r.fields.get(c).unwrap_or(""));
+                match csv_detect::auto_task(&names[c], values) {
+                    AutoTask::Decided(t, note) => {
+                        notes.push(note);
+                        t
+                    }
+                    AutoTask::Mixed {
+                        row,
+                        numbers,
+                        texts,
+                    } => {
+                        let r = &data[row];
+                        return Err(self.err(
+                            r.line,
+                            c + 1,
+                            format!(
+                                "target column '{}' holds {numbers} numbers but also {texts} \
+                                 non-numeric value(s), the first {:?} here: fix the value, or \
+                                 pass --task classification if the values are class labels",
+                                names[c],
+                                r.fields.get(c).unwrap_or("")
+                            ),
+                        ));
+                    }
+                }
+            }
         };
         if task == Task::Classification && cols.len() != 1 {
             return Err(self.err(
@@ -497,44 +603,26 @@ impl Parser<'_> {
     }
 }
 
-/// The first row is a header when some column is non-numeric there and numeric in the second
-/// row; a single row is a header when none of its fields is a number.
-fn detect_header(rows: &[Row]) -> bool {
-    let r0 = &rows[0].fields;
-    match rows.get(1) {
-        None => !r0.iter().any(is_number),
-        Some(r1) => r0
-            .iter()
-            .zip(r1.fields.iter())
-            .any(|(a, b)| !is_number(a) && is_number(b)),
-    }
-}
-
-/// Classification when any non-missing value is not a number, or when all values are integers
-/// with at most [`MAX_AUTO_CLASSES`] distinct values; regression otherwise.
-fn auto_task(data: &[Row], col: usize) -> Task {
-    let mut distinct: Vec<f64> = Vec::new();
-    let mut all_integers = true;
-    for row in data {
-        let field = row.fields.get(col).unwrap_or("");
-        if is_missing(field) {
-            continue;
-        }
-        match field.parse::<f64>() {
-            Err(_) => return Task::Classification,
-            Ok(v) if !v.is_finite() => all_integers = false,
-            Ok(v) => {
-                if v.fract() != 0.0 {
-                    all_integers = false;
-                } else if distinct.len() <= MAX_AUTO_CLASSES && !distinct.contains(&v) {
-                    distinct.push(v);
+/// A hint for a file read with the wrong delimiter: its first row is one field holding another
+/// candidate delimiter.
+fn delimiter_hint(first_row: &[&str], used: u8) -> String {
+    let [only] = first_row else {
+        return String::new();
+    };
+    csv_detect::CANDIDATE_DELIMITERS
+        .iter()
+        .find(|&&d| d != used && only.as_bytes().contains(&d))
+        .map(|&d| {
+            format!(
+                " (the file was split at {}, but its first line contains {}: pass --delimiter {})",
+                delimiter_name(used),
+                delimiter_name(d),
+                if d == b'\t' {
+                    "tab".to_string()
+                } else {
+                    format!("'{}'", char::from(d))
                 }
-            }
-        }
-    }
-    if all_integers && distinct.len() <= MAX_AUTO_CLASSES {
-        Task::Classification
-    } else {
-        Task::Regression
-    }
+            )
+        })
+        .unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 //! the backend.
 
 pub mod csv;
+pub mod csv_detect;
 pub mod dataset;
 pub mod idx;
 pub mod label_encoder;

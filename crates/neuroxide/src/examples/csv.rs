@@ -29,8 +29,12 @@ pub struct CsvTrainOptions {
     /// Target column by header name (or 0-based index when no column has that name); `None`
     /// uses the last column.
     pub target: Option<String>,
-    /// `None` detects it (see [`crate::data::CsvOptions::task`]).
+    /// `None` detects it (see [`crate::data::CsvOptions::task`]); a given task always wins.
     pub task: Option<Task>,
+    /// Whether the first row is a header; `None` detects it.
+    pub header: Option<bool>,
+    /// Field delimiter; `None` sniffs it.
+    pub delimiter: Option<u8>,
     pub hidden: Vec<usize>,
     pub epochs: usize,
     pub batch_size: usize,
@@ -54,6 +58,8 @@ impl Default for CsvTrainOptions {
             file: PathBuf::new(),
             target: None,
             task: None,
+            header: None,
+            delimiter: None,
             hidden: vec![64, 32],
             epochs: 200,
             batch_size: 32,
@@ -97,13 +103,9 @@ pub struct CsvReport {
     pub model: Model,
 }
 
-/// Reads `file` with the target given as a name, or as a 0-based index when no column has that
-/// name and it is a number.
-pub fn read_table(file: &Path, target: Option<&str>, task: Option<Task>) -> Result<CsvData> {
-    let mut options = CsvOptions::new();
-    if let Some(t) = task {
-        options = options.task(t);
-    }
+/// Reads `file` with `options` (header, delimiter, task) and the target given as a name, or as
+/// a 0-based index when no column has that name and it is a number.
+pub fn read_table(file: &Path, target: Option<&str>, options: CsvOptions) -> Result<CsvData> {
     let Some(target) = target else {
         return read_csv(file, &options);
     };
@@ -132,7 +134,21 @@ pub fn model(features: usize, hidden: &[usize], outputs: usize, seed: u64) -> Re
 
 /// Trains on a table; see the module documentation.
 pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
-    let table = read_table(&options.file, options.target.as_deref(), options.task)?;
+    let table = read_table(
+        &options.file,
+        options.target.as_deref(),
+        CsvOptions {
+            has_header: options.header,
+            task: options.task,
+            delimiter: options.delimiter,
+            ..CsvOptions::default()
+        },
+    )?;
+    if options.verbose != Verbosity::Silent {
+        for note in &table.notes {
+            crate::outln!("{}: {note}", options.file.display());
+        }
+    }
     let task = table
         .task
         .ok_or_else(|| Error::invalid(format!("{}: no target column", options.file.display())))?;
@@ -178,7 +194,7 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
     m.compile(optim::adam(options.lr), loss)?;
     m.to_device(options.device)?;
     if options.verbose != Verbosity::Silent {
-        print!("{}", m.summary());
+        crate::out!("{}", m.summary());
     }
     let mut fit = FitOptions::new()
         .epochs(options.epochs)
@@ -305,12 +321,15 @@ pub struct PreparedTable {
     pub rows: usize,
 }
 
+/// The first row's fields, split at the sniffed delimiter (as [`read_csv`] will split them).
 fn header_names(file: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+    let delimiter = crate::data::csv_detect::sniff_delimiter(&text).map_or(b',', |(d, _)| d);
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_path(file)
-        .map_err(|e| Error::invalid(format!("{}: {e}", file.display())))?;
+        .delimiter(delimiter)
+        .from_reader(text.as_slice());
     let mut record = ::csv::StringRecord::new();
     reader
         .read_record(&mut record)

@@ -101,7 +101,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
     let mut m = model(options.seed)?;
     m.to_device(options.device)?;
     if options.verbose != Verbosity::Silent {
-        print!("{}", m.summary());
+        crate::out!("{}", m.summary());
     }
     let start = Instant::now();
     let history = fit_dataset(

@@ -328,7 +328,7 @@ pub fn fit_dataset(model: &mut Model, data: &Dataset, options: FitOptions) -> Re
         });
         if let Some(reason) = stop {
             if verbose != Verbosity::Silent {
-                println!("{reason}");
+                crate::outln!("{reason}");
             }
             history.stop_reason = Some(reason);
             break;

@@ -21,9 +21,9 @@ impl Default for EpochLogger {
 }
 
 impl EpochLogger {
-    /// Logs to standard output.
+    /// Logs to standard output (quietly dropped once the reader closes the pipe).
     pub fn stdout() -> Self {
-        Self::to_writer(Box::new(std::io::stdout()))
+        Self::to_writer(Box::new(crate::console::QuietStdout))
     }
     /// Logs to `out`.
     pub fn to_writer(out: Box<dyn Write>) -> Self {

@@ -102,7 +102,7 @@ impl Callback for ProgressBar {
             bar.finish_and_clear();
         }
         let secs = self.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        println!("{}", epoch_line(epoch, self.epochs, secs, logs));
+        crate::outln!("{}", epoch_line(epoch, self.epochs, secs, logs));
         Ok(Control::Continue)
     }
 }
