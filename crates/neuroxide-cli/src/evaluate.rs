@@ -26,7 +26,8 @@ pub fn run(a: EvaluateArgs) -> Result<()> {
     let r = evaluate_table(&mut saved, &a.file, a.batch_size.max(1))?;
     outln!(
         "{} rows; loss {:.4}",
-        r.evaluation.samples, r.evaluation.loss
+        r.evaluation.samples,
+        r.evaluation.loss
     );
     if let Some(cm) = &r.confusion {
         outln!(

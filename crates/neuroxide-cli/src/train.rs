@@ -173,7 +173,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             outln!(
                 "final loss {:.6}, max |error| {:.4} after {} steps ({:.1} µs/step)",
-                r.final_loss, r.max_error, r.steps, r.micros_per_step
+                r.final_loss,
+                r.max_error,
+                r.steps,
+                r.micros_per_step
             );
             Ok(())
         }
@@ -273,7 +276,12 @@ fn run_csv(a: CsvArgs) -> Result<()> {
         (None, Some(reg)) => outln!(
             "validation (original units): MSE {:.4}, RMSE {:.4}, MAE {:.4}, R² {:.4}\n\
              baseline (predict the training mean): MSE {:.4}, MAE {:.4}",
-            reg.mse, reg.rmse, reg.mae, reg.r2, reg.baseline_mse, reg.baseline_mae
+            reg.mse,
+            reg.rmse,
+            reg.mae,
+            reg.r2,
+            reg.baseline_mse,
+            reg.baseline_mae
         ),
         (None, None) => outln!("validation: loss {:.4}", r.validation.loss),
     }
@@ -325,7 +333,9 @@ fn run_mnist(a: MnistArgs) -> Result<()> {
     let r = mnist::train(&options)?;
     outln!(
         "test: accuracy {:.4}, loss {:.4} on {} images",
-        r.test_accuracy, r.test_loss, r.test_images
+        r.test_accuracy,
+        r.test_loss,
+        r.test_images
     );
     outln!(
         "training: {} images × {} epochs in {:.3}s = {:.0} images/s",

@@ -52,8 +52,15 @@ fn a_typo_in_a_numeric_target_is_an_error_not_a_classification() {
     assert!(err(&text, &CsvOptions::new().task(Task::Regression))
         .starts_with("t.csv, line 42, column 2: non-numeric value \"12.O\" in target column 'y'"));
     let c = read(&text, &CsvOptions::new().task(Task::Classification)).unwrap();
-    assert_eq!((c.task, c.num_classes()), (Some(Task::Classification), Some(41)));
-    assert!(c.notes.iter().all(|n| !n.starts_with("task:")), "{:?}", c.notes);
+    assert_eq!(
+        (c.task, c.num_classes()),
+        (Some(Task::Classification), Some(41))
+    );
+    assert!(
+        c.notes.iter().all(|n| !n.starts_with("task:")),
+        "{:?}",
+        c.notes
+    );
 }
 
 #[test]
@@ -146,6 +153,9 @@ fn read_csv_names_the_file_and_header_targets_still_work() {
     assert_eq!(d.feature_names, ["f2", "t"]);
     std::fs::write(&p, "f1,f2\n1,\"2\n").unwrap();
     let e = read_csv(&p, &CsvOptions::new()).unwrap_err().to_string();
-    assert!(e.starts_with(&format!("{}, line 2, column 2: unterminated", p.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("{}, line 2, column 2: unterminated", p.display())),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(Path::new(&dir));
 }

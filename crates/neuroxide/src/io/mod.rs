@@ -17,13 +17,17 @@
 //! ```
 
 pub mod architecture;
+pub mod atomic_dir;
+pub mod manifest;
 pub mod model_dir;
 mod model_ext;
 mod preprocessing;
 pub mod tensors;
 
 pub use architecture::{Architecture, CompileSpec, NodeSpec, TrainingState};
+pub use manifest::MANIFEST_FILE;
 pub use model_dir::{
-    expand_epoch, load, save, SaveOptions, SavedModel, MODEL_FILE, OPTIMIZER_FILE, WEIGHTS_FILE,
+    expand_epoch, load, load_allowing_non_finite, save, SaveOptions, SavedModel, MODEL_FILE,
+    OPTIMIZER_FILE, WEIGHTS_FILE,
 };
 pub use preprocessing::Preprocessing;

@@ -2,13 +2,18 @@
 //! - `model.json`: the architecture, compile settings, preprocessing and training progress;
 //! - `weights.safetensors`: every parameter, named `node/param`, f32;
 //! - `optimizer.safetensors` (optional): the optimizer state per parameter and slot, with the
-//!   update count, for resuming training exactly.
+//!   update count, for resuming training exactly;
+//! - `manifest.json`: size and SHA-256 of each file above, written last (see [`super::manifest`]).
 //!
-//! Loading checks everything against the rebuilt model and names what does not match.
+//! The directory is replaced as a whole (see [`super::atomic_dir`]), so it holds either the
+//! complete old or the complete new model. Loading checks everything against the manifest and
+//! the rebuilt model (preprocessing included) and names what does not match; a model whose
+//! weights hold NaN or infinity (a diverged run) is refused.
 
 use super::architecture::{Architecture, TrainingState};
+use super::manifest::{self, MANIFEST_FILE};
 use super::preprocessing::Preprocessing;
-use super::tensors::{read_tensors, write_atomically, write_tensors, NamedTensor, TensorFile};
+use super::tensors::{parse_tensors, serialize_tensors, NamedTensor, TensorFile};
 use crate::backend::OptimizerKind;
 use crate::error::{Error, Result};
 use crate::graph::Model;
@@ -61,10 +66,12 @@ fn optimizer_name(kind: &OptimizerKind) -> &'static str {
     }
 }
 
-/// Saves `model` into directory `dir` (created if needed).
+/// Saves `model` into directory `dir` (created if needed), replacing an earlier model there as
+/// a whole. An existing file, or an existing directory that holds something other than a model,
+/// is refused.
 pub fn save(model: &mut Model, dir: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {
     let dir = dir.as_ref();
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    super::atomic_dir::check_target(dir)?;
     let mut arch = Architecture::of(model);
     arch.preprocessing = options.preprocessing.clone();
     arch.training = options
@@ -94,7 +101,13 @@ pub fn save(model: &mut Model, dir: impl AsRef<Path>, options: &SaveOptions) -> 
         .collect();
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "neuroxide-weights".to_string());
-    write_tensors(&dir.join(WEIGHTS_FILE), &weights, meta)?;
+    let mut files = vec![
+        (MODEL_FILE.to_string(), json.into_bytes()),
+        (
+            WEIGHTS_FILE.to_string(),
+            serialize_tensors(&dir.join(WEIGHTS_FILE), &weights, meta)?,
+        ),
+    ];
     let opt_path = dir.join(OPTIMIZER_FILE);
     let state = if options.include_optimizer {
         model.optimizer_state()?
@@ -127,43 +140,134 @@ pub fn save(model: &mut Model, dir: impl AsRef<Path>, options: &SaveOptions) -> 
             meta.insert("format".to_string(), "neuroxide-optimizer".to_string());
             meta.insert("optimizer".to_string(), optimizer_name(&kind).to_string());
             meta.insert("steps".to_string(), model.optimizer_steps().to_string());
-            write_tensors(&opt_path, &tensors, meta)?;
+            files.push((
+                OPTIMIZER_FILE.to_string(),
+                serialize_tensors(&opt_path, &tensors, meta)?,
+            ));
         }
-        _ => {
-            // A stale state file from an earlier save would not match these weights.
-            if opt_path.exists() {
-                std::fs::remove_file(&opt_path).map_err(|e| Error::io(&opt_path, e))?;
-            }
-        }
+        // No state file: the directory is replaced whole, so no stale one survives.
+        _ => {}
     }
-    write_atomically(&dir.join(MODEL_FILE), json.as_bytes())
+    let manifest = manifest::manifest_of(&files)?;
+    files.push((MANIFEST_FILE.to_string(), manifest));
+    super::atomic_dir::replace_dir(dir, &files)
 }
 
-/// Loads a model directory written by [`save`] onto the CPU.
-pub fn load(dir: impl AsRef<Path>) -> Result<SavedModel> {
-    let dir = dir.as_ref();
-    if !dir.is_dir() {
-        return Err(Error::invalid(format!(
-            "{}: not a model directory (expected {MODEL_FILE} and {WEIGHTS_FILE} inside)",
-            dir.display()
-        )));
+/// Reads `dir/name`; `Ok(None)` when it does not exist and is optional. A missing required file
+/// in a directory without a manifest is an interrupted save.
+fn read_file(
+    dir: &Path,
+    name: &str,
+    required: bool,
+    manifest: Option<&manifest::Manifest>,
+) -> Result<Option<Vec<u8>>> {
+    let path = dir.join(name);
+    match std::fs::read(&path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && manifest.is_none() => {
+            Err(manifest::incomplete(dir, name))
+        }
+        Err(e) => Err(Error::io(&path, e)),
     }
+}
+
+/// Explains a missing model directory that an interrupted save left beside its old or new
+/// contents.
+fn missing_dir(dir: &Path) -> Error {
+    let previous = super::atomic_dir::leftovers(dir, "previous");
+    if let Some(p) = previous.first() {
+        return Error::Format(format!(
+            "{}: does not exist: a save into it was interrupted while swapping directories; \
+             the previous model is complete in {} — rename it to {} to use it",
+            dir.display(),
+            p.display(),
+            dir.display()
+        ));
+    }
+    Error::invalid(format!(
+        "{}: not a model directory (expected {MODEL_FILE} and {WEIGHTS_FILE} inside)",
+        dir.display()
+    ))
+}
+
+/// Loads a model directory written by [`save`] onto the CPU. Weights holding NaN or infinity
+/// are refused (see [`load_allowing_non_finite`] to inspect a diverged model).
+pub fn load(dir: impl AsRef<Path>) -> Result<SavedModel> {
+    load_checked(dir.as_ref(), true)
+}
+
+/// [`load`] without the finiteness check of the weights.
+pub fn load_allowing_non_finite(dir: impl AsRef<Path>) -> Result<SavedModel> {
+    load_checked(dir.as_ref(), false)
+}
+
+/// Refuses weights holding NaN or infinity, naming the tensor.
+fn check_finite(file: &TensorFile, path: &Path) -> Result<()> {
+    for (name, t) in &file.tensors {
+        if let Some(i) = t.values.iter().position(|v| !v.is_finite()) {
+            return Err(file_err(
+                path,
+                format!(
+                    "tensor '{name}' holds {} at index {i} of {}: the model diverged when it was \
+                     trained and its predictions would be meaningless; train it again (e.g. with \
+                     a lower learning rate)",
+                    t.values[i],
+                    t.values.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn load_checked(dir: &Path, finite: bool) -> Result<SavedModel> {
+    if !dir.is_dir() {
+        return Err(missing_dir(dir));
+    }
+    let manifest = manifest::read_manifest(dir)?;
+    let m = manifest.as_ref();
     let json_path = dir.join(MODEL_FILE);
-    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
-    let arch = Architecture::from_json(&text, &json_path.display().to_string())?;
+    let json = read_file(dir, MODEL_FILE, true, m)?.unwrap_or_default();
+    let text = std::str::from_utf8(&json)
+        .map_err(|e| file_err(&json_path, format!("not UTF-8 text: {e}")))?;
+    let arch = Architecture::from_json(text, &json_path.display().to_string())?;
     let mut model = arch.build().map_err(|e| prefix(&json_path, e))?;
-    let weights = read_tensors(&dir.join(WEIGHTS_FILE))?;
+    if let Some(p) = &arch.preprocessing {
+        let (inputs, outputs) = io_sizes(&arch);
+        p.validate(&json_path.display().to_string(), inputs, outputs)?;
+    }
+    let weights_bytes = read_file(dir, WEIGHTS_FILE, true, m)?.unwrap_or_default();
+    let weights = parse_tensors(&weights_bytes, &dir.join(WEIGHTS_FILE))?;
     set_weights_from(&mut model, &weights, &dir.join(WEIGHTS_FILE))?;
+    if finite {
+        check_finite(&weights, &dir.join(WEIGHTS_FILE))?;
+    }
     let opt_path = dir.join(OPTIMIZER_FILE);
-    if opt_path.exists() {
-        let file = read_tensors(&opt_path)?;
+    let opt_bytes = read_file(dir, OPTIMIZER_FILE, false, m)?;
+    if let Some(bytes) = &opt_bytes {
+        let file = parse_tensors(bytes, &opt_path)?;
         set_optimizer_from(&mut model, &file, &opt_path)?;
     }
+    let mut read: Vec<(&str, &[u8])> = vec![(MODEL_FILE, &json), (WEIGHTS_FILE, &weights_bytes)];
+    if let Some(b) = &opt_bytes {
+        read.push((OPTIMIZER_FILE, b));
+    }
+    manifest::verify(dir, m, &read)?;
     Ok(SavedModel {
         model,
         preprocessing: arch.preprocessing,
         training: arch.training,
     })
+}
+
+/// Values per sample of the first input and the first output, from the saved node shapes.
+fn io_sizes(arch: &Architecture) -> (usize, usize) {
+    let size = |name: Option<&String>| {
+        name.and_then(|n| arch.nodes.iter().find(|node| &node.name == n))
+            .map_or(0, |node| node.shape.iter().product())
+    };
+    (size(arch.inputs.first()), size(arch.outputs.first()))
 }
 
 fn prefix(path: &Path, e: Error) -> Error {

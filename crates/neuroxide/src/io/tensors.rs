@@ -1,7 +1,8 @@
 //! Named f32 tensors in the safetensors format, with a SHA-256 of every tensor's bytes in the
 //! file's metadata (`sha256/<name>`), so that a flipped byte is reported with the tensor it hit
-//! instead of silently changing a weight. Files are written to a temporary name and renamed, so a
-//! crash never leaves a half-written checkpoint under the real name.
+//! instead of silently changing a weight. A lone file is written to a temporary name, fsynced and
+//! renamed, so a crash never leaves a half-written file under the real name; a model directory
+//! is written as a whole (see [`super::atomic_dir`]).
 
 use crate::error::{Error, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -33,8 +34,17 @@ fn format_err(path: &Path, message: impl std::fmt::Display) -> Error {
 pub fn write_tensors(
     path: &Path,
     tensors: &[NamedTensor],
-    mut metadata: HashMap<String, String>,
+    metadata: HashMap<String, String>,
 ) -> Result<()> {
+    write_atomically(path, &serialize_tensors(path, tensors, metadata)?)
+}
+
+/// The bytes [`write_tensors`] writes; `path` only names the file in errors.
+pub fn serialize_tensors(
+    path: &Path,
+    tensors: &[NamedTensor],
+    mut metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
         .map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect())
@@ -46,18 +56,22 @@ pub fn write_tensors(
             .map_err(|e| format_err(path, format!("tensor '{}': {e}", t.name)))?;
         views.push((t.name.clone(), view));
     }
-    let data = safetensors::tensor::serialize(views, Some(metadata))
-        .map_err(|e| format_err(path, format!("cannot serialise: {e}")))?;
-    write_atomically(path, &data)
+    safetensors::tensor::serialize(views, Some(metadata))
+        .map_err(|e| format_err(path, format!("cannot serialise: {e}")))
 }
 
-/// Writes `data` to `path` through a temporary file in the same directory.
+/// Writes `data` to `path` through a fsynced temporary file in the same directory, renamed into
+/// place; the temporary file is removed when anything fails.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".tmp-{}", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, data).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let written = super::atomic_dir::write_synced(&tmp, data)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// A parsed tensor file: tensors by name (sorted) and the metadata without the checksums.
@@ -70,10 +84,15 @@ pub struct TensorFile {
 /// truncated file names the first tensor cut off), f32 dtype, and each checksum.
 pub fn read_tensors(path: &Path) -> Result<TensorFile> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    check_layout(path, &bytes)?;
-    let st = SafeTensors::deserialize(&bytes)
+    parse_tensors(&bytes, path)
+}
+
+/// [`read_tensors`] on bytes already read; `path` only names the file in errors.
+pub fn parse_tensors(bytes: &[u8], path: &Path) -> Result<TensorFile> {
+    check_layout(path, bytes)?;
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
-    let (_, meta) = SafeTensors::read_metadata(&bytes)
+    let (_, meta) = SafeTensors::read_metadata(bytes)
         .map_err(|e| format_err(path, format!("not a valid safetensors file: {e}")))?;
     let mut metadata = meta.metadata().clone().unwrap_or_default();
     let mut tensors = BTreeMap::new();
@@ -119,8 +138,9 @@ pub fn read_tensors(path: &Path) -> Result<TensorFile> {
     Ok(TensorFile { tensors, metadata })
 }
 
-/// Checks the 8-byte header length, the JSON header and that every tensor's byte range lies
-/// inside the file, naming the tensor that is cut off.
+/// Checks the 8-byte header length, the JSON header, every tensor's dtype and byte count against
+/// its shape (naming the tensor), and that every tensor's byte range lies inside the file,
+/// naming the tensor that is cut off. The `safetensors` crate's own errors name no tensor.
 fn check_layout(path: &Path, bytes: &[u8]) -> Result<()> {
     if bytes.len() < 8 {
         return Err(format_err(
@@ -145,6 +165,9 @@ fn check_layout(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| format_err(path, format!("corrupt header: {e}")))?;
     let data_len = avail - n;
     if let Some(map) = header.as_object() {
+        for (name, entry) in map.iter().filter(|(k, _)| k.as_str() != "__metadata__") {
+            check_entry(path, name, entry)?;
+        }
         let mut entries: Vec<(&String, u64)> = map
             .iter()
             .filter(|(k, _)| k.as_str() != "__metadata__")
@@ -162,6 +185,47 @@ fn check_layout(path: &Path, bytes: &[u8]) -> Result<()> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// One header entry: `dtype` is `F32`, `shape` is a list of sizes whose product (overflow
+/// checked) times 4 bytes equals the length of `data_offsets`.
+fn check_entry(path: &Path, name: &str, entry: &serde_json::Value) -> Result<()> {
+    let bad = |m: String| format_err(path, format!("tensor '{name}': {m}"));
+    let dtype = entry.get("dtype").and_then(|d| d.as_str());
+    match dtype {
+        Some("F32") => {}
+        Some(d) => return Err(bad(format!("dtype {d}, expected F32"))),
+        None => return Err(bad("the header entry has no 'dtype' string".into())),
+    }
+    let shape: Vec<u64> = entry
+        .get("shape")
+        .and_then(|s| s.as_array())
+        .and_then(|a| a.iter().map(serde_json::Value::as_u64).collect())
+        .ok_or_else(|| bad("'shape' is not a list of sizes".into()))?;
+    let offsets: Vec<u64> = entry
+        .get("data_offsets")
+        .and_then(|s| s.as_array())
+        .and_then(|a| a.iter().map(serde_json::Value::as_u64).collect())
+        .filter(|o: &Vec<u64>| o.len() == 2)
+        .ok_or_else(|| bad("'data_offsets' is not a pair of byte offsets".into()))?;
+    if offsets[0] > offsets[1] {
+        return Err(bad(format!(
+            "data_offsets [{}, {}] end before they begin",
+            offsets[0], offsets[1]
+        )));
+    }
+    let need = shape
+        .iter()
+        .try_fold(4u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+    let have = offsets[1] - offsets[0];
+    if need != have {
+        return Err(bad(format!(
+            "shape {shape:?} of F32 needs {need} bytes, data_offsets [{}, {}] hold {have}",
+            offsets[0], offsets[1]
+        )));
     }
     Ok(())
 }
