@@ -80,6 +80,20 @@ pub fn run(args: BenchArgs) -> neuroxide::Result<()> {
     } else {
         out!("{table}");
     }
+    // Exit 0 only when something was measured: `--device cuda` without a GPU (or a list of
+    // workloads that are all skipped) must not look like a successful benchmark.
+    if errors.is_empty() && !records.is_empty() && records.iter().all(|r| r.skipped.is_some()) {
+        let why: Vec<String> = records
+            .iter()
+            .map(|r| format!("{}: {}", r.workload, r.skipped.as_deref().unwrap_or("")))
+            .collect();
+        return Err(neuroxide::Error::invalid(format!(
+            "bench --device {} --mode {}: no workload ran ({})",
+            args.device,
+            args.mode,
+            why.join("; ")
+        )));
+    }
     if errors.is_empty() {
         Ok(())
     } else {

@@ -1,11 +1,14 @@
 //! `neuroxide predict --model DIR --file F [--out preds.csv]`: predictions of a saved model as
 //! CSV (class names and probabilities for classification, values for regression).
+//!
+//! `--out` never overwrites an existing file without `--force`, never the input table (not even
+//! with `--force`), and is checked before the model runs; the file is written to a temporary
+//! name and renamed, so an interrupted run leaves no half-written predictions.
 
 use clap::Args;
 use neuroxide::examples::csv::predict_table;
 use neuroxide::{io, Device, Error, Result};
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -18,6 +21,9 @@ pub struct PredictArgs {
     /// Write the predictions here instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Allow --out to replace an existing file (never the input file).
+    #[arg(long)]
+    force: bool,
     /// cpu, cuda, cuda:N or auto
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -32,7 +38,43 @@ fn field(s: &str) -> String {
     }
 }
 
+/// The same file, also through links or different spellings of the path.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Refuses an `--out` that would destroy data, before any work.
+fn check_out(out: &Path, input: &Path, force: bool) -> Result<()> {
+    if same_file(out, input) {
+        return Err(Error::invalid(format!(
+            "--out {}: this is the input file --file {}; writing the predictions there would \
+             destroy it",
+            out.display(),
+            input.display()
+        )));
+    }
+    if out.is_dir() {
+        return Err(Error::invalid(format!(
+            "--out {}: is a directory; give a file name",
+            out.display()
+        )));
+    }
+    if out.exists() && !force {
+        return Err(Error::invalid(format!(
+            "--out {}: the file exists; pass --force to replace it",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 pub fn run(a: PredictArgs) -> Result<()> {
+    if let Some(out) = &a.out {
+        check_out(out, &a.file, a.force)?;
+    }
     let mut saved = io::load(&a.model)?;
     saved.model.to_device(Device::parse(&a.device)?)?;
     let p = predict_table(&mut saved, &a.file)?;
@@ -46,12 +88,10 @@ pub fn run(a: PredictArgs) -> Result<()> {
     }
     match &a.out {
         Some(path) => {
-            std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
+            io::tensors::write_atomically(path, text.as_bytes())?;
             outln!("wrote {} predictions to {}", p.rows.len(), path.display());
         }
-        None => std::io::stdout()
-            .write_all(text.as_bytes())
-            .map_err(|e| Error::invalid(format!("cannot write to stdout: {e}")))?,
+        None => out!("{text}"),
     }
     Ok(())
 }

@@ -100,9 +100,12 @@ pub struct CsvArgs {
     /// cpu, cuda, cuda:N or auto
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Save the trained model (directory) with its preprocessing.
+    /// Save the trained model (directory) with its preprocessing; checked before training.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Save the model even when training diverges (NaN/infinite loss; exit status stays 1).
+    #[arg(long)]
+    save_on_divergence: bool,
     /// Write loss/metric curves (.png or .svg).
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -134,9 +137,12 @@ pub struct MnistArgs {
     /// cpu, cuda, cuda:N or auto
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Save the trained model (directory).
+    /// Save the trained model (directory); checked before training.
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Save the model even when training diverges (NaN/infinite loss; exit status stays 1).
+    #[arg(long)]
+    save_on_divergence: bool,
     /// Write loss/accuracy curves (.png or .svg).
     #[arg(long)]
     plot: Option<PathBuf>,
@@ -242,6 +248,7 @@ pub fn csv_options(a: &CsvArgs) -> Result<CsvTrainOptions> {
             Verbosity::Progress
         },
         save: a.save.clone(),
+        save_on_divergence: a.save_on_divergence,
     })
 }
 
@@ -295,18 +302,50 @@ fn run_csv(a: CsvArgs) -> Result<()> {
     Ok(())
 }
 
+/// Checks `--plot` before training: the extension, not a directory, and a writable place (a
+/// probe file created and removed beside it), so that a bad path is not found after the run.
 fn check_plot_path(p: &std::path::Path) -> Result<()> {
     match p
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
     {
-        Some(e) if e == "png" || e == "svg" => Ok(()),
-        _ => Err(Error::invalid(format!(
-            "--plot {}: the file name must end in .png or .svg",
-            p.display()
-        ))),
+        Some(e) if e == "png" || e == "svg" => {}
+        _ => {
+            return Err(Error::invalid(format!(
+                "--plot {}: the file name must end in .png or .svg",
+                p.display()
+            )))
+        }
     }
+    if p.is_dir() {
+        return Err(Error::invalid(format!(
+            "--plot {}: is a directory",
+            p.display()
+        )));
+    }
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let probe = parent.join(format!(".neuroxide-plot-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| Error::invalid(format!("--plot {}: cannot write there: {e}", p.display())))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// `train mnist` takes the same limits as `train csv`.
+fn check_mnist_sizes(a: &MnistArgs) -> Result<()> {
+    if a.epochs == 0 || a.batch_size == 0 {
+        return Err(Error::invalid(
+            "--epochs and --batch-size must be at least 1",
+        ));
+    }
+    if a.limit == Some(0) {
+        return Err(Error::invalid("--limit must be at least 1"));
+    }
+    Ok(())
 }
 
 fn run_mnist(a: MnistArgs) -> Result<()> {
@@ -316,6 +355,7 @@ fn run_mnist(a: MnistArgs) -> Result<()> {
             a.model
         )));
     }
+    check_mnist_sizes(&a)?;
     if let Some(p) = &a.plot {
         check_plot_path(p)?;
     }
@@ -329,6 +369,7 @@ fn run_mnist(a: MnistArgs) -> Result<()> {
         verify_checksums: !a.no_verify,
         verbose: Verbosity::Progress,
         save: a.save.clone(),
+        save_on_divergence: a.save_on_divergence,
     };
     let r = mnist::train(&options)?;
     outln!(

@@ -36,6 +36,10 @@ pub enum Error {
     /// A backend (CPU or CUDA) failed or is unavailable.
     #[error("backend error: {0}")]
     Backend(String),
+    /// Training produced a non-finite loss; the message names the epoch and the step. The
+    /// model's weights are left as they were when it stopped (usually holding NaN).
+    #[error("training diverged: {0}")]
+    Diverged(String),
     /// The caller asked for something invalid (bad argument, wrong call order).
     #[error("{0}")]
     Invalid(String),

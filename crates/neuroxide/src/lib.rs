@@ -25,6 +25,7 @@ pub mod io;
 pub mod layers;
 pub mod loss;
 pub mod math;
+pub mod memory;
 pub mod optim;
 pub mod philox;
 pub mod shape;

@@ -194,17 +194,21 @@ fn drop_last_skips_the_partial_batch() {
 }
 
 #[test]
-fn a_diverging_run_stops_with_a_reason() {
+fn a_diverging_run_is_an_error_naming_epoch_and_step() {
     let data = blobs(30, 2);
     let mut m = Sequential::new([4]).add(Dense::new(3)).build(1).unwrap();
     m.compile(optim::sgd(1e30), Loss::mse()).unwrap();
-    let y = Tensor::new([30, 3], vec![1e20; 90]).unwrap();
-    let h = m
+    let y = Tensor::new([30, 3], vec![1.0; 90]).unwrap();
+    let e = m
         .fit(&data.x, &y, quiet().epochs(20).batch_size(10))
-        .unwrap();
-    assert!(h.len() < 20);
-    let reason = h.stop_reason.unwrap();
-    assert!(reason.contains("the training loss is"), "{reason}");
+        .unwrap_err();
+    assert!(matches!(e, neuroxide::Error::Diverged(_)), "{e:?}");
+    // The first step's loss is finite; its update by lr 1e30 makes the second one overflow.
+    assert_eq!(
+        e.to_string(),
+        "training diverged: the training loss is inf at epoch 1, step 2 of 3 (optimizer step \
+         2); lower the learning rate, scale the inputs or clip gradients"
+    );
 }
 
 #[test]

@@ -50,6 +50,9 @@ pub struct CsvTrainOptions {
     pub verbose: Verbosity,
     /// Save the trained model (with its preprocessing) into this directory.
     pub save: Option<PathBuf>,
+    /// Save the model even when training diverged (for inspection; loading it needs
+    /// [`crate::io::load_allowing_non_finite`]).
+    pub save_on_divergence: bool,
 }
 
 impl Default for CsvTrainOptions {
@@ -71,6 +74,7 @@ impl Default for CsvTrainOptions {
             device: Device::cpu(),
             verbose: Verbosity::Lines,
             save: None,
+            save_on_divergence: false,
         }
     }
 }
@@ -121,7 +125,19 @@ pub fn read_table(file: &Path, target: Option<&str>, options: CsvOptions) -> Res
 }
 
 /// The MLP: `hidden` ReLU layers then a linear output of `outputs` units.
+/// The sizes are checked against the host's memory before anything is allocated.
 pub fn model(features: usize, hidden: &[usize], outputs: usize, seed: u64) -> Result<Model> {
+    let shape: Vec<String> = std::iter::once(features)
+        .chain(hidden.iter().copied())
+        .chain(std::iter::once(outputs))
+        .map(|n| n.to_string())
+        .collect();
+    let what = format!("the MLP {} (hidden sizes from --hidden)", shape.join("-"));
+    let params = crate::memory::dense_stack_params(features, hidden, outputs, &what)?;
+    crate::memory::check_host(
+        crate::memory::training_bytes(params, &what)?,
+        &format!("{what}, {params} parameters with gradients and Adam state,"),
+    )?;
     let mut s = Sequential::new([features]);
     for &h in hidden {
         if h == 0 {
@@ -134,6 +150,7 @@ pub fn model(features: usize, hidden: &[usize], outputs: usize, seed: u64) -> Re
 
 /// Trains on a table; see the module documentation.
 pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
+    super::guard::check_save_target(options.save.as_deref())?;
     let table = read_table(
         &options.file,
         options.target.as_deref(),
@@ -212,12 +229,6 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
                 .restore_best_weights(true),
         );
     }
-    let history = fit_dataset(&mut m, &train_set, fit)?;
-    let metric = match task {
-        Task::Classification => Metric::Accuracy,
-        Task::Regression => Metric::Mae,
-    };
-    let validation = evaluate(&mut m, &val_set, options.batch_size, &[metric])?;
     let preprocessing = Preprocessing {
         task: Some(task),
         feature_names: table.feature_names.clone(),
@@ -226,6 +237,23 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
         normalizer,
         target_normalizer,
     };
+    let fitted = fit_dataset(&mut m, &train_set, fit);
+    let history = super::guard::after_fit(
+        fitted,
+        &mut m,
+        options.save.as_deref(),
+        options.save_on_divergence,
+        &SaveOptions {
+            preprocessing: Some(preprocessing.clone()),
+            epochs_completed: None,
+            include_optimizer: true,
+        },
+    )?;
+    let metric = match task {
+        Task::Classification => Metric::Accuracy,
+        Task::Regression => Metric::Mae,
+    };
+    let validation = evaluate(&mut m, &val_set, options.batch_size, &[metric])?;
     let predictions = validation
         .predictions
         .clone()

@@ -51,6 +51,8 @@ pub struct MnistTrainOptions {
     pub verbose: Verbosity,
     /// Save the trained model into this directory.
     pub save: Option<PathBuf>,
+    /// Save the model even when training diverged.
+    pub save_on_divergence: bool,
 }
 
 impl Default for MnistTrainOptions {
@@ -65,6 +67,7 @@ impl Default for MnistTrainOptions {
             verify_checksums: true,
             verbose: Verbosity::Progress,
             save: None,
+            save_on_divergence: false,
         }
     }
 }
@@ -86,6 +89,7 @@ pub struct MnistReport {
 
 /// Loads MNIST, trains the model and evaluates it on the test set.
 pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
+    super::guard::check_save_target(options.save.as_deref())?;
     let (mut train_set, test_set) = Mnist::load_with(
         &options.data_dir,
         &MnistOptions {
@@ -104,7 +108,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
         crate::out!("{}", m.summary());
     }
     let start = Instant::now();
-    let history = fit_dataset(
+    let fitted = fit_dataset(
         &mut m,
         &train_set,
         FitOptions::new()
@@ -112,6 +116,22 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
             .batch_size(options.batch_size)
             .seed(options.seed)
             .verbose(options.verbose),
+    );
+    let save_options = SaveOptions {
+        preprocessing: Some(Preprocessing {
+            feature_names: Vec::new(),
+            target_names: vec!["digit".into()],
+            ..Preprocessing::default()
+        }),
+        epochs_completed: None,
+        include_optimizer: true,
+    };
+    let history = super::guard::after_fit(
+        fitted,
+        &mut m,
+        options.save.as_deref(),
+        options.save_on_divergence,
+        &save_options,
     )?;
     let train_seconds = start.elapsed().as_secs_f64();
     let test = evaluate(&mut m, &test_set, 1000, &[Metric::Accuracy])?;
@@ -125,13 +145,8 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
             &mut m,
             dir,
             &SaveOptions {
-                preprocessing: Some(Preprocessing {
-                    feature_names: Vec::new(),
-                    target_names: vec!["digit".into()],
-                    ..Preprocessing::default()
-                }),
                 epochs_completed: Some(history.len()),
-                include_optimizer: true,
+                ..save_options
             },
         )?;
     }

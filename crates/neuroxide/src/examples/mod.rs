@@ -2,5 +2,6 @@
 //! validation report all train exactly the same models.
 
 pub mod csv;
+pub mod guard;
 pub mod mnist;
 pub mod xor;

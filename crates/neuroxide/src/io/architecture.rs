@@ -121,10 +121,49 @@ impl Architecture {
         Ok(a)
     }
 
+    /// Parameters of the Dense layers, from their `units` and their input's saved width,
+    /// overflow-checked: known before any weight is allocated (the weights are initialised
+    /// while building).
+    fn dense_params(&self) -> Result<u64> {
+        let mut total = 0u64;
+        for n in self.nodes.iter().filter(|n| n.kind == "Dense") {
+            let units = n.config.get("units").and_then(|u| u.as_u64()).unwrap_or(0);
+            let width = n
+                .inputs
+                .first()
+                .and_then(|i| self.nodes.iter().find(|m| &m.name == i))
+                .and_then(|m| m.shape.last())
+                .map_or(0, |&w| w as u64);
+            total = width
+                .checked_add(1)
+                .and_then(|w| w.checked_mul(units))
+                .and_then(|p| total.checked_add(p))
+                .ok_or_else(|| {
+                    Error::Format(format!(
+                        "node '{}': {units} units on an input of width {width}: the parameter \
+                         count overflows 64 bits",
+                        n.name
+                    ))
+                })?;
+        }
+        Ok(total)
+    }
+
     /// Rebuilds the model (weights freshly initialised from the seed) and compiles it when the
     /// file says how. Every node is checked: known kind, valid config, inputs defined before
     /// use, and the inferred shape equal to the saved one.
     pub fn build(&self) -> Result<Model> {
+        let params = self.dense_params()?;
+        let bytes = if self.compile.is_some() {
+            crate::memory::training_bytes(params, "model.json")?
+        } else {
+            crate::memory::checked_product(&[params, 4], "model.json")?
+        };
+        crate::memory::check_host(
+            bytes,
+            &format!("the model ({params} parameters of its Dense layers' 'units')"),
+        )
+        .map_err(|e| Error::Format(e.to_string()))?;
         let g = Graph::new();
         let mut sym: HashMap<&str, SymbolicTensor> = HashMap::new();
         for (i, n) in self.nodes.iter().enumerate() {

@@ -61,8 +61,12 @@ pub fn serialize_tensors(
 }
 
 /// Writes `data` to `path` through a fsynced temporary file in the same directory, renamed into
-/// place; the temporary file is removed when anything fails.
+/// place; the temporary file is removed when anything fails. An existing path that is not a
+/// regular file (`/dev/null`, a pipe) is written directly, never replaced.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return std::fs::write(path, data).map_err(|e| Error::io(path, e));
+    }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp-{}", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);

@@ -4,6 +4,12 @@
 //! (which never waits for the device), read the running loss sum and correct count once, then
 //! evaluate the validation data. Batch tensors are allocated once per call and refilled in place.
 //!
+//! Divergence is an error ([`Error::Diverged`]), not a quiet early stop: a NaN or infinite loss
+//! ends `fit` with a message naming the epoch and step. On the CPU the loss of every step is
+//! checked (a 4-byte read from host memory); on CUDA the running sum is read once per epoch (a
+//! per-step read would make the host wait for the device every step), so the message names the
+//! epoch and its step range.
+//!
 //! Reproducibility: the row order of epoch `e` is the Philox permutation with key `seed` and
 //! stream `e` (see [`crate::data::DataLoader::shuffle`]); dropout masks depend on the model seed
 //! and the optimizer step count. Both are restored by a checkpoint, so training epochs `0..k`,
@@ -281,6 +287,7 @@ pub fn fit_dataset(model: &mut Model, data: &Dataset, options: FitOptions) -> Re
     }
     let mut history = History::default();
     let mut order = Vec::with_capacity(train.len());
+    let check_each_step = !model.device().is_cuda();
     for epoch in initial_epoch..epochs {
         let started = Instant::now();
         for cb in callbacks.iter_mut() {
@@ -294,6 +301,18 @@ pub fn fit_dataset(model: &mut Model, data: &Dataset, options: FitOptions) -> Re
             }
             let (x, y, _) = buf.fill(&order, b)?;
             model.train_step(&[x], &[y])?;
+            if check_each_step {
+                let l = model.last_loss()?;
+                if !l.is_finite() {
+                    return Err(Error::Diverged(format!(
+                        "the training loss is {l} at epoch {}, step {} of {steps} (optimizer step \
+                         {}); lower the learning rate, scale the inputs or clip gradients",
+                        epoch + 1,
+                        b + 1,
+                        model.optimizer_steps()
+                    )));
+                }
+            }
             for cb in callbacks.iter_mut() {
                 cb.on_batch_end(model, epoch, b)?;
             }
@@ -309,13 +328,16 @@ pub fn fit_dataset(model: &mut Model, data: &Dataset, options: FitOptions) -> Re
         if let Some(v) = &val {
             evaluate(model, v, val_bs, &metrics)?.add_to(&mut logs, "val_");
         }
-        let mut stop = None;
         if !loss.is_finite() {
-            stop = Some(format!(
-                "stopping after epoch {}: the training loss is {loss}",
-                epoch + 1
-            ));
+            return Err(Error::Diverged(format!(
+                "the training loss is {loss} in epoch {}, within steps 1–{steps} (optimizer steps \
+                 up to {}; on CUDA the loss is read once per epoch); lower the learning rate, \
+                 scale the inputs or clip gradients",
+                epoch + 1,
+                model.optimizer_steps()
+            )));
         }
+        let mut stop = None;
         for cb in callbacks.iter_mut() {
             if let Control::Stop(reason) = cb.on_epoch_end(model, epoch, &mut logs)? {
                 stop.get_or_insert(reason);
