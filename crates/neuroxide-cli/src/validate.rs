@@ -71,7 +71,11 @@ pub fn run(args: ValidateArgs) -> neuroxide::Result<ExitCode> {
                 std::fs::create_dir_all(dir).map_err(|e| neuroxide::Error::io(dir, e))?;
             }
             std::fs::write(out, &md).map_err(|e| neuroxide::Error::io(out, e))?;
-            outln!("report written to {} ({:.1} s)", out.display(), report.wall_s);
+            outln!(
+                "report written to {} ({:.1} s)",
+                out.display(),
+                report.wall_s
+            );
         }
         None => outln!(
             "({:.1} s; no report file written: pass --out docs/VALIDATION.md to regenerate the \

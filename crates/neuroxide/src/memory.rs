@@ -76,7 +76,12 @@ pub fn check_against(bytes: u64, available: Option<u64>, what: &str) -> Result<(
 
 /// Parameters of a stack of dense layers `inputs → hidden… → outputs` (weights and biases),
 /// overflow-checked; `what` names the source of the sizes in the error.
-pub fn dense_stack_params(inputs: usize, hidden: &[usize], outputs: usize, what: &str) -> Result<u64> {
+pub fn dense_stack_params(
+    inputs: usize,
+    hidden: &[usize],
+    outputs: usize,
+    what: &str,
+) -> Result<u64> {
     let mut total = 0u64;
     let mut prev = inputs as u64;
     for &h in hidden.iter().chain(std::iter::once(&outputs)) {
@@ -108,7 +113,7 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "the MLP needs 596.0 GiB (640020016016 bytes), but this machine has 8.0 GiB \
+            "the MLP needs 596.1 GiB (640028800048 bytes), but this machine has 8.0 GiB \
              available (MemAvailable in /proc/meminfo); make it smaller"
         );
         assert!(dense_stack_params(usize::MAX, &[usize::MAX], 1, "--hidden").is_err());

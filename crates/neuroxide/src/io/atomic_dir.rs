@@ -144,7 +144,10 @@ pub fn check_target(dir: &Path) -> Result<()> {
                 }
             )))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        // Not there (or a file on the way): the probe below says whether it can be created.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.kind() == std::io::ErrorKind::NotADirectory => {}
         Err(e) => return Err(Error::io(dir, e)),
     }
     // The nearest existing ancestor must let us create the directories on the way.
