@@ -267,7 +267,26 @@ fn mnist_wrong_dimensions() {
     assert_eq!(
         load_err(&dir, &unverified()),
         format!(
-            "{}: expected MNIST labels of shape [n] (magic 0x00000801), got dimensions [3, 1]",
+            "{}: the magic number 0x00000802 declares a 2-dimensional array, but a \
+             1-dimensional one (MNIST labels, magic 0x00000801) is expected here",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn mnist_images_file_with_the_labels_magic_says_so() {
+    let dir = synthetic_mnist("swapped");
+    let path = dir.join("train-images-idx3-ubyte");
+    let mut bytes = images(3);
+    bytes[3] = 0x01; // the labels magic: the rest reads as 1 dimension and "trailing bytes"
+    write(&path, &bytes);
+    assert_eq!(
+        load_err(&dir, &unverified()),
+        format!(
+            "{}: the magic number 0x00000801 declares a 1-dimensional array (MNIST labels, magic \
+             0x00000801), but a 3-dimensional one (MNIST images, magic 0x00000803) is expected \
+             here: are the images and labels files swapped?",
             path.display()
         )
     );

@@ -52,6 +52,26 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
 /// Parses decompressed IDX bytes; `path` only names the file in error messages. The element
 /// count must match the header exactly (a short file is truncated, a long one is not IDX).
 pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
+    parse_idx_expecting(bytes, path, None)
+}
+
+/// What an IDX array of `ndims` dimensions is in MNIST terms, for messages.
+fn idx_kind(ndims: usize) -> &'static str {
+    match ndims {
+        1 => " (MNIST labels, magic 0x00000801)",
+        3 => " (MNIST images, magic 0x00000803)",
+        _ => "",
+    }
+}
+
+/// [`parse_idx`] for a file that must have `expected_dims` dimensions: a file of the other
+/// kind (labels given for images, or the reverse) is named as such, before its sizes are
+/// compared (an images file read as labels would otherwise report "trailing bytes").
+pub fn parse_idx_expecting(
+    bytes: &[u8],
+    path: &Path,
+    expected_dims: Option<usize>,
+) -> Result<IdxArray> {
     if bytes.len() < 4 {
         return Err(data_err(
             path,
@@ -82,6 +102,22 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<IdxArray> {
         ));
     }
     let ndims = usize::from(bytes[3]);
+    if let Some(want) = expected_dims.filter(|&w| w != ndims) {
+        return Err(data_err(
+            path,
+            format!(
+                "the magic number 0x{magic:08X} declares a {ndims}-dimensional array{}, but a \
+                 {want}-dimensional one{} is expected here{}",
+                idx_kind(ndims),
+                idx_kind(want),
+                if idx_kind(ndims).is_empty() {
+                    ""
+                } else {
+                    ": are the images and labels files swapped?"
+                }
+            ),
+        ));
+    }
     let header_len = 4 + 4 * ndims;
     if bytes.len() < header_len {
         return Err(data_err(

@@ -6,7 +6,7 @@
 //! class indices `0..=9` stored as f32 in a `[n, 1]` tensor.
 
 use crate::data::dataset::Dataset;
-use crate::data::idx::{parse_idx, read_maybe_gzip, IdxArray};
+use crate::data::idx::{parse_idx_expecting, read_maybe_gzip, IdxArray};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use sha2::{Digest, Sha256};
@@ -125,7 +125,12 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Reads one file, checks its checksum when asked, and parses it.
-fn read_file(dir: &Path, name: &str, options: &MnistOptions) -> Result<(PathBuf, IdxArray)> {
+fn read_file(
+    dir: &Path,
+    name: &str,
+    ndims: usize,
+    options: &MnistOptions,
+) -> Result<(PathBuf, IdxArray)> {
     let path = locate(dir, name)?;
     let bytes = read_maybe_gzip(&path)?;
     if options.verify_checksums {
@@ -145,13 +150,13 @@ fn read_file(dir: &Path, name: &str, options: &MnistOptions) -> Result<(PathBuf,
             ));
         }
     }
-    let array = parse_idx(&bytes, &path)?;
+    let array = parse_idx_expecting(&bytes, &path, Some(ndims))?;
     Ok((path, array))
 }
 
 fn load_split(dir: &Path, prefix: &str, options: &MnistOptions) -> Result<Dataset> {
-    let (img_path, images) = read_file(dir, &format!("{prefix}-images-idx3-ubyte"), options)?;
-    let (lbl_path, labels) = read_file(dir, &format!("{prefix}-labels-idx1-ubyte"), options)?;
+    let (img_path, images) = read_file(dir, &format!("{prefix}-images-idx3-ubyte"), 3, options)?;
+    let (lbl_path, labels) = read_file(dir, &format!("{prefix}-labels-idx1-ubyte"), 1, options)?;
     if images.dims.len() != 3 || images.dims[1] != MNIST_SIDE || images.dims[2] != MNIST_SIDE {
         return Err(data_err(
             &img_path,
