@@ -66,16 +66,11 @@ fn err(dir: &Path, message: impl std::fmt::Display) -> Error {
     Error::Format(format!("{}: {message}", dir.display()))
 }
 
-/// Reads `dir/manifest.json`; `Ok(None)` when it does not exist.
-pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
+/// Parses the bytes of `dir/manifest.json`.
+pub fn parse_manifest(bytes: &[u8], dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
     let m: Manifest =
-        serde_json::from_str(&text).map_err(|e| err(&path, format!("corrupt manifest: {e}")))?;
+        serde_json::from_slice(bytes).map_err(|e| err(&path, format!("corrupt manifest: {e}")))?;
     if m.format != FORMAT || m.version != 1 {
         return Err(err(
             &path,
@@ -85,7 +80,7 @@ pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
             ),
         ));
     }
-    Ok(Some(m))
+    Ok(m)
 }
 
 /// The message for a model directory that lacks `missing` and has no manifest: a save that

@@ -27,7 +27,7 @@ pub mod tensors;
 pub use architecture::{Architecture, CompileSpec, NodeSpec, TrainingState};
 pub use manifest::MANIFEST_FILE;
 pub use model_dir::{
-    expand_epoch, load, load_allowing_non_finite, save, SaveOptions, SavedModel, MODEL_FILE,
-    OPTIMIZER_FILE, WEIGHTS_FILE,
+    expand_epoch, load, load_allowing_non_finite, load_from_files, save, ModelFiles, SaveOptions,
+    SavedModel, MODEL_FILE, OPTIMIZER_FILE, WEIGHTS_FILE,
 };
 pub use preprocessing::Preprocessing;

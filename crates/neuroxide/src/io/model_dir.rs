@@ -153,22 +153,40 @@ pub fn save(model: &mut Model, dir: impl AsRef<Path>, options: &SaveOptions) -> 
     super::atomic_dir::replace_dir(dir, &files)
 }
 
-/// Reads `dir/name`; `Ok(None)` when it does not exist and is optional. A missing required file
-/// in a directory without a manifest is an interrupted save.
-fn read_file(
+/// The raw files of a model directory (`None`: absent), as [`load`] reads them before checking
+/// anything; [`load_from_files`] takes them from memory (the fuzz tests do).
+#[derive(Clone, Debug, Default)]
+pub struct ModelFiles {
+    pub model: Option<Vec<u8>>,
+    pub weights: Option<Vec<u8>>,
+    pub optimizer: Option<Vec<u8>>,
+    pub manifest: Option<Vec<u8>>,
+}
+
+/// Reads `path`; `Ok(None)` when it does not exist.
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// A required file that is absent: an interrupted save without a manifest, a missing file
+/// with one.
+fn required<'b>(
     dir: &Path,
     name: &str,
-    required: bool,
-    manifest: Option<&manifest::Manifest>,
-) -> Result<Option<Vec<u8>>> {
-    let path = dir.join(name);
-    match std::fs::read(&path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && manifest.is_none() => {
-            Err(manifest::incomplete(dir, name))
-        }
-        Err(e) => Err(Error::io(&path, e)),
+    file: &'b Option<Vec<u8>>,
+    sealed: bool,
+) -> Result<&'b [u8]> {
+    match file {
+        Some(b) => Ok(b),
+        None if sealed => Err(Error::io(
+            dir.join(name),
+            std::io::Error::from_raw_os_error(libc::ENOENT),
+        )),
+        None => Err(manifest::incomplete(dir, name)),
     }
 }
 
@@ -225,11 +243,27 @@ fn load_checked(dir: &Path, finite: bool) -> Result<SavedModel> {
     if !dir.is_dir() {
         return Err(missing_dir(dir));
     }
-    let manifest = manifest::read_manifest(dir)?;
+    let files = ModelFiles {
+        model: read_optional(&dir.join(MODEL_FILE))?,
+        weights: read_optional(&dir.join(WEIGHTS_FILE))?,
+        optimizer: read_optional(&dir.join(OPTIMIZER_FILE))?,
+        manifest: read_optional(&dir.join(MANIFEST_FILE))?,
+    };
+    load_from_files(dir, &files, finite)
+}
+
+/// Builds the model from the files of directory `dir` (which only names them in messages),
+/// with every check of [`load`]; `finite` refuses weights holding NaN or infinity.
+pub fn load_from_files(dir: &Path, files: &ModelFiles, finite: bool) -> Result<SavedModel> {
+    let manifest = match &files.manifest {
+        Some(b) => Some(manifest::parse_manifest(b, dir)?),
+        None => None,
+    };
     let m = manifest.as_ref();
+    let sealed = m.is_some();
     let json_path = dir.join(MODEL_FILE);
-    let json = read_file(dir, MODEL_FILE, true, m)?.unwrap_or_default();
-    let text = std::str::from_utf8(&json)
+    let json = required(dir, MODEL_FILE, &files.model, sealed)?;
+    let text = std::str::from_utf8(json)
         .map_err(|e| file_err(&json_path, format!("not UTF-8 text: {e}")))?;
     let arch = Architecture::from_json(text, &json_path.display().to_string())?;
     let mut model = arch.build().map_err(|e| prefix(&json_path, e))?;
@@ -237,20 +271,20 @@ fn load_checked(dir: &Path, finite: bool) -> Result<SavedModel> {
         let (inputs, outputs) = io_sizes(&arch);
         p.validate(&json_path.display().to_string(), inputs, outputs)?;
     }
-    let weights_bytes = read_file(dir, WEIGHTS_FILE, true, m)?.unwrap_or_default();
-    let weights = parse_tensors(&weights_bytes, &dir.join(WEIGHTS_FILE))?;
+    let weights_bytes = required(dir, WEIGHTS_FILE, &files.weights, sealed)?;
+    let weights = parse_tensors(weights_bytes, &dir.join(WEIGHTS_FILE))?;
     set_weights_from(&mut model, &weights, &dir.join(WEIGHTS_FILE))?;
     if finite {
         check_finite(&weights, &dir.join(WEIGHTS_FILE))?;
     }
     let opt_path = dir.join(OPTIMIZER_FILE);
-    let opt_bytes = read_file(dir, OPTIMIZER_FILE, false, m)?;
-    if let Some(bytes) = &opt_bytes {
+    let opt_bytes = &files.optimizer;
+    if let Some(bytes) = opt_bytes {
         let file = parse_tensors(bytes, &opt_path)?;
         set_optimizer_from(&mut model, &file, &opt_path)?;
     }
-    let mut read: Vec<(&str, &[u8])> = vec![(MODEL_FILE, &json), (WEIGHTS_FILE, &weights_bytes)];
-    if let Some(b) = &opt_bytes {
+    let mut read: Vec<(&str, &[u8])> = vec![(MODEL_FILE, json), (WEIGHTS_FILE, weights_bytes)];
+    if let Some(b) = opt_bytes {
         read.push((OPTIMIZER_FILE, b));
     }
     manifest::verify(dir, m, &read)?;
@@ -265,7 +299,12 @@ fn load_checked(dir: &Path, finite: bool) -> Result<SavedModel> {
 fn io_sizes(arch: &Architecture) -> (usize, usize) {
     let size = |name: Option<&String>| {
         name.and_then(|n| arch.nodes.iter().find(|node| &node.name == n))
-            .map_or(0, |node| node.shape.iter().product())
+            .map_or(0, |node| {
+                node.shape
+                    .iter()
+                    .try_fold(1usize, |a, &d| a.checked_mul(d))
+                    .unwrap_or(usize::MAX)
+            })
     };
     (size(arch.inputs.first()), size(arch.outputs.first()))
 }
