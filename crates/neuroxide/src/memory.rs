@@ -8,6 +8,16 @@
 //! device's free memory, never a crash.)
 
 use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A cap below the host's available memory set by [`set_limit`]; 0 means none.
+static LIMIT: AtomicU64 = AtomicU64::new(0);
+
+/// Caps what the checks allow at `bytes` (0 removes the cap): for a process that shares the
+/// machine, and for the fuzz tests, which must stay small whatever sizes they invent.
+pub fn set_limit(bytes: u64) {
+    LIMIT.store(bytes, Ordering::Relaxed);
+}
 
 /// Bytes of one f32.
 const F32: u64 = 4;
@@ -58,6 +68,15 @@ pub fn training_bytes(params: u64, what: &str) -> Result<u64> {
 /// Errors when `bytes` exceed the host's available memory; `what` says what needs them and
 /// where the size came from.
 pub fn check_host(bytes: u64, what: &str) -> Result<()> {
+    let limit = LIMIT.load(Ordering::Relaxed);
+    if limit > 0 && bytes > limit {
+        return Err(Error::invalid(format!(
+            "{what} needs {} ({bytes} bytes), above the limit of {} set with \
+             neuroxide::memory::set_limit",
+            human(bytes),
+            human(limit)
+        )));
+    }
     check_against(bytes, available_host_bytes(), what)
 }
 

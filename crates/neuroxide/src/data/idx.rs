@@ -32,6 +32,12 @@ fn data_err(path: &Path, message: String) -> Error {
 /// Reads a whole file, decompressing it when it starts with the gzip magic `1f 8b`.
 pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decompress_if_gzip(raw, path)
+}
+
+/// `raw` decompressed when it starts with the gzip magic, else unchanged; `path` only names the
+/// file in errors.
+pub fn decompress_if_gzip(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         MultiGzDecoder::new(raw.as_slice())

@@ -153,6 +153,25 @@ impl Architecture {
     /// file says how. Every node is checked: known kind, valid config, inputs defined before
     /// use, and the inferred shape equal to the saved one.
     pub fn build(&self) -> Result<Model> {
+        // Shapes come from the file: multiply them out with overflow checks before any layer
+        // does (a layer's own arithmetic would overflow or allocate first).
+        for n in &self.nodes {
+            let numel = n
+                .shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+            let bytes = numel.and_then(|v| v.checked_mul(4)).ok_or_else(|| {
+                Error::Format(format!(
+                    "node '{}': shape {:?} overflows 64 bits",
+                    n.name, n.shape
+                ))
+            })?;
+            crate::memory::check_host(
+                bytes,
+                &format!("one sample of node '{}' {:?}", n.name, n.shape),
+            )
+            .map_err(|e| Error::Format(e.to_string()))?;
+        }
         let params = self.dense_params()?;
         let bytes = if self.compile.is_some() {
             crate::memory::training_bytes(params, "model.json")?
