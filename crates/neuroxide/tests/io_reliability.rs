@@ -129,7 +129,8 @@ fn preprocessing_must_fit_the_model() {
     let root = temp_dir("rel-pre");
     let dir = root.join("m");
     save_with(&dir, Some(preprocessing()));
-    let cases: Vec<(fn(&mut serde_json::Value), &str)> = vec![
+    type Edit = fn(&mut serde_json::Value);
+    let cases: Vec<(Edit, &str)> = vec![
         (
             |v| {
                 v["preprocessing"]["normalizer"]["scale"]

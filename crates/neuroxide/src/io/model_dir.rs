@@ -114,39 +114,37 @@ pub fn save(model: &mut Model, dir: impl AsRef<Path>, options: &SaveOptions) -> 
     } else {
         None
     };
-    match (state, model.train_config().map(|c| c.optimizer)) {
-        (Some(state), Some(kind)) => {
-            let slots = slot_names(&kind);
-            let mut tensors = Vec::new();
-            for (p, per_param) in model.params().iter().zip(state) {
-                if per_param.len() != slots.len() {
-                    return Err(Error::invalid(format!(
-                        "optimizer state of '{}' has {} slots, {} expects {}",
-                        p.name,
-                        per_param.len(),
-                        optimizer_name(&kind),
-                        slots.len()
-                    )));
-                }
-                for (slot, values) in slots.iter().zip(per_param) {
-                    tensors.push(NamedTensor {
-                        name: format!("{}/{slot}", p.name),
-                        shape: p.shape.dims().to_vec(),
-                        values,
-                    });
-                }
+    // Without state no optimizer file is written: the directory is replaced whole, so no
+    // stale one from an earlier save survives beside these weights.
+    if let (Some(state), Some(kind)) = (state, model.train_config().map(|c| c.optimizer)) {
+        let slots = slot_names(&kind);
+        let mut tensors = Vec::new();
+        for (p, per_param) in model.params().iter().zip(state) {
+            if per_param.len() != slots.len() {
+                return Err(Error::invalid(format!(
+                    "optimizer state of '{}' has {} slots, {} expects {}",
+                    p.name,
+                    per_param.len(),
+                    optimizer_name(&kind),
+                    slots.len()
+                )));
             }
-            let mut meta = HashMap::new();
-            meta.insert("format".to_string(), "neuroxide-optimizer".to_string());
-            meta.insert("optimizer".to_string(), optimizer_name(&kind).to_string());
-            meta.insert("steps".to_string(), model.optimizer_steps().to_string());
-            files.push((
-                OPTIMIZER_FILE.to_string(),
-                serialize_tensors(&opt_path, &tensors, meta)?,
-            ));
+            for (slot, values) in slots.iter().zip(per_param) {
+                tensors.push(NamedTensor {
+                    name: format!("{}/{slot}", p.name),
+                    shape: p.shape.dims().to_vec(),
+                    values,
+                });
+            }
         }
-        // No state file: the directory is replaced whole, so no stale one survives.
-        _ => {}
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), "neuroxide-optimizer".to_string());
+        meta.insert("optimizer".to_string(), optimizer_name(&kind).to_string());
+        meta.insert("steps".to_string(), model.optimizer_steps().to_string());
+        files.push((
+            OPTIMIZER_FILE.to_string(),
+            serialize_tensors(&opt_path, &tensors, meta)?,
+        ));
     }
     let manifest = manifest::manifest_of(&files)?;
     files.push((MANIFEST_FILE.to_string(), manifest));
