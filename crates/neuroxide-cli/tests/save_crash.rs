@@ -4,6 +4,7 @@
 //!
 //! The hook: `NEUROXIDE_CRASH_AT_SAVE_STEP=k` makes the process SIGKILL itself right after step
 //! `k` of `neuroxide::io::atomic_dir::replace_dir` (see there for the steps).
+#![cfg(unix)]
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
