@@ -3,7 +3,7 @@
 //! 1-based line and column (field) of the offending value; every automatic decision is recorded
 //! in [`CsvData::notes`] with its reason (see [`super::csv_detect`]).
 
-use super::csv_detect::{self, delimiter_name, is_missing, AutoTask};
+use super::csv_detect::{self, is_missing, AutoTask};
 use crate::data::dataset::Dataset;
 use crate::data::label_encoder::LabelEncoder;
 use crate::error::{Error, Result};
@@ -328,7 +328,7 @@ impl Parser<'_> {
                     "no feature columns left: the file has only the column(s) {}, all of them \
                      targets{}",
                     list(&names),
-                    delimiter_hint(&first.fields.iter().collect::<Vec<_>>(), delimiter)
+                    csv_detect::delimiter_hint(&first.fields.iter().collect::<Vec<_>>(), delimiter)
                 ),
             ));
         }
@@ -360,36 +360,17 @@ impl Parser<'_> {
 
     /// Duplicate header names would make `--target` and the saved feature order ambiguous.
     fn check_unique(&self, names: &[String], line: usize) -> Result<()> {
-        let mut dups: Vec<String> = Vec::new();
-        for (i, n) in names.iter().enumerate() {
-            if names[..i].contains(n) && !dups.contains(n) {
-                dups.push(n.clone());
-            }
+        match csv_detect::duplicate_names(names) {
+            None => Ok(()),
+            Some(described) => Err(self.err(
+                line,
+                0,
+                format!(
+                    "duplicate column name(s) in the header: {described}; rename them so that \
+                     each column has its own name"
+                ),
+            )),
         }
-        if dups.is_empty() {
-            return Ok(());
-        }
-        let described: Vec<String> = dups
-            .iter()
-            .map(|d| {
-                let cols: Vec<String> = names
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| *n == d)
-                    .map(|(c, _)| (c + 1).to_string())
-                    .collect();
-                format!("'{d}' (columns {})", cols.join(", "))
-            })
-            .collect();
-        Err(self.err(
-            line,
-            0,
-            format!(
-                "duplicate column name(s) in the header: {}; rename them so that each column \
-                 has its own name",
-                described.join(", ")
-            ),
-        ))
     }
 
     fn target_columns(&self, names: &[String], header_line: usize) -> Result<Vec<usize>> {
@@ -601,28 +582,4 @@ impl Parser<'_> {
         }
         Ok((Tensor::new(vec![data.len(), 1], values)?, encoder))
     }
-}
-
-/// A hint for a file read with the wrong delimiter: its first row is one field holding another
-/// candidate delimiter.
-fn delimiter_hint(first_row: &[&str], used: u8) -> String {
-    let [only] = first_row else {
-        return String::new();
-    };
-    csv_detect::CANDIDATE_DELIMITERS
-        .iter()
-        .find(|&&d| d != used && only.as_bytes().contains(&d))
-        .map(|&d| {
-            format!(
-                " (the file was split at {}, but its first line contains {}: pass --delimiter {})",
-                delimiter_name(used),
-                delimiter_name(d),
-                if d == b'\t' {
-                    "tab".to_string()
-                } else {
-                    format!("'{}'", char::from(d))
-                }
-            )
-        })
-        .unwrap_or_default()
 }

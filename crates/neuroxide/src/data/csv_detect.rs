@@ -298,6 +298,57 @@ pub fn auto_task<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> AutoT
     }
 }
 
+/// A hint for a file read with the wrong delimiter: its first row is one field holding another
+/// candidate delimiter.
+pub fn delimiter_hint(first_row: &[&str], used: u8) -> String {
+    let [only] = first_row else {
+        return String::new();
+    };
+    CANDIDATE_DELIMITERS
+        .iter()
+        .find(|&&d| d != used && only.as_bytes().contains(&d))
+        .map(|&d| {
+            format!(
+                " (the file was split at {}, but its first line contains {}: pass --delimiter {})",
+                delimiter_name(used),
+                delimiter_name(d),
+                if d == b'\t' {
+                    "tab".to_string()
+                } else {
+                    format!("'{}'", char::from(d))
+                }
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// The header names that occur more than once, each with its 1-based columns
+/// (`'a' (columns 1, 3)`), or `None` when all are distinct.
+pub fn duplicate_names(names: &[String]) -> Option<String> {
+    let mut dups: Vec<&String> = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) && !dups.contains(&n) {
+            dups.push(n);
+        }
+    }
+    if dups.is_empty() {
+        return None;
+    }
+    let described: Vec<String> = dups
+        .iter()
+        .map(|d| {
+            let cols: Vec<String> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n == d)
+                .map(|(c, _)| (c + 1).to_string())
+                .collect();
+            format!("'{d}' (columns {})", cols.join(", "))
+        })
+        .collect();
+    Some(described.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
