@@ -12,6 +12,7 @@ pub mod io;
 pub mod layers;
 pub mod loss;
 pub mod math;
+pub mod ops;
 pub mod optim;
 pub mod philox;
 pub mod shape;

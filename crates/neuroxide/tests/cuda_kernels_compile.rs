@@ -1,12 +1,15 @@
 //! Every CUDA kernel family compiles with NVRTC for Hopper (sm_90) and Ampere (sm_80) under the
 //! exact-mode options. Needs only libnvrtc (no GPU); without it the test prints why it skipped.
 
+#[path = "support/require_cuda.rs"]
+mod require_cuda;
+
 use neuroxide::backend::cuda::compile;
 
 #[test]
 fn every_kernel_family_compiles_with_nvrtc() {
     if !compile::nvrtc_present() {
-        println!("skipped: libnvrtc.so could not be loaded");
+        require_cuda::skip("libnvrtc.so could not be loaded");
         return;
     }
     let archs = compile::supported_archs().expect("NVRTC lists its architectures");
@@ -16,7 +19,10 @@ fn every_kernel_family_compiles_with_nvrtc() {
             println!("{arch}: not supported by this NVRTC ({archs:?}), skipped");
             continue;
         }
-        for fam in compile::FAMILIES {
+        for &fam in compile::FAMILIES
+            .iter()
+            .chain(neuroxide::ops::CUDA_FAMILIES)
+        {
             let image = compile::compile(fam, arch).unwrap_or_else(|e| panic!("{e}"));
             assert!(image.bytes.len() > 1000, "{}: tiny image", fam.file);
             if !image.log.is_empty() {
@@ -29,7 +35,7 @@ fn every_kernel_family_compiles_with_nvrtc() {
 #[test]
 fn a_compile_error_names_the_file_and_shows_the_log() {
     if !compile::nvrtc_present() {
-        println!("skipped: libnvrtc.so could not be loaded");
+        require_cuda::skip("libnvrtc.so could not be loaded");
         return;
     }
     let err = compile::compile_source(

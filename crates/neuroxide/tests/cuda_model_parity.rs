@@ -5,6 +5,9 @@
 //!
 //! Without a usable GPU every test prints why it was skipped and passes.
 
+#[path = "support/require_cuda.rs"]
+mod require_cuda;
+
 use neuroxide::data::{CsvOptions, Mnist, MnistOptions, TargetColumns};
 use neuroxide::layers::{Dense, Dropout};
 use neuroxide::validate::parity::{compare_losses, compare_weights, ParityStats};
@@ -15,7 +18,7 @@ fn gpu() -> Option<Device> {
     match neuroxide::backend::cuda::probe(0) {
         Ok(_) => Some(Device::cuda(0)),
         Err(e) => {
-            eprintln!("skipped: no usable CUDA device: {e}");
+            require_cuda::skip(format!("no usable CUDA device: {e}"));
             None
         }
     }

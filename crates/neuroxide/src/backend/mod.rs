@@ -126,9 +126,19 @@ pub struct StagedSpan {
     pub consumed_ms: f32,
 }
 
+/// The concrete backend behind a `dyn Backend`, for op dispatch: an op in `crate::ops` checks its
+/// arguments once, then matches on this to run its CPU kernel or launch its CUDA kernel (as
+/// candle dispatches one op definition to each backend's storage).
+pub enum Kernels<'a> {
+    Cpu(&'a mut cpu::CpuBackend),
+    Cuda(&'a mut cuda::CudaBackend),
+}
+
 /// The kernels. All sizes are in f32 elements. A kernel's output buffer must not be one of its
 /// inputs unless the method says so; backends return an error on such aliasing.
 pub trait Backend: Send {
+    /// The concrete backend, for the ops of `crate::ops` (see [`Kernels`]).
+    fn kernels(&mut self) -> Kernels<'_>;
     /// Human-readable name, e.g. `cpu (2 threads)` or `cuda:0 (NVIDIA H100 80GB HBM3)`.
     fn name(&self) -> String;
     /// The device this backend runs on.
@@ -196,9 +206,6 @@ pub trait Backend: Send {
         rows: usize,
         cols: usize,
     ) -> Result<()>;
-    /// Column sums of a `rows × cols` matrix: `out[j] = Σ_i x[i,j]`, i increasing, from 0
-    /// (the bias gradient).
-    fn sum_rows(&mut self, x: BufId, out: BufId, rows: usize, cols: usize) -> Result<()>;
     /// `out[i] = a[i] + b[i]`.
     fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()>;
     /// `acc[i] = acc[i] + x[i]` (in place on `acc`).
@@ -252,8 +259,6 @@ pub trait Backend: Send {
         dst: BufId,
         dst_index: usize,
     ) -> Result<()>;
-    /// `out[out_index] = Σ_i x[i]*x[i]` (i increasing, `acc = fma(x, x, acc)` from 0).
-    fn sum_squares(&mut self, x: BufId, n: usize, out: BufId, out_index: usize) -> Result<()>;
     /// Global-norm clipping of one gradient: `total = Σ_t partials[t]` for `t < count`
     /// (t increasing, from 0); `norm = sqrt(total)`; when `norm > max_norm`, every `g[i]` becomes
     /// `g[i] * (max_norm / (norm + 1e-6))`. The same `partials` serve every gradient of a step.

@@ -388,7 +388,7 @@ impl Executor {
     pub fn clip_gradients(&mut self, max_norm: f32) -> Result<()> {
         for (i, &g) in self.grads.iter().enumerate() {
             let n = self.backend.buf_len(g);
-            self.backend.sum_squares(g, n, self.norm_partials, i)?;
+            crate::ops::reduce::sum_squares(self.backend.as_mut(), g, n, self.norm_partials, i)?;
         }
         for &g in &self.grads {
             let n = self.backend.buf_len(g);

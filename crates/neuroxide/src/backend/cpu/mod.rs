@@ -35,7 +35,7 @@ pub struct CpuBackend {
 }
 
 /// Borrowed kernel operands: `N` inputs and `M` outputs.
-type KernelOperands<'a, const N: usize, const M: usize> = ([&'a [f32]; N], [&'a mut [f32]; M]);
+pub type KernelOperands<'a, const N: usize, const M: usize> = ([&'a [f32]; N], [&'a mut [f32]; M]);
 
 /// The buffer table, with checked borrows for kernels.
 struct Buffers(Vec<Vec<f32>>);
@@ -62,6 +62,20 @@ impl CpuBackend {
     /// A buffer's values.
     pub fn slice(&self, id: BufId) -> Result<&[f32]> {
         self.bufs.slice(id)
+    }
+
+    /// The operands of an op's CPU kernel: `N` inputs and `M` outputs, each given as (buffer,
+    /// values the kernel touches), checked as every kernel's are (sizes; outputs distinct from
+    /// each other and from the inputs; a length of 0 marks an unused operand), and the pool to
+    /// run on.
+    pub fn operands<const N: usize, const M: usize>(
+        &mut self,
+        kernel: &str,
+        ins: [(BufId, usize); N],
+        outs: [(BufId, usize); M],
+    ) -> Result<(&ThreadPool, KernelOperands<'_, N, M>)> {
+        let ops = self.bufs.ios(kernel, ins, outs)?;
+        Ok((&self.pool, ops))
     }
 }
 
@@ -147,6 +161,9 @@ impl Buffers {
 }
 
 impl Backend for CpuBackend {
+    fn kernels(&mut self) -> crate::backend::Kernels<'_> {
+        crate::backend::Kernels::Cpu(self)
+    }
     fn name(&self) -> String {
         format!("cpu ({} threads)", self.pool.threads())
     }
@@ -290,11 +307,6 @@ impl Backend for CpuBackend {
         softmax::backward(&self.pool, log, y, dy, dx, rows, cols);
         Ok(())
     }
-    fn sum_rows(&mut self, x: BufId, out: BufId, rows: usize, cols: usize) -> Result<()> {
-        let ([x], out) = self.bufs.io("sum_rows", [(x, rows * cols)], (out, cols))?;
-        reduce::sum_rows(&self.pool, x, out, rows, cols);
-        Ok(())
-    }
     fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
         let ([a, b], out) = self.bufs.io("add", [(a, n), (b, n)], (out, n))?;
         elementwise::add(&self.pool, a, b, out);
@@ -392,14 +404,6 @@ impl Backend for CpuBackend {
         self.bufs.check("accumulate_scalar", dst, dst_index + 1)?;
         let v = self.bufs.0[src.0 as usize][src_index];
         self.bufs.0[dst.0 as usize][dst_index] += v;
-        Ok(())
-    }
-    fn sum_squares(&mut self, x: BufId, n: usize, out: BufId, out_index: usize) -> Result<()> {
-        self.bufs.check("sum_squares", out, out_index + 1)?;
-        let ([x], out) = self
-            .bufs
-            .io("sum_squares", [(x, n)], (out, out_index + 1))?;
-        out[out_index] = reduce::sum_squares(x);
         Ok(())
     }
     fn clip_by_global_norm(

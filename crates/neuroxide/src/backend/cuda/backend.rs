@@ -130,6 +130,53 @@ impl CudaBackend {
         &self.stream
     }
 
+    /// The device pointers of an op's operands, checked exactly as the CPU backend's
+    /// [`crate::backend::cpu::CpuBackend::operands`] checks them; binds the context.
+    pub fn operands<const N: usize, const M: usize>(
+        &mut self,
+        kernel: &str,
+        ins: [(BufId, usize); N],
+        outs: [(BufId, usize); M],
+    ) -> Result<([u64; N], [u64; M])> {
+        self.bind()?;
+        self.ios(kernel, ins, outs)
+    }
+
+    /// Launches kernel `name` of an op's family on this backend's stream (counted in
+    /// [`BackendStats::kernel_launches`]).
+    pub fn launch_op(
+        &mut self,
+        family: Family,
+        name: &'static str,
+        grid: (u32, u32, u32),
+        block: u32,
+        args: KArgs,
+    ) -> Result<()> {
+        self.launch(family, name, grid, block, args)
+    }
+
+    /// A grid-stride launch of an op's kernel over `n` items ([`BLOCK`] threads per block).
+    pub fn launch_op_1d(
+        &mut self,
+        family: Family,
+        name: &'static str,
+        n: usize,
+        args: KArgs,
+    ) -> Result<()> {
+        self.launch_1d(family, name, n, args)
+    }
+
+    /// Scratch device memory of at least `len` f32 values for an op's intermediate results
+    /// (contents undefined; valid until the next op that asks for scratch).
+    pub fn op_scratch(&mut self, len: usize) -> Result<u64> {
+        self.scratch(len)
+    }
+
+    /// Multiprocessors on the card (for launch shapes).
+    pub fn sm_count(&self) -> u32 {
+        self.dev.sm_count
+    }
+
     fn bind(&self) -> Result<()> {
         drv("binding the context", self.dev.ctx.bind_to_thread())
     }
@@ -484,6 +531,9 @@ impl Drop for CudaBackend {
 }
 
 impl Backend for CudaBackend {
+    fn kernels(&mut self) -> crate::backend::Kernels<'_> {
+        crate::backend::Kernels::Cuda(self)
+    }
     fn name(&self) -> String {
         format!("cuda:{} ({})", self.dev.ordinal, self.dev.name)
     }
@@ -792,15 +842,6 @@ impl Backend for CudaBackend {
             .u64(cols);
         self.launch_rows(compile::SOFTMAX, "nx_softmax_bwd", rows, args)
     }
-    fn sum_rows(&mut self, x: BufId, out: BufId, rows: usize, cols: usize) -> Result<()> {
-        self.bind()?;
-        let ([px], [po]) = self.ios("sum_rows", [(x, rows * cols)], [(out, cols)])?;
-        if cols == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new().ptr(px).ptr(po).u64(rows).u64(cols);
-        self.launch_1d(compile::REDUCE, "nx_sum_rows", cols, args)
-    }
     fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
         self.bind()?;
         let ([pa, pb], [po]) = self.ios("add", [(a, n), (b, n)], [(out, n)])?;
@@ -966,12 +1007,6 @@ impl Backend for CudaBackend {
         let pd = self.buf("accumulate_scalar", dst, dst_index + 1)?;
         let args = KArgs::new().ptr(ps).u64(src_index).ptr(pd).u64(dst_index);
         self.launch(compile::REDUCE, "nx_accumulate_scalar", (1, 1, 1), 1, args)
-    }
-    fn sum_squares(&mut self, x: BufId, n: usize, out: BufId, out_index: usize) -> Result<()> {
-        self.bind()?;
-        let ([px], [po]) = self.ios("sum_squares", [(x, n)], [(out, out_index + 1)])?;
-        let args = KArgs::new().ptr(px).u64(n).ptr(po).u64(out_index);
-        self.launch(compile::REDUCE, "nx_sum_squares", (1, 1, 1), BLOCK, args)
     }
     fn clip_by_global_norm(
         &mut self,

@@ -14,10 +14,12 @@ mod backend;
 mod blas;
 pub mod compile;
 mod context;
-mod launch;
+pub mod launch;
 mod staging;
 
 pub use backend::{CudaBackend, CudaStats, MathFn};
+pub use compile::Family;
+pub use launch::{blocks_for, KArgs, BLOCK};
 
 use crate::backend::Backend;
 use crate::error::Result;
