@@ -186,5 +186,10 @@ fn cuda_step_allocates_nothing_and_syncs_only_for_the_loss() {
         "device allocations during steady-state steps"
     );
     assert_eq!(mid.syncs, before.syncs, "host waits during 50 steps");
+    assert!(
+        mid.graph_replays >= 49,
+        "steps after the second are replayed CUDA graphs ({} replays)",
+        mid.graph_replays
+    );
     assert_eq!(after.syncs, mid.syncs + 1, "reading the loss is one wait");
 }

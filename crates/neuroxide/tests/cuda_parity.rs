@@ -240,7 +240,7 @@ fn dropout_masks_match() {
         let seed = r.next();
         let (stream, step) = (r.next() as u32, r.next() as u32);
         let scale = 1.0 / (1.0 - prob);
-        p.run(|be| be.dropout_forward(x, y, mask, n, prob, scale, seed, stream, step));
+        p.run(|be| be.dropout_forward(x, y, mask, n, prob, scale, seed, stream, step, None));
         p.check(&format!("dropout p={prob} mask"), mask);
         p.check(&format!("dropout p={prob} y"), y);
     }

@@ -284,7 +284,7 @@ fn dropout_masks() {
         let x = buf(be, &data(15, BIG, -2.0, 2.0));
         let y = be.alloc(BIG).unwrap();
         let mask = be.alloc(BIG).unwrap();
-        be.dropout_forward(x, y, mask, BIG, 0.25, 1.0 / 0.75, 1234, 5, 6)
+        be.dropout_forward(x, y, mask, BIG, 0.25, 1.0 / 0.75, 1234, 5, 6, None)
             .unwrap();
         vec![("y".into(), read(be, y)), ("mask".into(), read(be, mask))]
     });

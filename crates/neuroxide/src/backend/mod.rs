@@ -13,7 +13,7 @@ pub mod cpu;
 pub mod cuda;
 mod kinds;
 
-pub use kinds::{Activation, LossKind, OptimizerKind, OptimizerStep, TargetKind};
+pub use kinds::{Activation, LossKind, OptimizerKind, OptimizerStep, StepBlock, TargetKind};
 
 use crate::error::Result;
 
@@ -108,6 +108,8 @@ pub struct BackendStats {
     /// Pinned (page-locked) host staging buffers obtained from the driver for
     /// [`Backend::upload_staged`]; grows only when a batch is larger than any before.
     pub pinned_allocs: u64,
+    /// Recorded steps launched with [`Backend::replay`].
+    pub graph_replays: u64,
 }
 
 /// Device timestamps of one group of staged uploads (one prefetched batch), in milliseconds
@@ -217,7 +219,8 @@ pub trait Backend: Send {
     /// Inverted dropout. For element `i`, draw `u` = the `i % 4`-th word of
     /// `philox4x32_10(counter = [i/4 low, i/4 high, stream, step], key = [seed low, seed high])`,
     /// mapped to `[0, 1)` as `(u >> 8) * 2^-24`; keep when `u >= p`. `mask[i] = keep ? scale : 0`
-    /// with `scale = 1 / (1 - p)` computed on the host; `y[i] = x[i] * mask[i]`.
+    /// with `scale = 1 / (1 - p)` computed on the host; `y[i] = x[i] * mask[i]`. With
+    /// `step_block`, `step` is read from that [`StepBlock`] (its `DROPOUT_STEP` bits) instead.
     #[allow(clippy::too_many_arguments)]
     fn dropout_forward(
         &mut self,
@@ -230,6 +233,7 @@ pub trait Backend: Send {
         seed: u64,
         stream: u32,
         step: u32,
+        step_block: Option<BufId>,
     ) -> Result<()>;
     /// Loss value and gradient (see [`LossArgs`] and [`LossKind`]).
     fn loss(&mut self, args: &LossArgs) -> Result<()>;
@@ -322,6 +326,29 @@ pub trait Backend: Send {
     fn staged_timeline(&mut self) -> Result<Vec<StagedSpan>> {
         Ok(Vec::new())
     }
+
+    /// Starts recording the kernels queued from now on as one replayable step (on CUDA, a CUDA
+    /// graph) instead of running them. Returns `false`, changing nothing, on a backend that
+    /// cannot record (the CPU, the default). While recording, allocations, frees and host waits
+    /// are errors.
+    fn begin_capture(&mut self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Ends the recording begun by [`Backend::begin_capture`] and returns the recorded step's
+    /// id. Nothing recorded has run yet: [`Backend::replay`] runs it.
+    fn end_capture(&mut self) -> Result<usize> {
+        Err(crate::error::Error::backend("this backend cannot record steps"))
+    }
+    /// Abandons a recording after an error inside it.
+    fn abort_capture(&mut self) {}
+    /// Runs recorded step `id` (every kernel it recorded, in order, on the same buffers);
+    /// returns the number of kernels it launched.
+    fn replay(&mut self, id: usize) -> Result<u64> {
+        let _ = id;
+        Err(crate::error::Error::backend("this backend cannot record steps"))
+    }
+    /// Forgets every recorded step (before buffers they use are freed or replanned).
+    fn clear_captures(&mut self) {}
 
     /// Allocation and synchronisation counters (see [`BackendStats`]); zeros by default.
     fn stats(&self) -> BackendStats {

@@ -7,7 +7,8 @@
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
 
 use super::model::Node;
-use crate::backend::{Backend, BufId, Copy2d, LossArgs, OptimizerKind, OptimizerStep};
+use super::step::{StepKey, StepPlan, StepRecordings};
+use crate::backend::{Backend, BufId, Copy2d, LossArgs, OptimizerKind, OptimizerStep, StepBlock};
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
@@ -55,6 +56,19 @@ pub(crate) struct Executor {
     staged_lens: Vec<usize>,
     /// Rows of the prefetched batch not yet consumed by a training step.
     pub pending: Option<usize>,
+    /// The per-step scalar block ([`StepBlock`]) every training step's kernels read.
+    step_block: BufId,
+    /// Recorded training steps (CUDA graphs) by step kind.
+    pub recordings: StepRecordings,
+}
+
+/// What one training step does besides forward and backward.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StepSpec {
+    pub optimizer: OptimizerKind,
+    pub loss: Loss,
+    pub clip: Option<f32>,
+    pub track_accuracy: bool,
 }
 
 /// A fixed index into `Executor::scalars`.
@@ -84,6 +98,7 @@ impl Executor {
         }
         let scalars = backend.alloc(3 * outputs.len())?;
         let norm_partials = backend.alloc(weights.len().max(1))?;
+        let step_block = backend.alloc(StepBlock::LEN)?;
         let mut ex = Executor {
             backend,
             capacity: 0,
@@ -106,6 +121,8 @@ impl Executor {
             staging_rows: 0,
             staged_lens: Vec::new(),
             pending: None,
+            step_block,
+            recordings: StepRecordings::from_env(),
         };
         ex.plan_activations(nodes, outputs, capacity)?;
         Ok(ex)
@@ -118,6 +135,7 @@ impl Executor {
         outputs: &[usize],
         capacity: usize,
     ) -> Result<()> {
+        self.forget_recordings();
         for b in self.activation_bufs.drain(..) {
             self.backend.free(b)?;
         }
@@ -206,6 +224,7 @@ impl Executor {
             self.state_for = Some(kind);
             return Ok(());
         }
+        self.forget_recordings();
         for (i, p) in self.params.iter().enumerate() {
             let n = self.backend.buf_len(*p);
             let mut s = [None, None];
@@ -283,6 +302,7 @@ impl Executor {
                 seed,
                 node: i as u32,
                 step: self.steps,
+                step_block: training.then_some(self.step_block),
             };
             layer
                 .forward(&mut ctx, &io)
@@ -369,6 +389,7 @@ impl Executor {
                 seed,
                 node: i as u32,
                 step: self.steps,
+                step_block: Some(self.step_block),
             };
             layer
                 .backward(&mut ctx, &io, &g)
@@ -403,6 +424,88 @@ impl Executor {
         Ok(())
     }
 
+    /// One training step on the `batch` rows in the input and target buffers: forward, losses,
+    /// backward, clipping and the update, replayed from a recording when one exists for this
+    /// kind of step (see `graph/step.rs`). Every per-step value goes into the scalar block
+    /// first, by one host-to-device copy, so recorded and queued steps compute the same bits.
+    pub fn train_step(
+        &mut self,
+        nodes: &[Node],
+        outputs: &[usize],
+        spec: &StepSpec,
+        batch: usize,
+        seed: u64,
+    ) -> Result<()> {
+        self.ensure_optimizer_state(spec.optimizer)?;
+        let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
+        self.backend.upload(self.step_block, 0, &block)?;
+        let key = StepKey::new(
+            batch,
+            spec.loss,
+            spec.track_accuracy,
+            spec.clip,
+            spec.optimizer,
+        );
+        match self.recordings.plan(&key) {
+            StepPlan::Replay(id) => {
+                self.recordings.launches_per_step = self.backend.replay(id)?;
+                self.steps += 1;
+                return Ok(());
+            }
+            StepPlan::Record => {
+                if self.backend.begin_capture()? {
+                    let steps = self.steps;
+                    let recorded = self
+                        .queue_step(nodes, outputs, spec, batch, seed)
+                        .and_then(|()| self.backend.end_capture());
+                    match recorded {
+                        Ok(id) => {
+                            self.recordings.recorded(key, id);
+                            self.recordings.launches_per_step = self.backend.replay(id)?;
+                            return Ok(());
+                        }
+                        Err(e) => {
+                            // Nothing recorded ran: undo the host-side step count, stop
+                            // recording (the reason stays readable), and queue the step.
+                            self.backend.abort_capture();
+                            self.steps = steps;
+                            self.recordings.disable(e.to_string());
+                        }
+                    }
+                }
+            }
+            StepPlan::Queue => {}
+        }
+        let before = self.backend.stats().kernel_launches;
+        self.queue_step(nodes, outputs, spec, batch, seed)?;
+        self.recordings.launches_per_step = self.backend.stats().kernel_launches - before;
+        Ok(())
+    }
+
+    /// Queues one training step's kernels (see [`Executor::train_step`]).
+    fn queue_step(
+        &mut self,
+        nodes: &[Node],
+        outputs: &[usize],
+        spec: &StepSpec,
+        batch: usize,
+        seed: u64,
+    ) -> Result<()> {
+        self.forward(nodes, batch, true, seed)?;
+        self.losses(nodes, outputs, &spec.loss, batch, spec.track_accuracy)?;
+        self.backward(nodes, batch, seed)?;
+        if let Some(c) = spec.clip {
+            self.clip_gradients(c)?;
+        }
+        self.update(spec.optimizer)
+    }
+
+    /// Forgets every recorded step (their buffers are about to change).
+    fn forget_recordings(&mut self) {
+        self.recordings.clear();
+        self.backend.clear_captures();
+    }
+
     /// Applies one optimizer update to every parameter.
     pub fn update(&mut self, kind: OptimizerKind) -> Result<()> {
         self.ensure_optimizer_state(kind)?;
@@ -416,7 +519,8 @@ impl Executor {
                 self.grads[i],
                 self.state[i],
                 n,
-            );
+            )
+            .with_block(self.step_block);
             self.backend.optimizer_step(&step)?;
         }
         Ok(())

@@ -15,6 +15,7 @@
 mod executor;
 mod model;
 mod sequential;
+mod step;
 
 pub use model::{Model, ParamInfo, TrainConfig};
 pub use sequential::Sequential;

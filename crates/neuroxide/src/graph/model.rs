@@ -1,7 +1,7 @@
 //! `Model`: a built graph (shapes inferred, nodes ordered, parameters initialised) plus, once
 //! used, an executor holding its buffers on a device.
 
-use super::executor::{Executor, Scalar};
+use super::executor::{Executor, Scalar, StepSpec};
 use super::{NodeDef, SymbolicTensor};
 use crate::backend::{BackendStats, OptimizerKind, StagedSpan, TargetKind};
 use crate::device::Device;
@@ -481,13 +481,13 @@ impl Model {
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
-        ex.forward(&self.nodes, batch, true, seed)?;
-        ex.losses(&self.nodes, &self.outputs, &loss, batch, track)?;
-        ex.backward(&self.nodes, batch, seed)?;
-        if let Some(c) = clip {
-            ex.clip_gradients(c)?;
-        }
-        ex.update(optimizer)
+        let spec = StepSpec {
+            optimizer,
+            loss,
+            clip,
+            track_accuracy: track,
+        };
+        ex.train_step(&self.nodes, &self.outputs, &spec, batch, seed)
     }
 
     /// Starts uploading the *next* training batch while queued work runs (double-buffered
@@ -546,6 +546,29 @@ impl Model {
         })?;
         ex.take_staged(&self.inputs, batch)?;
         self.run_train_step(batch)
+    }
+
+    /// Turns the recording and replay of training steps (CUDA graphs; see `graph/step.rs`) on
+    /// or off. On by default unless `NEUROXIDE_CUDA_GRAPHS=0`; the CPU never records. Results
+    /// are bit-identical either way.
+    pub fn set_step_recording(&mut self, on: bool) -> Result<()> {
+        let ex = self.ensure_exec(1)?;
+        ex.recordings.enabled = on;
+        if !on {
+            ex.recordings.clear();
+        }
+        Ok(())
+    }
+
+    /// Kernels launched by the last training step (one replay counts every kernel it holds),
+    /// and why step recording was turned off, if a capture failed.
+    pub fn step_launch_info(&self) -> Option<(u64, Option<String>)> {
+        self.exec.as_ref().map(|ex| {
+            (
+                ex.recordings.launches_per_step,
+                ex.recordings.failure.clone(),
+            )
+        })
     }
 
     /// Starts recording device timestamps of the next `groups` prefetched batches (see

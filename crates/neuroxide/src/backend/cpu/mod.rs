@@ -13,7 +13,7 @@ pub mod reduce;
 pub mod softmax;
 
 use crate::backend::{
-    Activation, Backend, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, TargetKind,
+    Activation, Backend, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, StepBlock, TargetKind,
 };
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -340,7 +340,15 @@ impl Backend for CpuBackend {
         seed: u64,
         stream: u32,
         step: u32,
+        step_block: Option<BufId>,
     ) -> Result<()> {
+        let step = match step_block {
+            Some(b) => {
+                self.bufs.check("dropout_forward", b, StepBlock::LEN)?;
+                self.bufs.0[b.0 as usize][StepBlock::DROPOUT_STEP].to_bits()
+            }
+            None => step,
+        };
         let ([x], [y, mask]) = self
             .bufs
             .ios("dropout_forward", [(x, n)], [(y, n), (mask, n)])?;
@@ -425,6 +433,15 @@ impl Backend for CpuBackend {
         Ok(())
     }
     fn optimizer_step(&mut self, s: &OptimizerStep) -> Result<()> {
+        let resolved;
+        let s = match s.block {
+            Some(b) => {
+                let ([block], []) = self.bufs.ios("optimizer_step", [(b, StepBlock::LEN)], [])?;
+                resolved = s.resolved(block);
+                &resolved
+            }
+            None => s,
+        };
         let need = s.kind.state_count();
         for (i, st) in s.state.iter().enumerate().take(need) {
             match st {

@@ -13,7 +13,7 @@ use super::context::{self, drv, DeviceShared, Func};
 use super::launch::{blocks_for, KArgs, BLOCK};
 use crate::backend::{
     Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, LossKind, Matmul, OptimizerKind,
-    OptimizerStep, StagedSpan, TargetKind,
+    OptimizerStep, StagedSpan, StepBlock, TargetKind,
 };
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -50,6 +50,8 @@ pub struct CudaBackend {
     /// Copy stream and pinned staging memory of [`Backend::upload_staged`], created at the
     /// first staged upload.
     staging: Option<super::staging::Staging>,
+    /// Recorded steps (CUDA graphs) and the capture in progress.
+    recorder: super::graph::Recorder,
 }
 
 /// Activation code and parameter as the kernels' `nx_act_*` functions take them.
@@ -102,6 +104,7 @@ impl CudaBackend {
                 stats: BackendStats::default(),
                 blas: None,
                 staging: None,
+                recorder: super::graph::Recorder::default(),
             };
             b.status = b.raw_alloc(8)?;
             b.reset_status()?;
@@ -190,7 +193,20 @@ impl CudaBackend {
 
     /// A device block of at least `bytes`, from this backend's free list, the GPU's pool, or
     /// the driver (after releasing cached blocks if the driver is out of memory).
+    /// Refuses `what` while a step is being captured: allocations, frees and host waits
+    /// cannot be part of a recorded step.
+    fn not_capturing(&self, what: &str) -> Result<()> {
+        if self.recorder.capturing() {
+            return Err(Error::backend(format!(
+                "cuda: {what} while a step is being captured (a recorded step must not \
+                 allocate, free or wait)"
+            )));
+        }
+        Ok(())
+    }
+
     fn raw_alloc(&mut self, bytes: usize) -> Result<Block> {
+        self.not_capturing("allocating device memory")?;
         let class = size_class(bytes);
         if let Some(b) = self.free.take(class) {
             self.stats.reused_allocs += 1;
@@ -412,6 +428,7 @@ impl CudaBackend {
     }
 
     fn sync_stream(&mut self) -> Result<()> {
+        self.not_capturing("waiting for the device")?;
         self.bind()?;
         drv("synchronising the stream", self.stream.synchronize())?;
         self.stats.syncs += 1;
@@ -541,6 +558,7 @@ impl Backend for CudaBackend {
         Device::Cuda(self.dev.ordinal)
     }
     fn alloc(&mut self, len: usize) -> Result<BufId> {
+        self.not_capturing("allocating a buffer")?;
         self.bind()?;
         let id =
             u32::try_from(self.bufs.len()).map_err(|_| Error::backend("cuda: too many buffers"))?;
@@ -559,6 +577,7 @@ impl Backend for CudaBackend {
         Ok(BufId(id))
     }
     fn free(&mut self, buf: BufId) -> Result<()> {
+        self.not_capturing("freeing a buffer")?;
         self.bind()?;
         self.order_after_staged()?;
         let slot = self
@@ -580,6 +599,33 @@ impl Backend for CudaBackend {
     fn stats(&self) -> BackendStats {
         self.stats
     }
+    fn begin_capture(&mut self) -> Result<bool> {
+        self.bind()?;
+        self.recorder
+            .begin(&self.stream, self.stats.kernel_launches)?;
+        Ok(true)
+    }
+    fn end_capture(&mut self) -> Result<usize> {
+        self.bind()?;
+        self.recorder
+            .end(&self.stream, self.stats.kernel_launches, self.status_cols)
+    }
+    fn abort_capture(&mut self) {
+        self.recorder.abort(&self.stream);
+    }
+    fn replay(&mut self, id: usize) -> Result<u64> {
+        self.not_capturing("replaying a recorded step")?;
+        self.bind()?;
+        let (launches, status_cols) = self.recorder.replay(id)?;
+        if status_cols.is_some() {
+            self.status_cols = status_cols;
+        }
+        self.stats.graph_replays += 1;
+        Ok(launches)
+    }
+    fn clear_captures(&mut self) {
+        self.recorder.clear();
+    }
     fn buf_len(&self, buf: BufId) -> usize {
         self.bufs
             .get(buf.0 as usize)
@@ -588,6 +634,7 @@ impl Backend for CudaBackend {
             .map_or(0, |b| b.len)
     }
     fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()> {
+        self.not_capturing("copying from the host")?;
         self.bind()?;
         let p = self.buf("upload", dst, offset + src.len())?;
         if src.is_empty() {
@@ -600,6 +647,7 @@ impl Backend for CudaBackend {
         })
     }
     fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()> {
+        self.not_capturing("copying to the host")?;
         self.bind()?;
         let p = self.buf("download", src, offset + dst.len())?;
         if !dst.is_empty() {
@@ -889,9 +937,14 @@ impl Backend for CudaBackend {
         seed: u64,
         stream: u32,
         step: u32,
+        step_block: Option<BufId>,
     ) -> Result<()> {
         self.bind()?;
         let ([px], [py, pm]) = self.ios("dropout_forward", [(x, n)], [(y, n), (mask, n)])?;
+        let pblock = match step_block {
+            Some(b) => self.buf("dropout_forward", b, StepBlock::LEN)?,
+            None => 0,
+        };
         if n == 0 {
             return Ok(());
         }
@@ -904,7 +957,8 @@ impl Backend for CudaBackend {
             .f32(scale)
             .word(seed)
             .u32(stream)
-            .u32(step);
+            .u32(step)
+            .ptr(pblock);
         self.launch_1d(compile::ELEMENTWISE, "nx_dropout", n, args)
     }
     fn loss(&mut self, a: &LossArgs) -> Result<()> {
@@ -1049,6 +1103,10 @@ impl Backend for CudaBackend {
             return Ok(());
         }
         let sc = s.scalars;
+        let pblock = match s.block {
+            Some(b) => self.buf("optimizer_step", b, StepBlock::LEN)?,
+            None => 0,
+        };
         match s.kind {
             OptimizerKind::Sgd {
                 lr,
@@ -1064,7 +1122,8 @@ impl Backend for CudaBackend {
                     .f32(lr)
                     .f32(momentum)
                     .i32(i32::from(nesterov))
-                    .f32(weight_decay);
+                    .f32(weight_decay)
+                    .ptr(pblock);
                 self.launch_1d(compile::OPTIMIZER, "nx_sgd", s.n, args)
             }
             OptimizerKind::Adam {
@@ -1090,7 +1149,8 @@ impl Backend for CudaBackend {
                     .f32(sc[1])
                     .f32(sc[2])
                     .f32(sc[3])
-                    .f32(sc[4]);
+                    .f32(sc[4])
+                    .ptr(pblock);
                 self.launch_1d(compile::OPTIMIZER, "nx_adam", s.n, args)
             }
             OptimizerKind::RmsProp {
@@ -1111,7 +1171,8 @@ impl Backend for CudaBackend {
                     .f32(eps)
                     .f32(momentum)
                     .f32(weight_decay)
-                    .f32(sc[0]);
+                    .f32(sc[0])
+                    .ptr(pblock);
                 self.launch_1d(compile::OPTIMIZER, "nx_rmsprop", s.n, args)
             }
         }

@@ -78,6 +78,13 @@ fn prelude() -> String {
         ("NX_FRAC_1_SQRT_2PI", act::FRAC_1_SQRT_2PI),
     ];
     let mut s = String::from("// Generated from the Rust constants (backend/cpu/activation.rs).\n");
+    for (name, index) in [
+        ("NX_BLOCK_LR", crate::backend::StepBlock::LR),
+        ("NX_BLOCK_SCALARS", crate::backend::StepBlock::SCALARS),
+        ("NX_BLOCK_DROPOUT_STEP", crate::backend::StepBlock::DROPOUT_STEP),
+    ] {
+        s.push_str(&format!("#define {name} {index} /* backend::StepBlock */\n"));
+    }
     for (name, v) in consts {
         s.push_str(&format!(
             "#define {name} __int_as_float(0x{:08x}) /* {v:e} */\n",

@@ -14,6 +14,7 @@ mod backend;
 mod blas;
 pub mod compile;
 mod context;
+mod graph;
 pub mod launch;
 mod staging;
 
