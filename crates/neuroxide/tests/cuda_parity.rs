@@ -11,7 +11,7 @@
 mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
-use parity_pair::{assert_same, diff, gpu, rng, Pair, Rng};
+use parity_pair::{assert_same, diff, edge_values, gpu, rng, Pair, Rng};
 
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::cuda::{CudaBackend, MathFn};
@@ -68,6 +68,63 @@ fn activation_inputs(r: &mut Rng, n: usize) -> Vec<f32> {
 }
 
 // ---------------------------------------------------------------- tests
+
+#[test]
+fn matmul_signed_zero_sums_and_underflow_rule_2b() {
+    // Products that underflow to −0 make an accumulator −0; a zero-padded k-tile term added to
+    // it would turn it into +0 (PARITY rule 2b). k values straddle both kernels' tile sizes.
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("matmul_rule_2b");
+    let edges = edge_values();
+    for &(m, k, n) in &[
+        (5, 3, 7),
+        (9, 15, 4),
+        (130, 9, 129),
+        (131, 17, 140),
+        (2, 1, 2),
+    ] {
+        for (a_trans, b_trans) in [(false, false), (true, true), (false, true), (true, false)] {
+            // A: tiny negatives, B: tiny positives (every product underflows to −0), with
+            // some edge values and ordinary numbers mixed into a third of the rows.
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| match i % 5 {
+                    0 => edges[r.below(edges.len())],
+                    _ => -1e-30,
+                })
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| {
+                    if i % 7 == 0 {
+                        r.range(-1.0, 1.0)
+                    } else {
+                        1e-30
+                    }
+                })
+                .collect();
+            let (a, b) = (p.buf(&a), p.buf(&b));
+            let c = p.out(m * n);
+            let mm = Matmul {
+                m,
+                n,
+                k,
+                a,
+                a_trans,
+                b,
+                b_trans,
+                c,
+                bias: None,
+                pre_act: None,
+                act: Activation::Linear,
+            };
+            p.run(|be| be.matmul(&mm));
+            p.check(
+                &format!("matmul rule 2b {m}x{k}x{n} ta={a_trans} tb={b_trans}"),
+                c,
+            );
+        }
+    }
+    p.finish("matmul_signed_zero_sums_and_underflow_rule_2b");
+}
 
 #[test]
 fn matmul_all_transposes_bias_activations_and_shapes() {

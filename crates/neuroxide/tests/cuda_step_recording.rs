@@ -78,7 +78,11 @@ fn run(
     (losses, m.weights().expect("weights"), replays)
 }
 
-fn assert_same(what: &str, a: &(Vec<f32>, Vec<(String, Tensor)>, u64), b: &(Vec<f32>, Vec<(String, Tensor)>, u64)) {
+fn assert_same(
+    what: &str,
+    a: &(Vec<f32>, Vec<(String, Tensor)>, u64),
+    b: &(Vec<f32>, Vec<(String, Tensor)>, u64),
+) {
     let l = compare_losses(&a.0, &b.0).expect("same step count");
     let w = compare_weights(&a.1, &b.1).expect("same layout");
     println!(

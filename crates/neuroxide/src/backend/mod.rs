@@ -337,7 +337,9 @@ pub trait Backend: Send {
     /// Ends the recording begun by [`Backend::begin_capture`] and returns the recorded step's
     /// id. Nothing recorded has run yet: [`Backend::replay`] runs it.
     fn end_capture(&mut self) -> Result<usize> {
-        Err(crate::error::Error::backend("this backend cannot record steps"))
+        Err(crate::error::Error::backend(
+            "this backend cannot record steps",
+        ))
     }
     /// Abandons a recording after an error inside it.
     fn abort_capture(&mut self) {}
@@ -345,7 +347,9 @@ pub trait Backend: Send {
     /// returns the number of kernels it launched.
     fn replay(&mut self, id: usize) -> Result<u64> {
         let _ = id;
-        Err(crate::error::Error::backend("this backend cannot record steps"))
+        Err(crate::error::Error::backend(
+            "this backend cannot record steps",
+        ))
     }
     /// Forgets every recorded step (before buffers they use are freed or replanned).
     fn clear_captures(&mut self) {}

@@ -81,9 +81,14 @@ fn prelude() -> String {
     for (name, index) in [
         ("NX_BLOCK_LR", crate::backend::StepBlock::LR),
         ("NX_BLOCK_SCALARS", crate::backend::StepBlock::SCALARS),
-        ("NX_BLOCK_DROPOUT_STEP", crate::backend::StepBlock::DROPOUT_STEP),
+        (
+            "NX_BLOCK_DROPOUT_STEP",
+            crate::backend::StepBlock::DROPOUT_STEP,
+        ),
     ] {
-        s.push_str(&format!("#define {name} {index} /* backend::StepBlock */\n"));
+        s.push_str(&format!(
+            "#define {name} {index} /* backend::StepBlock */\n"
+        ));
     }
     for (name, v) in consts {
         s.push_str(&format!(

@@ -46,7 +46,9 @@ impl Recorder {
     /// Starts capturing `stream`; `launches` is the backend's launch counter now.
     pub fn begin(&mut self, stream: &Arc<CudaStream>, launches: u64) -> Result<()> {
         if self.capturing.is_some() {
-            return Err(Error::backend("cuda: a step capture is already in progress"));
+            return Err(Error::backend(
+                "cuda: a step capture is already in progress",
+            ));
         }
         drv(
             "beginning a CUDA graph capture",

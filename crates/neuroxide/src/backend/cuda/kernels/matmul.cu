@@ -3,9 +3,10 @@
 // Every output (i, j) has ONE f32 accumulator that starts at 0 and walks p = 0, 1, ..., k-1 in
 // increasing order with acc = fmaf(A[i,p], B[p,j], acc): the CPU's order exactly. Parallelism is
 // only across outputs; tiling over k carries each accumulator from one tile to the next.
-// Out-of-range parts of the last k-tile are zero-filled in BOTH operands: fmaf(0, 0, acc) == acc
-// bit for bit, because an accumulator that starts at +0 can never become -0 (an exact zero sum
-// of a nonzero product rounds to +0, and +0 + -0 = +0).
+// Out-of-range parts of the last k-tile are zero-filled in shared memory but never enter an
+// accumulator (PARITY rule 2b): the last tile's loop stops at k. Adding fmaf(0, 0, acc) would
+// not be neutral: an accumulator can be -0 (a negative product that underflows rounds to -0),
+// and -0 + +0 = +0, a sign the CPU, which stops at k, keeps.
 //
 // nx_matmul_<ta><tb>: the register-tiled kernel. A 256-thread block computes a 128x128 tile of C;
 // each thread owns an 8x8 register tile (rows ty*4+{0..3} and 64+ty*4+{0..3}, likewise columns),
@@ -33,6 +34,24 @@ __device__ __forceinline__ float nx_epilogue_act(int act, float a, float z) {
         return z > 0.0f ? z : 0.0f;
     }
     return nx_act_forward_call(act, a, z);
+}
+
+// One k step of a thread's 8x8 register tile: acc[i][j] = fmaf(a[i], b[j], acc[i][j]).
+__device__ __forceinline__ void nx_tile_step(const float *arow, const float *brow, int tx, int ty,
+                                             float (&acc)[8][8]) {
+    const float4 a0 = *reinterpret_cast<const float4 *>(&arow[ty * 4]);
+    const float4 a1 = *reinterpret_cast<const float4 *>(&arow[64 + ty * 4]);
+    const float4 b0 = *reinterpret_cast<const float4 *>(&brow[tx * 4]);
+    const float4 b1 = *reinterpret_cast<const float4 *>(&brow[64 + tx * 4]);
+    const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+    const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+        }
+    }
 }
 
 template <bool AT, bool BT>
@@ -135,20 +154,15 @@ __device__ __forceinline__ void nx_matmul_tile(int m, int n, int k, const float 
         if (t + 1 < ntiles) {
             load((t + 1) * NX_BK);
         }
+        const int valid = k - t * NX_BK; // terms of this tile inside [0, k)
+        if (valid >= NX_BK) {
 #pragma unroll
-        for (int p = 0; p < NX_BK; ++p) {
-            const float4 a0 = *reinterpret_cast<const float4 *>(&As[cur][p][ty * 4]);
-            const float4 a1 = *reinterpret_cast<const float4 *>(&As[cur][p][64 + ty * 4]);
-            const float4 b0 = *reinterpret_cast<const float4 *>(&Bs[cur][p][tx * 4]);
-            const float4 b1 = *reinterpret_cast<const float4 *>(&Bs[cur][p][64 + tx * 4]);
-            const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-            const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-#pragma unroll
-                for (int j = 0; j < 8; ++j) {
-                    acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-                }
+            for (int p = 0; p < NX_BK; ++p) {
+                nx_tile_step(As[cur][p], Bs[cur][p], tx, ty, acc);
+            }
+        } else {
+            for (int p = 0; p < valid; ++p) {
+                nx_tile_step(As[cur][p], Bs[cur][p], tx, ty, acc);
             }
         }
         if (t + 1 < ntiles) {
@@ -202,9 +216,15 @@ __device__ __forceinline__ void nx_matmul_one(int m, int n, int k, const float *
             Bs[ty][tx] = (p < k && j < n) ? (BT ? B[(size_t)j * k + p] : B[(size_t)p * n + j]) : 0.0f;
         }
         __syncthreads();
+        if (k - kt >= 16) {
 #pragma unroll
-        for (int p = 0; p < 16; ++p) {
-            acc = fmaf(As[ty][p], Bs[p][tx], acc);
+            for (int p = 0; p < 16; ++p) {
+                acc = fmaf(As[ty][p], Bs[p][tx], acc);
+            }
+        } else {
+            for (int p = 0; p < k - kt; ++p) { // rule 2b: padding never enters acc
+                acc = fmaf(As[ty][p], Bs[p][tx], acc);
+            }
         }
         __syncthreads();
     }
