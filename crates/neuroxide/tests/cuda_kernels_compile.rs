@@ -33,6 +33,21 @@ fn every_kernel_family_compiles_with_nvrtc() {
 }
 
 #[test]
+fn kernel_family_names_are_unique() {
+    // The module cache is keyed by the family's file name: two families with one name would
+    // load one module for both (the second family's kernels then "do not exist").
+    let mut names: Vec<&str> = compile::FAMILIES
+        .iter()
+        .chain(neuroxide::ops::CUDA_FAMILIES)
+        .map(|f| f.file)
+        .collect();
+    let count = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), count, "duplicate CUDA family names: {names:?}");
+}
+
+#[test]
 fn a_compile_error_names_the_file_and_shows_the_log() {
     if !compile::nvrtc_present() {
         require_cuda::skip("libnvrtc.so could not be loaded");

@@ -18,7 +18,7 @@ use crate::error::Result;
 pub const CHUNK: usize = 256;
 
 /// The CUDA source of this folder.
-pub const CUDA: Family = Family::new("reduce.cu", include_str!("reduce.cu"));
+pub const CUDA: Family = Family::new("ops/reduce/reduce.cu", include_str!("reduce.cu"));
 
 /// Number of chunks of an `n`-term reduction.
 pub fn chunks(n: usize) -> usize {
