@@ -17,7 +17,7 @@ use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::cuda::{CudaBackend, MathFn};
 use neuroxide::backend::{
     Activation, Backend, Copy2d, LossArgs, LossKind, Matmul, OptimizerKind, OptimizerStep,
-    TargetKind,
+    StepBlock, TargetKind,
 };
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 use neuroxide::{math, philox};
@@ -553,6 +553,42 @@ fn optimizer_steps_all_kinds() {
         p.check(&format!("{kind:?} weights"), w);
         p.check(&format!("{kind:?} state 0"), s0);
         p.check(&format!("{kind:?} state 1"), s1);
+        // The multi-tensor update (one launch on CUDA, one by one on the CPU) of three tensors
+        // of odd sizes, reading its scalars from a per-step block with a changing rate.
+        let sizes = [1usize, 257, 10_001];
+        let tensors: Vec<_> = sizes
+            .iter()
+            .map(|&m| {
+                let bufs = (
+                    p.buf(&r.vec(m, -1.0, 1.0)),
+                    p.zeros(m),
+                    p.zeros(m),
+                    p.zeros(m),
+                );
+                (m, bufs)
+            })
+            .collect();
+        let block = p.zeros(StepBlock::LEN);
+        for t in 1..=3u64 {
+            let values = StepBlock::values(kind.with_lr(kind.lr() / t as f32), t, 0);
+            p.cpu.upload(block, 0, &values).unwrap();
+            p.gpu.upload(block, 0, &values).unwrap();
+            let steps: Vec<OptimizerStep> = tensors
+                .iter()
+                .map(|&(m, (w, g, s0, s1))| {
+                    let gv = r.vec(m, -0.5, 0.5);
+                    p.cpu.upload(g, 0, &gv).unwrap();
+                    p.gpu.upload(g, 0, &gv).unwrap();
+                    OptimizerStep::new(kind, t, w, g, [Some(s0), Some(s1)], m).with_block(block)
+                })
+                .collect();
+            p.run(|be| be.optimizer_step_all(&steps));
+        }
+        for (i, &(_, (w, _, s0, s1))) in tensors.iter().enumerate() {
+            p.check(&format!("{kind:?} multi-tensor {i} weights"), w);
+            p.check(&format!("{kind:?} multi-tensor {i} state 0"), s0);
+            p.check(&format!("{kind:?} multi-tensor {i} state 1"), s1);
+        }
     }
     p.finish("optimizer_steps_all_kinds");
 }

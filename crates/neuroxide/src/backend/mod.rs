@@ -276,6 +276,16 @@ pub trait Backend: Send {
     ) -> Result<()>;
     /// One optimizer update of one parameter tensor (see [`OptimizerStep`]).
     fn optimizer_step(&mut self, step: &OptimizerStep) -> Result<()>;
+    /// The updates of every parameter tensor of a model, with the per-element arithmetic of
+    /// [`Backend::optimizer_step`] (so the same bits). A backend may run them as one launch
+    /// (CUDA, when every step has the same kind and reads one [`StepBlock`]); the default
+    /// runs them one by one in order.
+    fn optimizer_step_all(&mut self, steps: &[OptimizerStep]) -> Result<()> {
+        for s in steps {
+            self.optimizer_step(s)?;
+        }
+        Ok(())
+    }
 
     /// Asynchronous upload for double-buffered input: copies `src` into `dst[0..src.len()]`
     /// without making the compute work wait for the host.

@@ -60,6 +60,8 @@ pub(crate) struct Executor {
     step_block: BufId,
     /// Recorded training steps (CUDA graphs) by step kind.
     pub recordings: StepRecordings,
+    /// The optimizer updates of the current step (kept to reuse its allocation).
+    optimizer_steps: Vec<OptimizerStep>,
 }
 
 /// What one training step does besides forward and backward.
@@ -123,6 +125,7 @@ impl Executor {
             pending: None,
             step_block,
             recordings: StepRecordings::from_env(),
+            optimizer_steps: Vec::new(),
         };
         ex.plan_activations(nodes, outputs, capacity)?;
         Ok(ex)
@@ -510,6 +513,8 @@ impl Executor {
     pub fn update(&mut self, kind: OptimizerKind) -> Result<()> {
         self.ensure_optimizer_state(kind)?;
         self.steps += 1;
+        // Reused list (no allocation after the first step); one launch on CUDA.
+        self.optimizer_steps.clear();
         for i in 0..self.params.len() {
             let n = self.backend.buf_len(self.params[i]);
             let step = OptimizerStep::new(
@@ -521,9 +526,9 @@ impl Executor {
                 n,
             )
             .with_block(self.step_block);
-            self.backend.optimizer_step(&step)?;
+            self.optimizer_steps.push(step);
         }
-        Ok(())
+        self.backend.optimizer_step_all(&self.optimizer_steps)
     }
 
     /// Copies a host batch into a device buffer (checked length).

@@ -52,6 +52,11 @@ pub struct CudaBackend {
     staging: Option<super::staging::Staging>,
     /// Recorded steps (CUDA graphs) and the capture in progress.
     recorder: super::graph::Recorder,
+    /// Device tables of the multi-tensor optimizer: the buffer ids they were built for
+    /// (`[param, grad, state0, state1]` per tensor) and the uploaded table.
+    optimizer_tables: Vec<(Vec<u32>, Block)>,
+    /// Per-kernel timing (`NEUROXIDE_PROFILE_KERNELS=1`), printed when the backend is dropped.
+    profile: Option<super::profile::KernelProfile>,
 }
 
 /// Activation code and parameter as the kernels' `nx_act_*` functions take them.
@@ -105,6 +110,8 @@ impl CudaBackend {
                 blas: None,
                 staging: None,
                 recorder: super::graph::Recorder::default(),
+                profile: super::profile::KernelProfile::from_env(),
+                optimizer_tables: Vec::new(),
             };
             b.status = b.raw_alloc(8)?;
             b.reset_status()?;
@@ -178,6 +185,51 @@ impl CudaBackend {
     /// Multiprocessors on the card (for launch shapes).
     pub fn sm_count(&self) -> u32 {
         self.dev.sm_count
+    }
+
+    /// The device table of the multi-tensor optimizer for `steps` (`optimizer.cu`,
+    /// `NX_MT_WORDS` words per tensor, then the total), built and uploaded the first time a
+    /// set of buffers is seen and reused afterwards (so a recorded step allocates nothing).
+    fn optimizer_table(&mut self, steps: &[OptimizerStep], need: usize) -> Result<u64> {
+        let ids = |s: &OptimizerStep| {
+            let st = |i: usize| s.state[i].filter(|_| i < need).map_or(u32::MAX, |b| b.0);
+            [s.param.0, s.grad.0, st(0), st(1)]
+        };
+        let same = |key: &[u32]| {
+            key.len() == 4 * steps.len()
+                && key
+                    .chunks(4)
+                    .zip(steps)
+                    .all(|(k, s)| k == ids(s).as_slice())
+        };
+        if let Some((_, b)) = self.optimizer_tables.iter().find(|(k, _)| same(k)) {
+            return Ok(b.ptr);
+        }
+        let mut key = Vec::with_capacity(4 * steps.len());
+        let mut words = Vec::with_capacity(5 * steps.len() + 1);
+        let mut first = 0u64;
+        for s in steps {
+            key.extend(ids(s));
+            let ptr = |b: Option<BufId>, len: usize| match b {
+                Some(b) if len > 0 => self.buf("optimizer_step_all", b, len),
+                _ => Ok(0),
+            };
+            words.push(ptr(Some(s.param), s.n)?);
+            words.push(ptr(Some(s.grad), s.n)?);
+            words.push(ptr(s.state[0].filter(|_| need > 0), s.n)?);
+            words.push(ptr(s.state[1].filter(|_| need > 1), s.n)?);
+            words.push(first);
+            first += s.n as u64;
+        }
+        words.push(first);
+        let block = self.raw_alloc(words.len() * 8)?;
+        // SAFETY: `block` holds `words.len()` u64 values; the pageable source is staged by the
+        // driver before the call returns.
+        drv("uploading an optimizer table", unsafe {
+            cu::memcpy_htod_async(block.ptr, &words, self.stream.cu_stream())
+        })?;
+        self.optimizer_tables.push((key, block));
+        Ok(block.ptr)
     }
 
     fn bind(&self) -> Result<()> {
@@ -337,6 +389,12 @@ impl CudaBackend {
     ) -> Result<()> {
         let f = self.func(family, name)?;
         let (mut params, n) = args.params();
+        let timing = match &self.profile {
+            Some(_) if !self.recorder.capturing() => {
+                Some(super::profile::KernelProfile::start(&self.stream)?)
+            }
+            _ => None,
+        };
         // SAFETY: the arguments match the kernel's signature (see the .cu files) and every
         // pointer was checked to hold the values the kernel touches.
         drv(format!("launching {name}"), unsafe {
@@ -350,6 +408,9 @@ impl CudaBackend {
             )
         })?;
         self.stats.kernel_launches += 1;
+        if let (Some(p), Some(start)) = (self.profile.as_mut(), timing) {
+            p.end(&self.stream, name, start)?;
+        }
         Ok(())
     }
 
@@ -520,6 +581,9 @@ impl CudaBackend {
 
 impl Drop for CudaBackend {
     fn drop(&mut self) {
+        if let Some(p) = &self.profile {
+            eprint!("{}", p.table());
+        }
         // Wait for queued work, then hand every block to the GPU's pool for other backends.
         if self.bind().is_err() || self.stream.synchronize().is_err() {
             return; // the context is broken; leak rather than hand out blocks still in use
@@ -539,6 +603,9 @@ impl Drop for CudaBackend {
         }
         if let Some(s) = self.scratch.take() {
             pool.put(s);
+        }
+        for (_, t) in self.optimizer_tables.drain(..) {
+            pool.put(t);
         }
         if self.status.bytes > 0 {
             pool.put(self.status);
@@ -1078,6 +1145,102 @@ impl Backend for CudaBackend {
         let args = KArgs::new().ptr(pg).u64(n).ptr(pp).u64(count).f32(max_norm);
         let g = blocks_for(n, BLOCK as usize * 8, self.dev.sm_count * 8);
         self.launch(compile::REDUCE, "nx_clip_by_norm", (g, 1, 1), BLOCK, args)
+    }
+    fn optimizer_step_all(&mut self, steps: &[OptimizerStep]) -> Result<()> {
+        let Some(first) = steps.first() else {
+            return Ok(());
+        };
+        let one_launch = first.block.is_some()
+            && steps
+                .iter()
+                .all(|s| s.kind == first.kind && s.block == first.block);
+        if !one_launch {
+            for s in steps {
+                self.optimizer_step(s)?;
+            }
+            return Ok(());
+        }
+        self.bind()?;
+        let need = first.kind.state_count();
+        for s in steps {
+            if s.state.iter().take(need).any(Option::is_none) {
+                return Err(Error::backend(
+                    "cuda optimizer_step_all: state buffer missing",
+                ));
+            }
+            let state_len = |i: usize| if i < need { s.n } else { 0 };
+            self.ios(
+                "optimizer_step_all",
+                [(s.grad, s.n)],
+                [
+                    (s.param, s.n),
+                    (s.state[0].unwrap_or(s.param), state_len(0)),
+                    (s.state[1].unwrap_or(s.param), state_len(1)),
+                ],
+            )?;
+        }
+        let total: usize = steps.iter().map(|s| s.n).sum();
+        if total == 0 {
+            return Ok(());
+        }
+        let table = self.optimizer_table(steps, need)?;
+        let pblock = self.buf(
+            "optimizer_step_all",
+            first.block.unwrap_or(first.param),
+            StepBlock::LEN,
+        )?;
+        let count = steps.len();
+        let (name, args) = match first.kind {
+            OptimizerKind::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+                ..
+            } => (
+                "nx_sgd_multi",
+                KArgs::new()
+                    .ptr(table)
+                    .u64(count)
+                    .f32(momentum)
+                    .i32(i32::from(nesterov))
+                    .f32(weight_decay),
+            ),
+            OptimizerKind::Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                decoupled,
+                ..
+            } => (
+                "nx_adam_multi",
+                KArgs::new()
+                    .ptr(table)
+                    .u64(count)
+                    .f32(beta1)
+                    .f32(beta2)
+                    .f32(eps)
+                    .f32(weight_decay)
+                    .i32(i32::from(decoupled)),
+            ),
+            OptimizerKind::RmsProp {
+                alpha,
+                eps,
+                momentum,
+                weight_decay,
+                ..
+            } => (
+                "nx_rmsprop_multi",
+                KArgs::new()
+                    .ptr(table)
+                    .u64(count)
+                    .f32(alpha)
+                    .f32(eps)
+                    .f32(momentum)
+                    .f32(weight_decay),
+            ),
+        };
+        self.launch_1d(compile::OPTIMIZER, name, total, args.ptr(pblock))
     }
     fn optimizer_step(&mut self, s: &OptimizerStep) -> Result<()> {
         self.bind()?;

@@ -16,6 +16,7 @@ pub mod compile;
 mod context;
 mod graph;
 pub mod launch;
+mod profile;
 mod staging;
 
 pub use backend::{CudaBackend, CudaStats, MathFn};
