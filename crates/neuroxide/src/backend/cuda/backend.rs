@@ -848,30 +848,41 @@ impl Backend for CudaBackend {
             .ptr(if mm.pre_act.is_some() { ppre } else { 0 })
             .i32(act)
             .f32(alpha);
-        let big_tiles = m.div_ceil(128) * n.div_ceil(128);
-        let big = big_tiles * 2 >= self.dev.sm_count as usize;
-        let tile = if big { 128 } else { 16 };
+        // Which variant fills the GPU best (all give the same bits): 128x128 register tiles
+        // when there are enough of them, 32x32 tiles when there are at least a few, else one
+        // output per thread.
+        let big = m.div_ceil(128) * n.div_ceil(128) * 2 >= self.dev.sm_count as usize;
+        let mid = !big && m.div_ceil(32) * n.div_ceil(32) >= 8 && k >= 32;
+        let (tile, threads) = match (big, mid) {
+            (true, _) => (128, BLOCK),
+            (false, true) => (32, 128),
+            (false, false) => (16, BLOCK),
+        };
         let (gx, gy) = (n.div_ceil(tile), m.div_ceil(tile));
         if gy > 65_535 {
             return Err(Error::backend(format!(
                 "cuda matmul: m = {m} rows need {gy} row blocks, more than the grid's 65535"
             )));
         }
-        let name = match (big, mm.a_trans, mm.b_trans) {
-            (true, false, false) => "nx_matmul_nn",
-            (true, false, true) => "nx_matmul_nt",
-            (true, true, false) => "nx_matmul_tn",
-            (true, true, true) => "nx_matmul_tt",
-            (false, false, false) => "nx_matmul_small_nn",
-            (false, false, true) => "nx_matmul_small_nt",
-            (false, true, false) => "nx_matmul_small_tn",
-            (false, true, true) => "nx_matmul_small_tt",
+        let name = match (big, mid, mm.a_trans, mm.b_trans) {
+            (true, _, false, false) => "nx_matmul_nn",
+            (true, _, false, true) => "nx_matmul_nt",
+            (true, _, true, false) => "nx_matmul_tn",
+            (true, _, true, true) => "nx_matmul_tt",
+            (false, true, false, false) => "nx_matmul_mid_nn",
+            (false, true, false, true) => "nx_matmul_mid_nt",
+            (false, true, true, false) => "nx_matmul_mid_tn",
+            (false, true, true, true) => "nx_matmul_mid_tt",
+            (false, false, false, false) => "nx_matmul_small_nn",
+            (false, false, false, true) => "nx_matmul_small_nt",
+            (false, false, true, false) => "nx_matmul_small_tn",
+            (false, false, true, true) => "nx_matmul_small_tt",
         };
         self.launch(
             compile::MATMUL,
             name,
             (gx as u32, gy as u32, 1),
-            BLOCK,
+            threads,
             args,
         )
     }

@@ -238,6 +238,137 @@ __device__ __forceinline__ void nx_matmul_one(int m, int n, int k, const float *
     }
 }
 
+// nx_matmul_mid_<ta><tb>: for problems with too few 128x128 tiles to fill the GPU but more
+// outputs than one-per-thread blocks serve well. A 128-thread block computes a 32x32 tile of C;
+// each thread owns a 2x4 register tile (rows ty*2+{0,1}, columns tx*4+{0..3}), so per k step it
+// reads 6 values from shared memory for 8 FFMAs (the small kernel reads 2 per FFMA and is bound
+// by shared-memory bandwidth). k-tiles of 32 are loaded with coalesced global reads whatever
+// the transposes, and the next tile is fetched into registers while the current one is
+// multiplied. Same arithmetic as every other variant: one accumulator per output, p increasing,
+// the last tile stopping at k (rule 2b).
+#define NX_MID_BM 32
+#define NX_MID_BN 32
+#define NX_MID_BK 32
+#define NX_MID_THREADS 128
+#define NX_MID_LOADS (NX_MID_BM * NX_MID_BK / NX_MID_THREADS)
+
+template <bool AT, bool BT>
+__device__ __forceinline__ void nx_matmul_mid(int m, int n, int k, const float *__restrict__ A,
+                                              const float *__restrict__ B, float *__restrict__ C,
+                                              const float *__restrict__ bias,
+                                              float *__restrict__ pre, int act, float alpha) {
+    // +1: the transposing stores (As[c][r] from row-major A) hit distinct banks.
+    __shared__ float As[NX_MID_BK][NX_MID_BM + 1];
+    __shared__ float Bs[NX_MID_BK][NX_MID_BN + 1];
+    const int tid = threadIdx.x;
+    const int tx = tid & 7;  // column group: columns tx*4 .. tx*4+3
+    const int ty = tid >> 3; // row pair: rows ty*2, ty*2+1
+    const int bm = blockIdx.y * NX_MID_BM;
+    const int bn = blockIdx.x * NX_MID_BN;
+    float ra[NX_MID_LOADS];
+    float rb[NX_MID_LOADS];
+    // Element q of this thread's share of a tile: consecutive threads read consecutive
+    // addresses of the operand's storage order.
+    auto load = [&](int kt) {
+#pragma unroll
+        for (int q = 0; q < NX_MID_LOADS; ++q) {
+            const int idx = tid + q * NX_MID_THREADS;
+            if (!AT) { // A[i*k + p]: p fastest
+                const int i = bm + idx / NX_MID_BK, p = kt + idx % NX_MID_BK;
+                ra[q] = (i < m && p < k) ? A[(size_t)i * k + p] : 0.0f;
+            } else { // A[p*m + i]: i fastest
+                const int p = kt + idx / NX_MID_BM, i = bm + idx % NX_MID_BM;
+                ra[q] = (i < m && p < k) ? A[(size_t)p * m + i] : 0.0f;
+            }
+            if (!BT) { // B[p*n + j]: j fastest
+                const int p = kt + idx / NX_MID_BN, j = bn + idx % NX_MID_BN;
+                rb[q] = (p < k && j < n) ? B[(size_t)p * n + j] : 0.0f;
+            } else { // B[j*k + p]: p fastest
+                const int j = bn + idx / NX_MID_BK, p = kt + idx % NX_MID_BK;
+                rb[q] = (p < k && j < n) ? B[(size_t)j * k + p] : 0.0f;
+            }
+        }
+    };
+    auto store = [&]() {
+#pragma unroll
+        for (int q = 0; q < NX_MID_LOADS; ++q) {
+            const int idx = tid + q * NX_MID_THREADS;
+            if (!AT) {
+                As[idx % NX_MID_BK][idx / NX_MID_BK] = ra[q];
+            } else {
+                As[idx / NX_MID_BM][idx % NX_MID_BM] = ra[q];
+            }
+            if (!BT) {
+                Bs[idx / NX_MID_BN][idx % NX_MID_BN] = rb[q];
+            } else {
+                Bs[idx % NX_MID_BK][idx / NX_MID_BK] = rb[q];
+            }
+        }
+    };
+    float acc[2][4];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            acc[i][j] = 0.0f;
+        }
+    }
+    auto step = [&](int p) {
+        const float a0 = As[p][ty * 2], a1 = As[p][ty * 2 + 1];
+        float b[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            b[j] = Bs[p][tx * 4 + j];
+        }
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            acc[0][j] = fmaf(a0, b[j], acc[0][j]);
+            acc[1][j] = fmaf(a1, b[j], acc[1][j]);
+        }
+    };
+    const int ntiles = (k + NX_MID_BK - 1) / NX_MID_BK;
+    if (ntiles > 0) {
+        load(0);
+    }
+    for (int t = 0; t < ntiles; ++t) {
+        store();
+        __syncthreads();
+        if (t + 1 < ntiles) {
+            load((t + 1) * NX_MID_BK); // in flight while this tile is multiplied
+        }
+        const int valid = k - t * NX_MID_BK; // terms of this tile inside [0, k)
+        if (valid >= NX_MID_BK) {
+#pragma unroll
+            for (int p = 0; p < NX_MID_BK; ++p) {
+                step(p);
+            }
+        } else {
+            for (int p = 0; p < valid; ++p) { // rule 2b: padding never enters acc
+                step(p);
+            }
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const int row = bm + ty * 2 + i;
+        if (row < m) {
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int col = bn + tx * 4 + j;
+                if (col < n) {
+                    const float z = bias != nullptr ? acc[i][j] + bias[col] : acc[i][j];
+                    const size_t o = (size_t)row * n + col;
+                    if (pre != nullptr) {
+                        pre[o] = z;
+                    }
+                    C[o] = nx_epilogue_act(act, alpha, z);
+                }
+            }
+        }
+    }
+}
+
 #define NX_MATMUL_ENTRY(NAME, FN, AT, BT, BOUNDS)                                               \
     extern "C" __global__ void __launch_bounds__(BOUNDS)                                        \
         NAME(int m, int n, int k, const float *A, const float *B, float *C, const float *bias,  \
@@ -253,3 +384,7 @@ NX_MATMUL_ENTRY(nx_matmul_small_nn, nx_matmul_one, false, false, 256)
 NX_MATMUL_ENTRY(nx_matmul_small_nt, nx_matmul_one, false, true, 256)
 NX_MATMUL_ENTRY(nx_matmul_small_tn, nx_matmul_one, true, false, 256)
 NX_MATMUL_ENTRY(nx_matmul_small_tt, nx_matmul_one, true, true, 256)
+NX_MATMUL_ENTRY(nx_matmul_mid_nn, nx_matmul_mid, false, false, NX_MID_THREADS)
+NX_MATMUL_ENTRY(nx_matmul_mid_nt, nx_matmul_mid, false, true, NX_MID_THREADS)
+NX_MATMUL_ENTRY(nx_matmul_mid_tn, nx_matmul_mid, true, false, NX_MID_THREADS)
+NX_MATMUL_ENTRY(nx_matmul_mid_tt, nx_matmul_mid, true, true, NX_MID_THREADS)
