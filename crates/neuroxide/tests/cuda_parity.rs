@@ -321,8 +321,17 @@ fn losses_all_kinds_both_target_kinds() {
         LossKind::Nll,
         LossKind::KlDiv,
     ];
-    let loss_out = p.out(4);
-    for &(rows, cols) in &[(1, 1), (64, 10), (333, 7), (1024, 1000), (5, 40_000)] {
+    // Slots 0..4: loss values (poisoned, so an unwritten one shows); 4, 5: running sums.
+    let poison = f32::from_bits(0x7fa5_a5a5);
+    let loss_out = p.buf(&[poison, poison, poison, poison, 0.0, 0.0]);
+    for &(rows, cols) in &[
+        (1, 1),
+        (64, 10),
+        (333, 7),
+        (1024, 1000),
+        (5, 40_000),
+        (4099, 3),
+    ] {
         let n = rows * cols;
         let grad = p.out(n);
         for kind in kinds {
@@ -366,6 +375,8 @@ fn losses_all_kinds_both_target_kinds() {
                     grad,
                     loss_out,
                     loss_index: idx,
+                    // Half the cases also add the value to a running sum in slot 4 or 5.
+                    running_index: (idx % 2 == 0).then_some(4 + r.below(2)),
                 };
                 p.run(|be| be.loss(&args));
                 let what = format!("loss {kind:?} {target_kind:?} {rows}x{cols}");
@@ -395,6 +406,7 @@ fn invalid_class_index_is_an_error_on_both_backends() {
         grad,
         loss_out: out,
         loss_index: 0,
+        running_index: None,
     };
     let cpu_err = p.cpu.loss(&args).unwrap_err().to_string();
     p.gpu.loss(&args).unwrap(); // queued; the error surfaces at the next synchronisation

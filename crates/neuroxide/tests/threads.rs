@@ -333,6 +333,7 @@ fn losses_and_metrics() {
                 grad,
                 loss_out: scalars,
                 loss_index: 0,
+                running_index: None,
             })
             .unwrap();
             be.accumulate_scalar(scalars, 0, scalars, 1).unwrap();

@@ -88,6 +88,9 @@ pub struct LossArgs {
     pub grad: BufId,
     pub loss_out: BufId,
     pub loss_index: usize,
+    /// When set, `loss_out[i] = loss_out[i] + loss` follows (a running sum over an epoch, in
+    /// the same buffer), folded into the loss kernel instead of a launch of its own.
+    pub running_index: Option<usize>,
 }
 
 /// Counters a backend keeps about its memory traffic and host waits (for tests that prove a

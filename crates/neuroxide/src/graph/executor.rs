@@ -344,10 +344,8 @@ impl Executor {
                 grad,
                 loss_out: self.scalars,
                 loss_index,
+                running_index: Some(self.scalar_index(Scalar::LossSum(o))),
             })?;
-            let sum_index = self.scalar_index(Scalar::LossSum(o));
-            self.backend
-                .accumulate_scalar(self.scalars, loss_index, self.scalars, sum_index)?;
             if count_correct {
                 let correct = self.scalar_index(Scalar::Correct(o));
                 self.backend.count_correct(

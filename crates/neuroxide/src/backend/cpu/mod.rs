@@ -362,6 +362,9 @@ impl Backend for CpuBackend {
             TargetKind::ClassIndex => a.rows,
         };
         self.bufs.check("loss", a.loss_out, a.loss_index + 1)?;
+        if let Some(r) = a.running_index {
+            self.bufs.check("loss", a.loss_out, r + 1)?;
+        }
         if a.loss_out == a.grad || a.loss_out == a.pred || a.loss_out == a.target {
             return Err(Error::backend("cpu loss: loss_out aliases another operand"));
         }
@@ -369,7 +372,11 @@ impl Backend for CpuBackend {
             self.bufs
                 .io("loss", [(a.pred, n), (a.target, target_len)], (a.grad, n))?;
         let value = loss::loss(a.kind, a.target_kind, pred, target, grad, a.rows, a.cols)?;
-        self.bufs.0[a.loss_out.0 as usize][a.loss_index] = value;
+        let out = &mut self.bufs.0[a.loss_out.0 as usize];
+        out[a.loss_index] = value;
+        if let Some(r) = a.running_index {
+            out[r] = out[r] + value;
+        }
         Ok(())
     }
     fn count_correct(

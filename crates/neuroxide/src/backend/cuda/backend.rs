@@ -1051,6 +1051,13 @@ impl Backend for CudaBackend {
         }
         let target_len = if class_targets { a.rows } else { n };
         let p_out = self.buf("loss", a.loss_out, a.loss_index + 1)?;
+        let running = match a.running_index {
+            Some(r) => {
+                self.buf("loss", a.loss_out, r + 1)?;
+                r as i64
+            }
+            None => -1,
+        };
         if a.loss_out == a.grad || a.loss_out == a.pred || a.loss_out == a.target {
             return Err(Error::backend(
                 "cuda loss: loss_out aliases another operand",
@@ -1090,8 +1097,9 @@ impl Backend for CudaBackend {
             .u64(a.rows)
             .f32(denom)
             .ptr(p_out)
-            .u64(a.loss_index);
-        self.launch(compile::LOSS, "nx_loss_total", (1, 1, 1), 1, args)
+            .u64(a.loss_index)
+            .word(running as u64);
+        self.launch(compile::LOSS, "nx_loss_total", (1, 1, 1), BLOCK, args)
     }
     fn count_correct(
         &mut self,
