@@ -8,10 +8,7 @@ mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 
-use neuroxide::ops::reduce::{
-    act_column_sums, chunked, column_sums, sum_squares, ActColumnSums, ColumnSums, CHUNK,
-};
-use neuroxide::Activation;
+use neuroxide::ops::reduce::{chunked, column_sums, sum_squares, ColumnSums, CHUNK};
 use parity_pair::{edge_values, rng, Pair, Rng};
 
 const LENGTHS: [usize; 7] = [
@@ -88,49 +85,4 @@ fn column_sums_and_sum_squares_cpu_vs_cuda() {
         p.check(&format!("sum_squares n={rows}"), out);
     }
     p.finish("column_sums_and_sum_squares_cpu_vs_cuda");
-}
-
-#[test]
-fn act_column_sums_cpu_vs_cuda() {
-    let Some(mut p) = Pair::new() else { return };
-    let mut r = rng("act_column_sums_cpu_vs_cuda");
-    let acts = [
-        Activation::Relu,
-        Activation::GeluTanh,
-        Activation::Tanh,
-        Activation::Silu,
-        Activation::LeakyRelu(0.1),
-    ];
-    for (case, &(rows, cols)) in [
-        (1, 1),
-        (CHUNK - 1, 33),
-        (CHUNK + 1, 7),
-        (1000, 300),
-        (64, 256),
-    ]
-    .iter()
-    .enumerate()
-    {
-        let act = acts[case % acts.len()];
-        let n = rows * cols;
-        let z = p.buf(&inputs(&mut r, n));
-        let y = p.buf(&inputs(&mut r, n));
-        let dy = p.buf(&inputs(&mut r, n));
-        let dz = p.out(n);
-        let out = p.out(cols);
-        let a = ActColumnSums {
-            act,
-            z,
-            y,
-            dy,
-            dz,
-            out,
-            rows,
-            cols,
-        };
-        p.run(|be| act_column_sums(be, &a));
-        p.check(&format!("act_column_sums {act:?} {rows}x{cols} dz"), dz);
-        p.check(&format!("act_column_sums {act:?} {rows}x{cols} sums"), out);
-    }
-    p.finish("act_column_sums_cpu_vs_cuda");
 }

@@ -4,7 +4,7 @@
 use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
 use crate::backend::{Activation, Matmul};
 use crate::error::{Error, Result};
-use crate::ops::reduce::{act_column_sums, column_sums, ActColumnSums, ColumnSums};
+use crate::ops::reduce::{column_sums, ColumnSums};
 use crate::shape::Shape;
 use serde_json::json;
 
@@ -132,35 +132,19 @@ impl Layer for Dense {
         let k = io.input_shapes[0].last();
         let n = self.units;
         let rows = ctx.batch * io.output_shape.numel() / n;
-        // dz = dy * act'(z), the gradient at the pre-activation, and db = Σ_rows dz (chunked
-        // order over the rows), in one pass when both are needed.
-        let (dz, bias_done) = match (self.fused(), self.use_bias) {
-            (true, true) => {
-                let a = ActColumnSums {
-                    act: self.activation,
-                    z: io.workspace[0],
-                    y: io.output,
-                    dy: g.grad_output,
-                    dz: io.workspace[1],
-                    out: g.grad_params[1],
-                    rows,
-                    cols: n,
-                };
-                act_column_sums(ctx.backend, &a)?;
-                (io.workspace[1], true)
-            }
-            (true, false) => {
-                ctx.backend.activation_backward(
-                    self.activation,
-                    io.workspace[0],
-                    io.output,
-                    g.grad_output,
-                    io.workspace[1],
-                    rows * n,
-                )?;
-                (io.workspace[1], false)
-            }
-            (false, _) => (g.grad_output, false),
+        // dz = dy * act'(z): the gradient at the pre-activation.
+        let dz = if self.fused() {
+            ctx.backend.activation_backward(
+                self.activation,
+                io.workspace[0],
+                io.output,
+                g.grad_output,
+                io.workspace[1],
+                rows * n,
+            )?;
+            io.workspace[1]
+        } else {
+            g.grad_output
         };
         // dW = xᵀ · dz   (k × n, reduction over the batch rows in order)
         ctx.backend.matmul(&Matmul {
@@ -176,7 +160,8 @@ impl Layer for Dense {
             pre_act: None,
             act: Activation::Linear,
         })?;
-        if self.use_bias && !bias_done {
+        // db = Σ_rows dz (chunked order over the rows)
+        if self.use_bias {
             let sums = ColumnSums {
                 x: dz,
                 out: g.grad_params[1],

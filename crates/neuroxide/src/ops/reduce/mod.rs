@@ -10,9 +10,8 @@
 //! the launch configuration or the thread count, so a GPU may compute every chunk at once.
 
 use crate::backend::cpu::pool::par_rows;
-use crate::backend::cuda::act_code;
 use crate::backend::cuda::{blocks_for, Family, KArgs, BLOCK};
-use crate::backend::{Activation, Backend, BufId, Kernels};
+use crate::backend::{Backend, BufId, Kernels};
 use crate::error::Result;
 
 /// Terms per chunk (PARITY rule 2a). A constant of the contract.
@@ -80,82 +79,6 @@ pub fn column_sums(backend: &mut dyn Backend, a: &ColumnSums) -> Result<()> {
             cuda.launch_op(
                 CUDA,
                 "nx_column_sums_partial",
-                (gx, n_chunks as u32, 1),
-                BLOCK,
-                args,
-            )?;
-            if n_chunks > 1 {
-                let args = KArgs::new().ptr(partial).ptr(out).u64(n_chunks).u64(cols);
-                cuda.launch_op_1d(CUDA, "nx_column_sums_total", cols, args)?;
-            }
-            Ok(())
-        }
-    }
-}
-
-/// The gradient at the input of a fused activation and its column sums in one pass (a dense
-/// or convolution layer's pre-activation gradient and bias gradient):
-/// `dz[i,j] = dy[i,j] * act'(z[i,j])` exactly as `Backend::activation_backward` computes it
-/// (from the pre-activation `z` or the output `y`), then `out[j] = Σ_i dz[i,j]` in the chunked
-/// order of [`ColumnSums`]. Same bits as the two kernels run one after the other; one launch
-/// fewer on CUDA.
-#[derive(Clone, Copy, Debug)]
-pub struct ActColumnSums {
-    pub act: Activation,
-    pub z: BufId,
-    pub y: BufId,
-    pub dy: BufId,
-    pub dz: BufId,
-    pub out: BufId,
-    pub rows: usize,
-    pub cols: usize,
-}
-
-/// Runs [`ActColumnSums`].
-pub fn act_column_sums(backend: &mut dyn Backend, a: &ActColumnSums) -> Result<()> {
-    let (rows, cols) = (a.rows, a.cols);
-    let n = rows * cols;
-    match backend.kernels() {
-        Kernels::Cpu(cpu) => {
-            cpu.activation_backward(a.act, a.z, a.y, a.dy, a.dz, n)?;
-            let sums = ColumnSums {
-                x: a.dz,
-                out: a.out,
-                rows,
-                cols,
-            };
-            column_sums(cpu, &sums)
-        }
-        Kernels::Cuda(cuda) => {
-            let ([z, y, dy], [dz, out]) = cuda.operands(
-                "act_column_sums",
-                [(a.z, n), (a.y, n), (a.dy, n)],
-                [(a.dz, n), (a.out, cols)],
-            )?;
-            if cols == 0 {
-                return Ok(());
-            }
-            let n_chunks = chunks(rows).max(1);
-            let partial = if n_chunks == 1 {
-                out
-            } else {
-                cuda.op_scratch(n_chunks * cols)?
-            };
-            let (code, alpha) = act_code(a.act);
-            let gx = cols.div_ceil(BLOCK as usize) as u32;
-            let args = KArgs::new()
-                .i32(code)
-                .f32(alpha)
-                .ptr(z)
-                .ptr(y)
-                .ptr(dy)
-                .ptr(dz)
-                .ptr(partial)
-                .u64(rows)
-                .u64(cols);
-            cuda.launch_op(
-                CUDA,
-                "nx_act_column_sums_partial",
                 (gx, n_chunks as u32, 1),
                 BLOCK,
                 args,

@@ -15,24 +15,6 @@ extern "C" __global__ void nx_column_sums_partial(const float *x, float *partial
         nx_chunk_partial(rows, c, [&](float acc, u64 i) { return acc + x[i * cols + j]; });
 }
 
-// Pass 1 of ActColumnSums: dz = nx_act_backward(...) element by element (written out), and the
-// chunk partials of its column sums, as nx_column_sums_partial.
-extern "C" __global__ void nx_act_column_sums_partial(int act, float alpha, const float *z,
-                                                      const float *y, const float *dy, float *dz,
-                                                      float *partial, u64 rows, u64 cols) {
-    const u64 j = (u64)blockIdx.x * blockDim.x + threadIdx.x;
-    const u64 c = blockIdx.y;
-    if (j >= cols) {
-        return;
-    }
-    partial[c * cols + j] = nx_chunk_partial(rows, c, [&](float acc, u64 i) {
-        const u64 e = i * cols + j;
-        const float d = nx_act_backward(act, alpha, z[e], y[e], dy[e]);
-        dz[e] = d;
-        return acc + d;
-    });
-}
-
 // Pass 2: out[j] = partial[0*cols + j] + partial[1*cols + j] + ... in chunk order.
 extern "C" __global__ void nx_column_sums_total(const float *partial, float *out, u64 chunks,
                                                 u64 cols) {
