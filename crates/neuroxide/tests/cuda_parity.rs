@@ -82,6 +82,8 @@ fn matmul_signed_zero_sums_and_underflow_rule_2b() {
         (130, 9, 129),
         (131, 17, 140),
         (2, 1, 2),
+        (257, 45, 260),
+        (97, 33, 129),
     ] {
         for (a_trans, b_trans) in [(false, false), (true, true), (false, true), (true, false)] {
             // A: tiny negatives, B: tiny positives (every product underflows to −0), with
