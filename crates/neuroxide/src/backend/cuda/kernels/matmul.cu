@@ -14,7 +14,7 @@
 // k-values are staged through double-buffered shared memory (global loads for tile t+1 are in
 // flight while tile t is multiplied; one barrier per tile).
 // nx_matmul_small_<ta><tb>: one output per thread, 16x16 blocks, for problems too small to fill
-// the GPU with 128x128 tiles. Same arithmetic, same bits.
+// the GPU with larger tiles. Same arithmetic, same bits.
 
 #define NX_BM 128
 #define NX_BN 128
@@ -191,38 +191,79 @@ __device__ __forceinline__ void nx_matmul_tile(int m, int n, int k, const float 
     }
 }
 
+// One output per thread, 16x16 outputs per block, k-tiles of 32: every operand is read with
+// consecutive threads on consecutive addresses whatever the transposes, and the next k-tile is
+// fetched into registers while the current one is multiplied (the loop is bound by memory
+// latency: few outputs, one long sequential chain each).
+#define NX_ONE_BK 32
 template <bool AT, bool BT>
 __device__ __forceinline__ void nx_matmul_one(int m, int n, int k, const float *__restrict__ A,
                                               const float *__restrict__ B, float *__restrict__ C,
                                               const float *__restrict__ bias,
                                               float *__restrict__ pre, int act, float alpha) {
-    __shared__ float As[16][17];
-    __shared__ float Bs[16][17];
+    __shared__ float As[16][NX_ONE_BK + 1]; // As[row][p]
+    __shared__ float Bs[NX_ONE_BK][17];     // Bs[p][col]
     const int tx = threadIdx.x & 15;
     const int ty = threadIdx.x >> 4;
-    const int row = blockIdx.y * 16 + ty;
-    const int col = blockIdx.x * 16 + tx;
-    float acc = 0.0f;
-    for (int kt = 0; kt < k; kt += 16) {
-        // As[ty][tx] = A[blockrow + ty, kt + tx]; Bs[ty][tx] = B[kt + ty, blockcol + tx].
-        {
-            const int i = blockIdx.y * 16 + ty;
-            const int p = kt + tx;
-            As[ty][tx] = (i < m && p < k) ? (AT ? A[(size_t)p * m + i] : A[(size_t)i * k + p]) : 0.0f;
-        }
-        {
-            const int p = kt + ty;
-            const int j = blockIdx.x * 16 + tx;
-            Bs[ty][tx] = (p < k && j < n) ? (BT ? B[(size_t)j * k + p] : B[(size_t)p * n + j]) : 0.0f;
-        }
-        __syncthreads();
-        if (k - kt >= 16) {
+    const int bm = blockIdx.y * 16;
+    const int bn = blockIdx.x * 16;
+    const int row = bm + ty;
+    const int col = bn + tx;
+    float ra[2], rb[2];
+    // Thread (ty, tx) fetches two A and two B values of the tile starting at kt.
+    auto load = [&](int kt) {
 #pragma unroll
-            for (int p = 0; p < 16; ++p) {
+        for (int h = 0; h < 2; ++h) {
+            if (!AT) { // A[i*k + p]: p along tx
+                const int i = bm + ty, p = kt + tx + 16 * h;
+                ra[h] = (i < m && p < k) ? A[(size_t)i * k + p] : 0.0f;
+            } else { // A[p*m + i]: i along tx
+                const int i = bm + tx, p = kt + ty + 16 * h;
+                ra[h] = (i < m && p < k) ? A[(size_t)p * m + i] : 0.0f;
+            }
+            if (!BT) { // B[p*n + j]: j along tx
+                const int p = kt + ty + 16 * h, j = bn + tx;
+                rb[h] = (p < k && j < n) ? B[(size_t)p * n + j] : 0.0f;
+            } else { // B[j*k + p]: p along tx
+                const int j = bn + ty, p = kt + tx + 16 * h;
+                rb[h] = (p < k && j < n) ? B[(size_t)j * k + p] : 0.0f;
+            }
+        }
+    };
+    auto store = [&]() {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            if (!AT) {
+                As[ty][tx + 16 * h] = ra[h];
+            } else {
+                As[tx][ty + 16 * h] = ra[h];
+            }
+            if (!BT) {
+                Bs[ty + 16 * h][tx] = rb[h];
+            } else {
+                Bs[tx + 16 * h][ty] = rb[h];
+            }
+        }
+    };
+    float acc = 0.0f;
+    const int ntiles = (k + NX_ONE_BK - 1) / NX_ONE_BK;
+    if (ntiles > 0) {
+        load(0);
+    }
+    for (int t = 0; t < ntiles; ++t) {
+        store();
+        __syncthreads();
+        if (t + 1 < ntiles) {
+            load((t + 1) * NX_ONE_BK); // in flight while this tile is multiplied
+        }
+        const int valid = k - t * NX_ONE_BK; // terms of this tile inside [0, k)
+        if (valid >= NX_ONE_BK) {
+#pragma unroll
+            for (int p = 0; p < NX_ONE_BK; ++p) {
                 acc = fmaf(As[ty][p], Bs[p][tx], acc);
             }
         } else {
-            for (int p = 0; p < k - kt; ++p) { // rule 2b: padding never enters acc
+            for (int p = 0; p < valid; ++p) { // rule 2b: padding never enters acc
                 acc = fmaf(As[ty][p], Bs[p][tx], acc);
             }
         }
