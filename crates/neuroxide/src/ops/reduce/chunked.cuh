@@ -15,6 +15,9 @@ template <typename Step>
 __device__ __forceinline__ float nx_chunk_partial(u64 n, u64 c, Step step) {
     const u64 end = (c + 1) * NX_CHUNK < n ? (c + 1) * NX_CHUNK : n;
     float acc = 0.0f;
+    // Unrolled so the loads of later terms are issued before the earlier additions finish
+    // (the additions themselves stay in index order).
+#pragma unroll 16
     for (u64 i = c * NX_CHUNK; i < end; ++i) {
         acc = step(acc, i);
     }

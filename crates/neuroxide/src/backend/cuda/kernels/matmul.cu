@@ -282,8 +282,8 @@ __device__ __forceinline__ void nx_matmul_one(int m, int n, int k, const float *
 // nx_matmul_mid_<ta><tb>: for problems with too few 128x128 tiles to fill the GPU but more
 // outputs than one-per-thread blocks serve well. A 128-thread block computes a 32x32 tile of C;
 // each thread owns a 2x4 register tile (rows ty*2+{0,1}, columns tx*4+{0..3}), so per k step it
-// reads 6 values from shared memory for 8 FFMAs (the small kernel reads 2 per FFMA and is bound
-// by shared-memory bandwidth). k-tiles of 32 are loaded with coalesced global reads whatever
+// makes two vector reads from shared memory for 8 FFMAs (the small kernel reads 2 values per
+// FFMA and is bound by shared-memory bandwidth). k-tiles of 32 are loaded with coalesced global reads whatever
 // the transposes, and the next tile is fetched into registers while the current one is
 // multiplied. Same arithmetic as every other variant: one accumulator per output, p increasing,
 // the last tile stopping at k (rule 2b).
@@ -298,9 +298,10 @@ __device__ __forceinline__ void nx_matmul_mid(int m, int n, int k, const float *
                                               const float *__restrict__ B, float *__restrict__ C,
                                               const float *__restrict__ bias,
                                               float *__restrict__ pre, int act, float alpha) {
-    // +1: the transposing stores (As[c][r] from row-major A) hit distinct banks.
-    __shared__ float As[NX_MID_BK][NX_MID_BM + 1];
-    __shared__ float Bs[NX_MID_BK][NX_MID_BN + 1];
+    // Padded rows: the transposing stores spread over banks (at most 2- and 4-way), and the
+    // rows stay 8- and 16-byte aligned for the vector reads of the inner loop.
+    __shared__ __align__(16) float As[NX_MID_BK][NX_MID_BM + 2];
+    __shared__ __align__(16) float Bs[NX_MID_BK][NX_MID_BN + 4];
     const int tid = threadIdx.x;
     const int tx = tid & 7;  // column group: columns tx*4 .. tx*4+3
     const int ty = tid >> 3; // row pair: rows ty*2, ty*2+1
@@ -355,12 +356,10 @@ __device__ __forceinline__ void nx_matmul_mid(int m, int n, int k, const float *
         }
     }
     auto step = [&](int p) {
-        const float a0 = As[p][ty * 2], a1 = As[p][ty * 2 + 1];
-        float b[4];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            b[j] = Bs[p][tx * 4 + j];
-        }
+        const float2 a = *reinterpret_cast<const float2 *>(&As[p][ty * 2]);
+        const float4 b4 = *reinterpret_cast<const float4 *>(&Bs[p][tx * 4]);
+        const float a0 = a.x, a1 = a.y;
+        const float b[4] = {b4.x, b4.y, b4.z, b4.w};
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             acc[0][j] = fmaf(a0, b[j], acc[0][j]);
