@@ -378,7 +378,7 @@ fn losses_all_kinds_both_target_kinds() {
                     loss_out,
                     loss_index: idx,
                     // Half the cases also add the value to a running sum in slot 4 or 5.
-                    running_index: (idx % 2 == 0).then_some(4 + r.below(2)),
+                    running_index: idx.is_multiple_of(2).then_some(4 + r.below(2)),
                 };
                 p.run(|be| be.loss(&args));
                 let what = format!("loss {kind:?} {target_kind:?} {rows}x{cols}");

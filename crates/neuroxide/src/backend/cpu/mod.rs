@@ -375,7 +375,7 @@ impl Backend for CpuBackend {
         let out = &mut self.bufs.0[a.loss_out.0 as usize];
         out[a.loss_index] = value;
         if let Some(r) = a.running_index {
-            out[r] = out[r] + value;
+            out[r] += value;
         }
         Ok(())
     }

@@ -14,8 +14,12 @@ mod backend;
 mod blas;
 pub mod compile;
 mod context;
+mod elementwise;
 mod graph;
 pub mod launch;
+mod loss;
+mod matmul;
+mod optimizer;
 mod profile;
 mod staging;
 
