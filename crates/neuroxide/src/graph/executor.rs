@@ -6,9 +6,11 @@
 //! first writes the node's gradient buffer directly; each later one writes a buffer of its own
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
 
+mod staging;
+
 use super::model::Node;
 use super::step::{StepKey, StepPlan, StepRecordings};
-use crate::backend::{Backend, BufId, Copy2d, LossArgs, OptimizerKind, OptimizerStep, StepBlock};
+use crate::backend::{Backend, BufId, LossArgs, OptimizerKind, OptimizerStep, StepBlock};
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
@@ -532,78 +534,6 @@ impl Executor {
     /// Copies a host batch into a device buffer (checked length).
     pub fn upload(&mut self, dst: BufId, values: &[f32]) -> Result<()> {
         self.backend.upload(dst, 0, values)
-    }
-
-    /// Makes the staging set hold `rows` rows of every model input (node indices `inputs`) and
-    /// every target (for `outputs`; the full node width, which also fits class indices).
-    /// Allocates only when it grows, so steady-state prefetching allocates nothing.
-    pub fn ensure_staging(
-        &mut self,
-        nodes: &[Node],
-        inputs: &[usize],
-        outputs: &[usize],
-        rows: usize,
-    ) -> Result<()> {
-        let count = inputs.len() + outputs.len();
-        if self.staging.len() == count && rows <= self.staging_rows {
-            return Ok(());
-        }
-        for b in self.staging.drain(..) {
-            self.backend.free(b)?;
-        }
-        let rows = rows.max(self.capacity);
-        for &n in inputs.iter().chain(outputs) {
-            let b = self.backend.alloc(rows * nodes[n].shape.numel())?;
-            self.staging.push(b);
-        }
-        self.staged_lens = vec![0; count];
-        self.staging_rows = rows;
-        Ok(())
-    }
-
-    /// Queues the asynchronous upload of `values` into staging buffer `i` (see
-    /// [`Backend::upload_staged`]).
-    pub fn stage(&mut self, i: usize, values: &[f32]) -> Result<()> {
-        let b = *self
-            .staging
-            .get(i)
-            .ok_or_else(|| Error::invalid(format!("no staging buffer {i}")))?;
-        self.backend.upload_staged(b, values)?;
-        self.staged_lens[i] = values.len();
-        Ok(())
-    }
-
-    /// Moves the staged batch of `rows` rows into the input buffers of `inputs` (node indices)
-    /// and the target buffers, on the compute stream.
-    ///
-    /// Order: `wait_staged` (the compute stream waits for the copies; the host does not), one
-    /// device-to-device `copy_2d` per buffer, then `release_staged`, so the next prefetch may
-    /// overwrite the staging set as soon as these copies have run, while the rest of the step
-    /// is still computing. The step reads only the input and target buffers, which is why its
-    /// arithmetic, and so every bit of its results, is that of the synchronous path.
-    pub fn take_staged(&mut self, inputs: &[usize], rows: usize) -> Result<()> {
-        self.backend.wait_staged()?;
-        let n_in = inputs.len();
-        for (i, (&src, &len)) in self.staging.iter().zip(&self.staged_lens).enumerate() {
-            let dst = match i.checked_sub(n_in) {
-                None => self.out[inputs[i]],
-                Some(o) => self.targets[o],
-            };
-            let cols = len / rows.max(1);
-            self.backend.copy_2d(&Copy2d {
-                rows,
-                cols,
-                src,
-                src_offset: 0,
-                src_stride: cols,
-                dst,
-                dst_offset: 0,
-                dst_stride: cols,
-            })?;
-        }
-        self.backend.release_staged()?;
-        self.pending = None;
-        Ok(())
     }
 
     /// Downloads the first `dst.len()` values of a node's output.
