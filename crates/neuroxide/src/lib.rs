@@ -4,7 +4,11 @@
 pub mod backend;
 pub mod bench;
 pub mod data;
-pub mod device;
+/// Where a model runs (`Device::cpu()`, `Device::cuda(0)`, `Device::auto()`); defined with the
+/// backends it selects.
+pub mod device {
+    pub use crate::backend::device::*;
+}
 pub mod error;
 pub mod examples;
 pub mod graph;

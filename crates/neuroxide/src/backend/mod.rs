@@ -11,6 +11,7 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod device;
 mod kinds;
 
 pub use kinds::{Activation, LossKind, OptimizerKind, OptimizerStep, StepBlock, TargetKind};
@@ -147,7 +148,7 @@ pub trait Backend: Send {
     /// Human-readable name, e.g. `cpu (2 threads)` or `cuda:0 (NVIDIA H100 80GB HBM3)`.
     fn name(&self) -> String;
     /// The device this backend runs on.
-    fn device(&self) -> crate::device::Device;
+    fn device(&self) -> device::Device;
     /// Allocates a zero-filled buffer of `len` f32 values.
     fn alloc(&mut self, len: usize) -> Result<BufId>;
     /// Releases a buffer: `buf` must not be used again, and its memory may serve a later

@@ -8,7 +8,7 @@
 
 mod staging;
 
-use super::model::Node;
+use super::node::Node;
 use super::step::{StepKey, StepPlan, StepRecordings};
 use crate::backend::{Backend, BufId, LossArgs, OptimizerKind, OptimizerStep, StepBlock};
 use crate::error::{Error, Result};

@@ -14,6 +14,7 @@
 
 mod executor;
 mod model;
+mod node;
 mod sequential;
 mod step;
 

@@ -5,6 +5,7 @@ mod build;
 mod weights;
 
 use super::executor::{Executor, Scalar, StepSpec};
+pub(crate) use super::node::Node;
 use crate::backend::{BackendStats, OptimizerKind, StagedSpan, TargetKind};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -12,19 +13,6 @@ use crate::layers::Layer;
 use crate::loss::Loss;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
-use std::ops::Range;
-
-/// A built node.
-pub(crate) struct Node {
-    pub name: String,
-    /// `None` for a model input.
-    pub layer: Option<Box<dyn Layer>>,
-    pub inputs: Vec<usize>,
-    pub input_shapes: Vec<Shape>,
-    pub shape: Shape,
-    /// This node's parameters in `Model::params`.
-    pub params: Range<usize>,
-}
 
 /// One node for saving the architecture: name, layer (`None` for an input), input node names
 /// and output shape.

@@ -12,10 +12,10 @@ pub mod pool;
 pub mod reduce;
 pub mod softmax;
 
+use crate::backend::device::Device;
 use crate::backend::{
     Activation, Backend, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, StepBlock, TargetKind,
 };
-use crate::device::Device;
 use crate::error::{Error, Result};
 use pool::ThreadPool;
 

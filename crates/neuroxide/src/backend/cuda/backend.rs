@@ -11,11 +11,11 @@ use super::alloc::{size_class, Block, FreePool};
 use super::compile::{self, Family};
 use super::context::{self, drv, DeviceShared, Func};
 use super::launch::{blocks_for, KArgs, BLOCK};
+use crate::backend::device::Device;
 use crate::backend::{
     Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, StagedSpan,
     TargetKind,
 };
-use crate::device::Device;
 use crate::error::{Error, Result};
 use cudarc::driver::{result as cu, sys, CudaStream};
 use std::collections::HashMap;

@@ -5,7 +5,7 @@
 use super::Executor;
 use crate::backend::Copy2d;
 use crate::error::{Error, Result};
-use crate::graph::model::Node;
+use crate::graph::node::Node;
 
 impl Executor {
     /// Makes the staging set hold `rows` rows of every model input (node indices `inputs`) and
