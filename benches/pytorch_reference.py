@@ -244,6 +244,7 @@ def record(name, device, mode, unit, batch, **kw):
         "unit": unit,
         "tflops": None,
         "peak_mem_mib": None,
+        "launches_per_step": None,  # PyTorch does not report it; Neuroxide's bench does
         "batch": batch,
         "steps": 0,
         "runs": 0,

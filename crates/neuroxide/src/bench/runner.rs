@@ -107,6 +107,9 @@ pub fn run_workload(
     if let Some(why) = w.skipped {
         return Ok(skip(why.to_string()));
     }
+    if w.name == super::fit_epoch::NAME {
+        return super::fit_epoch::run(device, opts);
+    }
     if mode == Mode::Fast {
         return Ok(skip("fast mode is not implemented yet (exact only)".into()));
     }
