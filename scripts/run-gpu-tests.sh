@@ -15,6 +15,8 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
     [ -d "$d" ] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
 done
 export LD_LIBRARY_PATH
+# A CUDA test that cannot find the GPU fails instead of printing "skipped" (PARITY.md).
+export NEUROXIDE_REQUIRE_CUDA=1
 
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -32,7 +34,8 @@ for t in "$dir"/*; do
     secs=$(( $(date +%s) - start ))
     summary="$(grep -E '^test result:' "$logs/$name.log" | tail -1)"
     skipped="$(grep -c '^skipped:' "$logs/$name.log")"
-    if [ $rc -eq 0 ]; then verdict=PASS; else verdict=FAIL; status=1; fi
+    # Under NEUROXIDE_REQUIRE_CUDA=1 a skip is a failure even if a test forgot to fail on it.
+    if [ $rc -eq 0 ] && [ "$skipped" -eq 0 ]; then verdict=PASS; else verdict=FAIL; status=1; fi
     echo "$name: $verdict (${secs}s; ${summary:-no summary}; $skipped skipped)" | tee -a "$results"
     grep -E "^test .* (ok|FAILED)$" "$logs/$name.log" | sed 's/^/    /' >>"$results"
 done

@@ -17,7 +17,11 @@ pub mod backend;
 pub mod bench;
 pub mod console;
 pub mod data;
-pub mod device;
+/// Where a model runs (`Device::cpu()`, `Device::cuda(0)`, `Device::auto()`); defined with the
+/// backends it selects.
+pub mod device {
+    pub use crate::backend::device::*;
+}
 pub mod error;
 pub mod examples;
 pub mod graph;
@@ -26,6 +30,7 @@ pub mod layers;
 pub mod loss;
 pub mod math;
 pub mod memory;
+pub mod ops;
 pub mod optim;
 pub mod philox;
 pub mod shape;

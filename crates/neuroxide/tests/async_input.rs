@@ -5,6 +5,9 @@
 //! allocation and no host wait happens except reading the loss. Without a GPU the CUDA test
 //! prints `skipped: <reason>` and passes.
 
+#[path = "support/require_cuda.rs"]
+mod require_cuda;
+
 mod common;
 
 use common::Rng;
@@ -176,7 +179,7 @@ fn prefetch_misuse_is_an_error() {
 #[test]
 fn cuda_prefetch_overlaps_and_is_bit_identical() {
     if let Err(e) = neuroxide::backend::cuda::probe(0) {
-        println!("skipped: {e}");
+        require_cuda::skip(e);
         return;
     }
     const ROWS: usize = 4096;

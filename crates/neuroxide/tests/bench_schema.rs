@@ -5,7 +5,7 @@ use neuroxide::bench::{run_workload, workload, workloads, BenchOptions, BenchRec
 use neuroxide::{Device, Mode};
 use serde_json::Value;
 
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 16] = [
     "framework",
     "workload",
     "device",
@@ -16,6 +16,7 @@ const FIELDS: [&str; 15] = [
     "unit",
     "tflops",
     "peak_mem_mib",
+    "launches_per_step",
     "batch",
     "steps",
     "runs",

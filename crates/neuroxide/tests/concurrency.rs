@@ -2,6 +2,9 @@
 //! them one after another (each model owns its backend: its own CPU thread pool, or its own CUDA
 //! stream on a shared GPU).
 
+#[path = "support/require_cuda.rs"]
+mod require_cuda;
+
 use neuroxide::layers::{Dense, Dropout};
 use neuroxide::{optim, Activation, Device, Loss, Model, Sequential, Tensor};
 
@@ -86,6 +89,6 @@ fn four_cpu_models_on_four_threads_match_sequential() {
 fn four_cuda_models_on_four_threads_match_sequential() {
     match neuroxide::backend::cuda::probe(0) {
         Ok(_) => check_concurrent(Device::cuda(0)),
-        Err(e) => eprintln!("skipped: no usable CUDA device: {e}"),
+        Err(e) => require_cuda::skip(format!("no usable CUDA device: {e}")),
     }
 }

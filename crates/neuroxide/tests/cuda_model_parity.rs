@@ -5,6 +5,9 @@
 //!
 //! Without a usable GPU every test prints why it was skipped and passes.
 
+#[path = "support/require_cuda.rs"]
+mod require_cuda;
+
 use neuroxide::data::{CsvOptions, Mnist, MnistOptions, TargetColumns};
 use neuroxide::layers::{Dense, Dropout};
 use neuroxide::validate::parity::{compare_losses, compare_weights, ParityStats};
@@ -15,7 +18,7 @@ fn gpu() -> Option<Device> {
     match neuroxide::backend::cuda::probe(0) {
         Ok(_) => Some(Device::cuda(0)),
         Err(e) => {
-            eprintln!("skipped: no usable CUDA device: {e}");
+            require_cuda::skip(format!("no usable CUDA device: {e}"));
             None
         }
     }
@@ -183,5 +186,10 @@ fn cuda_step_allocates_nothing_and_syncs_only_for_the_loss() {
         "device allocations during steady-state steps"
     );
     assert_eq!(mid.syncs, before.syncs, "host waits during 50 steps");
+    assert!(
+        mid.graph_replays >= 49,
+        "steps after the second are replayed CUDA graphs ({} replays)",
+        mid.graph_replays
+    );
     assert_eq!(after.syncs, mid.syncs + 1, "reading the loss is one wait");
 }

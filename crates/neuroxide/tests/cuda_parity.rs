@@ -7,170 +7,20 @@
 //! NaN; neither is a numeric difference). Shapes include odd, tile-unaligned and large sizes.
 //! Without a usable GPU every test prints `skipped: <reason>` and passes.
 
+#[path = "support/parity_pair.rs"]
+mod parity_pair;
+#[path = "support/require_cuda.rs"]
+mod require_cuda;
+use parity_pair::{assert_same, diff, edge_values, gpu, rng, Pair, Rng};
+
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::cuda::{CudaBackend, MathFn};
 use neuroxide::backend::{
-    Activation, Backend, BufId, Copy2d, LossArgs, LossKind, Matmul, OptimizerKind, OptimizerStep,
-    TargetKind,
+    Activation, Backend, Copy2d, LossArgs, LossKind, Matmul, OptimizerKind, OptimizerStep,
+    StepBlock, TargetKind,
 };
-use neuroxide::validate::parity::ulp_distance;
+use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 use neuroxide::{math, philox};
-
-// ---------------------------------------------------------------- harness
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n).map(|_| self.range(lo, hi)).collect()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn rng(test: &str) -> Rng {
-    let seed = std::env::var("NEUROXIDE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    println!("{test}: seed {seed}");
-    Rng(seed)
-}
-
-fn gpu() -> Option<CudaBackend> {
-    match CudaBackend::new(0) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            println!("skipped: {e}");
-            None
-        }
-    }
-}
-
-/// Count of elements whose bits differ (any NaN equals any NaN: NaN payloads are not part of
-/// the contract), and the largest ulp distance (`validate::parity::ulp_distance`).
-fn diff(cpu: &[f32], gpu: &[f32]) -> (usize, u64, Option<usize>) {
-    let mut count = 0;
-    let mut max_ulp = 0;
-    let mut first = None;
-    for (i, (&a, &b)) in cpu.iter().zip(gpu).enumerate() {
-        if a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan()) {
-            count += 1;
-            max_ulp = max_ulp.max(ulp_distance(a, b));
-            first.get_or_insert(i);
-        }
-    }
-    (count, max_ulp, first)
-}
-
-fn assert_same(what: &str, cpu: &[f32], gpu: &[f32]) {
-    if let Err(e) = same(what, cpu, gpu) {
-        panic!("{e}");
-    }
-}
-
-/// `Err` with the mismatch report (count, max ulp, first differing element).
-fn same(what: &str, cpu: &[f32], gpu: &[f32]) -> Result<(), String> {
-    assert_eq!(cpu.len(), gpu.len());
-    let (count, max_ulp, first) = diff(cpu, gpu);
-    if count > 0 {
-        let i = first.unwrap_or(0);
-        return Err(format!(
-            "{what}: {count} of {} elements differ, max {max_ulp} ulp; first at {i}: cpu {:e} \
-             ({:#010x}) vs cuda {:e} ({:#010x})",
-            cpu.len(),
-            cpu[i],
-            cpu[i].to_bits(),
-            gpu[i],
-            gpu[i].to_bits()
-        ));
-    }
-    Ok(())
-}
-
-/// The same calls on both backends; buffer ids agree because both number allocations 0, 1, …
-struct Pair {
-    cpu: CpuBackend,
-    gpu: CudaBackend,
-    passed: usize,
-    failures: Vec<String>,
-}
-
-impl Pair {
-    fn new() -> Option<Pair> {
-        Some(Pair {
-            cpu: CpuBackend::new(2),
-            gpu: gpu()?,
-            passed: 0,
-            failures: Vec::new(),
-        })
-    }
-    fn buf(&mut self, data: &[f32]) -> BufId {
-        let a = self.cpu.alloc(data.len()).unwrap();
-        let b = self.gpu.alloc(data.len()).unwrap();
-        assert_eq!(a, b);
-        self.cpu.upload(a, 0, data).unwrap();
-        self.gpu.upload(b, 0, data).unwrap();
-        a
-    }
-    fn zeros(&mut self, n: usize) -> BufId {
-        self.buf(&vec![0.0; n])
-    }
-    /// A buffer pre-filled with a poison value, so unwritten outputs show.
-    fn out(&mut self, n: usize) -> BufId {
-        self.buf(&vec![f32::from_bits(0x7fa5_a5a5); n])
-    }
-    fn run(&mut self, f: impl Fn(&mut dyn Backend) -> neuroxide::Result<()>) {
-        f(&mut self.cpu).unwrap();
-        f(&mut self.gpu).unwrap();
-    }
-    fn get(&mut self, id: BufId) -> (Vec<f32>, Vec<f32>) {
-        let n = self.cpu.buf_len(id);
-        assert_eq!(n, self.gpu.buf_len(id));
-        let mut a = vec![0.0; n];
-        let mut b = vec![0.0; n];
-        self.cpu.download(id, 0, &mut a).unwrap();
-        self.gpu.download(id, 0, &mut b).unwrap();
-        (a, b)
-    }
-    /// Compares a buffer; a mismatch is recorded (and printed) so one run reports every case.
-    fn check(&mut self, what: &str, id: BufId) {
-        let (a, b) = self.get(id);
-        match same(what, &a, &b) {
-            Ok(()) => self.passed += 1,
-            Err(e) => {
-                println!("MISMATCH {e}");
-                self.failures.push(e);
-            }
-        }
-    }
-    /// Panics with every recorded mismatch.
-    fn finish(self, test: &str) {
-        println!(
-            "{test}: {} comparisons bit-identical, {} differ",
-            self.passed,
-            self.failures.len()
-        );
-        assert!(self.failures.is_empty(), "{}", self.failures.join("\n"));
-    }
-}
 
 const ACTIVATIONS: [Activation; 13] = [
     Activation::Linear,
@@ -220,6 +70,65 @@ fn activation_inputs(r: &mut Rng, n: usize) -> Vec<f32> {
 // ---------------------------------------------------------------- tests
 
 #[test]
+fn matmul_signed_zero_sums_and_underflow_rule_2b() {
+    // Products that underflow to −0 make an accumulator −0; a zero-padded k-tile term added to
+    // it would turn it into +0 (PARITY rule 2b). k values straddle both kernels' tile sizes.
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("matmul_rule_2b");
+    let edges = edge_values();
+    for &(m, k, n) in &[
+        (5, 3, 7),
+        (9, 15, 4),
+        (130, 9, 129),
+        (131, 17, 140),
+        (2, 1, 2),
+        (257, 45, 260),
+        (97, 33, 129),
+    ] {
+        for (a_trans, b_trans) in [(false, false), (true, true), (false, true), (true, false)] {
+            // A: tiny negatives, B: tiny positives (every product underflows to −0), with
+            // some edge values and ordinary numbers mixed into a third of the rows.
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| match i % 5 {
+                    0 => edges[r.below(edges.len())],
+                    _ => -1e-30,
+                })
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| {
+                    if i % 7 == 0 {
+                        r.range(-1.0, 1.0)
+                    } else {
+                        1e-30
+                    }
+                })
+                .collect();
+            let (a, b) = (p.buf(&a), p.buf(&b));
+            let c = p.out(m * n);
+            let mm = Matmul {
+                m,
+                n,
+                k,
+                a,
+                a_trans,
+                b,
+                b_trans,
+                c,
+                bias: None,
+                pre_act: None,
+                act: Activation::Linear,
+            };
+            p.run(|be| be.matmul(&mm));
+            p.check(
+                &format!("matmul rule 2b {m}x{k}x{n} ta={a_trans} tb={b_trans}"),
+                c,
+            );
+        }
+    }
+    p.finish("matmul_signed_zero_sums_and_underflow_rule_2b");
+}
+
+#[test]
 fn matmul_all_transposes_bias_activations_and_shapes() {
     let Some(mut p) = Pair::new() else { return };
     let mut r = rng("matmul");
@@ -230,6 +139,8 @@ fn matmul_all_transposes_bias_activations_and_shapes() {
         (17, 33, 65),
         (64, 784, 10),
         (129, 127, 131),
+        (512, 784, 256),
+        (784, 512, 256),
         (300, 1, 257),
         (1100, 77, 1030),
         (1031, 515, 1283),
@@ -321,15 +232,21 @@ fn softmax_and_log_softmax_forward_and_backward() {
 }
 
 #[test]
-fn sum_rows_and_elementwise_kernels() {
+fn column_sums_and_elementwise_kernels() {
     let Some(mut p) = Pair::new() else { return };
     let mut r = rng("elementwise");
     for &(rows, cols) in &[(1, 1), (1000, 37), (3, 100_000), (513, 1025)] {
         let n = rows * cols;
         let x = p.buf(&r.vec(n, -100.0, 100.0));
         let o = p.out(cols);
-        p.run(|be| be.sum_rows(x, o, rows, cols));
-        p.check(&format!("sum_rows {rows}x{cols}"), o);
+        let sums = ColumnSums {
+            x,
+            out: o,
+            rows,
+            cols,
+        };
+        p.run(|be| column_sums(be, &sums));
+        p.check(&format!("column_sums {rows}x{cols}"), o);
     }
     let n = 1_000_003;
     let a = p.buf(&r.vec(n, -10.0, 10.0));
@@ -369,7 +286,7 @@ fn sum_rows_and_elementwise_kernels() {
     };
     p.run(|be| be.copy_2d(&same));
     p.check("copy_2d within one buffer", o);
-    p.finish("sum_rows_and_elementwise_kernels");
+    p.finish("column_sums_and_elementwise_kernels");
 }
 
 #[test]
@@ -384,7 +301,7 @@ fn dropout_masks_match() {
         let seed = r.next();
         let (stream, step) = (r.next() as u32, r.next() as u32);
         let scale = 1.0 / (1.0 - prob);
-        p.run(|be| be.dropout_forward(x, y, mask, n, prob, scale, seed, stream, step));
+        p.run(|be| be.dropout_forward(x, y, mask, n, prob, scale, seed, stream, step, None));
         p.check(&format!("dropout p={prob} mask"), mask);
         p.check(&format!("dropout p={prob} y"), y);
     }
@@ -406,8 +323,17 @@ fn losses_all_kinds_both_target_kinds() {
         LossKind::Nll,
         LossKind::KlDiv,
     ];
-    let loss_out = p.out(4);
-    for &(rows, cols) in &[(1, 1), (64, 10), (333, 7), (1024, 1000), (5, 40_000)] {
+    // Slots 0..4: loss values (poisoned, so an unwritten one shows); 4, 5: running sums.
+    let poison = f32::from_bits(0x7fa5_a5a5);
+    let loss_out = p.buf(&[poison, poison, poison, poison, 0.0, 0.0]);
+    for &(rows, cols) in &[
+        (1, 1),
+        (64, 10),
+        (333, 7),
+        (1024, 1000),
+        (5, 40_000),
+        (4099, 3),
+    ] {
         let n = rows * cols;
         let grad = p.out(n);
         for kind in kinds {
@@ -451,6 +377,8 @@ fn losses_all_kinds_both_target_kinds() {
                     grad,
                     loss_out,
                     loss_index: idx,
+                    // Half the cases also add the value to a running sum in slot 4 or 5.
+                    running_index: idx.is_multiple_of(2).then_some(4 + r.below(2)),
                 };
                 p.run(|be| be.loss(&args));
                 let what = format!("loss {kind:?} {target_kind:?} {rows}x{cols}");
@@ -480,6 +408,7 @@ fn invalid_class_index_is_an_error_on_both_backends() {
         grad,
         loss_out: out,
         loss_index: 0,
+        running_index: None,
     };
     let cpu_err = p.cpu.loss(&args).unwrap_err().to_string();
     p.gpu.loss(&args).unwrap(); // queued; the error surfaces at the next synchronisation
@@ -550,7 +479,7 @@ fn count_correct_accumulate_sum_squares_and_clipping() {
     let partials = p.zeros(3);
     for (t, &n) in [1usize, 3_000_017, 4099].iter().enumerate() {
         let g = p.buf(&r.vec(n, -0.01, 0.01));
-        p.run(|be| be.sum_squares(g, n, partials, t));
+        p.run(|be| sum_squares(be, g, n, partials, t));
     }
     p.check("sum_squares", partials);
     let n = 300_001;
@@ -640,6 +569,42 @@ fn optimizer_steps_all_kinds() {
         p.check(&format!("{kind:?} weights"), w);
         p.check(&format!("{kind:?} state 0"), s0);
         p.check(&format!("{kind:?} state 1"), s1);
+        // The multi-tensor update (one launch on CUDA, one by one on the CPU) of three tensors
+        // of odd sizes, reading its scalars from a per-step block with a changing rate.
+        let sizes = [1usize, 257, 10_001];
+        let tensors: Vec<_> = sizes
+            .iter()
+            .map(|&m| {
+                let bufs = (
+                    p.buf(&r.vec(m, -1.0, 1.0)),
+                    p.zeros(m),
+                    p.zeros(m),
+                    p.zeros(m),
+                );
+                (m, bufs)
+            })
+            .collect();
+        let block = p.zeros(StepBlock::LEN);
+        for t in 1..=3u64 {
+            let values = StepBlock::values(kind.with_lr(kind.lr() / t as f32), t, 0);
+            p.cpu.upload(block, 0, &values).unwrap();
+            p.gpu.upload(block, 0, &values).unwrap();
+            let steps: Vec<OptimizerStep> = tensors
+                .iter()
+                .map(|&(m, (w, g, s0, s1))| {
+                    let gv = r.vec(m, -0.5, 0.5);
+                    p.cpu.upload(g, 0, &gv).unwrap();
+                    p.gpu.upload(g, 0, &gv).unwrap();
+                    OptimizerStep::new(kind, t, w, g, [Some(s0), Some(s1)], m).with_block(block)
+                })
+                .collect();
+            p.run(|be| be.optimizer_step_all(&steps));
+        }
+        for (i, &(_, (w, _, s0, s1))) in tensors.iter().enumerate() {
+            p.check(&format!("{kind:?} multi-tensor {i} weights"), w);
+            p.check(&format!("{kind:?} multi-tensor {i} state 0"), s0);
+            p.check(&format!("{kind:?} multi-tensor {i} state 1"), s1);
+        }
     }
     p.finish("optimizer_steps_all_kinds");
 }

@@ -473,6 +473,7 @@ fn eval_loss(
         grad: g,
         loss_out: out,
         loss_index: 1,
+        running_index: None,
     })
     .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
     let mut v = [0.0f32; 3];

@@ -10,6 +10,7 @@ use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::{Copy2d, LossArgs, Matmul, OptimizerStep};
 use neuroxide::graph::{add, LayerApply};
 use neuroxide::layers::{Dense, Dropout};
+use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 use neuroxide::optim::{self, OptimizerKind};
 use neuroxide::{
     Activation, Backend, BufId, Device, Graph, Loss, LossKind, Model, TargetKind, Tensor,
@@ -225,7 +226,7 @@ fn sum_rows_wide() {
     same_bits("sum_rows", |be| {
         let x = buf(be, &data(10, rows * cols, -1.0, 1.0));
         let out = be.alloc(cols).unwrap();
-        be.sum_rows(x, out, rows, cols).unwrap();
+        column_sums(be, &ColumnSums { x, out, rows, cols }).unwrap();
         vec![("out".into(), read(be, out))]
     });
 }
@@ -236,7 +237,7 @@ fn sum_rows_tall() {
     same_bits("sum_rows tall", |be| {
         let x = buf(be, &data(11, rows * cols, -1.0, 1.0));
         let out = be.alloc(cols).unwrap();
-        be.sum_rows(x, out, rows, cols).unwrap();
+        column_sums(be, &ColumnSums { x, out, rows, cols }).unwrap();
         vec![("out".into(), read(be, out))]
     });
 }
@@ -283,7 +284,7 @@ fn dropout_masks() {
         let x = buf(be, &data(15, BIG, -2.0, 2.0));
         let y = be.alloc(BIG).unwrap();
         let mask = be.alloc(BIG).unwrap();
-        be.dropout_forward(x, y, mask, BIG, 0.25, 1.0 / 0.75, 1234, 5, 6)
+        be.dropout_forward(x, y, mask, BIG, 0.25, 1.0 / 0.75, 1234, 5, 6, None)
             .unwrap();
         vec![("y".into(), read(be, y)), ("mask".into(), read(be, mask))]
     });
@@ -332,6 +333,7 @@ fn losses_and_metrics() {
                 grad,
                 loss_out: scalars,
                 loss_index: 0,
+                running_index: None,
             })
             .unwrap();
             be.accumulate_scalar(scalars, 0, scalars, 1).unwrap();
@@ -352,8 +354,8 @@ fn sum_squares_and_clipping() {
         let g0 = buf(be, &data(19, BIG, -1.0, 1.0));
         let g1 = buf(be, &data(20, 777, -1.0, 1.0));
         let partials = be.alloc(2).unwrap();
-        be.sum_squares(g0, BIG, partials, 0).unwrap();
-        be.sum_squares(g1, 777, partials, 1).unwrap();
+        sum_squares(be, g0, BIG, partials, 0).unwrap();
+        sum_squares(be, g1, 777, partials, 1).unwrap();
         be.clip_by_global_norm(g0, BIG, partials, 2, 1.5).unwrap();
         be.clip_by_global_norm(g1, 777, partials, 2, 1.5).unwrap();
         vec![

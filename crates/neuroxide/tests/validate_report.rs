@@ -101,6 +101,16 @@ fn table_cells_come_from_the_measurements() {
     ] {
         assert!(md.contains(needle), "missing {needle:?} in\n{md}");
     }
+    // The headline says what was not measured when a row has no GPU run or no parity.
+    let unmeasured = r
+        .rows
+        .iter()
+        .any(|row| matches!(row.parity, Parity::NotMeasured(_)));
+    assert_eq!(
+        md.contains("CPU/GPU parity not measured"),
+        unmeasured,
+        "{md}"
+    );
     assert!(!md.contains("## Failures"));
 }
 
@@ -340,4 +350,30 @@ fn csv_row_trains_iris_and_logs_every_step() {
         4 * 64 + 64 + 64 * 32 + 32 + 32 * 3 + 3
     );
     assert!(r.detail.contains("on 30 rows"), "{}", r.detail);
+}
+
+#[test]
+fn a_cpu_only_pass_says_what_was_not_measured() {
+    let r = report(vec![row(
+        Outcome::Measured {
+            metric: 0.012,
+            steps: 500,
+            ms_per_step: 0.004,
+        },
+        Outcome::NotAvailable("no GPU".into()),
+        Parity::NotMeasured("no GPU".into()),
+    )]);
+    assert!(r.passed());
+    let md = r.render_markdown();
+    let headline = md
+        .lines()
+        .find(|l| l.starts_with("- Result: "))
+        .expect("headline");
+    assert!(headline.starts_with("- Result: PASS"), "{headline}");
+    assert!(headline.contains("GPU runs not measured: "), "{headline}");
+    assert!(headline.contains("(no GPU)"), "{headline}");
+    assert!(
+        headline.contains("CPU/GPU parity not measured: "),
+        "{headline}"
+    );
 }

@@ -200,11 +200,99 @@ pub struct OptimizerStep {
     pub state: [Option<BufId>; 2],
     /// Host-computed scalars: Adam `[step_size, bc2_sqrt, decay, c1, c2]`, RMSprop `[c]`.
     pub scalars: [f32; 5],
+    /// When set, the learning rate and `scalars` are read from this per-step scalar block
+    /// ([`StepBlock`]) on the device instead of `kind.lr()` and `scalars`, so a captured
+    /// step (a CUDA graph) replays with each step's own values (PARITY rule 8).
+    pub block: Option<BufId>,
+}
+
+/// The per-step scalar block (PARITY rule 8): the values that change from one training step
+/// to the next — learning rate, the optimizer's host scalars (Adam's bias corrections), the
+/// dropout counter — computed once per step on the host, identically for every backend,
+/// written by one host-to-device copy before the step, and read by kernels from there. A
+/// recorded step (CUDA graph) can then be replayed unchanged: nothing per-step is frozen into
+/// its launch arguments.
+///
+/// Layout: `[lr, scalars[0..5], dropout step (u32 bits)]`.
+pub struct StepBlock;
+
+impl StepBlock {
+    /// Index of the learning rate.
+    pub const LR: usize = 0;
+    /// Index of the first of the five optimizer scalars ([`OptimizerStep::scalars`]).
+    pub const SCALARS: usize = 1;
+    /// Index of the dropout counter, stored as the bits of a `u32`.
+    pub const DROPOUT_STEP: usize = 6;
+    /// Values in the block.
+    pub const LEN: usize = 7;
+
+    /// The block of update number `t` (1-based) with `kind`, whose forward pass draws
+    /// dropout masks with counter `dropout_step`.
+    pub fn values(kind: OptimizerKind, t: u64, dropout_step: u32) -> [f32; Self::LEN] {
+        let sc = host_scalars(kind, t);
+        [
+            kind.lr(),
+            sc[0],
+            sc[1],
+            sc[2],
+            sc[3],
+            sc[4],
+            f32::from_bits(dropout_step),
+        ]
+    }
+}
+
+/// The optimizer scalars of update number `t` (see [`OptimizerStep`]).
+fn host_scalars(kind: OptimizerKind, t: u64) -> [f32; 5] {
+    let mut scalars = [0.0f32; 5];
+    match kind {
+        OptimizerKind::Adam {
+            lr,
+            beta1,
+            beta2,
+            weight_decay,
+            decoupled,
+            ..
+        } => {
+            // 1 − β^t cancels badly in f32 (β2 = 0.999); computed in f64 on the host and
+            // rounded once, identically for every backend.
+            let ti = t.min(i32::MAX as u64) as i32;
+            let bc1 = 1.0f64 - f64::from(beta1).powi(ti);
+            let bc2 = 1.0f64 - f64::from(beta2).powi(ti);
+            scalars[0] = (f64::from(lr) / bc1) as f32;
+            scalars[1] = bc2.sqrt() as f32;
+            scalars[2] = if decoupled {
+                1.0 - lr * weight_decay
+            } else {
+                1.0
+            };
+            scalars[3] = 1.0 - beta1;
+            scalars[4] = 1.0 - beta2;
+        }
+        OptimizerKind::RmsProp { alpha, .. } => scalars[0] = 1.0 - alpha,
+        OptimizerKind::Sgd { .. } => {}
+    }
+    scalars
 }
 
 use super::BufId;
 
 impl OptimizerStep {
+    /// The same step reading its learning rate and scalars from a [`StepBlock`].
+    pub fn with_block(mut self, block: BufId) -> Self {
+        self.block = Some(block);
+        self
+    }
+
+    /// This step with the learning rate and scalars taken from a block's values.
+    pub fn resolved(mut self, block: &[f32]) -> Self {
+        self.kind = self.kind.with_lr(block[StepBlock::LR]);
+        self.scalars
+            .copy_from_slice(&block[StepBlock::SCALARS..StepBlock::SCALARS + 5]);
+        self.block = None;
+        self
+    }
+
     /// Builds the step for update number `t` (1-based), computing the host scalars in f32.
     pub fn new(
         kind: OptimizerKind,
@@ -214,34 +302,7 @@ impl OptimizerStep {
         state: [Option<BufId>; 2],
         n: usize,
     ) -> Self {
-        let mut scalars = [0.0f32; 5];
-        match kind {
-            OptimizerKind::Adam {
-                lr,
-                beta1,
-                beta2,
-                weight_decay,
-                decoupled,
-                ..
-            } => {
-                // 1 − β^t cancels badly in f32 (β2 = 0.999); computed in f64 on the host and
-                // rounded once, identically for every backend.
-                let ti = t.min(i32::MAX as u64) as i32;
-                let bc1 = 1.0f64 - f64::from(beta1).powi(ti);
-                let bc2 = 1.0f64 - f64::from(beta2).powi(ti);
-                scalars[0] = (f64::from(lr) / bc1) as f32;
-                scalars[1] = bc2.sqrt() as f32;
-                scalars[2] = if decoupled {
-                    1.0 - lr * weight_decay
-                } else {
-                    1.0
-                };
-                scalars[3] = 1.0 - beta1;
-                scalars[4] = 1.0 - beta2;
-            }
-            OptimizerKind::RmsProp { alpha, .. } => scalars[0] = 1.0 - alpha,
-            OptimizerKind::Sgd { .. } => {}
-        }
+        let scalars = host_scalars(kind, t);
         OptimizerStep {
             kind,
             n,
@@ -249,6 +310,7 @@ impl OptimizerStep {
             grad,
             state,
             scalars,
+            block: None,
         }
     }
 }

@@ -11,9 +11,10 @@
 
 pub mod cpu;
 pub mod cuda;
+pub mod device;
 mod kinds;
 
-pub use kinds::{Activation, LossKind, OptimizerKind, OptimizerStep, TargetKind};
+pub use kinds::{Activation, LossKind, OptimizerKind, OptimizerStep, StepBlock, TargetKind};
 
 use crate::error::Result;
 
@@ -88,6 +89,9 @@ pub struct LossArgs {
     pub grad: BufId,
     pub loss_out: BufId,
     pub loss_index: usize,
+    /// When set, `loss_out[i] = loss_out[i] + loss` follows (a running sum over an epoch, in
+    /// the same buffer), folded into the loss kernel instead of a launch of its own.
+    pub running_index: Option<usize>,
 }
 
 /// Counters a backend keeps about its memory traffic and host waits (for tests that prove a
@@ -108,6 +112,8 @@ pub struct BackendStats {
     /// Pinned (page-locked) host staging buffers obtained from the driver for
     /// [`Backend::upload_staged`]; grows only when a batch is larger than any before.
     pub pinned_allocs: u64,
+    /// Recorded steps launched with [`Backend::replay`].
+    pub graph_replays: u64,
 }
 
 /// Device timestamps of one group of staged uploads (one prefetched batch), in milliseconds
@@ -126,13 +132,23 @@ pub struct StagedSpan {
     pub consumed_ms: f32,
 }
 
+/// The concrete backend behind a `dyn Backend`, for op dispatch: an op in `crate::ops` checks its
+/// arguments once, then matches on this to run its CPU kernel or launch its CUDA kernel (as
+/// candle dispatches one op definition to each backend's storage).
+pub enum Kernels<'a> {
+    Cpu(&'a mut cpu::CpuBackend),
+    Cuda(&'a mut cuda::CudaBackend),
+}
+
 /// The kernels. All sizes are in f32 elements. A kernel's output buffer must not be one of its
 /// inputs unless the method says so; backends return an error on such aliasing.
 pub trait Backend: Send {
+    /// The concrete backend, for the ops of `crate::ops` (see [`Kernels`]).
+    fn kernels(&mut self) -> Kernels<'_>;
     /// Human-readable name, e.g. `cpu (2 threads)` or `cuda:0 (NVIDIA H100 80GB HBM3)`.
     fn name(&self) -> String;
     /// The device this backend runs on.
-    fn device(&self) -> crate::device::Device;
+    fn device(&self) -> device::Device;
     /// Allocates a zero-filled buffer of `len` f32 values.
     fn alloc(&mut self, len: usize) -> Result<BufId>;
     /// Releases a buffer: `buf` must not be used again, and its memory may serve a later
@@ -196,9 +212,6 @@ pub trait Backend: Send {
         rows: usize,
         cols: usize,
     ) -> Result<()>;
-    /// Column sums of a `rows × cols` matrix: `out[j] = Σ_i x[i,j]`, i increasing, from 0
-    /// (the bias gradient).
-    fn sum_rows(&mut self, x: BufId, out: BufId, rows: usize, cols: usize) -> Result<()>;
     /// `out[i] = a[i] + b[i]`.
     fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()>;
     /// `acc[i] = acc[i] + x[i]` (in place on `acc`).
@@ -210,7 +223,8 @@ pub trait Backend: Send {
     /// Inverted dropout. For element `i`, draw `u` = the `i % 4`-th word of
     /// `philox4x32_10(counter = [i/4 low, i/4 high, stream, step], key = [seed low, seed high])`,
     /// mapped to `[0, 1)` as `(u >> 8) * 2^-24`; keep when `u >= p`. `mask[i] = keep ? scale : 0`
-    /// with `scale = 1 / (1 - p)` computed on the host; `y[i] = x[i] * mask[i]`.
+    /// with `scale = 1 / (1 - p)` computed on the host; `y[i] = x[i] * mask[i]`. With
+    /// `step_block`, `step` is read from that [`StepBlock`] (its `DROPOUT_STEP` bits) instead.
     #[allow(clippy::too_many_arguments)]
     fn dropout_forward(
         &mut self,
@@ -223,6 +237,7 @@ pub trait Backend: Send {
         seed: u64,
         stream: u32,
         step: u32,
+        step_block: Option<BufId>,
     ) -> Result<()>;
     /// Loss value and gradient (see [`LossArgs`] and [`LossKind`]).
     fn loss(&mut self, args: &LossArgs) -> Result<()>;
@@ -252,8 +267,6 @@ pub trait Backend: Send {
         dst: BufId,
         dst_index: usize,
     ) -> Result<()>;
-    /// `out[out_index] = Σ_i x[i]*x[i]` (i increasing, `acc = fma(x, x, acc)` from 0).
-    fn sum_squares(&mut self, x: BufId, n: usize, out: BufId, out_index: usize) -> Result<()>;
     /// Global-norm clipping of one gradient: `total = Σ_t partials[t]` for `t < count`
     /// (t increasing, from 0); `norm = sqrt(total)`; when `norm > max_norm`, every `g[i]` becomes
     /// `g[i] * (max_norm / (norm + 1e-6))`. The same `partials` serve every gradient of a step.
@@ -267,6 +280,16 @@ pub trait Backend: Send {
     ) -> Result<()>;
     /// One optimizer update of one parameter tensor (see [`OptimizerStep`]).
     fn optimizer_step(&mut self, step: &OptimizerStep) -> Result<()>;
+    /// The updates of every parameter tensor of a model, with the per-element arithmetic of
+    /// [`Backend::optimizer_step`] (so the same bits). A backend may run them as one launch
+    /// (CUDA, when every step has the same kind and reads one [`StepBlock`]); the default
+    /// runs them one by one in order.
+    fn optimizer_step_all(&mut self, steps: &[OptimizerStep]) -> Result<()> {
+        for s in steps {
+            self.optimizer_step(s)?;
+        }
+        Ok(())
+    }
 
     /// Asynchronous upload for double-buffered input: copies `src` into `dst[0..src.len()]`
     /// without making the compute work wait for the host.
@@ -317,6 +340,33 @@ pub trait Backend: Send {
     fn staged_timeline(&mut self) -> Result<Vec<StagedSpan>> {
         Ok(Vec::new())
     }
+
+    /// Starts recording the kernels queued from now on as one replayable step (on CUDA, a CUDA
+    /// graph) instead of running them. Returns `false`, changing nothing, on a backend that
+    /// cannot record (the CPU, the default). While recording, allocations, frees and host waits
+    /// are errors.
+    fn begin_capture(&mut self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Ends the recording begun by [`Backend::begin_capture`] and returns the recorded step's
+    /// id. Nothing recorded has run yet: [`Backend::replay`] runs it.
+    fn end_capture(&mut self) -> Result<usize> {
+        Err(crate::error::Error::backend(
+            "this backend cannot record steps",
+        ))
+    }
+    /// Abandons a recording after an error inside it.
+    fn abort_capture(&mut self) {}
+    /// Runs recorded step `id` (every kernel it recorded, in order, on the same buffers);
+    /// returns the number of kernels it launched.
+    fn replay(&mut self, id: usize) -> Result<u64> {
+        let _ = id;
+        Err(crate::error::Error::backend(
+            "this backend cannot record steps",
+        ))
+    }
+    /// Forgets every recorded step (before buffers they use are freed or replanned).
+    fn clear_captures(&mut self) {}
 
     /// Allocation and synchronisation counters (see [`BackendStats`]); zeros by default.
     fn stats(&self) -> BackendStats {

@@ -9,6 +9,7 @@
 //! - [`runner`]: the timing protocol (warm-up, median of timed runs, device synchronised).
 //! - [`record`]: the JSON record and the human-readable table.
 
+pub mod fit_epoch;
 pub mod record;
 pub mod runner;
 pub mod workloads;

@@ -29,6 +29,9 @@ pub struct BenchRecord {
     pub tflops: Option<f64>,
     /// Peak device memory in MiB, `null` when the backend cannot tell.
     pub peak_mem_mib: Option<f64>,
+    /// Kernels one training step launches (one replayed CUDA graph counts every kernel it
+    /// holds), `null` when not counted.
+    pub launches_per_step: Option<u64>,
     /// Samples per step.
     pub batch: usize,
     /// Training steps in each timed run.
@@ -58,6 +61,7 @@ impl BenchRecord {
             device: device.into(),
             device_name: String::new(),
             mode: mode.into(),
+            launches_per_step: None,
             ms_per_step: None,
             items_per_s: None,
             unit: unit.into(),

@@ -107,6 +107,9 @@ pub fn run_workload(
     if let Some(why) = w.skipped {
         return Ok(skip(why.to_string()));
     }
+    if w.name == super::fit_epoch::NAME {
+        return super::fit_epoch::run(device, opts);
+    }
     if mode == Mode::Fast {
         return Ok(skip("fast mode is not implemented yet (exact only)".into()));
     }
@@ -176,6 +179,16 @@ pub fn run_workload(
         per_step.push(t0.elapsed().as_secs_f64() * 1e3 / steps as f64);
     }
     let ms = median(&per_step);
+    let (launches, recording_failure) = model.step_launch_info().unzip();
+    if let Some(Some(why)) = recording_failure {
+        eprintln!("bench {}: step recording was turned off: {why}", w.name);
+    }
+    // Device memory the backend holds (its caching allocator's blocks included): on a GPU,
+    // the whole model's footprint, comparable to torch.cuda.max_memory_allocated.
+    let peak_mem_mib = model
+        .backend_stats()
+        .filter(|_| device.is_cuda())
+        .map(|s| s.bytes_allocated as f64 / (1024.0 * 1024.0));
     Ok(BenchRecord {
         framework: "neuroxide".into(),
         workload: w.name.into(),
@@ -186,7 +199,8 @@ pub fn run_workload(
         items_per_s: Some(w.items_per_step() as f64 * 1e3 / ms),
         unit,
         tflops: w.flops_per_step().map(|f| f / (ms * 1e-3) / 1e12),
-        peak_mem_mib: None,
+        peak_mem_mib,
+        launches_per_step: launches,
         batch: w.batch,
         steps,
         runs: opts.runs,

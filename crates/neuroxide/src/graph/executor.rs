@@ -6,8 +6,11 @@
 //! first writes the node's gradient buffer directly; each later one writes a buffer of its own
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
 
-use super::model::Node;
-use crate::backend::{Backend, BufId, Copy2d, LossArgs, OptimizerKind, OptimizerStep};
+mod staging;
+
+use super::node::Node;
+use super::step::{StepKey, StepPlan, StepRecordings};
+use crate::backend::{Backend, BufId, LossArgs, OptimizerKind, OptimizerStep, StepBlock};
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
@@ -55,6 +58,21 @@ pub(crate) struct Executor {
     staged_lens: Vec<usize>,
     /// Rows of the prefetched batch not yet consumed by a training step.
     pub pending: Option<usize>,
+    /// The per-step scalar block ([`StepBlock`]) every training step's kernels read.
+    step_block: BufId,
+    /// Recorded training steps (CUDA graphs) by step kind.
+    pub recordings: StepRecordings,
+    /// The optimizer updates of the current step (kept to reuse its allocation).
+    optimizer_steps: Vec<OptimizerStep>,
+}
+
+/// What one training step does besides forward and backward.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StepSpec {
+    pub optimizer: OptimizerKind,
+    pub loss: Loss,
+    pub clip: Option<f32>,
+    pub track_accuracy: bool,
 }
 
 /// A fixed index into `Executor::scalars`.
@@ -84,6 +102,7 @@ impl Executor {
         }
         let scalars = backend.alloc(3 * outputs.len())?;
         let norm_partials = backend.alloc(weights.len().max(1))?;
+        let step_block = backend.alloc(StepBlock::LEN)?;
         let mut ex = Executor {
             backend,
             capacity: 0,
@@ -106,6 +125,9 @@ impl Executor {
             staging_rows: 0,
             staged_lens: Vec::new(),
             pending: None,
+            step_block,
+            recordings: StepRecordings::from_env(),
+            optimizer_steps: Vec::new(),
         };
         ex.plan_activations(nodes, outputs, capacity)?;
         Ok(ex)
@@ -118,6 +140,7 @@ impl Executor {
         outputs: &[usize],
         capacity: usize,
     ) -> Result<()> {
+        self.forget_recordings();
         for b in self.activation_bufs.drain(..) {
             self.backend.free(b)?;
         }
@@ -206,6 +229,7 @@ impl Executor {
             self.state_for = Some(kind);
             return Ok(());
         }
+        self.forget_recordings();
         for (i, p) in self.params.iter().enumerate() {
             let n = self.backend.buf_len(*p);
             let mut s = [None, None];
@@ -283,6 +307,7 @@ impl Executor {
                 seed,
                 node: i as u32,
                 step: self.steps,
+                step_block: training.then_some(self.step_block),
             };
             layer
                 .forward(&mut ctx, &io)
@@ -321,10 +346,8 @@ impl Executor {
                 grad,
                 loss_out: self.scalars,
                 loss_index,
+                running_index: Some(self.scalar_index(Scalar::LossSum(o))),
             })?;
-            let sum_index = self.scalar_index(Scalar::LossSum(o));
-            self.backend
-                .accumulate_scalar(self.scalars, loss_index, self.scalars, sum_index)?;
             if count_correct {
                 let correct = self.scalar_index(Scalar::Correct(o));
                 self.backend.count_correct(
@@ -369,6 +392,7 @@ impl Executor {
                 seed,
                 node: i as u32,
                 step: self.steps,
+                step_block: Some(self.step_block),
             };
             layer
                 .backward(&mut ctx, &io, &g)
@@ -388,7 +412,7 @@ impl Executor {
     pub fn clip_gradients(&mut self, max_norm: f32) -> Result<()> {
         for (i, &g) in self.grads.iter().enumerate() {
             let n = self.backend.buf_len(g);
-            self.backend.sum_squares(g, n, self.norm_partials, i)?;
+            crate::ops::reduce::sum_squares(self.backend.as_mut(), g, n, self.norm_partials, i)?;
         }
         for &g in &self.grads {
             let n = self.backend.buf_len(g);
@@ -403,10 +427,94 @@ impl Executor {
         Ok(())
     }
 
+    /// One training step on the `batch` rows in the input and target buffers: forward, losses,
+    /// backward, clipping and the update, replayed from a recording when one exists for this
+    /// kind of step (see `graph/step.rs`). Every per-step value goes into the scalar block
+    /// first, by one host-to-device copy, so recorded and queued steps compute the same bits.
+    pub fn train_step(
+        &mut self,
+        nodes: &[Node],
+        outputs: &[usize],
+        spec: &StepSpec,
+        batch: usize,
+        seed: u64,
+    ) -> Result<()> {
+        self.ensure_optimizer_state(spec.optimizer)?;
+        let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
+        self.backend.upload(self.step_block, 0, &block)?;
+        let key = StepKey::new(
+            batch,
+            spec.loss,
+            spec.track_accuracy,
+            spec.clip,
+            spec.optimizer,
+        );
+        match self.recordings.plan(&key) {
+            StepPlan::Replay(id) => {
+                self.recordings.launches_per_step = self.backend.replay(id)?;
+                self.steps += 1;
+                return Ok(());
+            }
+            StepPlan::Record => {
+                if self.backend.begin_capture()? {
+                    let steps = self.steps;
+                    let recorded = self
+                        .queue_step(nodes, outputs, spec, batch, seed)
+                        .and_then(|()| self.backend.end_capture());
+                    match recorded {
+                        Ok(id) => {
+                            self.recordings.recorded(key, id);
+                            self.recordings.launches_per_step = self.backend.replay(id)?;
+                            return Ok(());
+                        }
+                        Err(e) => {
+                            // Nothing recorded ran: undo the host-side step count, stop
+                            // recording (the reason stays readable), and queue the step.
+                            self.backend.abort_capture();
+                            self.steps = steps;
+                            self.recordings.disable(e.to_string());
+                        }
+                    }
+                }
+            }
+            StepPlan::Queue => {}
+        }
+        let before = self.backend.stats().kernel_launches;
+        self.queue_step(nodes, outputs, spec, batch, seed)?;
+        self.recordings.launches_per_step = self.backend.stats().kernel_launches - before;
+        Ok(())
+    }
+
+    /// Queues one training step's kernels (see [`Executor::train_step`]).
+    fn queue_step(
+        &mut self,
+        nodes: &[Node],
+        outputs: &[usize],
+        spec: &StepSpec,
+        batch: usize,
+        seed: u64,
+    ) -> Result<()> {
+        self.forward(nodes, batch, true, seed)?;
+        self.losses(nodes, outputs, &spec.loss, batch, spec.track_accuracy)?;
+        self.backward(nodes, batch, seed)?;
+        if let Some(c) = spec.clip {
+            self.clip_gradients(c)?;
+        }
+        self.update(spec.optimizer)
+    }
+
+    /// Forgets every recorded step (their buffers are about to change).
+    fn forget_recordings(&mut self) {
+        self.recordings.clear();
+        self.backend.clear_captures();
+    }
+
     /// Applies one optimizer update to every parameter.
     pub fn update(&mut self, kind: OptimizerKind) -> Result<()> {
         self.ensure_optimizer_state(kind)?;
         self.steps += 1;
+        // Reused list (no allocation after the first step); one launch on CUDA.
+        self.optimizer_steps.clear();
         for i in 0..self.params.len() {
             let n = self.backend.buf_len(self.params[i]);
             let step = OptimizerStep::new(
@@ -416,87 +524,16 @@ impl Executor {
                 self.grads[i],
                 self.state[i],
                 n,
-            );
-            self.backend.optimizer_step(&step)?;
+            )
+            .with_block(self.step_block);
+            self.optimizer_steps.push(step);
         }
-        Ok(())
+        self.backend.optimizer_step_all(&self.optimizer_steps)
     }
 
     /// Copies a host batch into a device buffer (checked length).
     pub fn upload(&mut self, dst: BufId, values: &[f32]) -> Result<()> {
         self.backend.upload(dst, 0, values)
-    }
-
-    /// Makes the staging set hold `rows` rows of every model input (node indices `inputs`) and
-    /// every target (for `outputs`; the full node width, which also fits class indices).
-    /// Allocates only when it grows, so steady-state prefetching allocates nothing.
-    pub fn ensure_staging(
-        &mut self,
-        nodes: &[Node],
-        inputs: &[usize],
-        outputs: &[usize],
-        rows: usize,
-    ) -> Result<()> {
-        let count = inputs.len() + outputs.len();
-        if self.staging.len() == count && rows <= self.staging_rows {
-            return Ok(());
-        }
-        for b in self.staging.drain(..) {
-            self.backend.free(b)?;
-        }
-        let rows = rows.max(self.capacity);
-        for &n in inputs.iter().chain(outputs) {
-            let b = self.backend.alloc(rows * nodes[n].shape.numel())?;
-            self.staging.push(b);
-        }
-        self.staged_lens = vec![0; count];
-        self.staging_rows = rows;
-        Ok(())
-    }
-
-    /// Queues the asynchronous upload of `values` into staging buffer `i` (see
-    /// [`Backend::upload_staged`]).
-    pub fn stage(&mut self, i: usize, values: &[f32]) -> Result<()> {
-        let b = *self
-            .staging
-            .get(i)
-            .ok_or_else(|| Error::invalid(format!("no staging buffer {i}")))?;
-        self.backend.upload_staged(b, values)?;
-        self.staged_lens[i] = values.len();
-        Ok(())
-    }
-
-    /// Moves the staged batch of `rows` rows into the input buffers of `inputs` (node indices)
-    /// and the target buffers, on the compute stream.
-    ///
-    /// Order: `wait_staged` (the compute stream waits for the copies; the host does not), one
-    /// device-to-device `copy_2d` per buffer, then `release_staged`, so the next prefetch may
-    /// overwrite the staging set as soon as these copies have run, while the rest of the step
-    /// is still computing. The step reads only the input and target buffers, which is why its
-    /// arithmetic, and so every bit of its results, is that of the synchronous path.
-    pub fn take_staged(&mut self, inputs: &[usize], rows: usize) -> Result<()> {
-        self.backend.wait_staged()?;
-        let n_in = inputs.len();
-        for (i, (&src, &len)) in self.staging.iter().zip(&self.staged_lens).enumerate() {
-            let dst = match i.checked_sub(n_in) {
-                None => self.out[inputs[i]],
-                Some(o) => self.targets[o],
-            };
-            let cols = len / rows.max(1);
-            self.backend.copy_2d(&Copy2d {
-                rows,
-                cols,
-                src,
-                src_offset: 0,
-                src_stride: cols,
-                dst,
-                dst_offset: 0,
-                dst_stride: cols,
-            })?;
-        }
-        self.backend.release_staged()?;
-        self.pending = None;
-        Ok(())
     }
 
     /// Downloads the first `dst.len()` values of a node's output.

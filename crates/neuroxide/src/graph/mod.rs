@@ -14,7 +14,9 @@
 
 mod executor;
 mod model;
+mod node;
 mod sequential;
+mod step;
 
 pub use model::{Model, ParamInfo, TrainConfig};
 pub use sequential::Sequential;

@@ -1,8 +1,11 @@
 //! `Model`: a built graph (shapes inferred, nodes ordered, parameters initialised) plus, once
 //! used, an executor holding its buffers on a device.
 
-use super::executor::{Executor, Scalar};
-use super::{NodeDef, SymbolicTensor};
+mod build;
+mod weights;
+
+use super::executor::{Executor, Scalar, StepSpec};
+pub(crate) use super::node::Node;
 use crate::backend::{BackendStats, OptimizerKind, StagedSpan, TargetKind};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -10,20 +13,6 @@ use crate::layers::Layer;
 use crate::loss::Loss;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
-use std::collections::HashMap;
-use std::ops::Range;
-
-/// A built node.
-pub(crate) struct Node {
-    pub name: String,
-    /// `None` for a model input.
-    pub layer: Option<Box<dyn Layer>>,
-    pub inputs: Vec<usize>,
-    pub input_shapes: Vec<Shape>,
-    pub shape: Shape,
-    /// This node's parameters in `Model::params`.
-    pub params: Range<usize>,
-}
 
 /// One node for saving the architecture: name, layer (`None` for an input), input node names
 /// and output shape.
@@ -63,126 +52,6 @@ pub struct Model {
 }
 
 impl Model {
-    /// Builds a model from its input and output symbolic tensors, seed 0.
-    pub fn new(inputs: &[&SymbolicTensor], outputs: &[&SymbolicTensor]) -> Result<Model> {
-        Self::with_seed(inputs, outputs, 0)
-    }
-
-    /// Builds a model: checks the graph, infers every shape, names the nodes, initialises the
-    /// parameters from `seed` (Philox; parameter `i` uses stream `i`).
-    pub fn with_seed(
-        inputs: &[&SymbolicTensor],
-        outputs: &[&SymbolicTensor],
-        seed: u64,
-    ) -> Result<Model> {
-        let first = inputs
-            .first()
-            .ok_or_else(|| Error::invalid("a model needs at least one input"))?;
-        if outputs.is_empty() {
-            return Err(Error::invalid("a model needs at least one output"));
-        }
-        for t in inputs.iter().chain(outputs) {
-            if !t.same_graph(first) {
-                return Err(Error::invalid(
-                    "inputs and outputs belong to different graphs",
-                ));
-            }
-        }
-        let defs = first.graph.0.borrow();
-        let names = node_names(&defs);
-        let input_nodes: Vec<usize> = inputs.iter().map(|t| t.node).collect();
-        let output_nodes: Vec<usize> = outputs.iter().map(|t| t.node).collect();
-        for (i, &n) in input_nodes.iter().enumerate() {
-            if defs[n].layer.is_some() {
-                return Err(Error::invalid(format!(
-                    "model input {i} is the output of layer '{}'; inputs must come from Graph::input",
-                    names[n]
-                )));
-            }
-            if input_nodes[..i].contains(&n) {
-                return Err(Error::invalid(format!(
-                    "input '{}' is listed twice",
-                    names[n]
-                )));
-            }
-        }
-        for (i, &n) in output_nodes.iter().enumerate() {
-            if output_nodes[..i].contains(&n) {
-                return Err(Error::invalid(format!(
-                    "output '{}' is listed twice; apply a separate layer for each loss",
-                    names[n]
-                )));
-            }
-        }
-        // Keep the nodes the outputs depend on, plus every listed input (an unused input is
-        // kept so the caller's input list still lines up), in creation (= topological) order.
-        let mut needed = vec![false; defs.len()];
-        let mut stack: Vec<usize> = output_nodes.iter().chain(&input_nodes).copied().collect();
-        while let Some(n) = stack.pop() {
-            if needed[n] {
-                continue;
-            }
-            needed[n] = true;
-            for inp in &defs[n].inputs {
-                if !inp.same_graph(first) {
-                    return Err(Error::invalid(format!(
-                        "layer '{}' takes an input from another graph",
-                        names[n]
-                    )));
-                }
-                stack.push(inp.node);
-            }
-        }
-        for (n, def) in defs.iter().enumerate() {
-            if needed[n] && def.layer.is_none() && !input_nodes.contains(&n) {
-                return Err(Error::invalid(format!(
-                    "the outputs depend on '{}' (shape {}), which is not among the model's inputs",
-                    names[n], def.input_shape
-                )));
-            }
-        }
-        let mut remap = vec![usize::MAX; defs.len()];
-        let mut nodes: Vec<Node> = Vec::new();
-        let mut params = Vec::new();
-        let mut host_weights = Vec::new();
-        for (n, def) in defs.iter().enumerate() {
-            if !needed[n] {
-                continue;
-            }
-            let node = build_node(
-                def,
-                names[n].clone(),
-                &remap,
-                &nodes,
-                &mut params,
-                &mut host_weights,
-                seed,
-            )?;
-            remap[n] = nodes.len();
-            nodes.push(node);
-        }
-        let mut seen = std::collections::HashSet::new();
-        for node in &nodes {
-            if !seen.insert(node.name.clone()) {
-                return Err(Error::invalid(format!(
-                    "two layers are named '{}'",
-                    node.name
-                )));
-            }
-        }
-        Ok(Model {
-            inputs: input_nodes.iter().map(|&n| remap[n]).collect(),
-            outputs: outputs.iter().map(|t| remap[t.node]).collect(),
-            nodes,
-            params,
-            host_weights,
-            seed,
-            device: Device::cpu(),
-            exec: None,
-            config: None,
-        })
-    }
-
     /// Total number of trainable values.
     pub fn param_count(&self) -> usize {
         self.params.iter().map(|p| p.shape.numel()).sum()
@@ -481,13 +350,13 @@ impl Model {
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
-        ex.forward(&self.nodes, batch, true, seed)?;
-        ex.losses(&self.nodes, &self.outputs, &loss, batch, track)?;
-        ex.backward(&self.nodes, batch, seed)?;
-        if let Some(c) = clip {
-            ex.clip_gradients(c)?;
-        }
-        ex.update(optimizer)
+        let spec = StepSpec {
+            optimizer,
+            loss,
+            clip,
+            track_accuracy: track,
+        };
+        ex.train_step(&self.nodes, &self.outputs, &spec, batch, seed)
     }
 
     /// Starts uploading the *next* training batch while queued work runs (double-buffered
@@ -546,6 +415,29 @@ impl Model {
         })?;
         ex.take_staged(&self.inputs, batch)?;
         self.run_train_step(batch)
+    }
+
+    /// Turns the recording and replay of training steps (CUDA graphs; see `graph/step.rs`) on
+    /// or off. On by default unless `NEUROXIDE_CUDA_GRAPHS=0`; the CPU never records. Results
+    /// are bit-identical either way.
+    pub fn set_step_recording(&mut self, on: bool) -> Result<()> {
+        let ex = self.ensure_exec(1)?;
+        ex.recordings.enabled = on;
+        if !on {
+            ex.recordings.clear();
+        }
+        Ok(())
+    }
+
+    /// Kernels launched by the last training step (one replay counts every kernel it holds),
+    /// and why step recording was turned off, if a capture failed.
+    pub fn step_launch_info(&self) -> Option<(u64, Option<String>)> {
+        self.exec.as_ref().map(|ex| {
+            (
+                ex.recordings.launches_per_step,
+                ex.recordings.failure.clone(),
+            )
+        })
     }
 
     /// Starts recording device timestamps of the next `groups` prefetched batches (see
@@ -686,130 +578,6 @@ impl Model {
         v.pop().ok_or_else(|| Error::invalid("model has no output"))
     }
 
-    /// Copies device weights into the host copy.
-    fn sync_host_weights(&mut self) -> Result<()> {
-        if let Some(ex) = self.exec.as_mut() {
-            for (w, &p) in self.host_weights.iter_mut().zip(&ex.params) {
-                ex.backend.download(p, 0, w)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The current weights, named as in [`Model::params`].
-    pub fn weights(&mut self) -> Result<Vec<(String, Tensor)>> {
-        self.sync_host_weights()?;
-        self.params
-            .iter()
-            .zip(&self.host_weights)
-            .map(|(p, w)| {
-                Ok((
-                    p.name.clone(),
-                    Tensor::new(p.shape.dims().to_vec(), w.clone())?,
-                ))
-            })
-            .collect()
-    }
-
-    /// Replaces every weight; each tensor must match the parameter's name and shape.
-    pub fn set_weights(&mut self, weights: &[(String, Tensor)]) -> Result<()> {
-        if weights.len() != self.params.len() {
-            return Err(Error::Format(format!(
-                "expected {} weight tensors, got {}",
-                self.params.len(),
-                weights.len()
-            )));
-        }
-        for (p, (name, t)) in self.params.iter().zip(weights) {
-            if *name != p.name {
-                return Err(Error::Format(format!(
-                    "expected weight '{}', got '{name}'",
-                    p.name
-                )));
-            }
-            if t.shape() != p.shape.dims() {
-                return Err(Error::Format(format!(
-                    "weight '{name}': expected shape {}, got {:?}",
-                    p.shape,
-                    t.shape()
-                )));
-            }
-        }
-        for (i, (_, t)) in weights.iter().enumerate() {
-            self.host_weights[i].copy_from_slice(t.data());
-            if let Some(ex) = self.exec.as_mut() {
-                ex.backend.upload(ex.params[i], 0, t.data())?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Number of optimizer updates applied so far.
-    pub fn optimizer_steps(&self) -> u64 {
-        self.exec.as_ref().map_or(0, |e| e.steps)
-    }
-
-    /// The optimizer state buffers (per parameter, per slot), or `None` before the first update.
-    pub fn optimizer_state(&mut self) -> Result<Option<Vec<Vec<Vec<f32>>>>> {
-        let Some(ex) = self.exec.as_mut() else {
-            return Ok(None);
-        };
-        if ex.state_for.is_none() {
-            return Ok(None);
-        }
-        let mut all = Vec::new();
-        for i in 0..ex.params.len() {
-            let mut slots = Vec::new();
-            for b in ex.state[i].into_iter().flatten() {
-                let mut v = vec![0.0; ex.backend.buf_len(b)];
-                ex.backend.download(b, 0, &mut v)?;
-                slots.push(v);
-            }
-            all.push(slots);
-        }
-        Ok(Some(all))
-    }
-
-    /// Restores optimizer state saved by [`Model::optimizer_state`] (the model must be compiled
-    /// with the same optimizer kind) and the update counter.
-    pub fn set_optimizer_state(&mut self, steps: u64, state: &[Vec<Vec<f32>>]) -> Result<()> {
-        let kind = self.config_or_err()?.optimizer;
-        let names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
-        let ex = self.ensure_exec(1)?;
-        ex.ensure_optimizer_state(kind)?;
-        if state.len() != ex.params.len() {
-            return Err(Error::Format(format!(
-                "optimizer state has {} tensors, the model has {} parameters",
-                state.len(),
-                ex.params.len()
-            )));
-        }
-        for (i, slots) in state.iter().enumerate() {
-            let bufs: Vec<_> = ex.state[i].into_iter().flatten().collect();
-            if bufs.len() != slots.len() {
-                return Err(Error::Format(format!(
-                    "optimizer state of '{}': expected {} slot(s), got {}",
-                    names[i],
-                    bufs.len(),
-                    slots.len()
-                )));
-            }
-            for (b, v) in bufs.iter().zip(slots) {
-                if ex.backend.buf_len(*b) != v.len() {
-                    return Err(Error::Format(format!(
-                        "optimizer state of '{}': expected {} values, got {}",
-                        names[i],
-                        ex.backend.buf_len(*b),
-                        v.len()
-                    )));
-                }
-                ex.backend.upload(*b, 0, v)?;
-            }
-        }
-        ex.steps = steps;
-        Ok(())
-    }
-
     /// The layers with their node names and input node names, for saving the architecture.
     pub fn layers(&self) -> Vec<LayerInfo<'_>> {
         self.nodes
@@ -856,76 +624,4 @@ impl Model {
     pub fn backend_name(&self) -> Option<String> {
         self.exec.as_ref().map(|e| e.backend.name())
     }
-}
-
-/// Every node's name: the user's, or `kind_N` numbering each kind in creation order.
-fn node_names(defs: &[NodeDef]) -> Vec<String> {
-    let mut counts: HashMap<&'static str, usize> = HashMap::new();
-    defs.iter()
-        .map(|def| {
-            let kind = def.layer.as_ref().map_or("input", |l| l.kind());
-            let counter = counts.entry(kind).or_insert(0);
-            *counter += 1;
-            def.name
-                .clone()
-                .unwrap_or_else(|| format!("{}_{}", kind.to_ascii_lowercase(), counter))
-        })
-        .collect()
-}
-
-/// Builds one node: infers its shape and creates its parameters.
-fn build_node(
-    def: &NodeDef,
-    name: String,
-    remap: &[usize],
-    nodes: &[Node],
-    params: &mut Vec<ParamInfo>,
-    host_weights: &mut Vec<Vec<f32>>,
-    seed: u64,
-) -> Result<Node> {
-    let inputs: Vec<usize> = def.inputs.iter().map(|t| remap[t.node]).collect();
-    let input_shapes: Vec<Shape> = inputs.iter().map(|&i| nodes[i].shape.clone()).collect();
-    let Some(layer) = &def.layer else {
-        if def.input_shape.numel() == 0 {
-            return Err(Error::Shape(format!(
-                "input '{name}' has an empty shape {}",
-                def.input_shape
-            )));
-        }
-        return Ok(Node {
-            name,
-            layer: None,
-            inputs,
-            input_shapes,
-            shape: def.input_shape.clone(),
-            params: 0..0,
-        });
-    };
-    let shape = layer.output_shape(&input_shapes).map_err(|e| {
-        let shapes: Vec<String> = input_shapes.iter().map(ToString::to_string).collect();
-        Error::layer(&name, format!("{e} (input shapes: {})", shapes.join(", ")))
-    })?;
-    let start = params.len();
-    for spec in layer.params(&input_shapes) {
-        let stream = params.len() as u32;
-        host_weights.push(spec.init.values(
-            spec.shape.numel(),
-            spec.fan_in,
-            spec.fan_out,
-            seed,
-            stream,
-        ));
-        params.push(ParamInfo {
-            name: format!("{name}/{}", spec.name),
-            shape: spec.shape,
-        });
-    }
-    Ok(Node {
-        name,
-        layer: Some(layer.clone()),
-        inputs,
-        input_shapes,
-        shape,
-        params: start..params.len(),
-    })
 }

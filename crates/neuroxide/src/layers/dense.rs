@@ -4,6 +4,7 @@
 use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
 use crate::backend::{Activation, Matmul};
 use crate::error::{Error, Result};
+use crate::ops::reduce::{column_sums, ColumnSums};
 use crate::shape::Shape;
 use serde_json::json;
 
@@ -159,9 +160,15 @@ impl Layer for Dense {
             pre_act: None,
             act: Activation::Linear,
         })?;
-        // db = Σ_rows dz
+        // db = Σ_rows dz (chunked order over the rows)
         if self.use_bias {
-            ctx.backend.sum_rows(dz, g.grad_params[1], rows, n)?;
+            let sums = ColumnSums {
+                x: dz,
+                out: g.grad_params[1],
+                rows,
+                cols: n,
+            };
+            column_sums(ctx.backend, &sums)?;
         }
         // dx = dz · Wᵀ
         if let Some(dx) = g.grad_inputs[0] {

@@ -55,6 +55,7 @@ impl Layer for Dropout {
             ctx.seed,
             ctx.node,
             ctx.step as u32,
+            ctx.step_block,
         )
     }
     fn backward(&self, ctx: &mut LayerCtx, io: &Io, g: &GradIo) -> Result<()> {

@@ -51,6 +51,10 @@ pub struct LayerCtx<'a> {
     pub node: u32,
     /// Training step counter (the Philox counter of dropout masks).
     pub step: u64,
+    /// The per-step scalar block ([`crate::backend::StepBlock`]) when the step may be recorded
+    /// and replayed: kernels then read per-step values (the dropout counter) from it instead
+    /// of `step`.
+    pub step_block: Option<BufId>,
 }
 
 /// The buffers of one layer application. Activation buffers hold `batch × shape.numel()`

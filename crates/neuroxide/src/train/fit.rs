@@ -1,6 +1,7 @@
 //! `fit`: the epoch loop (Keras' `Model.fit`).
 //!
 //! Per epoch: reset the device's running sums, run every batch through `Model::train_step`
+//! (on a GPU `Model::prefetch` + `Model::train_step_prefetched`, as `bench` times it)
 //! (which never waits for the device), read the running loss sum and correct count once, then
 //! evaluate the validation data. Batch tensors are allocated once per call and refilled in place.
 //!
@@ -295,12 +296,27 @@ pub fn fit_dataset(model: &mut Model, data: &Dataset, options: FitOptions) -> Re
         }
         model.reset_running()?;
         buf.epoch_order(epoch as u64, &mut order);
+        // On a GPU the next batch is copied while the current one trains (the path `bench`
+        // times); on the CPU each batch is uploaded right before its step. Same bits either way.
+        let prefetch = model.device().is_cuda();
+        if prefetch {
+            let (x, y, _) = buf.fill(&order, 0)?;
+            model.prefetch(&[x], &[y])?;
+        }
         for b in 0..steps {
             for cb in callbacks.iter_mut() {
                 cb.on_batch_begin(model, epoch, b)?;
             }
-            let (x, y, _) = buf.fill(&order, b)?;
-            model.train_step(&[x], &[y])?;
+            if prefetch {
+                model.train_step_prefetched()?;
+                if b + 1 < steps {
+                    let (x, y, _) = buf.fill(&order, b + 1)?;
+                    model.prefetch(&[x], &[y])?;
+                }
+            } else {
+                let (x, y, _) = buf.fill(&order, b)?;
+                model.train_step(&[x], &[y])?;
+            }
             if check_each_step {
                 let l = model.last_loss()?;
                 if !l.is_finite() {

@@ -205,6 +205,34 @@ impl Report {
         self.rows.iter().flat_map(Row::failures).collect()
     }
 
+    /// The headline of a passing report: PASS, and what was not measured (a PASS on the CPU
+    /// alone must not read like a PASS on both backends).
+    pub fn pass_headline(&self) -> String {
+        let missing = |pick: fn(&Row) -> Option<String>| -> Vec<String> {
+            self.rows.iter().filter_map(pick).collect()
+        };
+        let gpu = missing(|r| match &r.gpu {
+            Outcome::NotAvailable(why) => Some(format!("{} ({why})", r.title)),
+            Outcome::NotRequested => Some(format!("{} (not requested)", r.title)),
+            _ => None,
+        });
+        let parity = missing(|r| match &r.parity {
+            Parity::NotMeasured(_) => Some(r.title.clone()),
+            _ => None,
+        });
+        let mut s = String::from("PASS (every criterion and parity check that ran passed)");
+        if !gpu.is_empty() {
+            s.push_str(&format!("; GPU runs not measured: {}", gpu.join(", ")));
+        }
+        if !parity.is_empty() {
+            s.push_str(&format!(
+                "; CPU/GPU parity not measured: {}",
+                parity.join(", ")
+            ));
+        }
+        s
+    }
+
     /// Whether every criterion and parity check passed.
     pub fn passed(&self) -> bool {
         self.failures().is_empty()
@@ -252,7 +280,7 @@ impl Report {
             "- Wall time of the run: {:.1} s\n- Result: {}\n\n",
             self.wall_s,
             if self.passed() {
-                "PASS (every criterion and parity check that ran passed)".to_string()
+                self.pass_headline()
             } else {
                 format!(
                     "FAIL ({} failed check(s), listed below)",

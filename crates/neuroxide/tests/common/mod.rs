@@ -164,6 +164,7 @@ impl LayerHarness {
             seed: self.seed,
             node: 1,
             step: self.step,
+            step_block: None,
         };
         self.layer
             .forward(&mut ctx, &io)
@@ -223,6 +224,7 @@ impl LayerHarness {
             seed: self.seed,
             node: 1,
             step: self.step,
+            step_block: None,
         };
         self.layer
             .backward(&mut ctx, &io, &g)

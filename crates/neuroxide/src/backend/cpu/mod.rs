@@ -12,10 +12,10 @@ pub mod pool;
 pub mod reduce;
 pub mod softmax;
 
+use crate::backend::device::Device;
 use crate::backend::{
-    Activation, Backend, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, TargetKind,
+    Activation, Backend, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, StepBlock, TargetKind,
 };
-use crate::device::Device;
 use crate::error::{Error, Result};
 use pool::ThreadPool;
 
@@ -35,7 +35,7 @@ pub struct CpuBackend {
 }
 
 /// Borrowed kernel operands: `N` inputs and `M` outputs.
-type KernelOperands<'a, const N: usize, const M: usize> = ([&'a [f32]; N], [&'a mut [f32]; M]);
+pub type KernelOperands<'a, const N: usize, const M: usize> = ([&'a [f32]; N], [&'a mut [f32]; M]);
 
 /// The buffer table, with checked borrows for kernels.
 struct Buffers(Vec<Vec<f32>>);
@@ -62,6 +62,20 @@ impl CpuBackend {
     /// A buffer's values.
     pub fn slice(&self, id: BufId) -> Result<&[f32]> {
         self.bufs.slice(id)
+    }
+
+    /// The operands of an op's CPU kernel: `N` inputs and `M` outputs, each given as (buffer,
+    /// values the kernel touches), checked as every kernel's are (sizes; outputs distinct from
+    /// each other and from the inputs; a length of 0 marks an unused operand), and the pool to
+    /// run on.
+    pub fn operands<const N: usize, const M: usize>(
+        &mut self,
+        kernel: &str,
+        ins: [(BufId, usize); N],
+        outs: [(BufId, usize); M],
+    ) -> Result<(&ThreadPool, KernelOperands<'_, N, M>)> {
+        let ops = self.bufs.ios(kernel, ins, outs)?;
+        Ok((&self.pool, ops))
     }
 }
 
@@ -147,6 +161,9 @@ impl Buffers {
 }
 
 impl Backend for CpuBackend {
+    fn kernels(&mut self) -> crate::backend::Kernels<'_> {
+        crate::backend::Kernels::Cpu(self)
+    }
     fn name(&self) -> String {
         format!("cpu ({} threads)", self.pool.threads())
     }
@@ -290,11 +307,6 @@ impl Backend for CpuBackend {
         softmax::backward(&self.pool, log, y, dy, dx, rows, cols);
         Ok(())
     }
-    fn sum_rows(&mut self, x: BufId, out: BufId, rows: usize, cols: usize) -> Result<()> {
-        let ([x], out) = self.bufs.io("sum_rows", [(x, rows * cols)], (out, cols))?;
-        reduce::sum_rows(&self.pool, x, out, rows, cols);
-        Ok(())
-    }
     fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
         let ([a, b], out) = self.bufs.io("add", [(a, n), (b, n)], (out, n))?;
         elementwise::add(&self.pool, a, b, out);
@@ -328,7 +340,15 @@ impl Backend for CpuBackend {
         seed: u64,
         stream: u32,
         step: u32,
+        step_block: Option<BufId>,
     ) -> Result<()> {
+        let step = match step_block {
+            Some(b) => {
+                self.bufs.check("dropout_forward", b, StepBlock::LEN)?;
+                self.bufs.0[b.0 as usize][StepBlock::DROPOUT_STEP].to_bits()
+            }
+            None => step,
+        };
         let ([x], [y, mask]) = self
             .bufs
             .ios("dropout_forward", [(x, n)], [(y, n), (mask, n)])?;
@@ -342,6 +362,9 @@ impl Backend for CpuBackend {
             TargetKind::ClassIndex => a.rows,
         };
         self.bufs.check("loss", a.loss_out, a.loss_index + 1)?;
+        if let Some(r) = a.running_index {
+            self.bufs.check("loss", a.loss_out, r + 1)?;
+        }
         if a.loss_out == a.grad || a.loss_out == a.pred || a.loss_out == a.target {
             return Err(Error::backend("cpu loss: loss_out aliases another operand"));
         }
@@ -349,7 +372,11 @@ impl Backend for CpuBackend {
             self.bufs
                 .io("loss", [(a.pred, n), (a.target, target_len)], (a.grad, n))?;
         let value = loss::loss(a.kind, a.target_kind, pred, target, grad, a.rows, a.cols)?;
-        self.bufs.0[a.loss_out.0 as usize][a.loss_index] = value;
+        let out = &mut self.bufs.0[a.loss_out.0 as usize];
+        out[a.loss_index] = value;
+        if let Some(r) = a.running_index {
+            out[r] += value;
+        }
         Ok(())
     }
     fn count_correct(
@@ -394,14 +421,6 @@ impl Backend for CpuBackend {
         self.bufs.0[dst.0 as usize][dst_index] += v;
         Ok(())
     }
-    fn sum_squares(&mut self, x: BufId, n: usize, out: BufId, out_index: usize) -> Result<()> {
-        self.bufs.check("sum_squares", out, out_index + 1)?;
-        let ([x], out) = self
-            .bufs
-            .io("sum_squares", [(x, n)], (out, out_index + 1))?;
-        out[out_index] = reduce::sum_squares(x);
-        Ok(())
-    }
     fn clip_by_global_norm(
         &mut self,
         grad: BufId,
@@ -421,6 +440,15 @@ impl Backend for CpuBackend {
         Ok(())
     }
     fn optimizer_step(&mut self, s: &OptimizerStep) -> Result<()> {
+        let resolved;
+        let s = match s.block {
+            Some(b) => {
+                let ([block], []) = self.bufs.ios("optimizer_step", [(b, StepBlock::LEN)], [])?;
+                resolved = s.resolved(block);
+                &resolved
+            }
+            None => s,
+        };
         let need = s.kind.state_count();
         for (i, st) in s.state.iter().enumerate().take(need) {
             match st {

@@ -1,33 +1,7 @@
-//! Reductions: column sums (bias gradients), sums of squares, global-norm clipping, accuracy
-//! counts. Orders are those documented on the `Backend` methods.
+//! Reductions: global-norm clipping and accuracy counts (column sums and sums of squares are
+//! chunked ops in `crate::ops::reduce`). Orders are those documented on the `Backend` methods.
 
-use super::pool::{par_rows, ThreadPool};
 use crate::backend::TargetKind;
-
-/// `out[j] = Σ_i x[i*cols + j]`, i increasing, from 0. Parallel over column blocks.
-pub fn sum_rows(pool: &ThreadPool, x: &[f32], out: &mut [f32], rows: usize, cols: usize) {
-    // Treat `out` as `cols` rows of length 1 so tasks own disjoint column ranges.
-    par_rows(pool, out, cols, 1, &|j0, block| {
-        for o in block.iter_mut() {
-            *o = 0.0;
-        }
-        for i in 0..rows {
-            let xr = &x[i * cols + j0..i * cols + j0 + block.len()];
-            for (o, &v) in block.iter_mut().zip(xr) {
-                *o += v;
-            }
-        }
-    });
-}
-
-/// `Σ x*x`, i increasing, with fma.
-pub fn sum_squares(x: &[f32]) -> f32 {
-    let mut acc = 0.0f32;
-    for &v in x {
-        acc = v.mul_add(v, acc);
-    }
-    acc
-}
 
 /// The factor global-norm clipping multiplies every gradient by, or `None` when the norm is
 /// within `max_norm`.

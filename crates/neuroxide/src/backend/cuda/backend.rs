@@ -11,11 +11,11 @@ use super::alloc::{size_class, Block, FreePool};
 use super::compile::{self, Family};
 use super::context::{self, drv, DeviceShared, Func};
 use super::launch::{blocks_for, KArgs, BLOCK};
+use crate::backend::device::Device;
 use crate::backend::{
-    Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, LossKind, Matmul, OptimizerKind,
-    OptimizerStep, StagedSpan, TargetKind,
+    Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, StagedSpan,
+    TargetKind,
 };
-use crate::device::Device;
 use crate::error::{Error, Result};
 use cudarc::driver::{result as cu, sys, CudaStream};
 use std::collections::HashMap;
@@ -26,34 +26,41 @@ pub type CudaStats = BackendStats;
 
 /// A live buffer: its block and its length in f32 values.
 #[derive(Clone, Copy)]
-struct Buf {
+pub(super) struct Buf {
     block: Block,
     len: usize,
 }
 
 /// The CUDA backend.
 pub struct CudaBackend {
-    dev: Arc<DeviceShared>,
-    stream: Arc<CudaStream>,
-    bufs: Vec<Option<Buf>>,
-    free: FreePool,
-    funcs: HashMap<&'static str, Func>,
+    pub(super) dev: Arc<DeviceShared>,
+    pub(super) stream: Arc<CudaStream>,
+    pub(super) bufs: Vec<Option<Buf>>,
+    pub(super) free: FreePool,
+    pub(super) funcs: HashMap<&'static str, Func>,
     /// Per-row scratch of the two-pass kernels (loss, count_correct), grown on demand.
-    scratch: Option<Block>,
+    pub(super) scratch: Option<Block>,
     /// One u64 on the device: the smallest `(row << 32 | value bits)` of an invalid class index
     /// seen by a loss kernel, or all ones.
-    status: Block,
+    pub(super) status: Block,
     /// `cols` of the last class-index loss whose status is not yet checked.
-    status_cols: Option<usize>,
-    stats: BackendStats,
-    blas: Option<super::blas::Blas>,
+    pub(super) status_cols: Option<usize>,
+    pub(super) stats: BackendStats,
+    pub(super) blas: Option<super::blas::Blas>,
     /// Copy stream and pinned staging memory of [`Backend::upload_staged`], created at the
     /// first staged upload.
-    staging: Option<super::staging::Staging>,
+    pub(super) staging: Option<super::staging::Staging>,
+    /// Recorded steps (CUDA graphs) and the capture in progress.
+    pub(super) recorder: super::graph::Recorder,
+    /// Device tables of the multi-tensor optimizer: the buffer ids they were built for
+    /// (`[param, grad, state0, state1]` per tensor) and the uploaded table.
+    pub(super) optimizer_tables: Vec<(Vec<u32>, Block)>,
+    /// Per-kernel timing (`NEUROXIDE_PROFILE_KERNELS=1`), printed when the backend is dropped.
+    pub(super) profile: Option<super::profile::KernelProfile>,
 }
 
 /// Activation code and parameter as the kernels' `nx_act_*` functions take them.
-fn act_code(act: Activation) -> (i32, f32) {
+pub(crate) fn act_code(act: Activation) -> (i32, f32) {
     match act {
         Activation::Linear => (0, 0.0),
         Activation::Relu => (1, 0.0),
@@ -69,20 +76,7 @@ fn act_code(act: Activation) -> (i32, f32) {
     }
 }
 
-fn loss_code(kind: LossKind) -> (i32, f32) {
-    match kind {
-        LossKind::Mse => (0, 0.0),
-        LossKind::Mae => (1, 0.0),
-        LossKind::Huber(d) => (2, d),
-        LossKind::Bce => (3, 0.0),
-        LossKind::BceWithLogits => (4, 0.0),
-        LossKind::CrossEntropy => (5, 0.0),
-        LossKind::Nll => (6, 0.0),
-        LossKind::KlDiv => (7, 0.0),
-    }
-}
-
-const F32: usize = std::mem::size_of::<f32>();
+pub(super) const F32: usize = std::mem::size_of::<f32>();
 
 impl CudaBackend {
     /// A backend on GPU `ordinal` with its own stream.
@@ -102,6 +96,9 @@ impl CudaBackend {
                 stats: BackendStats::default(),
                 blas: None,
                 staging: None,
+                recorder: super::graph::Recorder::default(),
+                profile: super::profile::KernelProfile::from_env(),
+                optimizer_tables: Vec::new(),
             };
             b.status = b.raw_alloc(8)?;
             b.reset_status()?;
@@ -130,11 +127,58 @@ impl CudaBackend {
         &self.stream
     }
 
-    fn bind(&self) -> Result<()> {
+    /// The device pointers of an op's operands, checked exactly as the CPU backend's
+    /// [`crate::backend::cpu::CpuBackend::operands`] checks them; binds the context.
+    pub fn operands<const N: usize, const M: usize>(
+        &mut self,
+        kernel: &str,
+        ins: [(BufId, usize); N],
+        outs: [(BufId, usize); M],
+    ) -> Result<([u64; N], [u64; M])> {
+        self.bind()?;
+        self.ios(kernel, ins, outs)
+    }
+
+    /// Launches kernel `name` of an op's family on this backend's stream (counted in
+    /// [`BackendStats::kernel_launches`]).
+    pub fn launch_op(
+        &mut self,
+        family: Family,
+        name: &'static str,
+        grid: (u32, u32, u32),
+        block: u32,
+        args: KArgs,
+    ) -> Result<()> {
+        self.launch(family, name, grid, block, args)
+    }
+
+    /// A grid-stride launch of an op's kernel over `n` items ([`BLOCK`] threads per block).
+    pub fn launch_op_1d(
+        &mut self,
+        family: Family,
+        name: &'static str,
+        n: usize,
+        args: KArgs,
+    ) -> Result<()> {
+        self.launch_1d(family, name, n, args)
+    }
+
+    /// Scratch device memory of at least `len` f32 values for an op's intermediate results
+    /// (contents undefined; valid until the next op that asks for scratch).
+    pub fn op_scratch(&mut self, len: usize) -> Result<u64> {
+        self.scratch(len)
+    }
+
+    /// Multiprocessors on the card (for launch shapes).
+    pub fn sm_count(&self) -> u32 {
+        self.dev.sm_count
+    }
+
+    pub(super) fn bind(&self) -> Result<()> {
         drv("binding the context", self.dev.ctx.bind_to_thread())
     }
 
-    fn reset_status(&mut self) -> Result<()> {
+    pub(super) fn reset_status(&mut self) -> Result<()> {
         // SAFETY: the status block is 8 bytes of device memory owned by this backend.
         drv("resetting the status word", unsafe {
             cu::memset_d8_async(self.status.ptr, 0xff, 8, self.stream.cu_stream())
@@ -143,7 +187,20 @@ impl CudaBackend {
 
     /// A device block of at least `bytes`, from this backend's free list, the GPU's pool, or
     /// the driver (after releasing cached blocks if the driver is out of memory).
-    fn raw_alloc(&mut self, bytes: usize) -> Result<Block> {
+    /// Refuses `what` while a step is being captured: allocations, frees and host waits
+    /// cannot be part of a recorded step.
+    pub(super) fn not_capturing(&self, what: &str) -> Result<()> {
+        if self.recorder.capturing() {
+            return Err(Error::backend(format!(
+                "cuda: {what} while a step is being captured (a recorded step must not \
+                 allocate, free or wait)"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn raw_alloc(&mut self, bytes: usize) -> Result<Block> {
+        self.not_capturing("allocating device memory")?;
         let class = size_class(bytes);
         if let Some(b) = self.free.take(class) {
             self.stats.reused_allocs += 1;
@@ -189,7 +246,7 @@ impl CudaBackend {
     }
 
     /// Returns every cached free block (this backend's and the GPU pool's) to the driver.
-    fn release_cached(&mut self) -> Result<()> {
+    pub(super) fn release_cached(&mut self) -> Result<()> {
         drv(
             "synchronising before releasing memory",
             self.stream.synchronize(),
@@ -211,7 +268,7 @@ impl CudaBackend {
         Ok(())
     }
 
-    fn buf(&self, kernel: &str, id: BufId, need: usize) -> Result<u64> {
+    pub(super) fn buf(&self, kernel: &str, id: BufId, need: usize) -> Result<u64> {
         let b = self
             .bufs
             .get(id.0 as usize)
@@ -230,7 +287,7 @@ impl CudaBackend {
     /// Checks `ins` and `outs` (buffer, needed length) like the CPU backend's `ios`: every
     /// buffer exists and is long enough; outputs of non-zero length are distinct from each
     /// other and from every input of non-zero length. Returns the device pointers.
-    fn ios<const N: usize, const M: usize>(
+    pub(super) fn ios<const N: usize, const M: usize>(
         &self,
         kernel: &str,
         ins: [(BufId, usize); N],
@@ -255,7 +312,7 @@ impl CudaBackend {
         Ok((pi, po))
     }
 
-    fn func(&mut self, family: Family, name: &'static str) -> Result<Func> {
+    pub(super) fn func(&mut self, family: Family, name: &'static str) -> Result<Func> {
         if let Some(f) = self.funcs.get(name) {
             return Ok(*f);
         }
@@ -264,7 +321,7 @@ impl CudaBackend {
         Ok(f)
     }
 
-    fn launch(
+    pub(super) fn launch(
         &mut self,
         family: Family,
         name: &'static str,
@@ -274,6 +331,12 @@ impl CudaBackend {
     ) -> Result<()> {
         let f = self.func(family, name)?;
         let (mut params, n) = args.params();
+        let timing = match &self.profile {
+            Some(_) if !self.recorder.capturing() => {
+                Some(super::profile::KernelProfile::start(&self.stream)?)
+            }
+            _ => None,
+        };
         // SAFETY: the arguments match the kernel's signature (see the .cu files) and every
         // pointer was checked to hold the values the kernel touches.
         drv(format!("launching {name}"), unsafe {
@@ -287,11 +350,14 @@ impl CudaBackend {
             )
         })?;
         self.stats.kernel_launches += 1;
+        if let (Some(p), Some(start)) = (self.profile.as_mut(), timing) {
+            p.end(&self.stream, name, start)?;
+        }
         Ok(())
     }
 
     /// A grid-stride launch over `n` items.
-    fn launch_1d(
+    pub(super) fn launch_1d(
         &mut self,
         family: Family,
         name: &'static str,
@@ -304,7 +370,7 @@ impl CudaBackend {
     }
 
     /// A warp-per-row launch over `rows` rows.
-    fn launch_rows(
+    pub(super) fn launch_rows(
         &mut self,
         family: Family,
         name: &'static str,
@@ -317,7 +383,7 @@ impl CudaBackend {
     }
 
     /// Scratch of at least `len` f32 values (contents undefined).
-    fn scratch(&mut self, len: usize) -> Result<u64> {
+    pub(super) fn scratch(&mut self, len: usize) -> Result<u64> {
         let bytes = len.max(1) * F32;
         if let Some(s) = self.scratch {
             if s.bytes >= bytes {
@@ -333,7 +399,7 @@ impl CudaBackend {
     }
 
     /// Raises the error a loss kernel recorded (invalid class index), if any. Call after a sync.
-    fn check_status(&mut self) -> Result<()> {
+    pub(super) fn check_status(&mut self) -> Result<()> {
         let Some(cols) = self.status_cols.take() else {
             return Ok(());
         };
@@ -357,40 +423,19 @@ impl CudaBackend {
     /// Before a device allocation or free: later compute work must follow every staged copy
     /// (a freed block may be reused at once in compute-stream order), and the next staged
     /// group must follow the compute stream (a new buffer is zero-filled on it).
-    fn order_after_staged(&mut self) -> Result<()> {
+    pub(super) fn order_after_staged(&mut self) -> Result<()> {
         match &mut self.staging {
             Some(s) => s.order_after_copies(&self.stream),
             None => Ok(()),
         }
     }
 
-    fn sync_stream(&mut self) -> Result<()> {
+    pub(super) fn sync_stream(&mut self) -> Result<()> {
+        self.not_capturing("waiting for the device")?;
         self.bind()?;
         drv("synchronising the stream", self.stream.synchronize())?;
         self.stats.syncs += 1;
         self.check_status()
-    }
-
-    /// Fast-mode reference: `C = A·B` (row-major, m×k times k×n) through cuBLAS SGEMM with the
-    /// default math mode (no TF32). Not bit-exact; used by the matmul benchmark.
-    pub fn cublas_sgemm(
-        &mut self,
-        m: usize,
-        n: usize,
-        k: usize,
-        a: BufId,
-        b: BufId,
-        c: BufId,
-    ) -> Result<()> {
-        self.bind()?;
-        let ([pa, pb], [pc]) = self.ios("cublas_sgemm", [(a, m * k), (b, k * n)], [(c, m * n)])?;
-        if self.blas.is_none() {
-            self.blas = Some(super::blas::Blas::new(self.stream.cu_stream())?);
-        }
-        match &self.blas {
-            Some(blas) => blas.sgemm_row_major(m, n, k, pa, pb, pc),
-            None => Err(Error::backend("cuBLAS handle missing")),
-        }
     }
 
     /// Milliseconds of device time taken by `f`'s work, measured with CUDA events on this
@@ -456,6 +501,9 @@ impl CudaBackend {
 
 impl Drop for CudaBackend {
     fn drop(&mut self) {
+        if let Some(p) = &self.profile {
+            eprint!("{}", p.table());
+        }
         // Wait for queued work, then hand every block to the GPU's pool for other backends.
         if self.bind().is_err() || self.stream.synchronize().is_err() {
             return; // the context is broken; leak rather than hand out blocks still in use
@@ -476,6 +524,9 @@ impl Drop for CudaBackend {
         if let Some(s) = self.scratch.take() {
             pool.put(s);
         }
+        for (_, t) in self.optimizer_tables.drain(..) {
+            pool.put(t);
+        }
         if self.status.bytes > 0 {
             pool.put(self.status);
         }
@@ -484,6 +535,9 @@ impl Drop for CudaBackend {
 }
 
 impl Backend for CudaBackend {
+    fn kernels(&mut self) -> crate::backend::Kernels<'_> {
+        crate::backend::Kernels::Cuda(self)
+    }
     fn name(&self) -> String {
         format!("cuda:{} ({})", self.dev.ordinal, self.dev.name)
     }
@@ -491,6 +545,7 @@ impl Backend for CudaBackend {
         Device::Cuda(self.dev.ordinal)
     }
     fn alloc(&mut self, len: usize) -> Result<BufId> {
+        self.not_capturing("allocating a buffer")?;
         self.bind()?;
         let id =
             u32::try_from(self.bufs.len()).map_err(|_| Error::backend("cuda: too many buffers"))?;
@@ -509,6 +564,7 @@ impl Backend for CudaBackend {
         Ok(BufId(id))
     }
     fn free(&mut self, buf: BufId) -> Result<()> {
+        self.not_capturing("freeing a buffer")?;
         self.bind()?;
         self.order_after_staged()?;
         let slot = self
@@ -530,6 +586,33 @@ impl Backend for CudaBackend {
     fn stats(&self) -> BackendStats {
         self.stats
     }
+    fn begin_capture(&mut self) -> Result<bool> {
+        self.bind()?;
+        self.recorder
+            .begin(&self.stream, self.stats.kernel_launches)?;
+        Ok(true)
+    }
+    fn end_capture(&mut self) -> Result<usize> {
+        self.bind()?;
+        self.recorder
+            .end(&self.stream, self.stats.kernel_launches, self.status_cols)
+    }
+    fn abort_capture(&mut self) {
+        self.recorder.abort(&self.stream);
+    }
+    fn replay(&mut self, id: usize) -> Result<u64> {
+        self.not_capturing("replaying a recorded step")?;
+        self.bind()?;
+        let (launches, status_cols) = self.recorder.replay(id)?;
+        if status_cols.is_some() {
+            self.status_cols = status_cols;
+        }
+        self.stats.graph_replays += 1;
+        Ok(launches)
+    }
+    fn clear_captures(&mut self) {
+        self.recorder.clear();
+    }
     fn buf_len(&self, buf: BufId) -> usize {
         self.bufs
             .get(buf.0 as usize)
@@ -538,6 +621,7 @@ impl Backend for CudaBackend {
             .map_or(0, |b| b.len)
     }
     fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()> {
+        self.not_capturing("copying from the host")?;
         self.bind()?;
         let p = self.buf("upload", dst, offset + src.len())?;
         if src.is_empty() {
@@ -550,6 +634,7 @@ impl Backend for CudaBackend {
         })
     }
     fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()> {
+        self.not_capturing("copying to the host")?;
         self.bind()?;
         let p = self.buf("download", src, offset + dst.len())?;
         if !dst.is_empty() {
@@ -618,107 +703,16 @@ impl Backend for CudaBackend {
         }
     }
     fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
-        self.bind()?;
-        let p = self.buf("fill", dst, len)?;
-        if len == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new().ptr(p).u64(len).f32(value);
-        self.launch_1d(compile::ELEMENTWISE, "nx_fill", len, args)
+        self.fill_kernel(dst, len, value)
     }
     fn copy_2d(&mut self, c: &Copy2d) -> Result<()> {
-        self.bind()?;
-        if c.rows == 0 || c.cols == 0 {
-            return Ok(());
-        }
-        let src_need = c.src_offset + (c.rows - 1) * c.src_stride + c.cols;
-        let dst_need = c.dst_offset + (c.rows - 1) * c.dst_stride + c.cols;
-        let ps = self.buf("copy_2d", c.src, src_need)?;
-        let pd = self.buf("copy_2d", c.dst, dst_need)?;
-        let gx = blocks_for(c.cols, BLOCK as usize, 64);
-        let gy = c.rows.min(65_535) as u32;
-        let args = KArgs::new()
-            .ptr(ps)
-            .u64(c.src_offset)
-            .u64(c.src_stride)
-            .ptr(pd)
-            .u64(c.dst_offset)
-            .u64(c.dst_stride)
-            .u64(c.rows)
-            .u64(c.cols);
-        self.launch(compile::ELEMENTWISE, "nx_copy_2d", (gx, gy, 1), BLOCK, args)
+        self.copy_2d_kernel(c)
     }
     fn matmul(&mut self, mm: &Matmul) -> Result<()> {
-        self.bind()?;
-        let (m, n, k) = (mm.m, mm.n, mm.k);
-        let bias_len = if mm.bias.is_some() { n } else { 0 };
-        let pre_len = if mm.pre_act.is_some() { m * n } else { 0 };
-        let ([pa, pb, pbias], [pc, ppre]) = self.ios(
-            "matmul",
-            [
-                (mm.a, m * k),
-                (mm.b, k * n),
-                (mm.bias.unwrap_or(mm.a), bias_len),
-            ],
-            [(mm.c, m * n), (mm.pre_act.unwrap_or(mm.c), pre_len)],
-        )?;
-        if m == 0 || n == 0 {
-            return Ok(());
-        }
-        let lim = i32::MAX as usize;
-        if m > lim || n > lim || k > lim {
-            return Err(Error::backend(format!(
-                "cuda matmul: {m}x{k} by {k}x{n} exceeds the kernel's 32-bit dimensions"
-            )));
-        }
-        let (act, alpha) = act_code(mm.act);
-        let args = KArgs::new()
-            .i32(m as i32)
-            .i32(n as i32)
-            .i32(k as i32)
-            .ptr(pa)
-            .ptr(pb)
-            .ptr(pc)
-            .ptr(if mm.bias.is_some() { pbias } else { 0 })
-            .ptr(if mm.pre_act.is_some() { ppre } else { 0 })
-            .i32(act)
-            .f32(alpha);
-        let big_tiles = m.div_ceil(128) * n.div_ceil(128);
-        let big = big_tiles * 2 >= self.dev.sm_count as usize;
-        let tile = if big { 128 } else { 16 };
-        let (gx, gy) = (n.div_ceil(tile), m.div_ceil(tile));
-        if gy > 65_535 {
-            return Err(Error::backend(format!(
-                "cuda matmul: m = {m} rows need {gy} row blocks, more than the grid's 65535"
-            )));
-        }
-        let name = match (big, mm.a_trans, mm.b_trans) {
-            (true, false, false) => "nx_matmul_nn",
-            (true, false, true) => "nx_matmul_nt",
-            (true, true, false) => "nx_matmul_tn",
-            (true, true, true) => "nx_matmul_tt",
-            (false, false, false) => "nx_matmul_small_nn",
-            (false, false, true) => "nx_matmul_small_nt",
-            (false, true, false) => "nx_matmul_small_tn",
-            (false, true, true) => "nx_matmul_small_tt",
-        };
-        self.launch(
-            compile::MATMUL,
-            name,
-            (gx as u32, gy as u32, 1),
-            BLOCK,
-            args,
-        )
+        self.matmul_kernel(mm)
     }
     fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()> {
-        self.bind()?;
-        let ([px], [py]) = self.ios("activation_forward", [(x, n)], [(y, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let (code, a) = act_code(act);
-        let args = KArgs::new().i32(code).f32(a).ptr(px).ptr(py).u64(n);
-        self.launch_1d(compile::ELEMENTWISE, "nx_act_fwd", n, args)
+        self.activation_forward_kernel(act, x, y, n)
     }
     fn activation_backward(
         &mut self,
@@ -729,22 +723,7 @@ impl Backend for CudaBackend {
         dx: BufId,
         n: usize,
     ) -> Result<()> {
-        self.bind()?;
-        let ([px, py, pdy], [pdx]) =
-            self.ios("activation_backward", [(x, n), (y, n), (dy, n)], [(dx, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let (code, a) = act_code(act);
-        let args = KArgs::new()
-            .i32(code)
-            .f32(a)
-            .ptr(px)
-            .ptr(py)
-            .ptr(pdy)
-            .ptr(pdx)
-            .u64(n);
-        self.launch_1d(compile::ELEMENTWISE, "nx_act_bwd", n, args)
+        self.activation_backward_kernel(act, x, y, dy, dx, n)
     }
     fn softmax_forward(
         &mut self,
@@ -754,19 +733,7 @@ impl Backend for CudaBackend {
         rows: usize,
         cols: usize,
     ) -> Result<()> {
-        self.bind()?;
-        let n = rows * cols;
-        let ([px], [py]) = self.ios("softmax_forward", [(x, n)], [(y, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new()
-            .i32(i32::from(log))
-            .ptr(px)
-            .ptr(py)
-            .u64(rows)
-            .u64(cols);
-        self.launch_rows(compile::SOFTMAX, "nx_softmax_fwd", rows, args)
+        self.softmax_forward_kernel(log, x, y, rows, cols)
     }
     fn softmax_backward(
         &mut self,
@@ -777,65 +744,19 @@ impl Backend for CudaBackend {
         rows: usize,
         cols: usize,
     ) -> Result<()> {
-        self.bind()?;
-        let n = rows * cols;
-        let ([py, pdy], [pdx]) = self.ios("softmax_backward", [(y, n), (dy, n)], [(dx, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new()
-            .i32(i32::from(log))
-            .ptr(py)
-            .ptr(pdy)
-            .ptr(pdx)
-            .u64(rows)
-            .u64(cols);
-        self.launch_rows(compile::SOFTMAX, "nx_softmax_bwd", rows, args)
-    }
-    fn sum_rows(&mut self, x: BufId, out: BufId, rows: usize, cols: usize) -> Result<()> {
-        self.bind()?;
-        let ([px], [po]) = self.ios("sum_rows", [(x, rows * cols)], [(out, cols)])?;
-        if cols == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new().ptr(px).ptr(po).u64(rows).u64(cols);
-        self.launch_1d(compile::REDUCE, "nx_sum_rows", cols, args)
+        self.softmax_backward_kernel(log, y, dy, dx, rows, cols)
     }
     fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
-        self.bind()?;
-        let ([pa, pb], [po]) = self.ios("add", [(a, n), (b, n)], [(out, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new().ptr(pa).ptr(pb).ptr(po).u64(n);
-        self.launch_1d(compile::ELEMENTWISE, "nx_add", n, args)
+        self.add_kernel(a, b, out, n)
     }
     fn add_assign(&mut self, acc: BufId, x: BufId, n: usize) -> Result<()> {
-        self.bind()?;
-        let ([px], [pacc]) = self.ios("add_assign", [(x, n)], [(acc, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new().ptr(pacc).ptr(px).u64(n);
-        self.launch_1d(compile::ELEMENTWISE, "nx_add_assign", n, args)
+        self.add_assign_kernel(acc, x, n)
     }
     fn mul(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
-        self.bind()?;
-        let ([pa, pb], [po]) = self.ios("mul", [(a, n), (b, n)], [(out, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new().ptr(pa).ptr(pb).ptr(po).u64(n);
-        self.launch_1d(compile::ELEMENTWISE, "nx_mul", n, args)
+        self.mul_kernel(a, b, out, n)
     }
     fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()> {
-        self.bind()?;
-        let p = self.buf("scale", x, n)?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new().ptr(p).u64(n).f32(s);
-        self.launch_1d(compile::ELEMENTWISE, "nx_scale", n, args)
+        self.scale_kernel(x, n, s)
     }
     fn dropout_forward(
         &mut self,
@@ -848,77 +769,12 @@ impl Backend for CudaBackend {
         seed: u64,
         stream: u32,
         step: u32,
+        step_block: Option<BufId>,
     ) -> Result<()> {
-        self.bind()?;
-        let ([px], [py, pm]) = self.ios("dropout_forward", [(x, n)], [(y, n), (mask, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new()
-            .ptr(px)
-            .ptr(py)
-            .ptr(pm)
-            .u64(n)
-            .f32(p)
-            .f32(scale)
-            .word(seed)
-            .u32(stream)
-            .u32(step);
-        self.launch_1d(compile::ELEMENTWISE, "nx_dropout", n, args)
+        self.dropout_forward_kernel(x, y, mask, n, p, scale, seed, stream, step, step_block)
     }
     fn loss(&mut self, a: &LossArgs) -> Result<()> {
-        self.bind()?;
-        let n = a.rows * a.cols;
-        let class_targets = a.target_kind == TargetKind::ClassIndex;
-        if class_targets && !matches!(a.kind, LossKind::CrossEntropy | LossKind::Nll) {
-            return Err(Error::invalid(format!(
-                "loss {:?} needs dense targets, got class indices",
-                a.kind
-            )));
-        }
-        let target_len = if class_targets { a.rows } else { n };
-        let p_out = self.buf("loss", a.loss_out, a.loss_index + 1)?;
-        if a.loss_out == a.grad || a.loss_out == a.pred || a.loss_out == a.target {
-            return Err(Error::backend(
-                "cuda loss: loss_out aliases another operand",
-            ));
-        }
-        let ([pp, pt], [pg]) =
-            self.ios("loss", [(a.pred, n), (a.target, target_len)], [(a.grad, n)])?;
-        let scratch = self.scratch(a.rows)?;
-        let (kind, param) = loss_code(a.kind);
-        let d_elem = n as f32;
-        let d_rows = a.rows as f32;
-        let denom = match a.kind {
-            LossKind::CrossEntropy | LossKind::Nll | LossKind::KlDiv => d_rows,
-            _ => d_elem,
-        };
-        if a.rows > 0 {
-            let args = KArgs::new()
-                .i32(kind)
-                .f32(param)
-                .i32(i32::from(class_targets))
-                .ptr(pp)
-                .ptr(pt)
-                .ptr(pg)
-                .ptr(scratch)
-                .u64(a.rows)
-                .u64(a.cols)
-                .f32(d_elem)
-                .f32(d_rows)
-                .ptr(self.status.ptr);
-            self.launch_rows(compile::LOSS, "nx_loss_rows", a.rows, args)?;
-            if class_targets {
-                self.status_cols = Some(a.cols);
-            }
-        }
-        let args = KArgs::new()
-            .ptr(scratch)
-            .u64(a.rows)
-            .f32(denom)
-            .ptr(p_out)
-            .u64(a.loss_index);
-        self.launch(compile::LOSS, "nx_loss_total", (1, 1, 1), 1, args)
+        self.loss_kernel(a)
     }
     fn count_correct(
         &mut self,
@@ -931,28 +787,16 @@ impl Backend for CudaBackend {
         out: BufId,
         out_index: usize,
     ) -> Result<()> {
-        self.bind()?;
-        let target_len = match target_kind {
-            TargetKind::Dense => rows * cols,
-            TargetKind::ClassIndex => rows,
-        };
-        let pp = self.buf("count_correct", pred, rows * cols)?;
-        let pt = self.buf("count_correct", target, target_len)?;
-        let po = self.buf("count_correct", out, out_index + 1)?;
-        let scratch = self.scratch(rows)?;
-        if rows > 0 {
-            let args = KArgs::new()
-                .ptr(pp)
-                .ptr(pt)
-                .i32(i32::from(target_kind == TargetKind::ClassIndex))
-                .i32(i32::from(from_logits))
-                .u64(rows)
-                .u64(cols)
-                .ptr(scratch);
-            self.launch_1d(compile::REDUCE, "nx_correct_rows", rows, args)?;
-        }
-        let args = KArgs::new().ptr(scratch).u64(rows).ptr(po).u64(out_index);
-        self.launch(compile::REDUCE, "nx_correct_total", (1, 1, 1), 1, args)
+        self.count_correct_kernel(
+            pred,
+            target,
+            target_kind,
+            from_logits,
+            rows,
+            cols,
+            out,
+            out_index,
+        )
     }
     fn accumulate_scalar(
         &mut self,
@@ -961,17 +805,7 @@ impl Backend for CudaBackend {
         dst: BufId,
         dst_index: usize,
     ) -> Result<()> {
-        self.bind()?;
-        let ps = self.buf("accumulate_scalar", src, src_index + 1)?;
-        let pd = self.buf("accumulate_scalar", dst, dst_index + 1)?;
-        let args = KArgs::new().ptr(ps).u64(src_index).ptr(pd).u64(dst_index);
-        self.launch(compile::REDUCE, "nx_accumulate_scalar", (1, 1, 1), 1, args)
-    }
-    fn sum_squares(&mut self, x: BufId, n: usize, out: BufId, out_index: usize) -> Result<()> {
-        self.bind()?;
-        let ([px], [po]) = self.ios("sum_squares", [(x, n)], [(out, out_index + 1)])?;
-        let args = KArgs::new().ptr(px).u64(n).ptr(po).u64(out_index);
-        self.launch(compile::REDUCE, "nx_sum_squares", (1, 1, 1), BLOCK, args)
+        self.accumulate_scalar_kernel(src, src_index, dst, dst_index)
     }
     fn clip_by_global_norm(
         &mut self,
@@ -981,104 +815,12 @@ impl Backend for CudaBackend {
         count: usize,
         max_norm: f32,
     ) -> Result<()> {
-        self.bind()?;
-        let ([pp], [pg]) = self.ios("clip_by_global_norm", [(partials, count)], [(grad, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new().ptr(pg).u64(n).ptr(pp).u64(count).f32(max_norm);
-        let g = blocks_for(n, BLOCK as usize * 8, self.dev.sm_count * 8);
-        self.launch(compile::REDUCE, "nx_clip_by_norm", (g, 1, 1), BLOCK, args)
+        self.clip_by_global_norm_kernel(grad, n, partials, count, max_norm)
+    }
+    fn optimizer_step_all(&mut self, steps: &[OptimizerStep]) -> Result<()> {
+        self.optimizer_step_all_kernel(steps)
     }
     fn optimizer_step(&mut self, s: &OptimizerStep) -> Result<()> {
-        self.bind()?;
-        let need = s.kind.state_count();
-        for (i, st) in s.state.iter().enumerate().take(need) {
-            if st.is_none() {
-                return Err(Error::backend(format!(
-                    "cuda optimizer_step: state buffer {i} missing"
-                )));
-            }
-        }
-        let state_len = |i: usize| if i < need { s.n } else { 0 };
-        let ([pg], [pw, ps0, ps1]) = self.ios(
-            "optimizer_step",
-            [(s.grad, s.n)],
-            [
-                (s.param, s.n),
-                (s.state[0].unwrap_or(s.param), state_len(0)),
-                (s.state[1].unwrap_or(s.param), state_len(1)),
-            ],
-        )?;
-        if s.n == 0 {
-            return Ok(());
-        }
-        let sc = s.scalars;
-        match s.kind {
-            OptimizerKind::Sgd {
-                lr,
-                momentum,
-                nesterov,
-                weight_decay,
-            } => {
-                let args = KArgs::new()
-                    .ptr(pw)
-                    .ptr(pg)
-                    .ptr(if need > 0 { ps0 } else { 0 })
-                    .u64(s.n)
-                    .f32(lr)
-                    .f32(momentum)
-                    .i32(i32::from(nesterov))
-                    .f32(weight_decay);
-                self.launch_1d(compile::OPTIMIZER, "nx_sgd", s.n, args)
-            }
-            OptimizerKind::Adam {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-                decoupled,
-                ..
-            } => {
-                let args = KArgs::new()
-                    .ptr(pw)
-                    .ptr(pg)
-                    .ptr(ps0)
-                    .ptr(ps1)
-                    .u64(s.n)
-                    .f32(beta1)
-                    .f32(beta2)
-                    .f32(eps)
-                    .f32(weight_decay)
-                    .i32(i32::from(decoupled))
-                    .f32(sc[0])
-                    .f32(sc[1])
-                    .f32(sc[2])
-                    .f32(sc[3])
-                    .f32(sc[4]);
-                self.launch_1d(compile::OPTIMIZER, "nx_adam", s.n, args)
-            }
-            OptimizerKind::RmsProp {
-                lr,
-                alpha,
-                eps,
-                momentum,
-                weight_decay,
-            } => {
-                let args = KArgs::new()
-                    .ptr(pw)
-                    .ptr(pg)
-                    .ptr(ps0)
-                    .ptr(if need > 1 { ps1 } else { 0 })
-                    .u64(s.n)
-                    .f32(lr)
-                    .f32(alpha)
-                    .f32(eps)
-                    .f32(momentum)
-                    .f32(weight_decay)
-                    .f32(sc[0]);
-                self.launch_1d(compile::OPTIMIZER, "nx_rmsprop", s.n, args)
-            }
-        }
+        self.optimizer_step_kernel(s)
     }
 }

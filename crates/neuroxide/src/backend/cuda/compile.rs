@@ -25,6 +25,14 @@ pub struct Family {
     source: &'static str,
 }
 
+impl Family {
+    /// A family from its file name and source text (an op folder's `.cu` file, embedded with
+    /// `include_str!`).
+    pub const fn new(file: &'static str, source: &'static str) -> Family {
+        Family { file, source }
+    }
+}
+
 macro_rules! family {
     ($ident:ident, $file:literal) => {
         #[doc = concat!("`kernels/", $file, "`.")]
@@ -56,6 +64,8 @@ pub const FAMILIES: [Family; 7] = [
 const MATH_CUH: &str = include_str!("kernels/math.cuh");
 const COMMON_CUH: &str = include_str!("kernels/common.cuh");
 const ACTIVATION_CUH: &str = include_str!("kernels/activation.cuh");
+/// The chunked reduction order of PARITY rule 2a, the device twin of `ops::reduce::chunked`.
+const CHUNKED_CUH: &str = include_str!("../../ops/reduce/chunked.cuh");
 
 /// `#define NAME __int_as_float(0x…u)` for each constant shared with the CPU kernels.
 fn prelude() -> String {
@@ -68,6 +78,18 @@ fn prelude() -> String {
         ("NX_FRAC_1_SQRT_2PI", act::FRAC_1_SQRT_2PI),
     ];
     let mut s = String::from("// Generated from the Rust constants (backend/cpu/activation.rs).\n");
+    for (name, index) in [
+        ("NX_BLOCK_LR", crate::backend::StepBlock::LR),
+        ("NX_BLOCK_SCALARS", crate::backend::StepBlock::SCALARS),
+        (
+            "NX_BLOCK_DROPOUT_STEP",
+            crate::backend::StepBlock::DROPOUT_STEP,
+        ),
+    ] {
+        s.push_str(&format!(
+            "#define {name} {index} /* backend::StepBlock */\n"
+        ));
+    }
     for (name, v) in consts {
         s.push_str(&format!(
             "#define {name} __int_as_float(0x{:08x}) /* {v:e} */\n",
@@ -84,6 +106,7 @@ pub fn full_source(family: Family) -> String {
         ("math.cuh", MATH_CUH),
         ("common.cuh", COMMON_CUH),
         ("activation.cuh", ACTIVATION_CUH),
+        ("ops/reduce/chunked.cuh", CHUNKED_CUH),
         (family.file, family.source),
     ] {
         s.push_str(&format!("\n// ---- {name} ----\n"));

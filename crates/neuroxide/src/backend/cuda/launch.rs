@@ -9,6 +9,12 @@ pub struct KArgs {
     n: usize,
 }
 
+impl Default for KArgs {
+    fn default() -> Self {
+        KArgs::new()
+    }
+}
+
 impl KArgs {
     pub fn new() -> Self {
         KArgs {

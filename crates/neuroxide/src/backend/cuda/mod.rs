@@ -14,10 +14,18 @@ mod backend;
 mod blas;
 pub mod compile;
 mod context;
-mod launch;
+mod elementwise;
+mod graph;
+pub mod launch;
+mod loss;
+mod matmul;
+mod optimizer;
+mod profile;
 mod staging;
 
 pub use backend::{CudaBackend, CudaStats, MathFn};
+pub use compile::Family;
+pub use launch::{blocks_for, KArgs, BLOCK};
 
 use crate::backend::Backend;
 use crate::error::Result;

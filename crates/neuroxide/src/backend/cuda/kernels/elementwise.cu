@@ -45,7 +45,11 @@ extern "C" __global__ void nx_act_bwd(int act, float a, const float *x, const fl
 // philox4x32_10(counter = [i/4 low, i/4 high, stream, step], key = [seed low, seed high]).
 extern "C" __global__ void nx_dropout(const float *x, float *y, float *mask, u64 n, float p,
                                       float scale, u64 seed, unsigned int stream,
-                                      unsigned int step) {
+                                      unsigned int step, const float *step_block) {
+    // With a per-step scalar block (StepBlock) the counter is read there (PARITY rule 8).
+    if (step_block != nullptr) {
+        step = __float_as_uint(step_block[NX_BLOCK_DROPOUT_STEP]);
+    }
     NX_GRID_STRIDE(i, n) {
         u64 block = i / 4;
         unsigned int w[4];

@@ -4,7 +4,8 @@
 // the row's sum row_sum = sum_j term[i,j] (j increasing, from 0: the lanes compute the terms,
 // then every lane adds them in column order through shuffles) into scratch[i].
 // Pass 2 (nx_loss_total): ONE thread adds scratch[0], scratch[1], ... in row order from 0 and
-// writes total / denom. This is the CPU's exact order.
+// writes total / denom (and adds it to the running sum when asked). This is the CPU's exact
+// order.
 //
 // Invalid class indices cannot return an error from the device: the smallest offending row and
 // its value are recorded in status (atomicMin on (row << 32 | value bits), so the report does
@@ -183,14 +184,33 @@ extern "C" __global__ void nx_loss_rows(int kind, float param, int class_targets
     }
 }
 
-// total = sum_i scratch[i] (i increasing, from 0); out[index] = total / denom. One thread.
+// total = sum_i scratch[i] (i increasing, from 0); out[index] = total / denom; then, when
+// running >= 0, out[running] = out[running] + out[index] (the epoch's running loss). The block
+// stages the row sums through shared memory (coalesced loads by every thread); thread 0 runs
+// the one serial chain. Launch with ONE block.
+#define NX_LOSS_STAGE 2048
 extern "C" __global__ void nx_loss_total(const float *scratch, u64 rows, float denom, float *out,
-                                         u64 index) {
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
-        float total = 0.0f;
-        for (u64 i = 0; i < rows; ++i) {
-            total += scratch[i];
+                                         u64 index, long long running) {
+    __shared__ float buf[NX_LOSS_STAGE];
+    float total = 0.0f;
+    for (u64 r0 = 0; r0 < rows; r0 += NX_LOSS_STAGE) {
+        const u64 len = rows - r0 < NX_LOSS_STAGE ? rows - r0 : NX_LOSS_STAGE;
+        for (u64 q = threadIdx.x; q < len; q += blockDim.x) {
+            buf[q] = scratch[r0 + q];
         }
-        out[index] = total / denom;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            for (u64 q = 0; q < len; ++q) {
+                total += buf[q];
+            }
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        const float loss = total / denom;
+        out[index] = loss;
+        if (running >= 0) {
+            out[running] = out[running] + loss;
+        }
     }
 }

@@ -1,43 +1,6 @@
-// Reductions (Backend::sum_rows, sum_squares, clip_by_global_norm, count_correct,
+// Reductions (Backend::clip_by_global_norm, count_correct,
 // accumulate_scalar). Each output has one accumulator walking its terms in the documented order;
 // parallelism is only across outputs. Mirrors backend/cpu/reduce.rs.
-
-// out[j] = sum_i x[i*cols + j], i increasing, from 0. One thread per column (coalesced rows).
-extern "C" __global__ void nx_sum_rows(const float *x, float *out, u64 rows, u64 cols) {
-    NX_GRID_STRIDE(j, cols) {
-        float acc = 0.0f;
-        for (u64 i = 0; i < rows; ++i) {
-            acc += x[i * cols + j];
-        }
-        out[j] = acc;
-    }
-}
-
-#define NX_SQ_CHUNK 2048
-
-// out[index] = sum_i fma(x[i], x[i], acc), i increasing, from 0: one serial chain. The block
-// stages chunks of x through shared memory (coalesced loads by all threads); thread 0 runs the
-// chain. Launch with ONE block.
-extern "C" __global__ void nx_sum_squares(const float *x, u64 n, float *out, u64 index) {
-    __shared__ float buf[NX_SQ_CHUNK];
-    float acc = 0.0f;
-    for (u64 c0 = 0; c0 < n; c0 += NX_SQ_CHUNK) {
-        const u64 len = n - c0 < NX_SQ_CHUNK ? n - c0 : NX_SQ_CHUNK;
-        for (u64 q = threadIdx.x; q < len; q += blockDim.x) {
-            buf[q] = x[c0 + q];
-        }
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            for (u64 q = 0; q < len; ++q) {
-                acc = fmaf(buf[q], buf[q], acc);
-            }
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) {
-        out[index] = acc;
-    }
-}
 
 // total = sum_t partials[t] (t increasing, from 0); norm = sqrt(total); when norm > max_norm,
 // g[i] = g[i] * (max_norm / (norm + 1e-6)). Each block's thread 0 recomputes the (short) serial

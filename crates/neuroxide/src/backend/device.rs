@@ -1,6 +1,6 @@
 //! Devices and backend selection.
 
-use crate::backend::{cpu::CpuBackend, cuda, Backend};
+use super::{cpu::CpuBackend, cuda, Backend};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;

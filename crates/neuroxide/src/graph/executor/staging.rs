@@ -1,0 +1,82 @@
+//! The staging set of double-buffered input: a second set of device buffers that the next
+//! batch is uploaded into (`Backend::upload_staged`) while the current step computes, copied
+//! into the input and target buffers at the start of the next step.
+
+use super::Executor;
+use crate::backend::Copy2d;
+use crate::error::{Error, Result};
+use crate::graph::node::Node;
+
+impl Executor {
+    /// Makes the staging set hold `rows` rows of every model input (node indices `inputs`) and
+    /// every target (for `outputs`; the full node width, which also fits class indices).
+    /// Allocates only when it grows, so steady-state prefetching allocates nothing.
+    pub fn ensure_staging(
+        &mut self,
+        nodes: &[Node],
+        inputs: &[usize],
+        outputs: &[usize],
+        rows: usize,
+    ) -> Result<()> {
+        let count = inputs.len() + outputs.len();
+        if self.staging.len() == count && rows <= self.staging_rows {
+            return Ok(());
+        }
+        for b in self.staging.drain(..) {
+            self.backend.free(b)?;
+        }
+        let rows = rows.max(self.capacity);
+        for &n in inputs.iter().chain(outputs) {
+            let b = self.backend.alloc(rows * nodes[n].shape.numel())?;
+            self.staging.push(b);
+        }
+        self.staged_lens = vec![0; count];
+        self.staging_rows = rows;
+        Ok(())
+    }
+
+    /// Queues the asynchronous upload of `values` into staging buffer `i` (see
+    /// [`Backend::upload_staged`]).
+    pub fn stage(&mut self, i: usize, values: &[f32]) -> Result<()> {
+        let b = *self
+            .staging
+            .get(i)
+            .ok_or_else(|| Error::invalid(format!("no staging buffer {i}")))?;
+        self.backend.upload_staged(b, values)?;
+        self.staged_lens[i] = values.len();
+        Ok(())
+    }
+
+    /// Moves the staged batch of `rows` rows into the input buffers of `inputs` (node indices)
+    /// and the target buffers, on the compute stream.
+    ///
+    /// Order: `wait_staged` (the compute stream waits for the copies; the host does not), one
+    /// device-to-device `copy_2d` per buffer, then `release_staged`, so the next prefetch may
+    /// overwrite the staging set as soon as these copies have run, while the rest of the step
+    /// is still computing. The step reads only the input and target buffers, which is why its
+    /// arithmetic, and so every bit of its results, is that of the synchronous path.
+    pub fn take_staged(&mut self, inputs: &[usize], rows: usize) -> Result<()> {
+        self.backend.wait_staged()?;
+        let n_in = inputs.len();
+        for (i, (&src, &len)) in self.staging.iter().zip(&self.staged_lens).enumerate() {
+            let dst = match i.checked_sub(n_in) {
+                None => self.out[inputs[i]],
+                Some(o) => self.targets[o],
+            };
+            let cols = len / rows.max(1);
+            self.backend.copy_2d(&Copy2d {
+                rows,
+                cols,
+                src,
+                src_offset: 0,
+                src_stride: cols,
+                dst,
+                dst_offset: 0,
+                dst_stride: cols,
+            })?;
+        }
+        self.backend.release_staged()?;
+        self.pending = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+//! A planned node of a model: its layer, inputs and shapes (shared by the model and the
+//! executor, so neither imports the other for it).
+
+use crate::layers::Layer;
+use crate::shape::Shape;
+use std::ops::Range;
+
+/// A built node.
+pub(crate) struct Node {
+    pub name: String,
+    /// `None` for a model input.
+    pub layer: Option<Box<dyn Layer>>,
+    pub inputs: Vec<usize>,
+    pub input_shapes: Vec<Shape>,
+    pub shape: Shape,
+    /// This node's parameters in `Model::params`.
+    pub params: Range<usize>,
+}

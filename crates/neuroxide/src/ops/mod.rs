@@ -1,0 +1,20 @@
+//! Ops: one folder per kernel family, as dfdx lays them out.
+//!
+//! Each folder holds the op's argument struct with its shape and operand checks (written once),
+//! the reduction order as that struct's doc comment (the contract both backends follow,
+//! `../../shared/PARITY.md`), the CPU kernel, and the CUDA source (`<op>.cu`) beside it. An op
+//! function takes `&mut dyn Backend`, checks its arguments, and dispatches on
+//! [`crate::backend::Kernels`] to the CPU kernel or the CUDA launch (as candle dispatches one op
+//! definition to each backend). Parity tests name the op they cover.
+//!
+//! This file is the registry: adding an op is a new folder, its `mod` line here, and its CUDA
+//! family in [`CUDA_FAMILIES`] (so the compile test builds it).
+//!
+//! Ops know nothing of layers, graphs or training; layers call them.
+
+pub mod reduce;
+
+use crate::backend::cuda::Family;
+
+/// The CUDA source of every op folder (the NVRTC compile test builds each one).
+pub const CUDA_FAMILIES: &[Family] = &[reduce::CUDA];

@@ -1,0 +1,46 @@
+// The chunked reduction order of PARITY.md rule 2a: the device twin of `ops::reduce::chunked`
+// (ops/reduce/mod.rs), prepended to every kernel family so any op can use it.
+//
+// Split [0, n) into chunks of NX_CHUNK terms (the last may be shorter); each chunk's partial is
+// its terms folded in index order from 0.0f (`step(acc, i)` is `acc + x` or `fmaf(a, b, acc)`);
+// the total is partial 0, then partials 1, 2, ... added in chunk order. NX_CHUNK is a constant
+// of the contract, never a function of the launch.
+
+#define NX_CHUNK 256ull
+
+__device__ __forceinline__ u64 nx_chunks(u64 n) { return (n + NX_CHUNK - 1) / NX_CHUNK; }
+
+// Partial of chunk `c` of an n-term reduction.
+template <typename Step>
+__device__ __forceinline__ float nx_chunk_partial(u64 n, u64 c, Step step) {
+    const u64 end = (c + 1) * NX_CHUNK < n ? (c + 1) * NX_CHUNK : n;
+    float acc = 0.0f;
+    // Unrolled so the loads of later terms are issued before the earlier additions finish
+    // (the additions themselves stay in index order).
+#pragma unroll 16
+    for (u64 i = c * NX_CHUNK; i < end; ++i) {
+        acc = step(acc, i);
+    }
+    return acc;
+}
+
+// Total of `count` chunk partials stored `stride` apart: p[0], then + p[1], + p[2], ...
+__device__ __forceinline__ float nx_sum_partials(const float *p, u64 count, u64 stride) {
+    float total = count > 0 ? p[0] : 0.0f;
+    for (u64 c = 1; c < count; ++c) {
+        total = total + p[c * stride];
+    }
+    return total;
+}
+
+// The whole reduction on one thread (for short reductions inside a larger kernel).
+template <typename Step>
+__device__ __forceinline__ float nx_chunked(u64 n, Step step) {
+    const u64 chunks = nx_chunks(n);
+    float total = 0.0f;
+    for (u64 c = 0; c < chunks; ++c) {
+        const float p = nx_chunk_partial(n, c, step);
+        total = c == 0 ? p : total + p;
+    }
+    return total;
+}

@@ -1,0 +1,12 @@
+//! The skip rule of every CUDA test (PARITY.md "How parity is proven"): without a usable GPU a
+//! test prints `skipped: <reason>` and passes, unless `NEUROXIDE_REQUIRE_CUDA=1` is set (the GPU
+//! test runner sets it), where a skip is a failure: evidence from a GPU machine can never be an
+//! empty pass.
+
+/// Reports a CUDA test that cannot run: prints why, or panics under `NEUROXIDE_REQUIRE_CUDA=1`.
+pub fn skip(reason: impl std::fmt::Display) {
+    if std::env::var("NEUROXIDE_REQUIRE_CUDA").is_ok_and(|v| v == "1") {
+        panic!("NEUROXIDE_REQUIRE_CUDA=1 but the CUDA test cannot run: {reason}");
+    }
+    println!("skipped: {reason}");
+}
