@@ -230,6 +230,25 @@ fn predict_out_never_overwrites_silently_and_never_its_input() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 151);
+    // Finite inputs that overflow when normalised: an error, not a confident class for NaN.
+    let wild = dir.join("wild.csv");
+    std::fs::write(
+        &wild,
+        "sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,1.4,0.2\n3e38,-3e38,3e38,3e38\n",
+    )
+    .unwrap();
+    let o = run(&["predict", "--model", s(&model), "--file", s(&wild)]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: {}: data row 2, feature 'sepal_length': value 3e38 becomes inf after the \
+             saved normalisation: it is far outside the range the model was trained on",
+            wild.display()
+        )
+    );
+    std::fs::remove_file(&wild).unwrap();
     let names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -456,6 +456,26 @@ pub fn prepare_table(saved: &SavedModel, file: &Path, need_targets: bool) -> Res
     let mut x = Tensor::new(vec![rows, order.len()], x)?;
     if let Some(n) = &pre.normalizer {
         n.transform(&mut x)?;
+        // A finite value can overflow when scaled; an infinity would reach the network, whose
+        // ReLUs turn the resulting NaN into 0 and print a confident, meaningless prediction.
+        let width = order.len().max(1);
+        if let Some(i) = x.data().iter().position(|v| !v.is_finite()) {
+            let (r, c) = (i / width, i % width);
+            return Err(Error::Data {
+                file: file.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!(
+                    "data row {}, feature '{}': value {} becomes {} after the saved \
+                     normalisation: it is far outside the range the model was trained on",
+                    r + 1,
+                    pre.feature_names[c],
+                    // Scientific notation: these values are huge by definition.
+                    format!("{:e}", table.features.data()[r * cols + order[c]]),
+                    x.data()[i]
+                ),
+            });
+        }
     }
     let y = if has_targets {
         let mut y = table.targets;
@@ -490,6 +510,22 @@ pub fn predict_table(saved: &mut SavedModel, file: &Path) -> Result<TablePredict
     let table = prepare_table(saved, file, false)?;
     let pre = saved.preprocessing.clone().unwrap_or_default();
     let mut out = saved.model.predict(&table.x)?;
+    // A NaN output would print as the first class (or a NaN value) with exit 0.
+    let k = out.row_len().max(1);
+    if let Some(i) = out.data().iter().position(|v| !v.is_finite()) {
+        return Err(Error::Data {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "data row {}: the model's output {} is {}: the row's values are far outside the \
+                 range the model was trained on",
+                i / k + 1,
+                i % k + 1,
+                out.data()[i]
+            ),
+        });
+    }
     let k = out.row_len();
     if pre.task == Some(Task::Classification) && k > 1 {
         let classes: Vec<String> = match &pre.label_encoder {
