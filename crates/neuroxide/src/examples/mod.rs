@@ -2,6 +2,7 @@
 //! validation report all train exactly the same models.
 
 pub mod csv;
+pub mod csv_saved;
 pub mod guard;
 pub mod mnist;
 pub mod xor;
