@@ -286,6 +286,16 @@ fn column_sums_and_elementwise_kernels() {
     };
     p.run(|be| be.copy_2d(&same));
     p.check("copy_2d within one buffer", o);
+    // Several contiguous copies in one launch (the staged batch), odd lengths.
+    let srcs: Vec<_> = [1usize, 777, 65_537]
+        .iter()
+        .map(|&m| (p.buf(&r.vec(m, -3.0, 3.0)), p.out(m + 3), m))
+        .collect();
+    let pairs: Vec<_> = srcs.iter().map(|&(s, d, m)| (s, d, m)).collect();
+    p.run(|be| be.copy_many(&pairs));
+    for (i, &(_, d, _)) in srcs.iter().enumerate() {
+        p.check(&format!("copy_many pair {i}"), d);
+    }
     p.finish("column_sums_and_elementwise_kernels");
 }
 

@@ -133,3 +133,56 @@ fn batch_size_changes_mid_training() {
     sizes.extend([20; 3]);
     check(optim::adam(1e-3), &sizes);
 }
+
+#[test]
+fn evaluation_and_prediction_are_recorded_and_bit_identical() {
+    let Some(gpu) = gpu() else { return };
+    let data = batches(&[40; 6]);
+    let x_all = Tensor::new(
+        [600, 24],
+        (0..600 * 24)
+            .map(|i| ((i * 11 % 37) as f32 - 18.0) * 0.07)
+            .collect(),
+    )
+    .expect("x");
+    let run = |device: Device| {
+        let mut m = model(optim::adam(1e-3));
+        m.to_device(device).expect("device");
+        for (x, y) in &data {
+            m.train_on_batch(x, y).expect("step");
+        }
+        // Prediction in batches of 256, 256 and 88, three times: the later ones replay.
+        let preds: Vec<Tensor> = (0..3)
+            .map(|_| m.predict_multi(&[&x_all], 256).expect("predict").remove(0))
+            .collect();
+        m.reset_running().expect("reset");
+        for (x, y) in data.iter().chain(&data) {
+            m.eval_step(&[x], &[y]).expect("eval");
+        }
+        let totals = m.running_totals().expect("totals");
+        let replays = m.backend_stats().map_or(0, |s| s.graph_replays);
+        (preds, totals, replays)
+    };
+    let (cpu_p, cpu_t, _) = run(Device::cpu());
+    let (gpu_p, gpu_t, replays) = run(gpu);
+    let reference = &cpu_p[0];
+    for (i, p) in cpu_p.iter().chain(&gpu_p).enumerate() {
+        let same = p
+            .data()
+            .iter()
+            .zip(reference.data())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "prediction run {i} differs from the first CPU run");
+    }
+    assert_eq!(cpu_t.0.to_bits(), gpu_t.0.to_bits(), "running loss");
+    assert_eq!(
+        cpu_t.1.to_bits(),
+        gpu_t.1.to_bits(),
+        "running accuracy count"
+    );
+    println!("evaluation/prediction: bit-identical, {replays} replays");
+    assert!(
+        replays >= 4 + 4 + 10,
+        "training, prediction and evaluation replayed ({replays})"
+    );
+}

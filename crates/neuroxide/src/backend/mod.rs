@@ -59,6 +59,9 @@ pub struct Matmul {
     pub act: Activation,
 }
 
+/// Pairs one [`Backend::copy_many`] launch copies on CUDA.
+pub const COPY_MANY_MAX: usize = 4;
+
 /// A strided 2-D copy: `dst[dst_offset + r*dst_stride + c] = src[src_offset + r*src_stride + c]`
 /// for `r < rows`, `c < cols`. Used for Concat (forward and backward) and plain copies.
 #[derive(Clone, Copy, Debug)]
@@ -171,6 +174,24 @@ pub trait Backend: Send {
     /// Strided 2-D copy (see [`Copy2d`]); `src` and `dst` may be the same buffer only if the
     /// regions do not overlap.
     fn copy_2d(&mut self, c: &Copy2d) -> Result<()>;
+    /// Several plain copies `dst[0..n] = src[0..n]` of distinct buffers, as one launch where
+    /// the backend can (CUDA, up to [`COPY_MANY_MAX`] pairs); each pair is checked like
+    /// [`Backend::copy_2d`]. The default copies them one by one.
+    fn copy_many(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
+        for &(src, dst, n) in pairs {
+            self.copy_2d(&Copy2d {
+                rows: 1,
+                cols: n,
+                src,
+                src_offset: 0,
+                src_stride: n,
+                dst,
+                dst_offset: 0,
+                dst_stride: n,
+            })?;
+        }
+        Ok(())
+    }
     /// Fused matrix product (see [`Matmul`]).
     fn matmul(&mut self, mm: &Matmul) -> Result<()>;
     /// `y[i] = act(x[i])` for `i < n`.

@@ -9,7 +9,7 @@
 mod staging;
 
 use super::node::Node;
-use super::step::{StepKey, StepPlan, StepRecordings};
+use super::step::{Phase, StepKey, StepPlan, StepRecordings};
 use crate::backend::{Backend, BufId, LossArgs, OptimizerKind, OptimizerStep, StepBlock};
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
@@ -65,6 +65,14 @@ pub(crate) struct Executor {
     /// The optimizer updates of the current step (kept to reuse its allocation).
     optimizer_steps: Vec<OptimizerStep>,
 }
+
+/// The optimizer field of evaluation and prediction step keys (they update nothing).
+const ZERO_SGD: OptimizerKind = OptimizerKind::Sgd {
+    lr: 0.0,
+    momentum: 0.0,
+    nesterov: false,
+    weight_decay: 0.0,
+};
 
 /// What one training step does besides forward and backward.
 #[derive(Clone, Copy, Debug)]
@@ -443,29 +451,76 @@ impl Executor {
         let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
         self.backend.upload(self.step_block, 0, &block)?;
         let key = StepKey::new(
+            Phase::Train,
             batch,
             spec.loss,
             spec.track_accuracy,
             spec.clip,
             spec.optimizer,
         );
+        let replayed = self.run_step(key, &mut |ex| {
+            ex.queue_step(nodes, outputs, spec, batch, seed)
+        })?;
+        if replayed {
+            self.steps += 1; // a queued or recorded step counted it in `update`
+        }
+        Ok(())
+    }
+
+    /// One evaluation batch (forward in inference mode, losses into the running sums, accuracy
+    /// when `track`), recorded and replayed like a training step.
+    pub fn eval_step(
+        &mut self,
+        nodes: &[Node],
+        outputs: &[usize],
+        loss: &Loss,
+        batch: usize,
+        track: bool,
+        seed: u64,
+    ) -> Result<()> {
+        let key = StepKey::new(Phase::Evaluate, batch, *loss, track, None, ZERO_SGD);
+        self.run_step(key, &mut |ex| {
+            ex.forward(nodes, batch, false, seed)?;
+            ex.losses(nodes, outputs, loss, batch, track)
+        })?;
+        Ok(())
+    }
+
+    /// The forward pass of one prediction batch, recorded and replayed like a training step.
+    pub fn predict_step(
+        &mut self,
+        nodes: &[Node],
+        loss: Loss,
+        batch: usize,
+        seed: u64,
+    ) -> Result<()> {
+        let key = StepKey::new(Phase::Predict, batch, loss, false, None, ZERO_SGD);
+        self.run_step(key, &mut |ex| ex.forward(nodes, batch, false, seed))?;
+        Ok(())
+    }
+
+    /// Runs one step of kind `key`: replays its recording, records it (the second time the
+    /// kind is seen), or queues it kernel by kernel. Returns whether it was replayed (the
+    /// host-side work of `queue` — e.g. counting the optimizer step — did not run then).
+    fn run_step(
+        &mut self,
+        key: StepKey,
+        queue: &mut dyn FnMut(&mut Executor) -> Result<()>,
+    ) -> Result<bool> {
         match self.recordings.plan(&key) {
             StepPlan::Replay(id) => {
                 self.recordings.launches_per_step = self.backend.replay(id)?;
-                self.steps += 1;
-                return Ok(());
+                return Ok(true);
             }
             StepPlan::Record => {
                 if self.backend.begin_capture()? {
                     let steps = self.steps;
-                    let recorded = self
-                        .queue_step(nodes, outputs, spec, batch, seed)
-                        .and_then(|()| self.backend.end_capture());
+                    let recorded = queue(self).and_then(|()| self.backend.end_capture());
                     match recorded {
                         Ok(id) => {
                             self.recordings.recorded(key, id);
                             self.recordings.launches_per_step = self.backend.replay(id)?;
-                            return Ok(());
+                            return Ok(false);
                         }
                         Err(e) => {
                             // Nothing recorded ran: undo the host-side step count, stop
@@ -480,9 +535,9 @@ impl Executor {
             StepPlan::Queue => {}
         }
         let before = self.backend.stats().kernel_launches;
-        self.queue_step(nodes, outputs, spec, batch, seed)?;
+        queue(self)?;
         self.recordings.launches_per_step = self.backend.stats().kernel_launches - before;
-        Ok(())
+        Ok(false)
     }
 
     /// Queues one training step's kernels (see [`Executor::train_step`]).

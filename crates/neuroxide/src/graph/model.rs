@@ -519,13 +519,13 @@ impl Model {
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
-        ex.forward(&self.nodes, batch, false, seed)?;
-        ex.losses(
+        ex.eval_step(
             &self.nodes,
             &self.outputs,
             &config.loss,
             batch,
             config.track_accuracy,
+            seed,
         )
     }
 
@@ -555,7 +555,9 @@ impl Model {
                 let b = ex.node_output(n);
                 ex.upload(b, x.data())?;
             }
-            ex.forward(&self.nodes, end - start, false, self.seed)?;
+            // The loss only names the recording's kind; prediction computes none.
+            let loss = self.config.as_ref().map_or(Loss::mse(), |c| c.loss);
+            ex.predict_step(&self.nodes, loss, end - start, self.seed)?;
             for ((out, s), &node) in outs.iter_mut().zip(&out_shapes).zip(&self.outputs) {
                 let w = s.numel();
                 ex.download_output(node, &mut out[start * w..end * w])?;

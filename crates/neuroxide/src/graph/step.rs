@@ -1,7 +1,7 @@
-//! Which training steps are replayed from a recording (a CUDA graph) and which are queued
-//! kernel by kernel.
+//! Which steps — training steps, evaluation batches, prediction batches — are replayed from a
+//! recording (a CUDA graph) and which are queued kernel by kernel.
 //!
-//! A step is identified by what shapes its launch list: the batch size, the loss, whether
+//! A step is identified by what shapes its launch list: its phase, the batch size, the loss, whether
 //! accuracy is counted, clipping, and the optimizer's kind and hyper-parameters other than the
 //! learning rate (which, like Adam's bias corrections and the dropout counter, travels in the
 //! per-step scalar block). The first step of a kind runs queued (it sizes every scratch buffer
@@ -11,9 +11,21 @@
 use crate::backend::OptimizerKind;
 use crate::loss::Loss;
 
-/// What makes two training steps the same launch list.
+/// Which kind of step a recording holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Forward, loss, backward, clipping, update.
+    Train,
+    /// Forward and loss (evaluation; running loss and accuracy).
+    Evaluate,
+    /// Forward only (prediction).
+    Predict,
+}
+
+/// What makes two steps the same launch list.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct StepKey {
+    pub phase: Phase,
     pub batch: usize,
     pub loss: Loss,
     pub track_accuracy: bool,
@@ -24,6 +36,7 @@ pub(crate) struct StepKey {
 
 impl StepKey {
     pub fn new(
+        phase: Phase,
         batch: usize,
         loss: Loss,
         track_accuracy: bool,
@@ -31,6 +44,7 @@ impl StepKey {
         optimizer: OptimizerKind,
     ) -> Self {
         StepKey {
+            phase,
             batch,
             loss,
             track_accuracy,

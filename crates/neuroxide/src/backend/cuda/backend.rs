@@ -708,6 +708,9 @@ impl Backend for CudaBackend {
     fn copy_2d(&mut self, c: &Copy2d) -> Result<()> {
         self.copy_2d_kernel(c)
     }
+    fn copy_many(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
+        self.copy_many_kernel(pairs)
+    }
     fn matmul(&mut self, mm: &Matmul) -> Result<()> {
         self.matmul_kernel(mm)
     }

@@ -5,7 +5,7 @@
 use super::backend::{act_code, CudaBackend};
 use super::compile;
 use super::launch::{blocks_for, KArgs, BLOCK};
-use crate::backend::{Activation, BufId, Copy2d, StepBlock};
+use crate::backend::{Activation, BufId, Copy2d, StepBlock, COPY_MANY_MAX};
 use crate::error::Result;
 
 impl CudaBackend {
@@ -209,5 +209,55 @@ impl CudaBackend {
             .u32(step)
             .ptr(pblock);
         self.launch_1d(compile::ELEMENTWISE, "nx_dropout", n, args)
+    }
+
+    /// [`crate::backend::Backend::copy_many`]: up to `COPY_MANY_MAX` pairs in one launch
+    /// (`blockIdx.y` picks the pair), else one launch per pair.
+    pub(super) fn copy_many_kernel(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
+        if pairs.len() > COPY_MANY_MAX || pairs.len() < 2 {
+            for &(src, dst, n) in pairs {
+                self.copy_2d_kernel(&Copy2d {
+                    rows: 1,
+                    cols: n,
+                    src,
+                    src_offset: 0,
+                    src_stride: n,
+                    dst,
+                    dst_offset: 0,
+                    dst_stride: n,
+                })?;
+            }
+            return Ok(());
+        }
+        self.bind()?;
+        let mut args = KArgs::new().u64(pairs.len());
+        let mut longest = 0;
+        for (k, &(src, dst, n)) in pairs.iter().enumerate() {
+            let ([ps], [pd]) = self.ios("copy_many", [(src, n)], [(dst, n)])?;
+            // An output must not be another pair's input or output (blocks run in any order).
+            let clash = pairs
+                .iter()
+                .enumerate()
+                .any(|(q, p)| q != k && p.2 > 0 && (p.0 == dst || p.1 == dst));
+            if n > 0 && clash {
+                return Err(crate::error::Error::backend(format!(
+                    "cuda copy_many: output buffer {} aliases another operand",
+                    dst.0
+                )));
+            }
+            args = args.ptr(ps).ptr(pd).u64(n);
+            longest = longest.max(n);
+        }
+        for _ in pairs.len()..COPY_MANY_MAX {
+            args = args.ptr(0).ptr(0).u64(0);
+        }
+        let gx = blocks_for(longest, BLOCK as usize, 64);
+        self.launch(
+            compile::ELEMENTWISE,
+            "nx_copy_many",
+            (gx, pairs.len() as u32, 1),
+            BLOCK,
+            args,
+        )
     }
 }

@@ -3,7 +3,7 @@
 //! into the input and target buffers at the start of the next step.
 
 use super::Executor;
-use crate::backend::Copy2d;
+use crate::backend::{BufId, COPY_MANY_MAX};
 use crate::error::{Error, Result};
 use crate::graph::node::Node;
 
@@ -58,22 +58,23 @@ impl Executor {
     pub fn take_staged(&mut self, inputs: &[usize], rows: usize) -> Result<()> {
         self.backend.wait_staged()?;
         let n_in = inputs.len();
+        // One launch for every staged buffer (the copies are contiguous: rows × width).
+        let mut pairs = [(BufId(0), BufId(0), 0usize); COPY_MANY_MAX];
+        let count = self.staging.len();
         for (i, (&src, &len)) in self.staging.iter().zip(&self.staged_lens).enumerate() {
             let dst = match i.checked_sub(n_in) {
                 None => self.out[inputs[i]],
                 Some(o) => self.targets[o],
             };
-            let cols = len / rows.max(1);
-            self.backend.copy_2d(&Copy2d {
-                rows,
-                cols,
-                src,
-                src_offset: 0,
-                src_stride: cols,
-                dst,
-                dst_offset: 0,
-                dst_stride: cols,
-            })?;
+            let n = rows * (len / rows.max(1));
+            if count <= COPY_MANY_MAX {
+                pairs[i] = (src, dst, n);
+            } else {
+                self.backend.copy_many(&[(src, dst, n)])?;
+            }
+        }
+        if count <= COPY_MANY_MAX {
+            self.backend.copy_many(&pairs[..count])?;
         }
         self.backend.release_staged()?;
         self.pending = None;
