@@ -53,7 +53,7 @@ pub struct CudaBackend {
 }
 
 /// Activation code and parameter as the kernels' `nx_act_*` functions take them.
-fn act_code(act: Activation) -> (i32, f32) {
+pub(crate) fn act_code(act: Activation) -> (i32, f32) {
     match act {
         Activation::Linear => (0, 0.0),
         Activation::Relu => (1, 0.0),

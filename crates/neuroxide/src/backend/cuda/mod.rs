@@ -17,6 +17,7 @@ mod context;
 pub mod launch;
 mod staging;
 
+pub(crate) use backend::act_code;
 pub use backend::{CudaBackend, CudaStats, MathFn};
 pub use compile::Family;
 pub use launch::{blocks_for, KArgs, BLOCK};
