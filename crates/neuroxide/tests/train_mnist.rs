@@ -5,12 +5,13 @@
 
 mod common;
 
-use neuroxide::examples::mnist::{self, MnistTrainOptions};
+use neuroxide::examples::mnist::{self, MnistModel, MnistTrainOptions};
 use neuroxide::train::Verbosity;
 
 #[test]
 fn mnist_mlp_on_10k_images_reaches_90_percent() {
     let r = mnist::train(&MnistTrainOptions {
+        model: MnistModel::Mlp,
         data_dir: common::data_dir().join("mnist"),
         epochs: 1,
         train_limit: Some(10_000),
