@@ -10,7 +10,7 @@
 
 use neuroxide::data::{Mnist, MnistOptions};
 use neuroxide::graph::LayerApply;
-use neuroxide::layers::{Conv2D, Dense, Flatten, MaxPool2D, Padding};
+use neuroxide::layers::{Conv2D, Dense, Flatten, Initializer, MaxPool2D, Padding};
 use neuroxide::train::{evaluate, fit_dataset, ConfusionMatrix, FitOptions, Metric, Verbosity};
 use neuroxide::{optim, Device, Graph, Loss, Model, Result};
 use std::time::Instant;
@@ -40,18 +40,22 @@ fn main() -> Result<()> {
     // Build: each sample is a [1, 28, 28] image (the rows of 784 pixels are its NCHW values).
     let g = Graph::new();
     let x = g.input([1, 28, 28]);
+    // He-uniform kernels for the ReLU layers.
+    let he = Initializer::HeUniform;
     let h = Conv2D::new(16, (3, 3))
         .padding(Padding::Explicit(1, 1))
         .relu()
+        .kernel_init(he)
         .apply(&x);
     let h = MaxPool2D::new((2, 2)).apply(&h);
     let h = Conv2D::new(32, (3, 3))
         .padding(Padding::Explicit(1, 1))
         .relu()
+        .kernel_init(he)
         .apply(&h);
     let h = MaxPool2D::new((2, 2)).apply(&h);
     let h = Flatten::new().apply(&h);
-    let h = Dense::new(128).relu().apply(&h);
+    let h = Dense::new(128).relu().kernel_init(he).apply(&h);
     let y = Dense::new(10).apply(&h);
     let mut model = Model::with_seed(&[&x], &[&y], seed)?;
 

@@ -10,7 +10,7 @@
 
 use crate::data::{Mnist, MnistOptions};
 use crate::io::{save, Preprocessing, SaveOptions};
-use crate::layers::{Conv2D, Dense, Flatten, MaxPool2D, Padding};
+use crate::layers::{Conv2D, Dense, Flatten, Initializer, MaxPool2D, Padding};
 use crate::train::{
     evaluate, fit_dataset, ConfusionMatrix, FitOptions, History, Metric, Verbosity,
 };

@@ -20,9 +20,18 @@ use crate::backend::cpu::pool::{SharedMut, ThreadPool};
 use crate::backend::Activation;
 use std::cell::RefCell;
 
+/// Per-thread buffers of one call, reused across calls (no allocation once grown).
+struct Scratch {
+    /// Packed weights.
+    pack: Vec<f32>,
+    /// Column taps of every position column.
+    cols: Vec<Taps>,
+}
+
 thread_local! {
-    /// Packed weights of the current call, reused across calls (no allocation once grown).
-    static PACK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch { pack: Vec::new(), cols: Vec::new() })
+    };
 }
 
 /// One axis' taps: `(kernel index, source index)` in increasing kernel index.
@@ -75,6 +84,14 @@ fn backward_taps(i: usize, kernel: usize, s: usize, pad: usize, d: usize, n_out:
     t
 }
 
+/// Fills `cols` with the column taps of every position column (computed once per call,
+/// shared by the tasks).
+fn taps_cache(cols: &mut Vec<Taps>, n: usize, f: impl Fn(usize) -> Taps) -> &[Taps] {
+    cols.clear();
+    cols.extend((0..n).map(f));
+    cols
+}
+
 /// One gather problem on one image and group.
 struct Gather<'a> {
     /// Source planes (`chans` of them, `plane` apart, rows `row_len` apart).
@@ -125,41 +142,39 @@ fn gather_block<const PB: usize, const CB: usize>(
     acc
 }
 
-/// Runs a gather over every output position; `emit(position, lane0, values)` receives `CB`
-/// lanes (the caller ignores lanes past its channel count). `pstep`: the source column step
-/// between neighbouring positions when blocking is allowed.
+/// Receives a computed block: `(first position, positions, first lane, values)`, the values
+/// laid out `[position][CB lanes]` (lanes past the caller's channel count are ignored).
+pub(super) type Emit<'a> = dyn FnMut(usize, usize, usize, &[f32]) + 'a;
+
+/// Runs a gather over every output position. `col_taps[b]` are the column taps of position
+/// column `b`; `pstep`: the source column step between neighbouring positions when blocking is
+/// allowed.
 #[inline(always)]
 fn gather_all<const PB: usize, const CB: usize>(
     g: &Gather,
     row_taps: &dyn Fn(usize) -> Taps,
-    col_taps: &dyn Fn(usize) -> Taps,
+    col_taps: &[Taps],
     pstep: Option<usize>,
     kw_full: usize,
-    emit: &mut dyn FnMut(usize, usize, &[f32]),
+    emit: &mut Emit,
 ) {
+    let full = |b: usize| col_taps[b].len == kw_full;
     for a in 0..g.out_h {
         let rows = row_taps(a);
         let mut b = 0;
         while b < g.out_w {
-            let block = pstep.filter(|_| {
-                b + PB <= g.out_w
-                    && col_taps(b).len == kw_full
-                    && col_taps(b + PB - 1).len == kw_full
-            });
-            let cols = col_taps(b);
+            let cols = col_taps[b].as_slice();
+            let block = pstep.filter(|_| b + PB <= g.out_w && full(b) && full(b + PB - 1));
             if let Some(step) = block {
                 for lane0 in (0..g.lanes).step_by(CB) {
-                    let acc =
-                        gather_block::<PB, CB>(g, rows.as_slice(), cols.as_slice(), step, lane0);
-                    for (p, v) in acc.iter().enumerate() {
-                        emit(a * g.out_w + b + p, lane0, v);
-                    }
+                    let acc = gather_block::<PB, CB>(g, rows.as_slice(), cols, step, lane0);
+                    emit(a * g.out_w + b, PB, lane0, acc.as_flattened());
                 }
                 b += PB;
             } else {
                 for lane0 in (0..g.lanes).step_by(CB) {
-                    let acc = gather_block::<1, CB>(g, rows.as_slice(), cols.as_slice(), 0, lane0);
-                    emit(a * g.out_w + b, lane0, &acc[0]);
+                    let acc = gather_block::<1, CB>(g, rows.as_slice(), cols, 0, lane0);
+                    emit(a * g.out_w + b, 1, lane0, acc.as_flattened());
                 }
                 b += 1;
             }
@@ -181,10 +196,10 @@ fn lane_block(channels: usize) -> usize {
 fn gather_dispatch(
     g: &Gather,
     row_taps: &dyn Fn(usize) -> Taps,
-    col_taps: &dyn Fn(usize) -> Taps,
+    col_taps: &[Taps],
     pstep: Option<usize>,
     kw_full: usize,
-    emit: &mut dyn FnMut(usize, usize, &[f32]),
+    emit: &mut Emit,
 ) {
     if lane_block(g.lanes) == 16 {
         gather_all::<4, 16>(g, row_taps, col_taps, pstep, kw_full, emit)
@@ -198,10 +213,10 @@ fn gather_dispatch(
 unsafe fn gather_avx2(
     g: &Gather,
     row_taps: &dyn Fn(usize) -> Taps,
-    col_taps: &dyn Fn(usize) -> Taps,
+    col_taps: &[Taps],
     pstep: Option<usize>,
     kw_full: usize,
-    emit: &mut dyn FnMut(usize, usize, &[f32]),
+    emit: &mut Emit,
 ) {
     gather_dispatch(g, row_taps, col_taps, pstep, kw_full, emit)
 }
@@ -211,10 +226,10 @@ unsafe fn gather_avx2(
 fn gather(
     g: &Gather,
     row_taps: &dyn Fn(usize) -> Taps,
-    col_taps: &dyn Fn(usize) -> Taps,
+    col_taps: &[Taps],
     pstep: Option<usize>,
     kw_full: usize,
-    emit: &mut dyn FnMut(usize, usize, &[f32]),
+    emit: &mut Emit,
 ) {
     #[cfg(target_arch = "x86_64")]
     if Isa::selected() != Isa::Scalar {
@@ -265,10 +280,10 @@ pub(super) fn forward(
     let cb = lane_block(cog);
     let lanes = cog.div_ceil(cb) * cb;
     let (ohw, hw) = (g.oh * g.ow, g.h * g.w);
-    PACK.with(|p| {
-        let mut p = p.borrow_mut();
+    SCRATCH.with(|s| {
+        let s = &mut *s.borrow_mut();
         pack(
-            &mut p,
+            &mut s.pack,
             g.groups,
             taps,
             lanes,
@@ -276,14 +291,16 @@ pub(super) fn forward(
             |gr, t, l| (gr * cog + l) * taps + t,
             w,
         );
-        let wp: &[f32] = &p;
+        let wp: &[f32] = &s.pack;
         let y_out = SharedMut::new(y);
         let pre_out = pre.map(SharedMut::new);
         let (sh, sw) = g.stride;
         let (ph, pw) = g.pad;
         let (dh, dw) = g.dilation;
         let rows = |a: usize| forward_taps(a, g.kh, sh, ph, dh, g.h);
-        let cols = |b: usize| forward_taps(b, g.kw, sw, pw, dw, g.w);
+        let cols = taps_cache(&mut s.cols, g.ow, |b| {
+            forward_taps(b, g.kw, sw, pw, dw, g.w)
+        });
         pool.run(g.batch * g.groups, &|task| {
             let (n, gr) = (task / g.groups, task % g.groups);
             let base = (n * g.c_out + gr * cog) * ohw;
@@ -302,20 +319,37 @@ pub(super) fn forward(
                 out_h: g.oh,
                 out_w: g.ow,
             };
-            let mut emit = |pos: usize, lane0: usize, v: &[f32]| {
-                for (l, &acc) in v.iter().enumerate().take(cog.saturating_sub(lane0)) {
+            let cb = lane_block(lanes);
+            let mut emit = |pos: usize, np: usize, lane0: usize, v: &[f32]| {
+                let mut z = [0.0f32; 8];
+                let z = &mut z[..np];
+                for l in 0..cb.min(cog.saturating_sub(lane0)) {
                     let co = lane0 + l;
-                    let z = match bias {
-                        Some(b) => acc + b[gr * cog + co],
-                        None => acc,
-                    };
-                    if let Some(pre) = pre.as_deref_mut() {
-                        pre[co * ohw + pos] = z;
+                    for (p, z) in z.iter_mut().enumerate() {
+                        *z = v[p * cb + l];
                     }
-                    y[co * ohw + pos] = activation::forward(act, z);
+                    if let Some(b) = bias {
+                        let b = b[gr * cog + co];
+                        z.iter_mut().for_each(|z| *z += b);
+                    }
+                    let at = co * ohw + pos;
+                    if let Some(pre) = pre.as_deref_mut() {
+                        pre[at..at + np].copy_from_slice(z);
+                    }
+                    let y = &mut y[at..at + np];
+                    if act == Activation::Relu {
+                        // activation::forward's ReLU, inlined on the hot path.
+                        for (y, &z) in y.iter_mut().zip(z.iter()) {
+                            *y = if z > 0.0 { z } else { 0.0 };
+                        }
+                    } else {
+                        for (y, &z) in y.iter_mut().zip(z.iter()) {
+                            *y = activation::forward(act, z);
+                        }
+                    }
                 }
             };
-            gather(&gather_args, &rows, &cols, Some(sw), g.kw, &mut emit);
+            gather(&gather_args, &rows, cols, Some(sw), g.kw, &mut emit);
         });
     });
 }
@@ -334,20 +368,22 @@ pub(super) fn backward_input(
     let cb = lane_block(cig);
     let lanes = cig.div_ceil(cb) * cb;
     let (ohw, hw) = (g.oh * g.ow, g.h * g.w);
-    PACK.with(|p| {
-        let mut p = p.borrow_mut();
+    SCRATCH.with(|s| {
+        let s = &mut *s.borrow_mut();
         let index = |gr: usize, t: usize, l: usize| {
             let (co, k) = (t / khw, t % khw);
             ((gr * cog + co) * cig + l) * khw + k
         };
-        pack(&mut p, g.groups, taps, lanes, cig, index, w);
-        let wp: &[f32] = &p;
+        pack(&mut s.pack, g.groups, taps, lanes, cig, index, w);
+        let wp: &[f32] = &s.pack;
         let dx_out = SharedMut::new(dx);
         let (sh, sw) = g.stride;
         let (ph, pw) = g.pad;
         let (dh, dw) = g.dilation;
         let rows = |a: usize| backward_taps(a, g.kh, sh, ph, dh, g.oh);
-        let cols = |b: usize| backward_taps(b, g.kw, sw, pw, dw, g.ow);
+        let cols = taps_cache(&mut s.cols, g.w, |b| {
+            backward_taps(b, g.kw, sw, pw, dw, g.ow)
+        });
         // Neighbouring inputs read neighbouring outputs only at unit stride.
         let pstep = (sw == 1).then_some(1);
         pool.run(g.batch * g.groups, &|task| {
@@ -367,12 +403,15 @@ pub(super) fn backward_input(
                 out_h: g.h,
                 out_w: g.w,
             };
-            let mut emit = |pos: usize, lane0: usize, v: &[f32]| {
-                for (l, &acc) in v.iter().enumerate().take(cig.saturating_sub(lane0)) {
-                    dx[(lane0 + l) * hw + pos] = acc;
+            let cb = lane_block(lanes);
+            let mut emit = |pos: usize, np: usize, lane0: usize, v: &[f32]| {
+                for l in 0..cb.min(cig.saturating_sub(lane0)) {
+                    for p in 0..np {
+                        dx[(lane0 + l) * hw + pos + p] = v[p * cb + l];
+                    }
                 }
             };
-            gather(&gather_args, &rows, &cols, pstep, g.kw, &mut emit);
+            gather(&gather_args, &rows, cols, pstep, g.kw, &mut emit);
         });
     });
 }

@@ -21,14 +21,14 @@ thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Channel lanes per register block and kernel columns per block.
-const CB: usize = 16;
-const JB: usize = 4;
+/// Lane padding of the transposed `dy` (the widest register block reads this far past a row).
+const CB_MAX: usize = 32;
 
 /// One task: the weight gradients of input channel `ci` of group `gr`, kernel row `i`, every
-/// kernel column and output channel, into `out[j * cog + co]`.
+/// kernel column and output channel, into `out[j * cog + co]`; a register block holds `JB`
+/// kernel columns × `CB` channel lanes.
 #[inline(always)]
-fn dw_task(
+fn dw_task<const CB: usize, const JB: usize>(
     g: &Conv2dGeom,
     x: &[f32],
     dyt: &[f32],
@@ -104,7 +104,25 @@ unsafe fn dw_task_avx2(
     i: usize,
     out: &mut [f32],
 ) {
-    dw_task(g, x, dyt, gr, ci, i, out)
+    dw_task_any(g, x, dyt, gr, ci, i, out)
+}
+
+/// 32 lanes × 3 columns (12 AVX2 accumulators) for wide layers, else 16 × 4.
+#[inline(always)]
+fn dw_task_any(
+    g: &Conv2dGeom,
+    x: &[f32],
+    dyt: &[f32],
+    gr: usize,
+    ci: usize,
+    i: usize,
+    out: &mut [f32],
+) {
+    if g.cog() >= 32 {
+        dw_task::<32, 3>(g, x, dyt, gr, ci, i, out)
+    } else {
+        dw_task::<16, 4>(g, x, dyt, gr, ci, i, out)
+    }
 }
 
 /// Weight gradient `dw` and, when given, bias gradient `db`.
@@ -122,7 +140,7 @@ pub(super) fn backward_params(
     let vector = Isa::selected() != Isa::Scalar;
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
-        let dyt_len = rows * g.c_out + CB;
+        let dyt_len = rows * g.c_out + CB_MAX;
         s.clear();
         s.resize(dyt_len + g.w_len(), 0.0);
         let (dyt, dwt) = s.split_at_mut(dyt_len);
@@ -153,7 +171,7 @@ pub(super) fn backward_params(
                 return;
             }
             let _ = vector;
-            dw_task(g, x, dyt, gr, ci, i, out);
+            dw_task_any(g, x, dyt, gr, ci, i, out);
         });
         // dwt[(((gr*cig + ci)*kh + i)*kw + j)*cog + co] -> dw[((gr*cog + co)*cig + ci)*kh*kw + i*kw + j]
         let khw = g.kh * g.kw;

@@ -1,9 +1,9 @@
 //! CPU kernels of the pooling ops (orders in `mod.rs`). Threads split the planes
 //! (image × channel); each output is computed by one thread in the defined order.
 
-use super::{covering_range, window_range, Pool2dGeom};
+use super::{window_range, Pool2dGeom};
 use crate::backend::cpu::pool::{SharedMut, ThreadPool};
-use crate::ops::reduce::chunked;
+use crate::ops::reduce::{chunked, CHUNK};
 
 /// Planes per task: enough work to be worth a task, few enough to balance two threads.
 fn plane_tasks(g: &Pool2dGeom) -> (usize, usize) {
@@ -40,34 +40,70 @@ pub(super) fn max_forward(
 ) {
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     let args = SharedMut::new(arg);
+    // Without padding and with every window inside the input, the valid taps are all taps.
+    let inside = g.pad == (0, 0)
+        && (g.oh - 1) * g.stride.0 + g.kh <= g.h
+        && (g.ow - 1) * g.stride.1 + g.kw <= g.w;
     per_plane(pool, g, y, ohw, &|p, y| {
         let xp = &x[p * hw..][..hw];
         // SAFETY: the same plane block as `y`, owned by this task.
         let arg = unsafe { args.slice(p * ohw, ohw) };
+        if inside {
+            max_forward_inside(g, xp, y, arg);
+            return;
+        }
         for oh in 0..g.oh {
             let (i0, i1) = window_range(oh, g.kh, g.stride.0, g.pad.0, g.h);
             for ow in 0..g.ow {
                 let (j0, j1) = window_range(ow, g.kw, g.stride.1, g.pad.1, g.w);
-                let mut best: Option<(f32, usize)> = None;
+                let o = oh * g.ow + ow;
+                if i0 == i1 || j0 == j1 {
+                    (y[o], arg[o]) = (0.0, -1.0);
+                    continue;
+                }
+                // Input column of the first valid tap (never below 0: `window_range`).
+                let col0 = ow * g.stride.1 + j0 - g.pad.1;
+                let first = (oh * g.stride.0 + i0 - g.pad.0) * g.w + col0;
+                // The first valid tap seeds (m, a); visiting it again below changes nothing.
+                let (mut m, mut a) = (xp[first], first);
                 for i in i0..i1 {
-                    let row = (oh * g.stride.0 + i - g.pad.0) * g.w;
-                    for j in j0..j1 {
-                        let at = row + ow * g.stride.1 + j - g.pad.1;
-                        let v = xp[at];
-                        best = match best {
-                            Some((m, _)) if !(v > m || (v.is_nan() && !m.is_nan())) => best,
-                            _ => Some((v, at)),
-                        };
+                    let row = (oh * g.stride.0 + i - g.pad.0) * g.w + col0;
+                    for (j, &v) in xp[row..row + (j1 - j0)].iter().enumerate() {
+                        if v > m || (v.is_nan() && !m.is_nan()) {
+                            (m, a) = (v, row + j);
+                        }
                     }
                 }
-                let (m, a) = best.map_or((0.0, -1.0), |(m, a)| (m, a as f32));
-                y[oh * g.ow + ow] = m;
-                arg[oh * g.ow + ow] = a;
+                (y[o], arg[o]) = (m, a as f32);
             }
         }
     });
 }
 
+/// [`max_forward`] of one plane whose windows all lie inside the input (same order).
+fn max_forward_inside(g: &Pool2dGeom, xp: &[f32], y: &mut [f32], arg: &mut [f32]) {
+    let (kh, kw) = (g.kh, g.kw);
+    for oh in 0..g.oh {
+        for ow in 0..g.ow {
+            let first = oh * g.stride.0 * g.w + ow * g.stride.1;
+            let (mut m, mut a) = (xp[first], first);
+            for i in 0..kh {
+                let row = first + i * g.w;
+                for (j, &v) in xp[row..row + kw].iter().enumerate() {
+                    if v > m || (v.is_nan() && !m.is_nan()) {
+                        (m, a) = (v, row + j);
+                    }
+                }
+            }
+            let o = oh * g.ow + ow;
+            (y[o], arg[o]) = (m, a as f32);
+        }
+    }
+}
+
+/// Max-pool backward. Written as an ordered scatter per plane, which performs exactly the
+/// gather of `mod.rs`: one task owns the plane, `dx` starts at 0, and the windows are visited in
+/// increasing `(oh, ow)`, so each `dx` element receives its contributions in that order.
 pub(super) fn max_backward(
     pool: &ThreadPool,
     g: &Pool2dGeom,
@@ -78,20 +114,13 @@ pub(super) fn max_backward(
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     per_plane(pool, g, dx, hw, &|p, dx| {
         let (dyp, ap) = (&dy[p * ohw..][..ohw], &arg[p * ohw..][..ohw]);
-        for ih in 0..g.h {
-            let (o0, o1) = covering_range(ih, g.kh, g.stride.0, g.pad.0, g.oh);
-            for iw in 0..g.w {
-                let (q0, q1) = covering_range(iw, g.kw, g.stride.1, g.pad.1, g.ow);
-                let me = (ih * g.w + iw) as f32;
-                let mut acc = 0.0f32;
-                for oh in o0..o1 {
-                    for ow in q0..q1 {
-                        if ap[oh * g.ow + ow] == me {
-                            acc += dyp[oh * g.ow + ow];
-                        }
-                    }
+        dx.fill(0.0);
+        for (&a, &d) in ap.iter().zip(dyp) {
+            // Only a whole, in-plane index can be an argmax (the gather matches nothing else).
+            if a >= 0.0 && a.fract() == 0.0 {
+                if let Some(t) = dx.get_mut(a as usize) {
+                    *t += d;
                 }
-                dx[ih * g.w + iw] = acc;
             }
         }
     });
@@ -112,13 +141,27 @@ pub(super) fn avg_forward(pool: &ThreadPool, g: &Pool2dGeom, x: &[f32], y: &mut 
             let (i0, i1) = window_range(oh, g.kh, g.stride.0, g.pad.0, g.h);
             for ow in 0..g.ow {
                 let (j0, j1) = window_range(ow, g.kw, g.stride.1, g.pad.1, g.w);
-                let s = chunked(g.kh * g.kw, |acc, t| {
-                    let (i, j) = (t / g.kw, t % g.kw);
-                    if i < i0 || i >= i1 || j < j0 || j >= j1 {
-                        return acc;
+                let at = |i: usize, j: usize| {
+                    (oh * g.stride.0 + i - g.pad.0) * g.w + ow * g.stride.1 + j - g.pad.1
+                };
+                let s = if g.kh * g.kw <= CHUNK {
+                    // One chunk: the plain sequential sum of the valid taps.
+                    let mut acc = 0.0f32;
+                    for i in i0..i1 {
+                        for j in j0..j1 {
+                            acc += xp[at(i, j)];
+                        }
                     }
-                    acc + xp[(oh * g.stride.0 + i - g.pad.0) * g.w + ow * g.stride.1 + j - g.pad.1]
-                });
+                    acc
+                } else {
+                    chunked(g.kh * g.kw, |acc, t| {
+                        let (i, j) = (t / g.kw, t % g.kw);
+                        if i < i0 || i >= i1 || j < j0 || j >= j1 {
+                            return acc;
+                        }
+                        acc + xp[at(i, j)]
+                    })
+                };
                 let n = count(g, oh, ow);
                 y[oh * g.ow + ow] = if n > 0.0 { s / n } else { 0.0 };
             }
@@ -126,21 +169,28 @@ pub(super) fn avg_forward(pool: &ThreadPool, g: &Pool2dGeom, x: &[f32], y: &mut 
     });
 }
 
+/// Average-pool backward, as an ordered scatter per plane that performs exactly the gather of
+/// `mod.rs` (see [`max_backward`]).
 pub(super) fn avg_backward(pool: &ThreadPool, g: &Pool2dGeom, dy: &[f32], dx: &mut [f32]) {
     let (hw, ohw) = (g.h * g.w, g.oh * g.ow);
     per_plane(pool, g, dx, hw, &|p, dx| {
         let dyp = &dy[p * ohw..][..ohw];
-        for ih in 0..g.h {
-            let (o0, o1) = covering_range(ih, g.kh, g.stride.0, g.pad.0, g.oh);
-            for iw in 0..g.w {
-                let (q0, q1) = covering_range(iw, g.kw, g.stride.1, g.pad.1, g.ow);
-                let mut acc = 0.0f32;
-                for oh in o0..o1 {
-                    for ow in q0..q1 {
-                        acc += dyp[oh * g.ow + ow] / count(g, oh, ow);
+        dx.fill(0.0);
+        for oh in 0..g.oh {
+            let (i0, i1) = window_range(oh, g.kh, g.stride.0, g.pad.0, g.h);
+            for ow in 0..g.ow {
+                let (j0, j1) = window_range(ow, g.kw, g.stride.1, g.pad.1, g.w);
+                let v = dyp[oh * g.ow + ow] / count(g, oh, ow);
+                if j0 == j1 {
+                    continue;
+                }
+                let col0 = ow * g.stride.1 + j0 - g.pad.1;
+                for i in i0..i1 {
+                    let row = (oh * g.stride.0 + i - g.pad.0) * g.w + col0;
+                    for t in &mut dx[row..row + (j1 - j0)] {
+                        *t += v;
                     }
                 }
-                dx[ih * g.w + iw] = acc;
             }
         }
     });

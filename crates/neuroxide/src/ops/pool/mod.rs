@@ -211,18 +211,3 @@ pub(crate) fn window_range(
     let hi = (n + pad).saturating_sub(start).min(window);
     (lo, hi.max(lo))
 }
-
-/// The outputs `lo..hi` along one axis whose windows contain input `i`:
-/// `o*stride - pad <= i <= o*stride - pad + window - 1`.
-pub(crate) fn covering_range(
-    i: usize,
-    window: usize,
-    stride: usize,
-    pad: usize,
-    n_out: usize,
-) -> (usize, usize) {
-    let top = i + pad; // o*stride <= top and o*stride >= top - (window - 1)
-    let lo = (top + 1).saturating_sub(window).div_ceil(stride);
-    let hi = (top / stride + 1).min(n_out);
-    (lo, hi.max(lo))
-}

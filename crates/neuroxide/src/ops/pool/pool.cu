@@ -39,7 +39,8 @@ __device__ __forceinline__ void nx_window_range(u64 o, u64 win, u64 s, u64 pad, 
     *hi = h > l ? h : l;
 }
 
-// Outputs lo..hi along one axis whose windows contain input i (pool/mod.rs covering_range).
+// Outputs lo..hi along one axis whose windows contain input i:
+// o*s - pad <= i <= o*s - pad + win - 1.
 __device__ __forceinline__ void nx_covering_range(u64 i, u64 win, u64 s, u64 pad, u64 n_out,
                                                   u64 *lo, u64 *hi) {
     const u64 top = i + pad;
