@@ -122,6 +122,8 @@ extern "C" __global__ void nx_conv2d_backward_input(const float *dy, const float
 
 // Weight gradient, pass 1: one thread per (chunk c, weight o): partial[c * nw + o] = chunk c of
 // sum_r fmaf(x_tap, dy[n, co, oy, ox], acc), r = (n*OH + oy)*OW + ox, padding taps skipped.
+// The loop is nx_chunk_partial's (acc from 0, r increasing over the chunk) with (n, oy, ox)
+// stepped alongside r instead of divided out of it for every term.
 extern "C" __global__ void nx_conv2d_dw_partial(const float *x, const float *dy, float *partial,
                                                 u64 chunks, NX_CONV_GEOM_PARAMS) {
     const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
@@ -136,21 +138,32 @@ extern "C" __global__ void nx_conv2d_dw_partial(const float *x, const float *dy,
         t /= g.kh;
         const u64 ci = t % cig, co = t / cig;
         const u64 cx = (co / cog) * cig + ci;
-        partial[c * nw + o] = nx_chunk_partial(rows, c, [&](float acc, u64 r) {
-            const u64 ox = r % g.ow;
-            const u64 q = r / g.ow;
-            const u64 oy = q % g.oh, n = q / g.oh;
+        const u64 r0 = c * NX_CHUNK;
+        const u64 r1 = r0 + NX_CHUNK < rows ? r0 + NX_CHUNK : rows;
+        u64 ox = r0 % g.ow;
+        u64 q = r0 / g.ow;
+        u64 oy = q % g.oh, n = q / g.oh;
+        float acc = 0.0f;
+        for (u64 r = r0; r < r1; ++r) {
             const u64 py = oy * g.sh + i * g.dh, px = ox * g.sw + j * g.dw;
-            if (py < g.ph || py - g.ph >= g.h || px < g.pw || px - g.pw >= g.w) {
-                return acc;
+            if (!(py < g.ph || py - g.ph >= g.h || px < g.pw || px - g.pw >= g.w)) {
+                const float xv = x[((n * g.cin + cx) * g.h + (py - g.ph)) * g.w + (px - g.pw)];
+                acc = fmaf(xv, dy[((n * g.cout + co) * g.oh + oy) * g.ow + ox], acc);
             }
-            const float xv = x[((n * g.cin + cx) * g.h + (py - g.ph)) * g.w + (px - g.pw)];
-            return fmaf(xv, dy[((n * g.cout + co) * g.oh + oy) * g.ow + ox], acc);
-        });
+            if (++ox == g.ow) {
+                ox = 0;
+                if (++oy == g.oh) {
+                    oy = 0;
+                    ++n;
+                }
+            }
+        }
+        partial[c * nw + o] = acc;
     }
 }
 
-// Bias gradient, pass 1: one thread per (chunk c, channel co): chunk c of sum_r dy[n, co, p].
+// Bias gradient, pass 1: one thread per (chunk c, channel co): chunk c of sum_r dy[n, co, p]
+// (nx_chunk_partial's loop with (n, p) stepped alongside r).
 extern "C" __global__ void nx_conv2d_db_partial(const float *dy, float *partial, u64 chunks,
                                                 NX_CONV_GEOM_PARAMS) {
     const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
@@ -158,9 +171,18 @@ extern "C" __global__ void nx_conv2d_db_partial(const float *dy, float *partial,
     const u64 rows = g.n * ohw;
     NX_GRID_STRIDE(idx, chunks * g.cout) {
         const u64 co = idx % g.cout, c = idx / g.cout;
-        partial[c * g.cout + co] = nx_chunk_partial(rows, c, [&](float acc, u64 r) {
-            return acc + dy[((r / ohw) * g.cout + co) * ohw + r % ohw];
-        });
+        const u64 r0 = c * NX_CHUNK;
+        const u64 r1 = r0 + NX_CHUNK < rows ? r0 + NX_CHUNK : rows;
+        u64 n = r0 / ohw, p = r0 % ohw;
+        float acc = 0.0f;
+        for (u64 r = r0; r < r1; ++r) {
+            acc = acc + dy[(n * g.cout + co) * ohw + p];
+            if (++p == ohw) {
+                p = 0;
+                ++n;
+            }
+        }
+        partial[c * g.cout + co] = acc;
     }
 }
 
