@@ -128,10 +128,30 @@ fn conv2d_matches_its_defined_order_on_1_and_2_threads() {
                 .iter()
                 .map(|&z| activation::forward(Activation::Tanh, z))
                 .collect();
+            let relu: Vec<f32> = want_y
+                .iter()
+                .map(|&z| activation::forward(Activation::Relu, z))
+                .collect();
             same_bits(
                 &format!("{name}: tanh(z)"),
                 &read(&mut be, y, g.y_len()),
                 &act,
+            );
+            // The ReLU epilogue has its own fast path.
+            let f = Conv2dForward {
+                act: Activation::Relu,
+                ..f
+            };
+            conv2d_forward(&mut be, &f).unwrap();
+            same_bits(
+                &format!("{name}: pre_act (relu)"),
+                &read(&mut be, pre, g.y_len()),
+                &want_y,
+            );
+            same_bits(
+                &format!("{name}: relu(z)"),
+                &read(&mut be, y, g.y_len()),
+                &relu,
             );
             let bi = Conv2dBackwardInput {
                 geom: g,

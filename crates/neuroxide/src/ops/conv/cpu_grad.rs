@@ -28,6 +28,7 @@ const CB_MAX: usize = 32;
 /// kernel column and output channel, into `out[j * cog + co]`; a register block holds `JB`
 /// kernel columns × `CB` channel lanes.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn dw_task<const CB: usize, const JB: usize>(
     g: &Conv2dGeom,
     x: &[f32],
@@ -35,6 +36,7 @@ fn dw_task<const CB: usize, const JB: usize>(
     gr: usize,
     ci: usize,
     i: usize,
+    (j_lo, j_hi): (usize, usize),
     out: &mut [f32],
 ) {
     let (cig, cog) = (g.cig(), g.cog());
@@ -45,8 +47,8 @@ fn dw_task<const CB: usize, const JB: usize>(
     let rows = g.batch * ohw;
     let c_abs = gr * cig + ci;
     for lane0 in (0..cog).step_by(CB) {
-        for j0 in (0..g.kw).step_by(JB) {
-            let nj = JB.min(g.kw - j0);
+        for j0 in (j_lo..j_hi).step_by(JB) {
+            let nj = JB.min(j_hi - j0);
             let mut total = [[0.0f32; CB]; JB];
             for c in 0..chunks(rows) {
                 let mut acc = [[0.0f32; CB]; JB];
@@ -87,7 +89,7 @@ fn dw_task<const CB: usize, const JB: usize>(
             }
             for (jj, t) in total.iter().enumerate().take(nj) {
                 let n_l = CB.min(cog - lane0);
-                out[(j0 + jj) * cog + lane0..][..n_l].copy_from_slice(&t[..n_l]);
+                out[(j0 - j_lo + jj) * cog + lane0..][..n_l].copy_from_slice(&t[..n_l]);
             }
         }
     }
@@ -95,6 +97,7 @@ fn dw_task<const CB: usize, const JB: usize>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn dw_task_avx2(
     g: &Conv2dGeom,
     x: &[f32],
@@ -102,13 +105,15 @@ unsafe fn dw_task_avx2(
     gr: usize,
     ci: usize,
     i: usize,
+    cols: (usize, usize),
     out: &mut [f32],
 ) {
-    dw_task_any(g, x, dyt, gr, ci, i, out)
+    dw_task_any(g, x, dyt, gr, ci, i, cols, out)
 }
 
 /// 32 lanes × 3 columns (12 AVX2 accumulators) for wide layers, else 16 × 4.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn dw_task_any(
     g: &Conv2dGeom,
     x: &[f32],
@@ -116,12 +121,13 @@ fn dw_task_any(
     gr: usize,
     ci: usize,
     i: usize,
+    cols: (usize, usize),
     out: &mut [f32],
 ) {
     if g.cog() >= 32 {
-        dw_task::<32, 3>(g, x, dyt, gr, ci, i, out)
+        dw_task::<32, 3>(g, x, dyt, gr, ci, i, cols, out)
     } else {
-        dw_task::<16, 4>(g, x, dyt, gr, ci, i, out)
+        dw_task::<16, 4>(g, x, dyt, gr, ci, i, cols, out)
     }
 }
 
@@ -157,21 +163,31 @@ pub(super) fn backward_params(
             }
         });
         let dyt: &[f32] = dyt;
-        let per_task = g.kw * cog;
+        let per_row = g.kw * cog;
+        let row_tasks = g.groups * cig * g.kh;
+        // Few kernel rows (a first layer): one task per kernel column too, so both threads work.
+        let split = if row_tasks < 8 { g.kw } else { 1 };
         let dwt_out = SharedMut::new(dwt);
-        pool.run(g.groups * cig * g.kh, &|task| {
-            let (gr, rest) = (task / (cig * g.kh), task % (cig * g.kh));
+        pool.run(row_tasks * split, &|task| {
+            let (row, part) = (task / split, task % split);
+            let (gr, rest) = (row / (cig * g.kh), row % (cig * g.kh));
             let (ci, i) = (rest / g.kh, rest % g.kh);
-            // SAFETY: each task owns one (group, ci, i) block of dwt.
-            let out = unsafe { dwt_out.slice(task * per_task, per_task) };
+            let cols = if split == 1 {
+                (0, g.kw)
+            } else {
+                (part, part + 1)
+            };
+            // SAFETY: each task owns the columns `cols` of one (group, ci, i) block of dwt.
+            let out =
+                unsafe { dwt_out.slice(row * per_row + cols.0 * cog, (cols.1 - cols.0) * cog) };
             #[cfg(target_arch = "x86_64")]
             if vector {
                 // SAFETY: a vector path is selected only when the CPU has AVX2 + FMA.
-                unsafe { dw_task_avx2(g, x, dyt, gr, ci, i, out) };
+                unsafe { dw_task_avx2(g, x, dyt, gr, ci, i, cols, out) };
                 return;
             }
             let _ = vector;
-            dw_task_any(g, x, dyt, gr, ci, i, out);
+            dw_task_any(g, x, dyt, gr, ci, i, cols, out);
         });
         // dwt[(((gr*cig + ci)*kh + i)*kw + j)*cog + co] -> dw[((gr*cog + co)*cig + ci)*kh*kw + i*kw + j]
         let khw = g.kh * g.kw;
