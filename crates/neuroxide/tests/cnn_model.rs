@@ -69,7 +69,10 @@ fn bits(t: &Tensor) -> Vec<u32> {
     t.data().iter().map(|v| v.to_bits()).collect()
 }
 
-fn train(threads: usize) -> (Vec<u32>, Vec<(String, Vec<u32>)>, Vec<u32>) {
+/// Loss bits per step, named weight bits, prediction bits.
+type TrainBits = (Vec<u32>, Vec<(String, Vec<u32>)>, Vec<u32>);
+
+fn train(threads: usize) -> TrainBits {
     let mut m = model(11);
     m.to_device(Device::cpu_threads(threads)).unwrap();
     let (x, y) = data(24);

@@ -155,7 +155,7 @@ impl Conv2D {
                 "kernel {kh}x{kw}: each side must be in 1..={MAX_KERNEL}"
             )));
         }
-        if c % self.groups != 0 || self.filters % self.groups != 0 {
+        if !c.is_multiple_of(self.groups) || !self.filters.is_multiple_of(self.groups) {
             return Err(err(format!(
                 "{c} input channels and {} filters must both be divisible by groups = {}",
                 self.filters, self.groups

@@ -9,7 +9,7 @@ use neuroxide::ops::reduce::chunked;
 
 /// `(batch, c_in, h, w, c_out, (kh, kw), stride, pad, dilation, groups)` with the output size
 /// of symmetric padding.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::too_many_arguments)]
 pub fn geom(
     batch: usize,
     c_in: usize,

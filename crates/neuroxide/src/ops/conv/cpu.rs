@@ -77,7 +77,7 @@ fn backward_taps(i: usize, kernel: usize, s: usize, pad: usize, d: usize, n_out:
     let mut t = Taps::new();
     for k in 0..kernel {
         let num = i + pad;
-        if num >= k * d && (num - k * d) % s == 0 && (num - k * d) / s < n_out {
+        if num >= k * d && (num - k * d).is_multiple_of(s) && (num - k * d) / s < n_out {
             t.push(k, (num - k * d) / s);
         }
     }

@@ -96,7 +96,10 @@ impl Conv2dGeom {
     /// Checks the geometry (the layer gives clearer errors first; this guards the kernels).
     pub fn check(&self, op: &str) -> Result<()> {
         let bad = |why: String| Err(Error::Shape(format!("{op}: {why} ({self:?})")));
-        if self.groups == 0 || self.c_in % self.groups != 0 || self.c_out % self.groups != 0 {
+        if self.groups == 0
+            || !self.c_in.is_multiple_of(self.groups)
+            || !self.c_out.is_multiple_of(self.groups)
+        {
             return bad("channels must be divisible by groups".into());
         }
         if self.kh == 0 || self.kw == 0 || self.kh > MAX_KERNEL || self.kw > MAX_KERNEL {
