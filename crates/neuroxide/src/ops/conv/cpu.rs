@@ -32,6 +32,9 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = const {
         RefCell::new(Scratch { pack: Vec::new(), cols: Vec::new() })
     };
+    /// One row of outputs of one task, `[channel][column]`: blocks arrive channel-in-lanes,
+    /// and the epilogue (bias, activation, stores) then runs over contiguous rows.
+    static STAGE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One axis' taps: `(kernel index, source index)` in increasing kernel index.
@@ -143,7 +146,8 @@ fn gather_block<const PB: usize, const CB: usize>(
 }
 
 /// Receives a computed block: `(first position, positions, first lane, values)`, the values
-/// laid out `[position][CB lanes]` (lanes past the caller's channel count are ignored).
+/// laid out `[position][CB lanes]` (lanes past the caller's channel count are ignored); then,
+/// once a row of positions is complete, `(first position of the row, 0, 0, [])`.
 pub(super) type Emit<'a> = dyn FnMut(usize, usize, usize, &[f32]) + 'a;
 
 /// Runs a gather over every output position. `col_taps[b]` are the column taps of position
@@ -179,6 +183,7 @@ fn gather_all<const PB: usize, const CB: usize>(
                 b += 1;
             }
         }
+        emit(a * g.out_w, 0, 0, &[]);
     }
 }
 
@@ -320,40 +325,46 @@ pub(super) fn forward(
                 out_w: g.ow,
             };
             let cb = lane_block(lanes);
-            let mut emit = |pos: usize, np: usize, lane0: usize, v: &[f32]| {
-                let mut z = [0.0f32; 8];
-                let z = &mut z[..np];
-                for l in 0..cb.min(cog.saturating_sub(lane0)) {
-                    let co = lane0 + l;
-                    for (p, z) in z.iter_mut().enumerate() {
-                        *z = v[p * cb + l];
+            STAGE.with(|stage| {
+                let stage = &mut *stage.borrow_mut();
+                stage.resize(cog * g.ow, 0.0);
+                let mut emit = |pos: usize, np: usize, lane0: usize, v: &[f32]| {
+                    if np > 0 {
+                        let col = pos % g.ow;
+                        for l in 0..cb.min(cog.saturating_sub(lane0)) {
+                            let row = &mut stage[(lane0 + l) * g.ow + col..][..np];
+                            for (p, z) in row.iter_mut().enumerate() {
+                                *z = v[p * cb + l];
+                            }
+                        }
+                        return;
                     }
-                    if let Some(b) = bias {
-                        let b = b[gr * cog + co];
-                        z.iter_mut().for_each(|z| *z += b);
-                    }
-                    let at = co * ohw + pos;
-                    if let Some(pre) = pre.as_deref_mut() {
-                        // A loop, not copy_from_slice: a libc memcpy call per 4 values costs
-                        // more than the copy (measured with perf).
-                        for (d, &v) in pre[at..at + np].iter_mut().zip(z.iter()) {
-                            *d = v;
+                    // Row complete (`pos` is its first position): z = acc + bias, then act.
+                    for co in 0..cog {
+                        let z = &mut stage[co * g.ow..][..g.ow];
+                        if let Some(b) = bias {
+                            let b = b[gr * cog + co];
+                            z.iter_mut().for_each(|z| *z += b);
+                        }
+                        let at = co * ohw + pos;
+                        if let Some(pre) = pre.as_deref_mut() {
+                            pre[at..at + g.ow].copy_from_slice(z);
+                        }
+                        let y = &mut y[at..at + g.ow];
+                        if act == Activation::Relu {
+                            // activation::forward's ReLU, inlined on the hot path.
+                            for (y, &z) in y.iter_mut().zip(z.iter()) {
+                                *y = if z > 0.0 { z } else { 0.0 };
+                            }
+                        } else {
+                            for (y, &z) in y.iter_mut().zip(z.iter()) {
+                                *y = activation::forward(act, z);
+                            }
                         }
                     }
-                    let y = &mut y[at..at + np];
-                    if act == Activation::Relu {
-                        // activation::forward's ReLU, inlined on the hot path.
-                        for (y, &z) in y.iter_mut().zip(z.iter()) {
-                            *y = if z > 0.0 { z } else { 0.0 };
-                        }
-                    } else {
-                        for (y, &z) in y.iter_mut().zip(z.iter()) {
-                            *y = activation::forward(act, z);
-                        }
-                    }
-                }
-            };
-            gather(&gather_args, &rows, cols, Some(sw), g.kw, &mut emit);
+                };
+                gather(&gather_args, &rows, cols, Some(sw), g.kw, &mut emit);
+            });
         });
     });
 }
@@ -408,14 +419,26 @@ pub(super) fn backward_input(
                 out_w: g.w,
             };
             let cb = lane_block(lanes);
-            let mut emit = |pos: usize, np: usize, lane0: usize, v: &[f32]| {
-                for l in 0..cb.min(cig.saturating_sub(lane0)) {
-                    for p in 0..np {
-                        dx[(lane0 + l) * hw + pos + p] = v[p * cb + l];
+            STAGE.with(|stage| {
+                let stage = &mut *stage.borrow_mut();
+                stage.resize(cig * g.w, 0.0);
+                let mut emit = |pos: usize, np: usize, lane0: usize, v: &[f32]| {
+                    if np > 0 {
+                        let col = pos % g.w;
+                        for l in 0..cb.min(cig.saturating_sub(lane0)) {
+                            let row = &mut stage[(lane0 + l) * g.w + col..][..np];
+                            for (p, d) in row.iter_mut().enumerate() {
+                                *d = v[p * cb + l];
+                            }
+                        }
+                        return;
                     }
-                }
-            };
-            gather(&gather_args, &rows, cols, pstep, g.kw, &mut emit);
+                    for ci in 0..cig {
+                        dx[ci * hw + pos..][..g.w].copy_from_slice(&stage[ci * g.w..][..g.w]);
+                    }
+                };
+                gather(&gather_args, &rows, cols, pstep, g.kw, &mut emit);
+            });
         });
     });
 }
