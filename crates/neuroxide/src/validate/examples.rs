@@ -274,7 +274,7 @@ pub fn examples() -> Vec<Example> {
             name: "mnist",
             title: "MNIST (CNN: 2× conv 3×3 + max-pool, Dense 128-10)",
             criterion: Criterion::at_least("test accuracy %", 98.5),
-            quick_threshold: Some(96.0),
+            quick_threshold: Some(95.0),
             run: Ok(run_mnist),
         },
         Example {
