@@ -8,7 +8,7 @@ mod common;
 use common::{temp_dir, weight_bits, Rng};
 use neuroxide::layers::{
     AvgPool2D, Conv1D, Conv2D, Dense, Flatten, GlobalAveragePool2D, MaxPool1D, MaxPool2D, Padding,
-    Reshape,
+    Reshape, SpatialDropout2D,
 };
 use neuroxide::{io, optim, Activation, Device, Loss, Model, Sequential, Tensor};
 
@@ -16,6 +16,7 @@ use neuroxide::{io, optim, Activation, Device, Loss, Model, Sequential, Tensor};
 fn model(seed: u64) -> Model {
     let mut m = Sequential::new([2, 12, 12])
         .add(Conv2D::new(8, (3, 3)).same().relu())
+        .add(SpatialDropout2D::new(0.25))
         .add(
             Conv2D::new(8, (3, 3))
                 .groups(8)

@@ -10,11 +10,46 @@ mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 
+use neuroxide::ops::channel::{channel_scale, ChannelScale};
 use neuroxide::ops::pool::{
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, AvgPool2d,
     MaxPool2dBackward, MaxPool2dForward,
 };
 use parity_pair::{edge_values, rng, Pair};
+
+/// `ops::channel` (spatial dropout's mask): one product per value, bit for bit.
+#[test]
+fn channel_scale_cpu_vs_cuda() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("channel_scale_cpu_vs_cuda");
+    let (batch, channels, plane) = (5, 7, 33);
+    let edges = edge_values();
+    let xv: Vec<f32> = (0..batch * channels * plane)
+        .map(|i| {
+            if i % 5 == 0 {
+                edges[i % edges.len()]
+            } else {
+                r.range(-2.0, 2.0)
+            }
+        })
+        .collect();
+    let sv: Vec<f32> = (0..batch * channels)
+        .map(|i| if i % 3 == 0 { 0.0 } else { 1.25 })
+        .collect();
+    let (x, s) = (p.buf(&xv), p.buf(&sv));
+    let y = p.out(xv.len());
+    let a = ChannelScale {
+        batch,
+        channels,
+        plane,
+        x,
+        s,
+        y,
+    };
+    p.run(|be| channel_scale(be, &a));
+    p.check("channel_scale", y);
+    p.finish("channel_scale_cpu_vs_cuda");
+}
 
 #[test]
 fn pooling_cpu_vs_cuda() {

@@ -15,7 +15,7 @@ use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::LossArgs;
 use neuroxide::layers::{
     ActivationLayer, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout, Flatten,
-    GlobalAveragePool2D, Layer, MaxPool1D, MaxPool2D, Multiply, Reshape,
+    GlobalAveragePool2D, Layer, MaxPool1D, MaxPool2D, Multiply, Reshape, SpatialDropout2D,
 };
 use neuroxide::{Activation, Backend, LossKind, Shape, TargetKind};
 
@@ -436,6 +436,7 @@ fn every_layer_kind_is_checked() {
         "MaxPool1D",
         "AvgPool2D",
         "GlobalAveragePool2D",
+        "SpatialDropout2D",
     ];
     let layers: Vec<Box<dyn Layer>> = vec![
         Box::new(Dense::new(1)),
@@ -452,6 +453,7 @@ fn every_layer_kind_is_checked() {
         Box::new(MaxPool1D::new(2)),
         Box::new(AvgPool2D::new((2, 2))),
         Box::new(GlobalAveragePool2D::new()),
+        Box::new(SpatialDropout2D::new(0.1)),
     ];
     for l in &layers {
         assert!(covered.contains(&l.kind()), "{} has no gradcheck", l.kind());

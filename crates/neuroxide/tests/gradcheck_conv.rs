@@ -10,6 +10,7 @@ mod common;
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
     AvgPool2D, Conv1D, Conv2D, GlobalAveragePool2D, Layer, MaxPool1D, MaxPool2D, Padding,
+    SpatialDropout2D,
 };
 use neuroxide::{Activation, Shape};
 
@@ -230,4 +231,36 @@ fn shapes_and_errors_name_the_layer() {
             .unwrap(),
         Shape::new([5])
     );
+}
+
+#[test]
+fn spatial_dropout_drops_whole_channels() {
+    let layer = SpatialDropout2D::new(0.5);
+    check(
+        "SpatialDropout2D",
+        Box::new(layer.clone()),
+        &[4, 3, 5],
+        3,
+        None,
+    );
+    let mut h = LayerHarness::new(Box::new(layer), vec![Shape::new([4, 3, 5])], 3, true);
+    let x: Vec<f32> = (0..h.input_len(0)).map(|i| 1.0 + i as f32).collect();
+    let y = h.forward(&[x.clone()], &[]);
+    let (mut kept, mut dropped) = (0, 0);
+    for (yc, xc) in y.chunks(15).zip(x.chunks(15)) {
+        if yc.iter().all(|&v| v == 0.0) {
+            dropped += 1;
+        } else {
+            assert!(yc.iter().zip(xc).all(|(&a, &b)| a == b * 2.0), "{yc:?}");
+            kept += 1;
+        }
+    }
+    assert!(kept > 0 && dropped > 0, "kept {kept}, dropped {dropped}");
+    let mut eval = LayerHarness::new(
+        Box::new(SpatialDropout2D::new(0.5)),
+        vec![Shape::new([4, 3, 5])],
+        3,
+        false,
+    );
+    assert_eq!(eval.forward(&[x.clone()], &[]), x, "identity at inference");
 }

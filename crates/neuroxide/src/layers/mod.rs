@@ -14,6 +14,7 @@ mod merge;
 mod pool;
 mod reshape;
 mod serialize;
+mod spatial_dropout;
 
 pub use activation::{ActivationLayer, ActivationOp};
 pub use conv::{Conv1D, Conv2D, Padding};
@@ -24,6 +25,7 @@ pub use merge::{Add, Concat, Multiply};
 pub use pool::{AvgPool2D, GlobalAveragePool2D, MaxPool1D, MaxPool2D, PoolWindow};
 pub use reshape::{Flatten, Reshape};
 pub use serialize::layer_from_config;
+pub use spatial_dropout::SpatialDropout2D;
 
 use crate::backend::{Backend, BufId};
 use crate::error::Result;

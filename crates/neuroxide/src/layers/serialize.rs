@@ -3,6 +3,7 @@
 use super::{
     ActivationLayer, ActivationOp, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout, Flatten,
     GlobalAveragePool2D, Initializer, Layer, MaxPool1D, MaxPool2D, Multiply, PoolWindow, Reshape,
+    SpatialDropout2D,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -31,6 +32,9 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
             op: field::<ActivationOp>(kind, config, "op")?,
         }),
         "Dropout" => Box::new(Dropout {
+            rate: field(kind, config, "rate")?,
+        }),
+        "SpatialDropout2D" => Box::new(SpatialDropout2D {
             rate: field(kind, config, "rate")?,
         }),
         "Flatten" => Box::new(Flatten),
