@@ -123,6 +123,22 @@ fn gather_block<const PB: usize, const CB: usize>(
     lane0: usize,
 ) -> [[f32; CB]; PB] {
     let mut acc = [[0.0f32; CB]; PB];
+    if g.chans == 0 || rows.is_empty() || cols.is_empty() {
+        return acc;
+    }
+    // Bounds are checked once here, so the inner loop can index without checks.
+    let max = |t: &[(u32, u32)]| {
+        t.iter().fold((0, 0), |m, &(k, v)| {
+            (m.0.max(k as usize), m.1.max(v as usize))
+        })
+    };
+    let ((max_i, max_r), (max_j, max_col)) = (max(rows), max(cols));
+    let last_src = (g.chans - 1) * g.plane + max_r * g.row_len + max_col + (PB - 1) * pstep;
+    let last_w = (((g.chans - 1) * g.kh + max_i) * g.kw + max_j) * g.lanes + lane0 + CB;
+    assert!(
+        last_src < g.src.len() && last_w <= g.wp.len(),
+        "conv gather out of bounds"
+    );
     for c in 0..g.chans {
         for &(i, r) in rows {
             let (i, r) = (i as usize, r as usize);
@@ -131,12 +147,13 @@ fn gather_block<const PB: usize, const CB: usize>(
             for &(j, col) in cols {
                 let (j, col) = (j as usize, col as usize);
                 let wo = (w_row + j) * g.lanes + lane0;
-                let w = &g.wp[wo..wo + CB];
                 let s = s_row + col;
                 for (p, acc) in acc.iter_mut().enumerate() {
-                    let xv = g.src[s + p * pstep];
-                    for l in 0..CB {
-                        acc[l] = xv.mul_add(w[l], acc[l]);
+                    // SAFETY: `s + p*pstep <= last_src` and `wo + CB <= last_w`, checked above.
+                    let xv = unsafe { *g.src.get_unchecked(s + p * pstep) };
+                    for (l, acc) in acc.iter_mut().enumerate() {
+                        let w = unsafe { *g.wp.get_unchecked(wo + l) };
+                        *acc = xv.mul_add(w, *acc);
                     }
                 }
             }
@@ -207,7 +224,7 @@ fn gather_dispatch(
     emit: &mut Emit,
 ) {
     if lane_block(g.lanes) == 16 {
-        gather_all::<4, 16>(g, row_taps, col_taps, pstep, kw_full, emit)
+        gather_all::<6, 16>(g, row_taps, col_taps, pstep, kw_full, emit)
     } else {
         gather_all::<8, 8>(g, row_taps, col_taps, pstep, kw_full, emit)
     }
