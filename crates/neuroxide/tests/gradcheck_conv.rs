@@ -245,7 +245,7 @@ fn spatial_dropout_drops_whole_channels() {
     );
     let mut h = LayerHarness::new(Box::new(layer), vec![Shape::new([4, 3, 5])], 3, true);
     let x: Vec<f32> = (0..h.input_len(0)).map(|i| 1.0 + i as f32).collect();
-    let y = h.forward(&[x.clone()], &[]);
+    let y = h.forward(std::slice::from_ref(&x), &[]);
     let (mut kept, mut dropped) = (0, 0);
     for (yc, xc) in y.chunks(15).zip(x.chunks(15)) {
         if yc.iter().all(|&v| v == 0.0) {
@@ -262,5 +262,9 @@ fn spatial_dropout_drops_whole_channels() {
         3,
         false,
     );
-    assert_eq!(eval.forward(&[x.clone()], &[]), x, "identity at inference");
+    assert_eq!(
+        eval.forward(std::slice::from_ref(&x), &[]),
+        x,
+        "identity at inference"
+    );
 }
