@@ -155,7 +155,8 @@ pub(super) fn max_backward(
         dx.fill(0.0);
         for (&a, &d) in ap.iter().zip(dyp) {
             // Only a whole, in-plane index can be an argmax (the gather matches nothing else).
-            if a >= 0.0 && a.fract() == 0.0 {
+            // (`as usize` saturates, so the round trip also rejects NaN and huge values.)
+            if a >= 0.0 && (a as usize) as f32 == a {
                 if let Some(t) = dx.get_mut(a as usize) {
                     *t += d;
                 }
