@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release --example mnist_mlp [-- --epochs 5 --seed 1 --device cpu --data-dir data/mnist]`
 
-use neuroxide::examples::mnist::{self, MnistTrainOptions};
+use neuroxide::examples::mnist::{self, MnistModel, MnistTrainOptions};
 use neuroxide::train::Verbosity;
 use neuroxide::{Device, Result};
 
@@ -17,6 +17,7 @@ fn main() -> Result<()> {
             .cloned()
     };
     let mut o = MnistTrainOptions {
+        model: MnistModel::Mlp,
         verbose: Verbosity::Progress,
         ..MnistTrainOptions::default()
     };

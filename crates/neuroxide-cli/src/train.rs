@@ -4,7 +4,7 @@ use crate::plot;
 use clap::{Args, Subcommand, ValueEnum};
 use neuroxide::data::{NormalizerKind, Task};
 use neuroxide::examples::csv::{self as csv_example, CsvTrainOptions};
-use neuroxide::examples::mnist::{self, MnistTrainOptions};
+use neuroxide::examples::mnist::{self, MnistModel, MnistTrainOptions};
 use neuroxide::examples::xor;
 use neuroxide::train::Verbosity;
 use neuroxide::{Device, Error, Result};
@@ -116,8 +116,9 @@ pub struct CsvArgs {
 
 #[derive(Args)]
 pub struct MnistArgs {
-    /// Model architecture (mlp: 784-256-128-10 ReLU).
-    #[arg(long, default_value = "mlp")]
+    /// Model architecture: cnn (the mnist_cnn workload: two 3×3 conv + max-pool blocks, then
+    /// Dense 128 and 10) or mlp (784-256-128-10 ReLU).
+    #[arg(long, default_value = "cnn")]
     model: String,
     #[arg(long, default_value_t = 5)]
     epochs: usize,
@@ -162,7 +163,7 @@ enum TrainCmd {
     },
     /// An MLP on a CSV table (classification or regression).
     Csv(CsvArgs),
-    /// The MNIST MLP of bench/WORKLOADS.md.
+    /// The MNIST CNN (default) or MLP of bench/WORKLOADS.md.
     Mnist(MnistArgs),
 }
 
@@ -349,17 +350,12 @@ fn check_mnist_sizes(a: &MnistArgs) -> Result<()> {
 }
 
 fn run_mnist(a: MnistArgs) -> Result<()> {
-    if a.model != "mlp" {
-        return Err(Error::invalid(format!(
-            "--model {}: only 'mlp' is available",
-            a.model
-        )));
-    }
     check_mnist_sizes(&a)?;
     if let Some(p) = &a.plot {
         check_plot_path(p)?;
     }
     let options = MnistTrainOptions {
+        model: MnistModel::parse(&a.model)?,
         data_dir: a.data_dir.clone().unwrap_or_else(mnist::default_data_dir),
         epochs: a.epochs,
         batch_size: a.batch_size,

@@ -222,8 +222,8 @@ fn command_line_errors_are_clear() {
             "error: unknown device 'tpu': expected cpu, cuda, cuda:N or auto",
         ),
         (
-            vec!["train", "mnist", "--model", "cnn"],
-            "error: --model cnn: only 'mlp' is available",
+            vec!["train", "mnist", "--model", "resnet"],
+            "unknown MNIST model 'resnet': expected 'cnn' or 'mlp'",
         ),
         (
             vec!["train", "mnist", "--data-dir", "/nonexistent/mnist"],
@@ -311,6 +311,8 @@ fn mnist_prints_test_accuracy_speed_and_confusion_matrix() {
     let o = run(&[
         "train",
         "mnist",
+        "--model",
+        "mlp",
         "--limit",
         "2000",
         "--epochs",
@@ -337,4 +339,15 @@ fn mnist_prints_test_accuracy_speed_and_confusion_matrix() {
     assert!(model.join("weights.safetensors").is_file());
     assert_eq!(&std::fs::read(&plot).unwrap()[..4], b"\x89PNG");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mnist_trains_the_cnn_by_default() {
+    let o = run(&["train", "mnist", "--limit", "640", "--epochs", "1"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("Total params: 206922"), "{out}");
+    assert!(out.contains("Conv2D") && out.contains("MaxPool2D"), "{out}");
+    assert!(out.contains("(None, 32, 7, 7)"), "{out}");
+    assert!(number_after(&out, "test: accuracy") > 0.5, "{out}");
 }

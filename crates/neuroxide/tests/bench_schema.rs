@@ -119,6 +119,24 @@ fn mnist_mlp_counts_images_and_trains_on_valid_batches() {
 }
 
 #[test]
+fn mnist_cnn_builds_the_workload_model_and_trains() {
+    let w = workload("mnist_cnn_b64").unwrap();
+    let mut m = w.build(3).unwrap();
+    assert_eq!(
+        m.param_count(),
+        16 * 9 + 16 + 32 * 16 * 9 + 32 + 1568 * 128 + 128 + 128 * 10 + 10
+    );
+    let b = w.batches(3).unwrap();
+    assert_eq!(b.len(), 4);
+    assert_eq!(b[0].0.shape(), &[64, 784]);
+    let l = m.train_on_batch(&b[0].0, &b[0].1).unwrap();
+    assert!((l - 10f32.ln()).abs() < 0.5, "initial loss {l}");
+    let r = run_workload(&w, Device::cpu(), Mode::Exact, &quick()).unwrap();
+    assert_eq!(r.unit, "images");
+    assert!(r.skipped.is_none(), "{:?}", r.skipped);
+}
+
+#[test]
 fn skipped_records_say_why_and_measure_nothing() {
     let names: Vec<&str> = workloads().iter().map(|w| w.name).collect();
     assert_eq!(
@@ -134,7 +152,12 @@ fn skipped_records_say_why_and_measure_nothing() {
         ]
     );
     let cases = [
-        ("mnist_cnn_b64", Device::cpu(), Mode::Exact, "no Conv2D"),
+        (
+            "mini_transformer",
+            Device::cpu(),
+            Mode::Exact,
+            "no transformer layers",
+        ),
         (
             "gpt_small",
             Device::cpu(),

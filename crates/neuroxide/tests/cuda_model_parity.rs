@@ -151,6 +151,19 @@ fn mnist_mlp_one_full_epoch_bit_identical() {
     assert_parity("mnist_mlp epoch", &make, &b);
 }
 
+/// The MNIST CNN of issue 10 (conv, max-pool, dense; Adam 1e-3): one full epoch of 938 batches
+/// on both backends, every loss and every final weight bit-identical.
+#[test]
+fn mnist_cnn_one_full_epoch_bit_identical() {
+    let Some(_) = gpu() else { return };
+    let (train, _) = Mnist::load_with(data_dir().join("mnist"), &MnistOptions::default())
+        .expect("MNIST in data/mnist");
+    let b = batches(&train.x, &train.y, 64);
+    assert_eq!(b.len(), 938);
+    let make = || neuroxide::examples::mnist::cnn_model(1).expect("cnn");
+    assert_parity("mnist_cnn epoch", &make, &b);
+}
+
 #[test]
 fn cuda_step_allocates_nothing_and_syncs_only_for_the_loss() {
     let Some(gpu) = gpu() else { return };

@@ -14,7 +14,8 @@ use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::LossArgs;
 use neuroxide::layers::{
-    ActivationLayer, Add, Concat, Dense, Dropout, Flatten, Layer, Multiply, Reshape,
+    ActivationLayer, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout, Flatten,
+    GlobalAveragePool2D, Layer, MaxPool1D, MaxPool2D, Multiply, Reshape, SpatialDropout2D,
 };
 use neuroxide::{Activation, Backend, LossKind, Shape, TargetKind};
 
@@ -428,6 +429,14 @@ fn every_layer_kind_is_checked() {
         "Add",
         "Concat",
         "Multiply",
+        // Convolution and pooling layers: tests/gradcheck_conv.rs.
+        "Conv2D",
+        "Conv1D",
+        "MaxPool2D",
+        "MaxPool1D",
+        "AvgPool2D",
+        "GlobalAveragePool2D",
+        "SpatialDropout2D",
     ];
     let layers: Vec<Box<dyn Layer>> = vec![
         Box::new(Dense::new(1)),
@@ -438,6 +447,13 @@ fn every_layer_kind_is_checked() {
         Box::new(Add),
         Box::new(Concat),
         Box::new(Multiply),
+        Box::new(Conv2D::new(1, (1, 1))),
+        Box::new(Conv1D::new(1, 1)),
+        Box::new(MaxPool2D::new((2, 2))),
+        Box::new(MaxPool1D::new(2)),
+        Box::new(AvgPool2D::new((2, 2))),
+        Box::new(GlobalAveragePool2D::new()),
+        Box::new(SpatialDropout2D::new(0.1)),
     ];
     for l in &layers {
         assert!(covered.contains(&l.kind()), "{} has no gradcheck", l.kind());

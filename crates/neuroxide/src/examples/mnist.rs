@@ -1,11 +1,16 @@
-//! MNIST MLP (the `mnist_mlp` workload of bench/WORKLOADS.md): Dense(784→256) ReLU →
-//! Dense(256→128) ReLU → Dense(128→10), softmax cross-entropy on logits with class indices,
-//! Adam(1e-3), batch 64, pixels scaled to [0, 1]. Shared by `examples/mnist_mlp.rs`,
-//! `neuroxide train mnist` and the validation report.
+//! MNIST models of bench/WORKLOADS.md, softmax cross-entropy on logits with class indices,
+//! Adam(1e-3), batch 64, pixels scaled to [0, 1]:
+//! - `mnist_cnn` (the default): Conv2D(1→16, 3×3, pad 1) ReLU → MaxPool(2) →
+//!   Conv2D(16→32, 3×3, pad 1) ReLU → MaxPool(2) → Flatten → Dense(1568→128) ReLU →
+//!   Dense(128→10), on `[1, 28, 28]` images;
+//! - `mnist_mlp`: Dense(784→256) ReLU → Dense(256→128) ReLU → Dense(128→10).
+//!
+//! Shared by `examples/mnist_cnn.rs`, `examples/mnist_mlp.rs`, `neuroxide train mnist` and the
+//! validation report.
 
 use crate::data::{Mnist, MnistOptions};
 use crate::io::{save, Preprocessing, SaveOptions};
-use crate::layers::Dense;
+use crate::layers::{Conv2D, Dense, Flatten, Initializer, MaxPool2D, Padding};
 use crate::train::{
     evaluate, fit_dataset, ConfusionMatrix, FitOptions, History, Metric, Verbosity,
 };
@@ -13,7 +18,65 @@ use crate::{optim, Device, Loss, Model, Result, Sequential};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The model, compiled, with parameters initialised from `seed`.
+/// Which MNIST model to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MnistModel {
+    /// The convolutional network (`mnist_cnn`).
+    #[default]
+    Cnn,
+    /// The multi-layer perceptron (`mnist_mlp`).
+    Mlp,
+}
+
+impl MnistModel {
+    /// Parses `cnn` or `mlp`.
+    pub fn parse(name: &str) -> Result<MnistModel> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "cnn" => Ok(MnistModel::Cnn),
+            "mlp" => Ok(MnistModel::Mlp),
+            other => Err(crate::Error::invalid(format!(
+                "unknown MNIST model '{other}': expected 'cnn' or 'mlp'"
+            ))),
+        }
+    }
+    /// The model, compiled, with parameters initialised from `seed`.
+    pub fn build(self, seed: u64) -> Result<Model> {
+        match self {
+            MnistModel::Cnn => cnn_model(seed),
+            MnistModel::Mlp => model(seed),
+        }
+    }
+}
+
+/// The `mnist_cnn` layers (uncompiled), initialised from `seed`. The ReLU layers use He-uniform
+/// kernels (measured: 96.0% vs 94.8% with Glorot after one epoch on 10 000 images, seed 1).
+pub fn cnn_layers(seed: u64) -> Result<Model> {
+    let he = Initializer::HeUniform;
+    let conv = |filters| {
+        Conv2D::new(filters, (3, 3))
+            .padding(Padding::Explicit(1, 1))
+            .relu()
+            .kernel_init(he)
+    };
+    Sequential::new([1, 28, 28])
+        .add(conv(16))
+        .add(MaxPool2D::new((2, 2)))
+        .add(conv(32))
+        .add(MaxPool2D::new((2, 2)))
+        .add(Flatten::new())
+        .add(Dense::new(128).relu().kernel_init(he))
+        .add(Dense::new(10))
+        .build(seed)
+}
+
+/// The CNN, compiled with Adam(1e-3) and cross-entropy, initialised from `seed`.
+pub fn cnn_model(seed: u64) -> Result<Model> {
+    let mut m = cnn_layers(seed)?;
+    m.compile(optim::adam(1e-3), Loss::cross_entropy())?;
+    Ok(m)
+}
+
+/// The MLP, compiled, with parameters initialised from `seed`.
 pub fn model(seed: u64) -> Result<Model> {
     let mut m = Sequential::new([784])
         .add(Dense::new(256).relu())
@@ -37,6 +100,7 @@ pub fn default_data_dir() -> PathBuf {
 /// How to run [`train`].
 #[derive(Clone, Debug)]
 pub struct MnistTrainOptions {
+    pub model: MnistModel,
     pub data_dir: PathBuf,
     pub epochs: usize,
     pub batch_size: usize,
@@ -58,6 +122,7 @@ pub struct MnistTrainOptions {
 impl Default for MnistTrainOptions {
     fn default() -> Self {
         MnistTrainOptions {
+            model: MnistModel::Cnn,
             data_dir: default_data_dir(),
             epochs: 5,
             batch_size: 64,
@@ -102,7 +167,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
             train_set = train_set.subset(0..n)?;
         }
     }
-    let mut m = model(options.seed)?;
+    let mut m = options.model.build(options.seed)?;
     m.to_device(options.device)?;
     if options.verbose != Verbosity::Silent {
         crate::out!("{}", m.summary());

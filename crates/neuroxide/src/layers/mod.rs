@@ -6,20 +6,26 @@
 //! gradients) lives in buffers the graph executor planned, handed to the layer in [`Io`].
 
 mod activation;
+mod conv;
 mod dense;
 mod dropout;
 pub mod init;
 mod merge;
+mod pool;
 mod reshape;
 mod serialize;
+mod spatial_dropout;
 
 pub use activation::{ActivationLayer, ActivationOp};
+pub use conv::{Conv1D, Conv2D, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use init::Initializer;
 pub use merge::{Add, Concat, Multiply};
+pub use pool::{AvgPool2D, GlobalAveragePool2D, MaxPool1D, MaxPool2D, PoolWindow};
 pub use reshape::{Flatten, Reshape};
 pub use serialize::layer_from_config;
+pub use spatial_dropout::SpatialDropout2D;
 
 use crate::backend::{Backend, BufId};
 use crate::error::Result;

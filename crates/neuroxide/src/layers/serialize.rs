@@ -1,8 +1,9 @@
 //! Rebuilding layers from their saved JSON configuration (the architecture file).
 
 use super::{
-    ActivationLayer, ActivationOp, Add, Concat, Dense, Dropout, Flatten, Initializer, Layer,
-    Multiply, Reshape,
+    ActivationLayer, ActivationOp, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout, Flatten,
+    GlobalAveragePool2D, Initializer, Layer, MaxPool1D, MaxPool2D, Multiply, PoolWindow, Reshape,
+    SpatialDropout2D,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -33,13 +34,55 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
         "Dropout" => Box::new(Dropout {
             rate: field(kind, config, "rate")?,
         }),
+        "SpatialDropout2D" => Box::new(SpatialDropout2D {
+            rate: field(kind, config, "rate")?,
+        }),
         "Flatten" => Box::new(Flatten),
         "Reshape" => Box::new(Reshape {
             target: field(kind, config, "target")?,
         }),
+        "Conv2D" => Box::new(conv2d(kind, config)?),
+        "Conv1D" => Box::new(Conv1D {
+            inner: conv2d(kind, config)?,
+        }),
+        "MaxPool2D" => Box::new(MaxPool2D {
+            window: pool_window(kind, config)?,
+        }),
+        "MaxPool1D" => Box::new(MaxPool1D {
+            inner: MaxPool2D {
+                window: pool_window(kind, config)?,
+            },
+        }),
+        "AvgPool2D" => Box::new(AvgPool2D {
+            window: pool_window(kind, config)?,
+        }),
+        "GlobalAveragePool2D" => Box::new(GlobalAveragePool2D),
         "Add" => Box::new(Add),
         "Concat" => Box::new(Concat),
         "Multiply" => Box::new(Multiply),
         other => return Err(Error::Format(format!("unknown layer kind '{other}'"))),
+    })
+}
+
+fn conv2d(kind: &str, config: &Value) -> Result<Conv2D> {
+    Ok(Conv2D {
+        filters: field(kind, config, "filters")?,
+        kernel: field(kind, config, "kernel")?,
+        stride: field(kind, config, "stride")?,
+        padding: field(kind, config, "padding")?,
+        dilation: field(kind, config, "dilation")?,
+        groups: field(kind, config, "groups")?,
+        activation: field::<Activation>(kind, config, "activation")?,
+        use_bias: field(kind, config, "use_bias")?,
+        kernel_init: field::<Initializer>(kind, config, "kernel_init")?,
+        bias_init: field::<Initializer>(kind, config, "bias_init")?,
+    })
+}
+
+fn pool_window(kind: &str, config: &Value) -> Result<PoolWindow> {
+    Ok(PoolWindow {
+        size: field(kind, config, "size")?,
+        stride: field(kind, config, "stride")?,
+        padding: field(kind, config, "padding")?,
     })
 }

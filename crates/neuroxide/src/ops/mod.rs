@@ -12,9 +12,12 @@
 //!
 //! Ops know nothing of layers, graphs or training; layers call them.
 
+pub mod channel;
+pub mod conv;
+pub mod pool;
 pub mod reduce;
 
 use crate::backend::cuda::Family;
 
 /// The CUDA source of every op folder (the NVRTC compile test builds each one).
-pub const CUDA_FAMILIES: &[Family] = &[reduce::CUDA];
+pub const CUDA_FAMILIES: &[Family] = &[reduce::CUDA, conv::CUDA, pool::CUDA, channel::CUDA];

@@ -29,6 +29,19 @@ pub fn activation_backward(
     dy: &[f32],
     dx: &mut [f32],
 ) {
+    if act == Activation::Relu {
+        // The same formula as `activation::backward` (`x > 0 ? dy : 0`), as a loop over a block
+        // the compiler vectorises instead of one indirect call per value (conv layers run this
+        // on every activation).
+        let n = dx.len();
+        par_rows(pool, dx, n, 1, &|r0, block| {
+            let (x, dy) = (&x[r0..r0 + block.len()], &dy[r0..r0 + block.len()]);
+            for ((o, &x), &d) in block.iter_mut().zip(x).zip(dy) {
+                *o = if x > 0.0 { d } else { 0.0 };
+            }
+        });
+        return;
+    }
     par_map(pool, dx, &|i| activation::backward(act, x[i], y[i], dy[i]));
 }
 

@@ -23,6 +23,7 @@ mod optimizer;
 mod profile;
 mod staging;
 
+pub(crate) use backend::act_code;
 pub use backend::{CudaBackend, CudaStats, MathFn};
 pub use compile::Family;
 pub use launch::{blocks_for, KArgs, BLOCK};

@@ -94,7 +94,7 @@ pub fn column_sums(backend: &mut dyn Backend, a: &ColumnSums) -> Result<()> {
 
 /// Columns `j0 .. j0 + out.len()` of [`ColumnSums`], walking rows in order (cache-friendly)
 /// with one running partial per column kept on the stack, 64 columns at a time.
-fn column_sums_block(x: &[f32], rows: usize, cols: usize, j0: usize, out: &mut [f32]) {
+pub(crate) fn column_sums_block(x: &[f32], rows: usize, cols: usize, j0: usize, out: &mut [f32]) {
     const COLS: usize = 64;
     for (b, out) in out.chunks_mut(COLS).enumerate() {
         let j0 = j0 + b * COLS;

@@ -1,0 +1,193 @@
+// 2-D convolution (ops/conv/mod.rs): forward, input gradient (a gather), weight and bias
+// gradients (chunked order of PARITY rule 2a, via nx_chunk_partial / nx_sum_partials). The
+// reduction orders are those of mod.rs, term for term as the CPU kernels (cpu.rs, cpu_grad.rs)
+// run them; a padding tap is skipped (`continue`), never multiplied by zero (rule 2b). No
+// atomics: every thread owns its outputs (rule 6).
+
+// The geometry, packed by Conv2dGeom::words as 8 words of two 32-bit halves.
+struct NxConvGeom {
+    u64 n, groups, cin, cout, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+#define NX_CONV_GEOM_PARAMS u64 g0, u64 g1, u64 g2, u64 g3, u64 g4, u64 g5, u64 g6, u64 g7
+#define NX_LO(v) ((v) & 0xffffffffull)
+#define NX_HI(v) ((v) >> 32)
+
+__device__ __forceinline__ NxConvGeom nx_conv_geom(u64 g0, u64 g1, u64 g2, u64 g3, u64 g4, u64 g5,
+                                                   u64 g6, u64 g7) {
+    NxConvGeom g;
+    g.n = NX_LO(g0);
+    g.groups = NX_HI(g0);
+    g.cin = NX_LO(g1);
+    g.cout = NX_HI(g1);
+    g.h = NX_LO(g2);
+    g.w = NX_HI(g2);
+    g.oh = NX_LO(g3);
+    g.ow = NX_HI(g3);
+    g.kh = NX_LO(g4);
+    g.kw = NX_HI(g4);
+    g.sh = NX_LO(g5);
+    g.sw = NX_HI(g5);
+    g.ph = NX_LO(g6);
+    g.pw = NX_HI(g6);
+    g.dh = NX_LO(g7);
+    g.dw = NX_HI(g7);
+    return g;
+}
+
+// One thread per output y[n, co, oy, ox]: acc = 0; ci, i, j increasing, padding skipped,
+// acc = fmaf(x, w, acc); z = acc + bias[co]; pre = z; y = act(z).
+extern "C" __global__ void nx_conv2d_forward(const float *x, const float *wt, const float *bias,
+                                             float *y, float *pre, int act, float alpha,
+                                             NX_CONV_GEOM_PARAMS) {
+    const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
+    const u64 cig = g.cin / g.groups, cog = g.cout / g.groups;
+    const u64 total = g.n * g.cout * g.oh * g.ow;
+    NX_GRID_STRIDE(idx, total) {
+        const u64 ox = idx % g.ow;
+        u64 t = idx / g.ow;
+        const u64 oy = t % g.oh;
+        t /= g.oh;
+        const u64 co = t % g.cout;
+        const u64 n = t / g.cout;
+        const u64 gr = co / cog;
+        const float *xg = x + (n * g.cin + gr * cig) * g.h * g.w;
+        const float *wc = wt + co * cig * g.kh * g.kw;
+        float acc = 0.0f;
+        for (u64 ci = 0; ci < cig; ++ci) {
+            for (u64 i = 0; i < g.kh; ++i) {
+                const u64 py = oy * g.sh + i * g.dh;
+                if (py < g.ph || py - g.ph >= g.h) {
+                    continue;
+                }
+                const float *xr = xg + (ci * g.h + (py - g.ph)) * g.w;
+                const float *wr = wc + (ci * g.kh + i) * g.kw;
+                for (u64 j = 0; j < g.kw; ++j) {
+                    const u64 px = ox * g.sw + j * g.dw;
+                    if (px < g.pw || px - g.pw >= g.w) {
+                        continue;
+                    }
+                    acc = fmaf(xr[px - g.pw], wr[j], acc);
+                }
+            }
+        }
+        const float z = bias != nullptr ? acc + bias[co] : acc;
+        if (pre != nullptr) {
+            pre[idx] = z;
+        }
+        y[idx] = nx_act_forward(act, alpha, z);
+    }
+}
+
+// One thread per input gradient dx[n, c, iy, ix] (a gather): acc = 0; for co in the group,
+// then i, then j, every output (oy, ox) that read (iy, ix): acc = fmaf(dy, w, acc).
+extern "C" __global__ void nx_conv2d_backward_input(const float *dy, const float *wt, float *dx,
+                                                    NX_CONV_GEOM_PARAMS) {
+    const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
+    const u64 cig = g.cin / g.groups, cog = g.cout / g.groups;
+    const u64 total = g.n * g.cin * g.h * g.w;
+    NX_GRID_STRIDE(idx, total) {
+        const u64 ix = idx % g.w;
+        u64 t = idx / g.w;
+        const u64 iy = t % g.h;
+        t /= g.h;
+        const u64 c = t % g.cin;
+        const u64 n = t / g.cin;
+        const u64 gr = c / cig, ci = c % cig;
+        float acc = 0.0f;
+        for (u64 col = 0; col < cog; ++col) {
+            const u64 co = gr * cog + col;
+            const float *dyc = dy + (n * g.cout + co) * g.oh * g.ow;
+            const float *wc = wt + (co * cig + ci) * g.kh * g.kw;
+            for (u64 i = 0; i < g.kh; ++i) {
+                const u64 ny = iy + g.ph;
+                if (ny < i * g.dh || (ny - i * g.dh) % g.sh != 0 || (ny - i * g.dh) / g.sh >= g.oh) {
+                    continue;
+                }
+                const u64 oy = (ny - i * g.dh) / g.sh;
+                for (u64 j = 0; j < g.kw; ++j) {
+                    const u64 nx = ix + g.pw;
+                    if (nx < j * g.dw || (nx - j * g.dw) % g.sw != 0 ||
+                        (nx - j * g.dw) / g.sw >= g.ow) {
+                        continue;
+                    }
+                    const u64 ox = (nx - j * g.dw) / g.sw;
+                    acc = fmaf(dyc[oy * g.ow + ox], wc[i * g.kw + j], acc);
+                }
+            }
+        }
+        dx[idx] = acc;
+    }
+}
+
+// Weight gradient, pass 1: one thread per (chunk c, weight o): partial[c * nw + o] = chunk c of
+// sum_r fmaf(x_tap, dy[n, co, oy, ox], acc), r = (n*OH + oy)*OW + ox, padding taps skipped.
+// The loop is nx_chunk_partial's (acc from 0, r increasing over the chunk) with (n, oy, ox)
+// stepped alongside r instead of divided out of it for every term.
+extern "C" __global__ void nx_conv2d_dw_partial(const float *x, const float *dy, float *partial,
+                                                u64 chunks, NX_CONV_GEOM_PARAMS) {
+    const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
+    const u64 cig = g.cin / g.groups, cog = g.cout / g.groups;
+    const u64 nw = g.cout * cig * g.kh * g.kw;
+    const u64 rows = g.n * g.oh * g.ow;
+    NX_GRID_STRIDE(idx, chunks * nw) {
+        const u64 o = idx % nw, c = idx / nw;
+        const u64 j = o % g.kw;
+        u64 t = o / g.kw;
+        const u64 i = t % g.kh;
+        t /= g.kh;
+        const u64 ci = t % cig, co = t / cig;
+        const u64 cx = (co / cog) * cig + ci;
+        const u64 r0 = c * NX_CHUNK;
+        const u64 r1 = r0 + NX_CHUNK < rows ? r0 + NX_CHUNK : rows;
+        u64 ox = r0 % g.ow;
+        u64 q = r0 / g.ow;
+        u64 oy = q % g.oh, n = q / g.oh;
+        float acc = 0.0f;
+        for (u64 r = r0; r < r1; ++r) {
+            const u64 py = oy * g.sh + i * g.dh, px = ox * g.sw + j * g.dw;
+            if (!(py < g.ph || py - g.ph >= g.h || px < g.pw || px - g.pw >= g.w)) {
+                const float xv = x[((n * g.cin + cx) * g.h + (py - g.ph)) * g.w + (px - g.pw)];
+                acc = fmaf(xv, dy[((n * g.cout + co) * g.oh + oy) * g.ow + ox], acc);
+            }
+            if (++ox == g.ow) {
+                ox = 0;
+                if (++oy == g.oh) {
+                    oy = 0;
+                    ++n;
+                }
+            }
+        }
+        partial[c * nw + o] = acc;
+    }
+}
+
+// Bias gradient, pass 1: one thread per (chunk c, channel co): chunk c of sum_r dy[n, co, p]
+// (nx_chunk_partial's loop with (n, p) stepped alongside r).
+extern "C" __global__ void nx_conv2d_db_partial(const float *dy, float *partial, u64 chunks,
+                                                NX_CONV_GEOM_PARAMS) {
+    const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
+    const u64 ohw = g.oh * g.ow;
+    const u64 rows = g.n * ohw;
+    NX_GRID_STRIDE(idx, chunks * g.cout) {
+        const u64 co = idx % g.cout, c = idx / g.cout;
+        const u64 r0 = c * NX_CHUNK;
+        const u64 r1 = r0 + NX_CHUNK < rows ? r0 + NX_CHUNK : rows;
+        u64 n = r0 / ohw, p = r0 % ohw;
+        float acc = 0.0f;
+        for (u64 r = r0; r < r1; ++r) {
+            acc = acc + dy[(n * g.cout + co) * ohw + p];
+            if (++p == ohw) {
+                p = 0;
+                ++n;
+            }
+        }
+        partial[c * g.cout + co] = acc;
+    }
+}
+
+// Pass 2 of both: out[o] = partial[o] + partial[count + o] + ... in chunk order.
+extern "C" __global__ void nx_conv_sum_partials(const float *partial, float *out, u64 chunks,
+                                                u64 count) {
+    NX_GRID_STRIDE(o, count) { out[o] = nx_sum_partials(partial + o, chunks, count); }
+}

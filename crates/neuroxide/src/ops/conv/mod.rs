@@ -1,0 +1,284 @@
+//! 2-D convolution (NCHW), forward and backward, with stride, zero padding (top/left given,
+//! bottom/right implied by the output size, so "same" may be asymmetric), dilation and groups.
+//!
+//! Layouts: input `x[n, c_in, h, w]`, weights `w[c_out, c_in/groups, kh, kw]` (PyTorch's),
+//! bias `[c_out]`, output `y[n, c_out, oh, ow]`. A *tap* `(ci, i, j)` of output `(oh, ow)` reads
+//! input row `oh*stride_h - pad_h + i*dil_h` and column `ow*stride_w - pad_w + j*dil_w`; a tap
+//! that falls outside the input is *padding* and is skipped, never multiplied by zero
+//! (PARITY rule 2b: a product that underflows to −0 can leave an accumulator at −0.0, and an
+//! added `+0 · w` would flip it to +0.0 on one backend only).
+//!
+//! Reduction orders (the contract; the CPU kernels in `cpu.rs` / `cpu_grad.rs` and the CUDA
+//! kernels in `conv.cu` follow it to the letter):
+//! - **Forward** (short reduction, like matmul: sequential, one accumulator per output):
+//!   `acc = 0`; for `ci` in the group's input channels, then `i`, then `j`, all increasing,
+//!   skipping padding: `acc = fma(x, w, acc)`; `z = acc + bias[co]` (when there is a bias);
+//!   `pre_act = z`; `y = act(z)` (the activation formulas of `backend::Activation`).
+//! - **Input gradient** (a gather, no scatter, no atomics — rule 6): each `dx[n, c, ih, iw]`
+//!   has one accumulator from 0 and adds, for `co` in the group's output channels, then `i`,
+//!   then `j`, all increasing, every output `(oh, ow)` that read it
+//!   (`oh*stride_h - pad_h + i*dil_h == ih`, same for columns):
+//!   `acc = fma(dy[n, co, oh, ow], w[co, ci, i, j], acc)`.
+//! - **Weight gradient** (long reduction over `N × OH × OW`: the chunked order of rule 2a via
+//!   [`crate::ops::reduce::chunked`] / `nx_chunk_partial`): for each weight, the terms are
+//!   indexed by `r = (n*OH + oh)*OW + ow`; term `r` is `fma(x_tap, dy[n, co, oh, ow], acc)`,
+//!   skipped (left out of its chunk) when the tap is padding.
+//! - **Bias gradient**: `db[co] = Σ_r dy[n, co, oh, ow]` over the same `r`, chunked order.
+
+mod cpu;
+mod cpu_grad;
+
+use crate::backend::cuda::{Family, KArgs};
+use crate::backend::{Activation, Backend, BufId, Kernels};
+use crate::error::{Error, Result};
+
+/// The CUDA source of this folder.
+pub const CUDA: Family = Family::new("conv.cu", include_str!("conv.cu"));
+
+/// Largest kernel extent per axis (the CPU kernels keep tap lists on the stack).
+pub const MAX_KERNEL: usize = 32;
+
+/// The geometry of one convolution, shared by every pass and both backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dGeom {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: (usize, usize),
+    /// Zero padding before the first row and column (after the last: implied by `oh`, `ow`).
+    pub pad: (usize, usize),
+    pub dilation: (usize, usize),
+    pub groups: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Conv2dGeom {
+    /// Output size along one axis for a symmetric padding `pad` on both sides, or an error.
+    pub fn out_len(
+        input: usize,
+        kernel: usize,
+        stride: usize,
+        pad_total: usize,
+        dil: usize,
+    ) -> Option<usize> {
+        let span = dil.checked_mul(kernel.checked_sub(1)?)?.checked_add(1)?;
+        let padded = input.checked_add(pad_total)?;
+        if stride == 0 || padded < span {
+            return None;
+        }
+        Some((padded - span) / stride + 1)
+    }
+
+    /// Input channels per group.
+    pub fn cig(&self) -> usize {
+        self.c_in / self.groups
+    }
+    /// Output channels per group.
+    pub fn cog(&self) -> usize {
+        self.c_out / self.groups
+    }
+    /// Values of `x`, `y` and the weights.
+    pub fn x_len(&self) -> usize {
+        self.batch * self.c_in * self.h * self.w
+    }
+    pub fn y_len(&self) -> usize {
+        self.batch * self.c_out * self.oh * self.ow
+    }
+    pub fn w_len(&self) -> usize {
+        self.c_out * self.cig() * self.kh * self.kw
+    }
+
+    /// Checks the geometry (the layer gives clearer errors first; this guards the kernels).
+    pub fn check(&self, op: &str) -> Result<()> {
+        let bad = |why: String| Err(Error::Shape(format!("{op}: {why} ({self:?})")));
+        if self.groups == 0
+            || !self.c_in.is_multiple_of(self.groups)
+            || !self.c_out.is_multiple_of(self.groups)
+        {
+            return bad("channels must be divisible by groups".into());
+        }
+        if self.kh == 0 || self.kw == 0 || self.kh > MAX_KERNEL || self.kw > MAX_KERNEL {
+            return bad(format!("kernel extents must be in 1..={MAX_KERNEL}"));
+        }
+        let (sh, sw) = self.stride;
+        let (dh, dw) = self.dilation;
+        if sh == 0 || sw == 0 || dh == 0 || dw == 0 {
+            return bad("stride and dilation must be at least 1".into());
+        }
+        if self.c_in == 0 || self.c_out == 0 || self.h == 0 || self.w == 0 {
+            return bad("empty input or output channels".into());
+        }
+        if self.oh == 0 || self.ow == 0 {
+            return bad("empty output".into());
+        }
+        // Every output must have at least its first tap position inside the padded input.
+        let last_h = (self.oh - 1) * sh + (self.kh - 1) * dh;
+        let last_w = (self.ow - 1) * sw + (self.kw - 1) * dw;
+        if last_h >= self.h + 2 * self.pad.0 + sh || last_w >= self.w + 2 * self.pad.1 + sw {
+            return bad("output size does not fit the padded input".into());
+        }
+        if self.h.max(self.w).max(self.oh).max(self.ow) >= 1 << 31 {
+            return bad("spatial extent too large".into());
+        }
+        let total = self.y_len().max(self.x_len()).max(self.w_len());
+        if total >= 1 << 40 {
+            return bad("tensor too large".into());
+        }
+        Ok(())
+    }
+
+    /// The geometry packed into 8 words of two 32-bit halves, as the CUDA kernels take it
+    /// (`nx_conv_geom` in `conv.cu` unpacks them in this order).
+    pub(crate) fn words(&self) -> [u64; 8] {
+        let p = |a: usize, b: usize| (a as u64 & 0xffff_ffff) | ((b as u64) << 32);
+        [
+            p(self.batch, self.groups),
+            p(self.c_in, self.c_out),
+            p(self.h, self.w),
+            p(self.oh, self.ow),
+            p(self.kh, self.kw),
+            p(self.stride.0, self.stride.1),
+            p(self.pad.0, self.pad.1),
+            p(self.dilation.0, self.dilation.1),
+        ]
+    }
+
+    fn args(&self, mut a: KArgs) -> KArgs {
+        for w in self.words() {
+            a = a.word(w);
+        }
+        a
+    }
+}
+
+/// Forward: `y = act(conv(x, w) + bias)`, with the pre-activation kept when asked.
+#[derive(Clone, Copy, Debug)]
+pub struct Conv2dForward {
+    pub geom: Conv2dGeom,
+    pub x: BufId,
+    pub w: BufId,
+    pub bias: Option<BufId>,
+    pub y: BufId,
+    /// Receives `z` (before the activation) when given.
+    pub pre_act: Option<BufId>,
+    pub act: Activation,
+}
+
+/// Input gradient `dx` from the output gradient `dy` (at the pre-activation).
+#[derive(Clone, Copy, Debug)]
+pub struct Conv2dBackwardInput {
+    pub geom: Conv2dGeom,
+    pub dy: BufId,
+    pub w: BufId,
+    pub dx: BufId,
+}
+
+/// Weight and bias gradients from the input `x` and the output gradient `dy`.
+#[derive(Clone, Copy, Debug)]
+pub struct Conv2dBackwardParams {
+    pub geom: Conv2dGeom,
+    pub x: BufId,
+    pub dy: BufId,
+    pub dw: BufId,
+    pub db: Option<BufId>,
+}
+
+/// Runs [`Conv2dForward`].
+pub fn conv2d_forward(backend: &mut dyn Backend, a: &Conv2dForward) -> Result<()> {
+    let g = a.geom;
+    g.check("conv2d_forward")?;
+    let ins = [
+        (a.x, g.x_len()),
+        (a.w, g.w_len()),
+        (a.bias.unwrap_or(a.w), a.bias.map_or(0, |_| g.c_out)),
+    ];
+    let outs = [
+        (a.y, g.y_len()),
+        (a.pre_act.unwrap_or(a.y), a.pre_act.map_or(0, |_| g.y_len())),
+    ];
+    match backend.kernels() {
+        Kernels::Cpu(cpu) => {
+            let (pool, ([x, w, bias], [y, pre])) = cpu.operands("conv2d_forward", ins, outs)?;
+            let bias = a.bias.map(|_| bias);
+            let pre = a.pre_act.map(|_| pre);
+            cpu::forward(pool, &g, x, w, bias, y, pre, a.act);
+            Ok(())
+        }
+        Kernels::Cuda(cuda) => {
+            let ([x, w, bias], [y, pre]) = cuda.operands("conv2d_forward", ins, outs)?;
+            let (code, alpha) = crate::backend::cuda::act_code(a.act);
+            let args = KArgs::new()
+                .ptr(x)
+                .ptr(w)
+                .ptr(if a.bias.is_some() { bias } else { 0 })
+                .ptr(y)
+                .ptr(if a.pre_act.is_some() { pre } else { 0 })
+                .i32(code)
+                .f32(alpha);
+            cuda.launch_op_1d(CUDA, "nx_conv2d_forward", g.y_len(), g.args(args))
+        }
+    }
+}
+
+/// Runs [`Conv2dBackwardInput`].
+pub fn conv2d_backward_input(backend: &mut dyn Backend, a: &Conv2dBackwardInput) -> Result<()> {
+    let g = a.geom;
+    g.check("conv2d_backward_input")?;
+    let ins = [(a.dy, g.y_len()), (a.w, g.w_len())];
+    let outs = [(a.dx, g.x_len())];
+    match backend.kernels() {
+        Kernels::Cpu(cpu) => {
+            let (pool, ([dy, w], [dx])) = cpu.operands("conv2d_backward_input", ins, outs)?;
+            cpu::backward_input(pool, &g, dy, w, dx);
+            Ok(())
+        }
+        Kernels::Cuda(cuda) => {
+            let ([dy, w], [dx]) = cuda.operands("conv2d_backward_input", ins, outs)?;
+            let args = KArgs::new().ptr(dy).ptr(w).ptr(dx);
+            cuda.launch_op_1d(CUDA, "nx_conv2d_backward_input", g.x_len(), g.args(args))
+        }
+    }
+}
+
+/// Runs [`Conv2dBackwardParams`].
+pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParams) -> Result<()> {
+    let g = a.geom;
+    g.check("conv2d_backward_params")?;
+    let ins = [(a.x, g.x_len()), (a.dy, g.y_len())];
+    let outs = [
+        (a.dw, g.w_len()),
+        (a.db.unwrap_or(a.dw), a.db.map_or(0, |_| g.c_out)),
+    ];
+    match backend.kernels() {
+        Kernels::Cpu(cpu) => {
+            let (pool, ([x, dy], [dw, db])) = cpu.operands("conv2d_backward_params", ins, outs)?;
+            let db = a.db.map(|_| db);
+            cpu_grad::backward_params(pool, &g, x, dy, dw, db);
+            Ok(())
+        }
+        Kernels::Cuda(cuda) => {
+            let ([x, dy], [dw, db]) = cuda.operands("conv2d_backward_params", ins, outs)?;
+            let rows = g.batch * g.oh * g.ow;
+            let n_chunks = crate::ops::reduce::chunks(rows).max(1);
+            let (nw, nb) = (g.w_len(), if a.db.is_some() { g.c_out } else { 0 });
+            let partial = cuda.op_scratch(n_chunks * (nw + nb))?;
+            let args = KArgs::new().ptr(x).ptr(dy).ptr(partial).u64(n_chunks);
+            cuda.launch_op_1d(CUDA, "nx_conv2d_dw_partial", n_chunks * nw, g.args(args))?;
+            let args = KArgs::new().ptr(partial).ptr(dw).u64(n_chunks).u64(nw);
+            cuda.launch_op_1d(CUDA, "nx_conv_sum_partials", nw, args)?;
+            if nb > 0 {
+                let pb = partial + (n_chunks * nw * 4) as u64;
+                let args = KArgs::new().ptr(dy).ptr(pb).u64(n_chunks);
+                cuda.launch_op_1d(CUDA, "nx_conv2d_db_partial", n_chunks * nb, g.args(args))?;
+                let args = KArgs::new().ptr(pb).ptr(db).u64(n_chunks).u64(nb);
+                cuda.launch_op_1d(CUDA, "nx_conv_sum_partials", nb, args)?;
+            }
+            Ok(())
+        }
+    }
+}
