@@ -145,6 +145,7 @@ fn skipped_records_say_why_and_measure_nothing() {
             "xor_mlp",
             "mnist_mlp_b64",
             "mnist_mlp_b512",
+            "mnist_mlp_fit",
             "mnist_cnn_b64",
             "mnist_cnn_b512",
             "mini_transformer",

@@ -210,6 +210,15 @@ pub fn workloads() -> Vec<Workload> {
             None,
             Arch::MnistMlp,
         ),
+        // Whole `fit` epochs on the real MNIST training set (bench/fit_epoch.rs).
+        w(
+            "mnist_mlp_fit",
+            64,
+            Unit::Images,
+            "the mnist_mlp model: one shuffled fit epoch of the 60,000 MNIST training images",
+            None,
+            Arch::MnistMlp,
+        ),
         w("mnist_cnn_b64", 64, Unit::Images, cnn, None, Arch::MnistCnn),
         w(
             "mnist_cnn_b512",
