@@ -182,6 +182,7 @@ fn exp_pair(x: f32) -> (f32, f32) {
 /// f32::MAX + ½ulp); 88.72283173 (0x42B17217) is the largest finite case. Underflow is gradual:
 /// exp(-100) = 27·2^-149 ≈ 3.78e-44, exp(-103.97) = 2^-149 (smallest subnormal),
 /// exp(x < -103.972) = 0.
+#[inline]
 pub fn exp(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;

@@ -12,9 +12,17 @@
 //!
 //! Ops know nothing of layers, graphs or training; layers call them.
 
+pub mod attention;
+pub mod embedding;
+pub mod layernorm;
 pub mod reduce;
 
 use crate::backend::cuda::Family;
 
 /// The CUDA source of every op folder (the NVRTC compile test builds each one).
-pub const CUDA_FAMILIES: &[Family] = &[reduce::CUDA];
+pub const CUDA_FAMILIES: &[Family] = &[
+    reduce::CUDA,
+    embedding::CUDA,
+    layernorm::CUDA,
+    attention::CUDA,
+];
