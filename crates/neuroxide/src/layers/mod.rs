@@ -6,17 +6,23 @@
 //! gradients) lives in buffers the graph executor planned, handed to the layer in [`Io`].
 
 mod activation;
+mod attention;
 mod dense;
 mod dropout;
+mod embedding;
 pub mod init;
+mod layernorm;
 mod merge;
 mod reshape;
 mod serialize;
 
 pub use activation::{ActivationLayer, ActivationOp};
+pub use attention::MultiHeadAttention;
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use embedding::{Embedding, PositionEmbedding};
 pub use init::Initializer;
+pub use layernorm::LayerNorm;
 pub use merge::{Add, Concat, Multiply};
 pub use reshape::{Flatten, Reshape};
 pub use serialize::layer_from_config;
@@ -88,6 +94,12 @@ pub trait Layer: Send + Sync {
     /// planned batch capacity).
     fn workspace(&self, _inputs: &[Shape], _output: &Shape) -> Vec<usize> {
         Vec::new()
+    }
+    /// Checks the values of input `input` on the host before a batch that feeds this layer
+    /// directly from a model input is uploaded (Embedding: every token id in range). Most
+    /// layers accept any value.
+    fn check_input(&self, _input: usize, _values: &[f32]) -> Result<()> {
+        Ok(())
     }
     /// Computes the output.
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()>;

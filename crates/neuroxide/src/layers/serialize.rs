@@ -1,8 +1,8 @@
 //! Rebuilding layers from their saved JSON configuration (the architecture file).
 
 use super::{
-    ActivationLayer, ActivationOp, Add, Concat, Dense, Dropout, Flatten, Initializer, Layer,
-    Multiply, Reshape,
+    ActivationLayer, ActivationOp, Add, Concat, Dense, Dropout, Embedding, Flatten, Initializer,
+    Layer, LayerNorm, MultiHeadAttention, Multiply, PositionEmbedding, Reshape,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -36,6 +36,23 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
         "Flatten" => Box::new(Flatten),
         "Reshape" => Box::new(Reshape {
             target: field(kind, config, "target")?,
+        }),
+        "Embedding" => Box::new(Embedding {
+            vocab: field(kind, config, "vocab")?,
+            dim: field(kind, config, "dim")?,
+            init: field::<Initializer>(kind, config, "init")?,
+        }),
+        "PositionEmbedding" => Box::new(PositionEmbedding {
+            init: field::<Initializer>(kind, config, "init")?,
+        }),
+        "LayerNorm" => Box::new(LayerNorm {
+            eps: field(kind, config, "eps")?,
+        }),
+        "MultiHeadAttention" => Box::new(MultiHeadAttention {
+            heads: field(kind, config, "heads")?,
+            causal: field(kind, config, "causal")?,
+            use_bias: field(kind, config, "use_bias")?,
+            kernel_init: field::<Initializer>(kind, config, "kernel_init")?,
         }),
         "Add" => Box::new(Add),
         "Concat" => Box::new(Concat),
