@@ -14,7 +14,8 @@ use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::LossArgs;
 use neuroxide::layers::{
-    ActivationLayer, Add, Concat, Dense, Dropout, Flatten, Layer, Multiply, Reshape,
+    ActivationLayer, Add, Concat, Dense, Dropout, Embedding, Flatten, Layer, LayerNorm,
+    MultiHeadAttention, Multiply, PositionEmbedding, Reshape,
 };
 use neuroxide::{Activation, Backend, LossKind, Shape, TargetKind};
 
@@ -428,6 +429,11 @@ fn every_layer_kind_is_checked() {
         "Add",
         "Concat",
         "Multiply",
+        // gradcheck_transformer.rs
+        "Embedding",
+        "PositionEmbedding",
+        "LayerNorm",
+        "MultiHeadAttention",
     ];
     let layers: Vec<Box<dyn Layer>> = vec![
         Box::new(Dense::new(1)),
@@ -438,6 +444,10 @@ fn every_layer_kind_is_checked() {
         Box::new(Add),
         Box::new(Concat),
         Box::new(Multiply),
+        Box::new(Embedding::new(2, 2)),
+        Box::new(PositionEmbedding::new()),
+        Box::new(LayerNorm::new()),
+        Box::new(MultiHeadAttention::new(1)),
     ];
     for l in &layers {
         assert!(covered.contains(&l.kind()), "{} has no gradcheck", l.kind());
