@@ -107,6 +107,9 @@ pub fn run_workload(
     if let Some(why) = w.skipped {
         return Ok(skip(why.to_string()));
     }
+    if let (Some(why), false) = (w.cpu_skipped, device.is_cuda()) {
+        return Ok(skip(why.to_string()));
+    }
     if mode == Mode::Fast {
         return Ok(skip("fast mode is not implemented yet (exact only)".into()));
     }

@@ -26,7 +26,7 @@ pub fn softplus(x: f32) -> f32 {
 }
 
 /// `y = f(x)`.
-#[inline]
+#[inline(always)]
 pub fn forward(act: Activation, x: f32) -> f32 {
     match act {
         Activation::Linear => x,
@@ -71,7 +71,7 @@ pub fn forward(act: Activation, x: f32) -> f32 {
 }
 
 /// `dx = dy * f'(x)`, using the pre-activation `x` and/or the output `y`.
-#[inline]
+#[inline(always)]
 pub fn backward(act: Activation, x: f32, y: f32, dy: f32) -> f32 {
     match act {
         Activation::Linear => dy,
