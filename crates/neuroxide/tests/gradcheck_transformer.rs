@@ -142,7 +142,7 @@ fn embedding_gradients_with_repeated_ids() {
         Box::new(Embedding::new(4, 3)),
         &[&[5]],
         2,
-        &[ids.clone()],
+        std::slice::from_ref(&ids),
         &[],
         39,
     );

@@ -108,7 +108,7 @@ impl Layer for MultiHeadAttention {
                 "MultiHeadAttention expects [positions, features] per sample, got {s}"
             )));
         }
-        if self.heads == 0 || s.last() % self.heads != 0 {
+        if self.heads == 0 || !s.last().is_multiple_of(self.heads) {
             return Err(Error::Shape(format!(
                 "MultiHeadAttention: {} features do not split into {} heads",
                 s.last(),

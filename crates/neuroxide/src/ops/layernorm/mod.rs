@@ -213,7 +213,6 @@ pub fn layernorm_forward(backend: &mut dyn Backend, a: &LayerNormForward) -> Res
             let (mean, rstd) = (SharedMut::new(mean), SharedMut::new(rstd));
             let fma = fma_isa();
             par_rows(pool, y, rows, dim, &|r0, block| {
-                let n = block.len() / dim;
                 let mut stats = [(0.0f32, 0.0f32); 64];
                 for (b, yb) in block.chunks_mut(64 * dim).enumerate() {
                     let rb = r0 + b * 64;
@@ -235,7 +234,6 @@ pub fn layernorm_forward(backend: &mut dyn Backend, a: &LayerNormForward) -> Res
                         rs[i] = s;
                     }
                 }
-                let _ = (n, fma);
             });
             Ok(())
         }
