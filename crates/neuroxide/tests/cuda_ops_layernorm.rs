@@ -1,4 +1,4 @@
-//! `ops::layernorm`: forward against a float64 reference (CPU), and CPU vs CUDA bit for bit
+//! `ops::layernorm` and `ops::rmsnorm`: LayerNorm forward against a float64 reference (CPU), and CPU vs CUDA bit for bit
 //! (rows of 1, C−1, C, C+1 and wide rows, many rows so the parameter gradients take several
 //! chunks; signed zeros, denormals and constant rows among the inputs).
 
@@ -12,6 +12,7 @@ use neuroxide::ops::layernorm::{
     layernorm_backward, layernorm_forward, LayerNormBackward, LayerNormForward,
 };
 use neuroxide::ops::reduce::CHUNK;
+use neuroxide::ops::rmsnorm::{rmsnorm_backward, rmsnorm_forward, RmsNormBackward, RmsNormForward};
 use neuroxide::Backend;
 use parity_pair::{edge_values, rng, Pair, Rng};
 
@@ -72,9 +73,9 @@ fn layernorm_forward_matches_f64() {
 }
 
 #[test]
-fn layernorm_cpu_vs_cuda() {
+fn layernorm_and_rmsnorm_cpu_vs_cuda() {
     let Some(mut p) = Pair::new() else { return };
-    let mut r = rng("layernorm_cpu_vs_cuda");
+    let mut r = rng("layernorm_and_rmsnorm_cpu_vs_cuda");
     for (rows, dim) in [
         (1, 1),
         (3, CHUNK - 1),
@@ -125,6 +126,34 @@ fn layernorm_cpu_vs_cuda() {
         p.check(&format!("layernorm dx {what}"), dx);
         p.check(&format!("layernorm dgamma {what}"), dg);
         p.check(&format!("layernorm dbeta {what}"), db);
+        // RMSNorm on the same inputs.
+        let (ry, rr) = (p.out(rows * dim), p.out(rows));
+        let f = RmsNormForward {
+            x,
+            gamma,
+            y: ry,
+            rrms: rr,
+            rows,
+            dim,
+            eps: 1e-6,
+        };
+        p.run(|be| rmsnorm_forward(be, &f));
+        p.check(&format!("rmsnorm y {what}"), ry);
+        p.check(&format!("rmsnorm rrms {what}"), rr);
+        let (rdx, rdg) = (p.out(rows * dim), p.out(dim));
+        let b = RmsNormBackward {
+            x,
+            gamma,
+            rrms: rr,
+            dy,
+            dx: rdx,
+            dgamma: rdg,
+            rows,
+            dim,
+        };
+        p.run(|be| rmsnorm_backward(be, &b));
+        p.check(&format!("rmsnorm dx {what}"), rdx);
+        p.check(&format!("rmsnorm dgamma {what}"), rdg);
     }
-    p.finish("layernorm_cpu_vs_cuda");
+    p.finish("layernorm_and_rmsnorm_cpu_vs_cuda");
 }

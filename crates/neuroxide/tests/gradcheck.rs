@@ -15,7 +15,7 @@ use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::LossArgs;
 use neuroxide::layers::{
     ActivationLayer, Add, Concat, Dense, Dropout, Embedding, Flatten, Layer, LayerNorm,
-    MultiHeadAttention, Multiply, PositionEmbedding, Reshape,
+    MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm,
 };
 use neuroxide::{Activation, Backend, LossKind, Shape, TargetKind};
 
@@ -434,6 +434,7 @@ fn every_layer_kind_is_checked() {
         "PositionEmbedding",
         "LayerNorm",
         "MultiHeadAttention",
+        "RmsNorm",
     ];
     let layers: Vec<Box<dyn Layer>> = vec![
         Box::new(Dense::new(1)),
@@ -448,6 +449,7 @@ fn every_layer_kind_is_checked() {
         Box::new(PositionEmbedding::new()),
         Box::new(LayerNorm::new()),
         Box::new(MultiHeadAttention::new(1)),
+        Box::new(RmsNorm::new()),
     ];
     for l in &layers {
         assert!(covered.contains(&l.kind()), "{} has no gradcheck", l.kind());

@@ -1,11 +1,13 @@
 //! Float64 finite-difference gradient checks of the transformer layers (the harness and the
-//! objective `L = Σ r_i · y_i` of gradcheck.rs): LayerNorm, MultiHeadAttention with and
+//! objective `L = Σ r_i · y_i` of gradcheck.rs): LayerNorm, RmsNorm, MultiHeadAttention with and
 //! without the causal mask and biases, PositionEmbedding, and Embedding with repeated ids.
 
 mod common;
 
 use common::{dot64, fd_check, LayerHarness, Rng};
-use neuroxide::layers::{Embedding, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding};
+use neuroxide::layers::{
+    Embedding, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding, RmsNorm,
+};
 use neuroxide::Shape;
 
 const RTOL: f64 = 1e-2;
@@ -94,6 +96,20 @@ fn layernorm_gradients() {
         &[x],
         &[0],
         32,
+    );
+}
+
+#[test]
+fn rmsnorm_gradients() {
+    let x = Rng::new(41).vec(3 * 4 * 6, -2.0, 2.0);
+    check(
+        "RmsNorm",
+        Box::new(RmsNorm::new()),
+        &[&[4, 6]],
+        3,
+        &[x],
+        &[0],
+        42,
     );
 }
 

@@ -22,7 +22,7 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::{Embedding, PositionEmbedding};
 pub use init::Initializer;
-pub use layernorm::LayerNorm;
+pub use layernorm::{LayerNorm, RmsNorm};
 pub use merge::{Add, Concat, Multiply};
 pub use reshape::{Flatten, Reshape};
 pub use serialize::layer_from_config;

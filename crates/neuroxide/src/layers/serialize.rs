@@ -2,7 +2,7 @@
 
 use super::{
     ActivationLayer, ActivationOp, Add, Concat, Dense, Dropout, Embedding, Flatten, Initializer,
-    Layer, LayerNorm, MultiHeadAttention, Multiply, PositionEmbedding, Reshape,
+    Layer, LayerNorm, MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -46,6 +46,9 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
             init: field::<Initializer>(kind, config, "init")?,
         }),
         "LayerNorm" => Box::new(LayerNorm {
+            eps: field(kind, config, "eps")?,
+        }),
+        "RmsNorm" => Box::new(RmsNorm {
             eps: field(kind, config, "eps")?,
         }),
         "MultiHeadAttention" => Box::new(MultiHeadAttention {

@@ -16,6 +16,7 @@ pub mod attention;
 pub mod embedding;
 pub mod layernorm;
 pub mod reduce;
+pub mod rmsnorm;
 
 use crate::backend::cuda::Family;
 
@@ -25,4 +26,5 @@ pub const CUDA_FAMILIES: &[Family] = &[
     embedding::CUDA,
     layernorm::CUDA,
     attention::CUDA,
+    rmsnorm::CUDA,
 ];
