@@ -189,3 +189,35 @@ fn ci_sized_language_model_learns() {
     );
     assert!(after < 2.6, "validation loss {after} after 300 steps");
 }
+
+/// A block variant with RMSNorm and a SwiGLU feed-forward builds, trains and lowers the loss.
+#[test]
+fn rmsnorm_swiglu_block_trains() {
+    use neuroxide::graph::{add, Graph, LayerApply};
+    use neuroxide::layers::{Dense, Embedding, MultiHeadAttention, PositionEmbedding, RmsNorm};
+    let (_, ids) = corpus();
+    let g = Graph::new();
+    let tokens = g.input([16]);
+    let x = PositionEmbedding::new().apply(&Embedding::new(76, 32).apply(&tokens));
+    let h = MultiHeadAttention::new(2)
+        .causal()
+        .no_bias()
+        .apply(&RmsNorm::new().apply(&x));
+    let x = add(&[&x, &h]);
+    let h = ct::swiglu(&RmsNorm::new().apply(&x), 64, 32);
+    let x = add(&[&x, &h]);
+    let logits = Dense::new(76).no_bias().apply(&RmsNorm::new().apply(&x));
+    let mut m = Model::with_seed(&[&tokens], &[&logits], 1).unwrap();
+    m.compile(
+        neuroxide::optim::adamw(3e-3, 0.01),
+        neuroxide::Loss::cross_entropy(),
+    )
+    .unwrap();
+    let (x, y) = batch(&ids, 16, 8, 0);
+    let first = m.train_on_batch(&x, &y).unwrap();
+    let mut last = first;
+    for _ in 0..30 {
+        last = m.train_on_batch(&x, &y).unwrap();
+    }
+    assert!(last < first - 0.5, "loss {first} -> {last}");
+}

@@ -8,7 +8,7 @@
 use crate::data::text::{
     lm_batch, lm_eval_batches, load_shakespeare, train_val_split, CharTokenizer,
 };
-use crate::graph::{add, Graph, LayerApply, SymbolicTensor};
+use crate::graph::{add, multiply, Graph, LayerApply, SymbolicTensor};
 use crate::layers::{Dense, Embedding, LayerNorm, MultiHeadAttention, PositionEmbedding};
 use crate::philox::{philox4x32_10, uniform01};
 use crate::train::schedule::{CosineWarmup, Schedule};
@@ -54,6 +54,17 @@ pub fn block(x: &SymbolicTensor, c: &TransformerConfig, i: usize) -> SymbolicTen
         .apply_named(&format!("block{i}_ff1"), &h);
     let h = Dense::new(c.dim).apply_named(&format!("block{i}_ff2"), &h);
     add(&[&x, &h])
+}
+
+/// A SwiGLU feed-forward (LLaMA's): `W3 · (silu(W1·x) ⊙ (W2·x))`, no biases, built from
+/// Dense and Multiply (each gradient-checked), so it needs no kernel of its own.
+pub fn swiglu(x: &SymbolicTensor, ff: usize, dim: usize) -> SymbolicTensor {
+    let gate = Dense::new(ff)
+        .no_bias()
+        .activation(Activation::Silu)
+        .apply(x);
+    let up = Dense::new(ff).no_bias().apply(x);
+    Dense::new(dim).no_bias().apply(&multiply(&gate, &up))
 }
 
 /// The model (uncompiled), parameters initialised from `seed`.
