@@ -15,7 +15,7 @@ use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::LossArgs;
 use neuroxide::layers::{
     ActivationLayer, Add, Concat, Dense, Dropout, Embedding, Flatten, Layer, LayerNorm,
-    MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm,
+    MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm, SequencePooling,
 };
 use neuroxide::{Activation, Backend, LossKind, Shape, TargetKind};
 
@@ -435,6 +435,7 @@ fn every_layer_kind_is_checked() {
         "LayerNorm",
         "MultiHeadAttention",
         "RmsNorm",
+        "SequencePooling",
     ];
     let layers: Vec<Box<dyn Layer>> = vec![
         Box::new(Dense::new(1)),
@@ -450,6 +451,7 @@ fn every_layer_kind_is_checked() {
         Box::new(LayerNorm::new()),
         Box::new(MultiHeadAttention::new(1)),
         Box::new(RmsNorm::new()),
+        Box::new(SequencePooling::mean()),
     ];
     for l in &layers {
         assert!(covered.contains(&l.kind()), "{} has no gradcheck", l.kind());

@@ -6,7 +6,7 @@ mod common;
 
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
-    Embedding, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding, RmsNorm,
+    Embedding, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding, RmsNorm, SequencePooling,
 };
 use neuroxide::Shape;
 
@@ -174,4 +174,27 @@ fn embedding_gradients_with_repeated_ids() {
     assert_eq!(&gp[0][6..9], &[0.0, 0.0, 0.0]);
     assert_eq!(&gp[0][3..6], &[5.0, 5.0, 5.0]);
     assert!(gi[0].iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn sequence_pooling_gradients() {
+    let x = Rng::new(43).vec(3 * 5 * 4, -1.0, 1.0);
+    check(
+        "SequencePooling mean",
+        Box::new(SequencePooling::mean()),
+        &[&[5, 4]],
+        3,
+        std::slice::from_ref(&x),
+        &[0],
+        44,
+    );
+    check(
+        "SequencePooling first",
+        Box::new(SequencePooling::first()),
+        &[&[5, 4]],
+        3,
+        &[x],
+        &[0],
+        45,
+    );
 }

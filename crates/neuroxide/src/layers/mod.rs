@@ -14,6 +14,7 @@ pub mod init;
 mod layernorm;
 mod merge;
 mod reshape;
+mod seqpool;
 mod serialize;
 
 pub use activation::{ActivationLayer, ActivationOp};
@@ -25,6 +26,7 @@ pub use init::Initializer;
 pub use layernorm::{LayerNorm, RmsNorm};
 pub use merge::{Add, Concat, Multiply};
 pub use reshape::{Flatten, Reshape};
+pub use seqpool::{SeqPoolMode, SequencePooling};
 pub use serialize::layer_from_config;
 
 use crate::backend::{Backend, BufId};

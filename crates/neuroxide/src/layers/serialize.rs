@@ -3,6 +3,7 @@
 use super::{
     ActivationLayer, ActivationOp, Add, Concat, Dense, Dropout, Embedding, Flatten, Initializer,
     Layer, LayerNorm, MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm,
+    SeqPoolMode, SequencePooling,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -47,6 +48,9 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
         }),
         "LayerNorm" => Box::new(LayerNorm {
             eps: field(kind, config, "eps")?,
+        }),
+        "SequencePooling" => Box::new(SequencePooling {
+            mode: field::<SeqPoolMode>(kind, config, "mode")?,
         }),
         "RmsNorm" => Box::new(RmsNorm {
             eps: field(kind, config, "eps")?,

@@ -17,6 +17,7 @@ pub mod embedding;
 pub mod layernorm;
 pub mod reduce;
 pub mod rmsnorm;
+pub mod seqpool;
 
 use crate::backend::cuda::Family;
 
@@ -27,4 +28,5 @@ pub const CUDA_FAMILIES: &[Family] = &[
     layernorm::CUDA,
     attention::CUDA,
     rmsnorm::CUDA,
+    seqpool::CUDA,
 ];
