@@ -27,8 +27,17 @@ fn shape(batch: usize, seq: usize, heads: usize, head_dim: usize, causal: bool) 
 }
 
 fn run_cpu(s: &AttentionShape, qkv: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    run_cpu_masked(s, qkv, None)
+}
+
+fn run_cpu_masked(s: &AttentionShape, qkv: &[f32], mask: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
     let d = s.model_dim();
     let mut be = CpuBackend::new(2);
+    let key_mask = mask.map(|m| {
+        let b = be.alloc(m.len()).unwrap();
+        be.upload(b, 0, m).unwrap();
+        b
+    });
     let q = be.alloc(qkv.len()).unwrap();
     let o = be.alloc(s.batch * s.seq * d).unwrap();
     let pr = be.alloc(s.batch * s.heads * s.seq * s.seq).unwrap();
@@ -38,6 +47,7 @@ fn run_cpu(s: &AttentionShape, qkv: &[f32]) -> (Vec<f32>, Vec<f32>) {
         qkv: q,
         out: o,
         probs: pr,
+        key_mask,
     };
     attention_forward(&mut be, &f).unwrap();
     let mut out = vec![0.0; s.batch * s.seq * d];
@@ -132,6 +142,7 @@ fn attention_cpu_vs_cuda() {
                 qkv,
                 out,
                 probs,
+                key_mask: None,
             };
             p.run(|be| attention_forward(be, &f));
             let what = format!("b{batch} t{seq} h{heads}x{hd} causal {causal}");
@@ -145,10 +156,66 @@ fn attention_cpu_vs_cuda() {
                 probs,
                 dout,
                 dqkv,
+                key_mask: None,
             };
             p.run(|be| attention_backward(be, &b));
             p.check(&format!("attention dqkv {what}"), dqkv);
+            // The same with a key padding mask (about a third of the keys padded; the first
+            // sequence fully padded, so its queries see no key).
+            let mask: Vec<f32> = (0..batch * seq)
+                .map(|k| if k < seq || r.below(3) == 0 { 0.0 } else { 1.0 })
+                .collect();
+            let key_mask = Some(p.buf(&mask));
+            let (mout, mprobs) = (p.out(batch * seq * d), p.out(batch * heads * seq * seq));
+            let f = AttentionForward {
+                out: mout,
+                probs: mprobs,
+                key_mask,
+                ..f
+            };
+            p.run(|be| attention_forward(be, &f));
+            p.check(&format!("masked attention out {what}"), mout);
+            p.check(&format!("masked attention probs {what}"), mprobs);
+            let mdqkv = p.out(batch * seq * 3 * d);
+            let b = AttentionBackward {
+                probs: mprobs,
+                dqkv: mdqkv,
+                key_mask,
+                ..b
+            };
+            p.run(|be| attention_backward(be, &b));
+            p.check(&format!("masked attention dqkv {what}"), mdqkv);
         }
     }
     p.finish("attention_cpu_vs_cuda");
+}
+
+/// Padding keys at the end of a sequence gives the same outputs, bit for bit, as the causal
+/// attention of the unpadded positions (a padded key is skipped, not weighted by zero); a query
+/// that sees only padding gets zeros.
+#[test]
+fn key_padding_mask_skips_padded_keys() {
+    let mut r = rng("key_padding_mask_skips_padded_keys");
+    let s = shape(1, 10, 2, 3, false);
+    let d = s.model_dim();
+    let qkv = r.vec(s.seq * 3 * d, -1.0, 1.0);
+    let mut mask = vec![1.0f32; 10];
+    mask[6..].fill(0.0);
+    let (out, probs) = run_cpu_masked(&s, &qkv, Some(&mask));
+    // Reference: a 6-position non-causal attention on the first 6 rows.
+    let short = shape(1, 6, 2, 3, false);
+    let (want, _) = run_cpu(&short, &qkv[..6 * 3 * d]);
+    for k in 0..6 * d {
+        assert_eq!(out[k].to_bits(), want[k].to_bits(), "element {k}");
+    }
+    for h in 0..2 {
+        for i in 0..10 {
+            for j in 6..10 {
+                assert_eq!(probs[(h * 10 + i) * 10 + j], 0.0);
+            }
+        }
+    }
+    let none = vec![0.0f32; 10];
+    let (out, _) = run_cpu_masked(&s, &qkv, Some(&none));
+    assert!(out.iter().all(|&v| v == 0.0));
 }

@@ -198,3 +198,20 @@ fn sequence_pooling_gradients() {
         45,
     );
 }
+
+#[test]
+fn attention_key_padding_mask_gradients() {
+    // Sequence 0 has its last two keys padded, sequence 1 none; causal as well.
+    let x = Rng::new(46).vec(2 * 5 * 6, -1.0, 1.0);
+    let mask = vec![1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+    let l = MultiHeadAttention::new(2).causal().key_padding_mask();
+    check(
+        "MHA causal + key padding",
+        Box::new(l),
+        &[&[5, 6], &[5]],
+        2,
+        &[x, mask],
+        &[0],
+        47,
+    );
+}

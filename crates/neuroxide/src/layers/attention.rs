@@ -26,6 +26,9 @@ pub struct MultiHeadAttention {
     pub causal: bool,
     pub use_bias: bool,
     pub kernel_init: Initializer,
+    /// A second input `[T]` per sample marks the real keys (non-zero) and the padding (0);
+    /// padded keys are never attended to.
+    pub key_padding_mask: bool,
 }
 
 impl MultiHeadAttention {
@@ -36,7 +39,13 @@ impl MultiHeadAttention {
             causal: false,
             use_bias: true,
             kernel_init: Initializer::GlorotUniform,
+            key_padding_mask: false,
         }
+    }
+    /// Takes a second input: a `[T]` key padding mask per sample (0 = padding).
+    pub fn key_padding_mask(mut self) -> Self {
+        self.key_padding_mask = true;
+        self
     }
     /// Query `i` attends to keys `0..=i` only (language models).
     pub fn causal(mut self) -> Self {
@@ -98,14 +107,21 @@ impl Layer for MultiHeadAttention {
     }
     fn config(&self) -> serde_json::Value {
         json!({"heads": self.heads, "causal": self.causal, "use_bias": self.use_bias,
-               "kernel_init": self.kernel_init})
+               "kernel_init": self.kernel_init, "key_padding_mask": self.key_padding_mask})
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
-        expect_inputs(inputs, 1)?;
+        expect_inputs(inputs, 1 + usize::from(self.key_padding_mask))?;
         let s = &inputs[0];
         if s.rank() != 2 || s.numel() == 0 {
             return Err(Error::Shape(format!(
                 "MultiHeadAttention expects [positions, features] per sample, got {s}"
+            )));
+        }
+        if self.key_padding_mask && inputs[1].dims() != [s.dims()[0]] {
+            return Err(Error::Shape(format!(
+                "MultiHeadAttention: the key padding mask must be [{}] per sample, got {}",
+                s.dims()[0],
+                inputs[1]
             )));
         }
         if self.heads == 0 || !s.last().is_multiple_of(self.heads) {
@@ -181,6 +197,7 @@ impl Layer for MultiHeadAttention {
                 qkv: ws[0],
                 out: ws[1],
                 probs: ws[2],
+                key_mask: self.key_padding_mask.then(|| io.inputs[1]),
             },
         )?;
         ctx.backend
@@ -224,8 +241,13 @@ impl Layer for MultiHeadAttention {
                 probs: ws[2],
                 dout: ws[3],
                 dqkv: ws[4],
+                key_mask: self.key_padding_mask.then(|| io.inputs[1]),
             },
         )?;
+        // The mask is not differentiable.
+        if let Some(Some(dm)) = g.grad_inputs.get(1) {
+            be.fill(*dm, ctx.batch * s.seq, 0.0)?;
+        }
         be.matmul(&mm(
             d,
             3 * d,

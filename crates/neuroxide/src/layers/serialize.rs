@@ -60,6 +60,11 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
             causal: field(kind, config, "causal")?,
             use_bias: field(kind, config, "use_bias")?,
             kernel_init: field::<Initializer>(kind, config, "kernel_init")?,
+            // Absent in architectures saved before the option existed.
+            key_padding_mask: config
+                .get("key_padding_mask")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }),
         "Add" => Box::new(Add),
         "Concat" => Box::new(Concat),

@@ -12,7 +12,11 @@ __device__ __forceinline__ void nx_attn_row(u64 row, u64 seq, u64 heads, u64 *b,
     *b = bh / heads;
 }
 
-extern "C" __global__ void nx_attention_forward(const float *qkv, float *out, float *probs,
+// Key `j` of sequence `b` takes part unless a key padding mask is given and mask[b*seq + j] == 0.
+#define NX_KEEP(j) (!has_mask || km[(j)] != 0.0f)
+
+extern "C" __global__ void nx_attention_forward(const float *qkv, const float *mask,
+                                                unsigned int has_mask, float *out, float *probs,
                                                 u64 batch, u64 seq, u64 heads, u64 hd,
                                                 unsigned int causal, float scale) {
     const u64 d = heads * hd;
@@ -20,6 +24,7 @@ extern "C" __global__ void nx_attention_forward(const float *qkv, float *out, fl
         u64 b, h, i;
         nx_attn_row(row, seq, heads, &b, &h, &i);
         const u64 jn = causal ? i + 1 : seq;
+        const float *km = mask + b * seq;
         const float *q = qkv + (b * seq + i) * 3 * d + h * hd;
         float *prow = probs + row * seq;
         for (u64 j = lane; j < jn; j += 32) {
@@ -28,26 +33,34 @@ extern "C" __global__ void nx_attention_forward(const float *qkv, float *out, fl
             for (u64 p = 0; p < hd; ++p) {
                 acc = fmaf(q[p], k[p], acc);
             }
-            prow[j] = acc * scale;
+            // A masked key enters the max as -inf, which `if (s > mx)` never takes: the same
+            // as skipping it.
+            prow[j] = NX_KEEP(j) ? acc * scale : NX_NEG_INF;
         }
         __syncwarp();
         const float mx = nx_warp_row_max(prow, jn, lane);
         __syncwarp();
         for (u64 j = lane; j < jn; j += 32) {
-            prow[j] = nx_exp(prow[j] - mx);
+            if (NX_KEEP(j)) {
+                prow[j] = nx_exp(prow[j] - mx);
+            }
         }
         __syncwarp();
-        const float sum = nx_warp_chunked(
-            jn, lane, [&](u64 j, float &a, float &) { a = prow[j]; },
+        const float sum = nx_warp_chunked_if(
+            jn, lane, [&](u64 j) { return NX_KEEP(j); },
+            [&](u64 j, float &a, float &) { a = prow[j]; },
             [](float acc, float a, float) { return acc + a; });
         __syncwarp();
         for (u64 j = lane; j < seq; j += 32) {
-            prow[j] = j < jn ? prow[j] / sum : 0.0f;
+            prow[j] = j < jn && NX_KEEP(j) ? prow[j] / sum : 0.0f;
         }
         __syncwarp();
         for (u64 p = lane; p < hd; p += 32) {
             float acc = 0.0f;
             for (u64 j = 0; j < jn; ++j) {
+                if (!NX_KEEP(j)) {
+                    continue;
+                }
                 acc = fmaf(prow[j], qkv[(b * seq + j) * 3 * d + 2 * d + h * hd + p], acc);
             }
             out[(b * seq + i) * d + h * hd + p] = acc;
@@ -56,7 +69,8 @@ extern "C" __global__ void nx_attention_forward(const float *qkv, float *out, fl
 }
 
 // dS (into `ds`, [batch, heads, seq, seq]) and dq, one warp per query row i.
-extern "C" __global__ void nx_attention_backward_dq(const float *qkv, const float *probs,
+extern "C" __global__ void nx_attention_backward_dq(const float *qkv, const float *mask,
+                                                    unsigned int has_mask, const float *probs,
                                                     const float *dout, float *ds, float *dqkv,
                                                     u64 batch, u64 seq, u64 heads, u64 hd,
                                                     unsigned int causal, float scale) {
@@ -65,6 +79,7 @@ extern "C" __global__ void nx_attention_backward_dq(const float *qkv, const floa
         u64 b, h, i;
         nx_attn_row(row, seq, heads, &b, &h, &i);
         const u64 jn = causal ? i + 1 : seq;
+        const float *km = mask + b * seq;
         const float *go = dout + (b * seq + i) * d + h * hd;
         const float *prow = probs + row * seq;
         float *dsrow = ds + row * seq;
@@ -77,8 +92,8 @@ extern "C" __global__ void nx_attention_backward_dq(const float *qkv, const floa
             dsrow[j] = acc;
         }
         __syncwarp();
-        const float dd = nx_warp_chunked(
-            jn, lane,
+        const float dd = nx_warp_chunked_if(
+            jn, lane, [&](u64 j) { return NX_KEEP(j); },
             [&](u64 j, float &a, float &bb) {
                 a = prow[j];
                 bb = dsrow[j];
@@ -86,12 +101,15 @@ extern "C" __global__ void nx_attention_backward_dq(const float *qkv, const floa
             [](float acc, float a, float bb) { return fmaf(a, bb, acc); });
         __syncwarp();
         for (u64 j = lane; j < jn; j += 32) {
-            dsrow[j] = (prow[j] * (dsrow[j] - dd)) * scale;
+            dsrow[j] = NX_KEEP(j) ? (prow[j] * (dsrow[j] - dd)) * scale : 0.0f;
         }
         __syncwarp();
         for (u64 p = lane; p < hd; p += 32) {
             float acc = 0.0f;
             for (u64 j = 0; j < jn; ++j) {
+                if (!NX_KEEP(j)) {
+                    continue;
+                }
                 acc = fmaf(dsrow[j], qkv[(b * seq + j) * 3 * d + d + h * hd + p], acc);
             }
             dqkv[(b * seq + i) * 3 * d + h * hd + p] = acc;
@@ -100,7 +118,8 @@ extern "C" __global__ void nx_attention_backward_dq(const float *qkv, const floa
 }
 
 // dk and dv, one warp per key row j: gathers over the queries i that see key j, in order.
-extern "C" __global__ void nx_attention_backward_dkv(const float *qkv, const float *probs,
+extern "C" __global__ void nx_attention_backward_dkv(const float *qkv, const float *mask,
+                                                     unsigned int has_mask, const float *probs,
                                                      const float *dout, const float *ds,
                                                      float *dqkv, u64 batch, u64 seq, u64 heads,
                                                      u64 hd, unsigned int causal) {
@@ -109,7 +128,9 @@ extern "C" __global__ void nx_attention_backward_dkv(const float *qkv, const flo
         u64 b, h, j;
         nx_attn_row(row, seq, heads, &b, &h, &j);
         const u64 bh = row / seq;
-        const u64 i0 = causal ? j : 0;
+        const float *km = mask + b * seq;
+        // A masked key takes part in no sum: its gradients are 0.
+        const u64 i0 = NX_KEEP(j) ? (causal ? j : 0) : seq;
         for (u64 p = lane; p < hd; p += 32) {
             float dk = 0.0f;
             float dv = 0.0f;

@@ -27,6 +27,8 @@
 //! Why this shape: the products with V, K and Q are matmul rows and keep the matmul's plain
 //! sequential order; the two row sums of the softmax use the chunked order like every softmax.
 //! Every output has one writer (the backward is a gather over `i` for dk/dv), so no atomics.
+//! With a key padding mask, `J(i)` also leaves out the masked keys (skipped in the max, the
+//! sums and the products; their `P` and `dS` are 0, their dk and dv are 0).
 
 use super::reduce::chunked;
 use crate::backend::cpu::pool::SharedMut;
@@ -89,6 +91,10 @@ pub struct AttentionForward {
     pub qkv: BufId,
     pub out: BufId,
     pub probs: BufId,
+    /// Key padding mask `[batch, seq]`: key `j` of sequence `b` takes part only where
+    /// `mask[b, j] != 0`; masked keys are skipped like causally hidden ones. A query that sees no
+    /// key gets zero weights and a zero output.
+    pub key_mask: Option<BufId>,
 }
 
 /// Backward: `dqkv` from `dout`, `qkv` and the saved `probs`.
@@ -99,6 +105,8 @@ pub struct AttentionBackward {
     pub probs: BufId,
     pub dout: BufId,
     pub dqkv: BufId,
+    /// The forward's key padding mask.
+    pub key_mask: Option<BufId>,
 }
 
 fn check(s: &AttentionShape) -> Result<()> {
@@ -136,16 +144,19 @@ fn qkv_at(s: &AttentionShape, b: usize, t: usize, h: usize) -> (usize, usize, us
 
 /// One (sequence, head) of the forward. `scratch` holds `head_dim·seq + seq + head_dim` values.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn head_forward(
     s: &AttentionShape,
     b: usize,
     h: usize,
     qkv: &[f32],
+    mask: Option<&[f32]>,
     out: SharedMut,
     probs: SharedMut,
     scratch: &mut [f32],
 ) {
     let (t_len, hd, d) = (s.seq, s.head_dim, s.model_dim());
+    let keep = |j: usize| mask.is_none_or(|m| m[b * t_len + j] != 0.0);
     let (kt, rest) = scratch.split_at_mut(hd * t_len);
     let (sc, acc) = rest.split_at_mut(t_len);
     for j in 0..t_len {
@@ -170,24 +181,29 @@ fn head_forward(
             }
         }
         let mut mx = f32::NEG_INFINITY;
-        for a in sc.iter_mut() {
+        for (j, a) in sc.iter_mut().enumerate() {
             *a *= s.scale;
-            if *a > mx {
+            if keep(j) && *a > mx {
                 mx = *a;
             }
         }
-        for a in sc.iter_mut() {
-            *a = math::exp(*a - mx);
+        for (j, a) in sc.iter_mut().enumerate() {
+            if keep(j) {
+                *a = math::exp(*a - mx);
+            }
         }
-        let sum = chunked(jn, |acc, j| acc + sc[j]);
+        let sum = chunked(jn, |acc, j| if keep(j) { acc + sc[j] } else { acc });
         let prow = &mut probs[i * t_len..(i + 1) * t_len];
-        for (p, &e) in prow.iter_mut().zip(sc.iter()) {
-            *p = e / sum;
+        for (j, (p, &e)) in prow.iter_mut().zip(sc.iter()).enumerate() {
+            *p = if keep(j) { e / sum } else { 0.0 };
         }
         prow[jn..].fill(0.0);
         let acc = &mut acc[..hd];
         acc.fill(0.0);
         for (j, &pj) in prow[..jn].iter().enumerate() {
+            if !keep(j) {
+                continue;
+            }
             let (_, _, v) = qkv_at(s, b, j, h);
             for (a, &vv) in acc.iter_mut().zip(&qkv[v..v + hd]) {
                 *a = pj.mul_add(vv, *a);
@@ -201,16 +217,18 @@ fn head_forward(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn head_forward_fma(
     s: &AttentionShape,
     b: usize,
     h: usize,
     qkv: &[f32],
+    mask: Option<&[f32]>,
     out: SharedMut,
     probs: SharedMut,
     scratch: &mut [f32],
 ) {
-    head_forward(s, b, h, qkv, out, probs, scratch)
+    head_forward(s, b, h, qkv, mask, out, probs, scratch)
 }
 
 /// One (sequence, head) of the backward. `scratch` holds `head_dim·seq + seq·seq + seq +
@@ -222,12 +240,14 @@ fn head_backward(
     b: usize,
     h: usize,
     qkv: &[f32],
+    mask: Option<&[f32]>,
     probs: &[f32],
     dout: &[f32],
     dqkv: SharedMut,
     scratch: &mut [f32],
 ) {
     let (t_len, hd, d) = (s.seq, s.head_dim, s.model_dim());
+    let keep = |j: usize| mask.is_none_or(|m| m[b * t_len + j] != 0.0);
     let (vt, rest) = scratch.split_at_mut(hd * t_len);
     let (ds, rest) = rest.split_at_mut(t_len * t_len);
     let (dp, acc) = rest.split_at_mut(t_len);
@@ -253,13 +273,26 @@ fn head_backward(
             }
         }
         let prow = &probs[i * t_len..i * t_len + jn];
-        let dd = chunked(jn, |a, j| prow[j].mul_add(dp[j], a));
+        let dd = chunked(jn, |a, j| {
+            if keep(j) {
+                prow[j].mul_add(dp[j], a)
+            } else {
+                a
+            }
+        });
         let dsrow = &mut ds[i * t_len..i * t_len + jn];
-        for ((o, &pj), &dpj) in dsrow.iter_mut().zip(prow).zip(dp.iter()) {
-            *o = (pj * (dpj - dd)) * s.scale;
+        for (j, ((o, &pj), &dpj)) in dsrow.iter_mut().zip(prow).zip(dp.iter()).enumerate() {
+            *o = if keep(j) {
+                (pj * (dpj - dd)) * s.scale
+            } else {
+                0.0
+            };
         }
         acc.fill(0.0);
         for (j, &g) in dsrow.iter().enumerate() {
+            if !keep(j) {
+                continue;
+            }
             let (_, k, _) = qkv_at(s, b, j, h);
             for (a, &kv) in acc.iter_mut().zip(&qkv[k..k + hd]) {
                 *a = g.mul_add(kv, *a);
@@ -271,8 +304,14 @@ fn head_backward(
     }
     for j in 0..t_len {
         let (_, k, v) = qkv_at(s, b, j, h);
+        // A masked key takes part in no sum: its gradients are 0.
+        let queries = if keep(j) {
+            s.first_query(j)..t_len
+        } else {
+            0..0
+        };
         acc.fill(0.0);
-        for i in s.first_query(j)..t_len {
+        for i in queries.clone() {
             let g = ds[i * t_len + j];
             let (q, _, _) = qkv_at(s, b, i, h);
             for (a, &qv) in acc.iter_mut().zip(&qkv[q..q + hd]) {
@@ -282,7 +321,7 @@ fn head_backward(
         // SAFETY: as above.
         unsafe { dqkv.slice(k, hd) }.copy_from_slice(acc);
         acc.fill(0.0);
-        for i in s.first_query(j)..t_len {
+        for i in queries {
             let pij = probs[i * t_len + j];
             let go = dout_at(i);
             for (a, &g) in acc.iter_mut().zip(&dout[go..go + hd]) {
@@ -302,23 +341,34 @@ unsafe fn head_backward_fma(
     b: usize,
     h: usize,
     qkv: &[f32],
+    mask: Option<&[f32]>,
     probs: &[f32],
     dout: &[f32],
     dqkv: SharedMut,
     scratch: &mut [f32],
 ) {
-    head_backward(s, b, h, qkv, probs, dout, dqkv, scratch)
+    head_backward(s, b, h, qkv, mask, probs, dout, dqkv, scratch)
 }
 
 /// Runs [`AttentionForward`].
 pub fn attention_forward(backend: &mut dyn Backend, a: &AttentionForward) -> Result<()> {
     let s = a.shape;
     check(&s)?;
-    let ins = [(a.qkv, s.qkv_len())];
+    let mask_len = if a.key_mask.is_some() {
+        s.batch * s.seq
+    } else {
+        0
+    };
+    let ins = [
+        (a.qkv, s.qkv_len()),
+        (a.key_mask.unwrap_or(a.qkv), mask_len),
+    ];
     let outs = [(a.out, s.out_len()), (a.probs, s.probs_len())];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (pool, ([qkv], [out, probs])) = cpu.operands("attention_forward", ins, outs)?;
+            let (pool, ([qkv, mask], [out, probs])) =
+                cpu.operands("attention_forward", ins, outs)?;
+            let mask = a.key_mask.map(|_| mask);
             let (out, probs) = (SharedMut::new(out), SharedMut::new(probs));
             let fma = super::layernorm::fma_isa();
             let need = s.head_dim * s.seq + s.seq + s.head_dim;
@@ -328,22 +378,24 @@ pub fn attention_forward(backend: &mut dyn Backend, a: &AttentionForward) -> Res
                     #[cfg(target_arch = "x86_64")]
                     if fma {
                         // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
-                        unsafe { head_forward_fma(&s, b, h, qkv, out, probs, scratch) };
+                        unsafe { head_forward_fma(&s, b, h, qkv, mask, out, probs, scratch) };
                         return;
                     }
-                    head_forward(&s, b, h, qkv, out, probs, scratch);
+                    head_forward(&s, b, h, qkv, mask, out, probs, scratch);
                 })
             });
             Ok(())
         }
         Kernels::Cuda(cuda) => {
-            let ([qkv], [out, probs]) = cuda.operands("attention_forward", ins, outs)?;
+            let ([qkv, mask], [out, probs]) = cuda.operands("attention_forward", ins, outs)?;
             let rows = s.batch * s.heads * s.seq;
             if rows == 0 {
                 return Ok(());
             }
             let args = KArgs::new()
                 .ptr(qkv)
+                .ptr(mask)
+                .u32(u32::from(a.key_mask.is_some()))
                 .ptr(out)
                 .ptr(probs)
                 .u64(s.batch)
@@ -362,16 +414,23 @@ pub fn attention_forward(backend: &mut dyn Backend, a: &AttentionForward) -> Res
 pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> Result<()> {
     let s = a.shape;
     check(&s)?;
+    let mask_len = if a.key_mask.is_some() {
+        s.batch * s.seq
+    } else {
+        0
+    };
     let ins = [
         (a.qkv, s.qkv_len()),
         (a.probs, s.probs_len()),
         (a.dout, s.out_len()),
+        (a.key_mask.unwrap_or(a.qkv), mask_len),
     ];
     let outs = [(a.dqkv, s.qkv_len())];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (pool, ([qkv, probs, dout], [dqkv])) =
+            let (pool, ([qkv, probs, dout, mask], [dqkv])) =
                 cpu.operands("attention_backward", ins, outs)?;
+            let mask = a.key_mask.map(|_| mask);
             let dqkv = SharedMut::new(dqkv);
             let fma = super::layernorm::fma_isa();
             let need = s.head_dim * s.seq + s.seq * s.seq + s.seq + s.head_dim;
@@ -381,16 +440,20 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
                     #[cfg(target_arch = "x86_64")]
                     if fma {
                         // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
-                        unsafe { head_backward_fma(&s, b, h, qkv, probs, dout, dqkv, scratch) };
+                        unsafe {
+                            head_backward_fma(&s, b, h, qkv, mask, probs, dout, dqkv, scratch)
+                        };
                         return;
                     }
-                    head_backward(&s, b, h, qkv, probs, dout, dqkv, scratch);
+                    head_backward(&s, b, h, qkv, mask, probs, dout, dqkv, scratch);
                 })
             });
             Ok(())
         }
         Kernels::Cuda(cuda) => {
-            let ([qkv, probs, dout], [dqkv]) = cuda.operands("attention_backward", ins, outs)?;
+            let ([qkv, probs, dout, mask], [dqkv]) =
+                cuda.operands("attention_backward", ins, outs)?;
+            let has_mask = u32::from(a.key_mask.is_some());
             let rows = s.batch * s.heads * s.seq;
             if rows == 0 {
                 return Ok(());
@@ -399,6 +462,8 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
             let grid = rows.div_ceil((BLOCK / 32) as usize) as u32;
             let args = KArgs::new()
                 .ptr(qkv)
+                .ptr(mask)
+                .u32(has_mask)
                 .ptr(probs)
                 .ptr(dout)
                 .ptr(ds)
@@ -412,6 +477,8 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
             cuda.launch_op(CUDA, "nx_attention_backward_dq", (grid, 1, 1), BLOCK, args)?;
             let args = KArgs::new()
                 .ptr(qkv)
+                .ptr(mask)
+                .u32(has_mask)
                 .ptr(probs)
                 .ptr(dout)
                 .ptr(ds)
