@@ -53,15 +53,26 @@ impl Budget {
         }
     }
 
+    /// Char transformer training steps (batch 32).
+    pub fn transformer_steps(&self) -> usize {
+        match (self.parity_subset, self.quick) {
+            (true, _) => 20,
+            (false, true) => 300,
+            (false, false) => 1500,
+        }
+    }
+
     /// One line stating every example's budget, for the report header.
     pub fn describe(&self) -> String {
         let (n, e, t) = self.mnist();
         format!(
             "XOR {} full-batch steps; iris {} epochs of batch 32; MNIST MLP {e} epoch(s) on the \
-             first {n} training images, batch 64, tested on {t} test images; CPU thread-parity \
-             runs use XOR {} steps, iris {} epochs, MNIST 1,024 images",
+             first {n} training images, batch 64, tested on {t} test images; char transformer {} \
+             steps of batch 32; CPU thread-parity runs use XOR {} steps, iris {} epochs, MNIST \
+             1,024 images, transformer 20 steps",
             self.xor_steps(),
             self.csv_epochs(),
+            self.transformer_steps(),
             Budget {
                 parity_subset: true,
                 ..*self
@@ -233,11 +244,7 @@ pub fn run_mnist(device: Device, budget: &Budget, seed: u64) -> Result<ExampleRu
 /// the validation loss (nats/char, 256 windows of the last 10% of the text).
 pub fn run_transformer(device: Device, budget: &Budget, seed: u64) -> Result<ExampleRun> {
     use crate::examples::char_transformer::{self as ct, CharTrainOptions};
-    let steps = match (budget.parity_subset, budget.quick) {
-        (true, _) => 20,
-        (false, true) => 300,
-        (false, false) => 1500,
-    };
+    let steps = budget.transformer_steps();
     let file = data_path("text/shakespeare8.txt");
     let data_dir = file
         .parent()
