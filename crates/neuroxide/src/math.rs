@@ -367,6 +367,75 @@ pub fn tanh(x: f32) -> f32 {
     f32::from_bits(y.to_bits() | sign)
 }
 
+/// [`tanh`] of 8 values, bit-identical to it: the same operations in the same order, with
+/// selects instead of branches so a compiler can vectorise the lanes (GELU-tanh's backward).
+///
+/// On the path `|x| ≤ 9.1` the argument of `expm1_pair` is `z = 2|x| ∈ [0, 18.2]`, so its
+/// exponent `k` lies in `[0, 26]`: `pow2i(±k)` is the normal-range bit pattern, `scale(v, k)`
+/// is `v · 2^k`, and the `k < −1` branch never runs. Lanes off that path compute on a clamped
+/// argument and are replaced by `tanh`'s own results (±1, ±0, NaN).
+#[inline(always)]
+pub fn tanh8(x: [f32; 8]) -> [f32; 8] {
+    let mut out = [0.0f32; 8];
+    for (o, &xv) in out.iter_mut().zip(&x) {
+        *o = tanh_lane(xv);
+    }
+    out
+}
+
+/// One lane of [`tanh8`]: [`tanh`] without branches (selects only), so loops over it vectorise.
+#[inline(always)]
+pub fn tanh_lane(xv: f32) -> f32 {
+    {
+        let sign = xv.to_bits() & 0x8000_0000;
+        let ax = f32::from_bits(xv.to_bits() & 0x7fff_ffff);
+        let inside = ax <= 9.1;
+        let a = if inside { ax } else { 1.0 };
+        let z = a + a;
+        // exp_reduce(z)
+        let shifted = z * LOG2E + ROUND_SHIFT;
+        let kf = shifted - ROUND_SHIFT;
+        let r_hi = z - kf * LN2_HI;
+        let r = (-kf).mul_add(LN2_LO, r_hi);
+        let c = (-kf).mul_add(LN2_LO, r_hi - r);
+        // `kf as i32`: `shifted` lies in [1.5·2^23, 1.5·2^23 + 27) (one binade, ulp 1), so k is
+        // the difference of the bit patterns (no float→int conversion, which does not vectorise).
+        let k = shifted.to_bits().wrapping_sub(ROUND_SHIFT.to_bits()) as i32;
+        // expm1_pair(z) for k in [0, 26]
+        let lo = expm1_tail(r, c);
+        let p = f32::from_bits(((127 - k) as u32) << 23);
+        let t = if k > 24 { 1.0 } else { 1.0 - p };
+        let tl = if k > 24 { p } else { 0.0 };
+        let s = t + r;
+        let err = (t - s) + r;
+        let w = (err + lo) - tl;
+        let vh = s + w;
+        let vl = (s - vh) + w;
+        let pk = f32::from_bits(((k + 127) as u32) << 23);
+        let (th, tlo) = (vh * pk, vl * pk);
+        // tanh's body
+        let d = th + 2.0;
+        let de = if th > 2.0 {
+            ((th - d) + 2.0) + tlo
+        } else {
+            ((2.0 - d) + th) + tlo
+        };
+        let q = th / d;
+        let mut rr = (-q).mul_add(d, th);
+        rr += tlo;
+        rr = (-q).mul_add(de, rr);
+        let y = if inside { q + rr / d } else { 1.0 };
+        let res = f32::from_bits(y.to_bits() | sign);
+        if xv.is_nan() {
+            NAN
+        } else if xv == 0.0 {
+            xv
+        } else {
+            res
+        }
+    }
+}
+
 /// Logistic sigmoid 1/(1 + e^−x) (max error measured 0.758 ulp).
 ///
 /// Formula (no inf/inf, no cancellation): `eh + el = exp(−|x|) ∈ [0, 1]` as a pair,
