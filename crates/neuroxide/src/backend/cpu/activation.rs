@@ -62,7 +62,9 @@ pub fn forward(act: Activation, x: f32) -> f32 {
         Activation::Tanh => math::tanh(x),
         Activation::GeluTanh => {
             let u = GELU_K * (x + GELU_C * (x * x * x));
-            0.5 * x * (1.0 + math::tanh(u))
+            // `tanh_lane` is `tanh` bit for bit, without branches: the matmul epilogue's loop
+            // over a tile row vectorises.
+            0.5 * x * (1.0 + math::tanh_lane(u))
         }
         Activation::GeluErf => 0.5 * x * (1.0 + math::erf(x * FRAC_1_SQRT_2)),
         Activation::Silu => x * math::sigmoid(x),
