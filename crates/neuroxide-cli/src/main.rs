@@ -17,6 +17,7 @@ mod evaluate;
 mod plot;
 mod predict;
 mod train;
+mod transformer;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Run the benchmark workloads of bench/WORKLOADS.md.
     Bench(bench::BenchArgs),
+    /// Generate text with a saved character model (`train transformer --save DIR`).
+    Generate(transformer::GenerateArgs),
 }
 
 fn run(cli: Cli) -> neuroxide::Result<ExitCode> {
@@ -50,6 +53,7 @@ fn run(cli: Cli) -> neuroxide::Result<ExitCode> {
         Command::Predict(a) => predict::run(a).map(|()| ExitCode::SUCCESS),
         Command::Validate(a) => validate::run(a),
         Command::Bench(a) => bench::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Generate(a) => transformer::generate(a).map(|()| ExitCode::SUCCESS),
     }
 }
 

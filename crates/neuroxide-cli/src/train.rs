@@ -165,6 +165,8 @@ enum TrainCmd {
     Csv(CsvArgs),
     /// The MNIST CNN (default) or MLP of bench/WORKLOADS.md.
     Mnist(MnistArgs),
+    /// The character-level mini transformer of bench/WORKLOADS.md on Shakespeare.
+    Transformer(crate::transformer::TransformerArgs),
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -189,6 +191,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         TrainCmd::Csv(a) => run_csv(a),
         TrainCmd::Mnist(a) => run_mnist(a),
+        TrainCmd::Transformer(a) => crate::transformer::train(a),
     }
 }
 

@@ -351,3 +351,69 @@ fn mnist_trains_the_cnn_by_default() {
     assert!(out.contains("(None, 32, 7, 7)"), "{out}");
     assert!(number_after(&out, "test: accuracy") > 0.5, "{out}");
 }
+
+/// `train transformer` on a few steps saves a model with its tokenizer; `generate` continues a
+/// prompt from it, the same text for the same seed; a prompt character outside the vocabulary
+/// is a clear error.
+#[test]
+fn transformer_train_save_then_generate() {
+    let dir = temp_dir("transformer");
+    let model = dir.join("model");
+    let o = run(&[
+        "train",
+        "transformer",
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--eval-every",
+        "0",
+        "--eval-windows",
+        "8",
+        "--sample",
+        "20",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("final validation loss"), "{out}");
+    assert!(out.contains("tokens/s"), "{out}");
+    assert!(model.join("tokenizer.json").is_file());
+    let gen = |seed: &str| {
+        run(&[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            "KING.",
+            "--tokens",
+            "25",
+            "--top-k",
+            "5",
+            "--seed",
+            seed,
+        ])
+    };
+    let (a, b) = (gen("7"), gen("7"));
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    assert!(stdout(&a).starts_with("KING."));
+    assert_eq!(stdout(&a).trim_end_matches('\n').chars().count(), 5 + 25);
+    let bad = run(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "é",
+        "--tokens",
+        "3",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("not in the tokenizer's vocabulary"),
+        "{}",
+        stderr(&bad)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

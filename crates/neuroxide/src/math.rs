@@ -112,7 +112,7 @@ const ERF_B1: f32 = -0.05437225; // 0xBD5EB570
 const ERF_B0: f32 = 0.17900111; // 0x3E374C11
 
 /// 2^k as an f32 for k in [-149, 127], built from its bit pattern (subnormal below -126).
-#[inline]
+#[inline(always)]
 fn pow2i(k: i32) -> f32 {
     if k >= -126 {
         f32::from_bits(((k + 127) as u32) << 23)
@@ -123,7 +123,7 @@ fn pow2i(k: i32) -> f32 {
 
 /// v·2^k for k in [-150, 128] with a single rounding: the first multiply is exact (normal
 /// range), only the last may round (into the subnormal range or to infinity).
-#[inline]
+#[inline(always)]
 fn scale(v: f32, k: i32) -> f32 {
     if k > 127 {
         v * pow2i(127) * 2.0
@@ -136,7 +136,7 @@ fn scale(v: f32, k: i32) -> f32 {
 
 /// Range reduction `x = k·ln2 + r + c`: returns (k, r, c) where `c` is the rounding residual of
 /// `r`. Valid for |x| ≤ 104.
-#[inline]
+#[inline(always)]
 fn exp_reduce(x: f32) -> (i32, f32, f32) {
     let kf = (x * LOG2E + ROUND_SHIFT) - ROUND_SHIFT;
     let r_hi = x - kf * LN2_HI;
@@ -146,7 +146,7 @@ fn exp_reduce(x: f32) -> (i32, f32, f32) {
 }
 
 /// `expm1(r + c) − r ≈ r²·P(r) + c·(1 + r)` for |r| ≤ 0.347 and tiny c.
-#[inline]
+#[inline(always)]
 fn expm1_tail(r: f32, c: f32) -> f32 {
     let mut p = EXPM1_P5;
     p = p.mul_add(r, EXPM1_P4);
@@ -160,7 +160,7 @@ fn expm1_tail(r: f32, c: f32) -> f32 {
 
 /// e^x as an unevaluated pair `hi + lo` (`hi` is the rounded result, `lo` ≈ e^x − hi carries
 /// ~2^-30 relative extra precision) for finite x ≤ 88.8. Used by exp and sigmoid.
-#[inline]
+#[inline(always)]
 fn exp_pair(x: f32) -> (f32, f32) {
     if x < EXP_UNDERFLOW {
         return (0.0, 0.0);
@@ -182,6 +182,7 @@ fn exp_pair(x: f32) -> (f32, f32) {
 /// f32::MAX + ½ulp); 88.72283173 (0x42B17217) is the largest finite case. Underflow is gradual:
 /// exp(-100) = 27·2^-149 ≈ 3.78e-44, exp(-103.97) = 2^-149 (smallest subnormal),
 /// exp(x < -103.972) = 0.
+#[inline(always)]
 pub fn exp(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;
@@ -197,7 +198,7 @@ pub fn exp(x: f32) -> f32 {
 /// `expm1(x) = 2^k·((1 − 2^-k) + r + tail)` for −1 ≤ k ≤ 24, where `1 − 2^-k` is exact and is
 /// added to r with Fast2Sum, so cancellation never costs precision; for k > 24 the `−2^-k` goes
 /// into the low-order part; for k ≤ −2 (x < −1.04), `−1 + 2^k·e^r` is a Fast2Sum as well.
-#[inline]
+#[inline(always)]
 fn expm1_pair(x: f32) -> (f32, f32) {
     let (k, r, c) = exp_reduce(x);
     let lo = expm1_tail(r, c);
@@ -226,6 +227,7 @@ fn expm1_pair(x: f32) -> (f32, f32) {
 
 /// e^x − 1, accurate near 0 (returns x itself for tiny and subnormal x, keeps −0).
 /// Max error measured: 0.858 ulp. Overflows exactly like `exp`; −1 below −17.5.
+#[inline(always)]
 pub fn expm1(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;
@@ -244,7 +246,7 @@ pub fn expm1(x: f32) -> f32 {
 
 /// `e·ln2 + log1p(f) + c` for f ∈ [√½ − 1, √2 − 1], integer-valued `ef` and a tiny correction
 /// `c`, with `log1p(f) = f − s·(f − s²·R(s²))`, `s = f/(2 + f)`.
-#[inline]
+#[inline(always)]
 fn log_core(f: f32, ef: f32, c: f32) -> f32 {
     let s = f / (2.0 + f);
     let z = s * s;
@@ -262,6 +264,7 @@ fn log_core(f: f32, ef: f32, c: f32) -> f32 {
 
 /// Natural logarithm (max error measured 0.954 ulp). log(±0) = −inf, log(x < 0) = NaN,
 /// log(+inf) = +inf, log(1) = +0; subnormal inputs are normalised exactly (×2^25) first.
+#[inline(always)]
 pub fn log(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;
@@ -294,6 +297,7 @@ pub fn log(x: f32) -> f32 {
 /// For x ∈ (−0.2929, 0.4142) the log core runs on x itself. Otherwise u = fl(1 + x) is
 /// decomposed like `log`, and the exact rounding error of `1 + x` (computed with Sterbenz-exact
 /// subtractions) is added as `c/u`.
+#[inline(always)]
 pub fn log1p(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;
@@ -335,6 +339,7 @@ pub fn log1p(x: f32) -> f32 {
 /// fma-based correction step `q + (th − q·d + tl − q·de)/d`, so the division is nearly correctly
 /// rounded and expm1's own rounding does not reach the result. |x| > 9.1 saturates to ±1
 /// (1 − tanh < 2^-25 there); tanh(±0) = ±0.
+#[inline(always)]
 pub fn tanh(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;
@@ -362,6 +367,75 @@ pub fn tanh(x: f32) -> f32 {
     f32::from_bits(y.to_bits() | sign)
 }
 
+/// [`tanh`] of 8 values, bit-identical to it: the same operations in the same order, with
+/// selects instead of branches so a compiler can vectorise the lanes (GELU-tanh's backward).
+///
+/// On the path `|x| ≤ 9.1` the argument of `expm1_pair` is `z = 2|x| ∈ [0, 18.2]`, so its
+/// exponent `k` lies in `[0, 26]`: `pow2i(±k)` is the normal-range bit pattern, `scale(v, k)`
+/// is `v · 2^k`, and the `k < −1` branch never runs. Lanes off that path compute on a clamped
+/// argument and are replaced by `tanh`'s own results (±1, ±0, NaN).
+#[inline(always)]
+pub fn tanh8(x: [f32; 8]) -> [f32; 8] {
+    let mut out = [0.0f32; 8];
+    for (o, &xv) in out.iter_mut().zip(&x) {
+        *o = tanh_lane(xv);
+    }
+    out
+}
+
+/// One lane of [`tanh8`]: [`tanh`] without branches (selects only), so loops over it vectorise.
+#[inline(always)]
+pub fn tanh_lane(xv: f32) -> f32 {
+    {
+        let sign = xv.to_bits() & 0x8000_0000;
+        let ax = f32::from_bits(xv.to_bits() & 0x7fff_ffff);
+        let inside = ax <= 9.1;
+        let a = if inside { ax } else { 1.0 };
+        let z = a + a;
+        // exp_reduce(z)
+        let shifted = z * LOG2E + ROUND_SHIFT;
+        let kf = shifted - ROUND_SHIFT;
+        let r_hi = z - kf * LN2_HI;
+        let r = (-kf).mul_add(LN2_LO, r_hi);
+        let c = (-kf).mul_add(LN2_LO, r_hi - r);
+        // `kf as i32`: `shifted` lies in [1.5·2^23, 1.5·2^23 + 27) (one binade, ulp 1), so k is
+        // the difference of the bit patterns (no float→int conversion, which does not vectorise).
+        let k = shifted.to_bits().wrapping_sub(ROUND_SHIFT.to_bits()) as i32;
+        // expm1_pair(z) for k in [0, 26]
+        let lo = expm1_tail(r, c);
+        let p = f32::from_bits(((127 - k) as u32) << 23);
+        let t = if k > 24 { 1.0 } else { 1.0 - p };
+        let tl = if k > 24 { p } else { 0.0 };
+        let s = t + r;
+        let err = (t - s) + r;
+        let w = (err + lo) - tl;
+        let vh = s + w;
+        let vl = (s - vh) + w;
+        let pk = f32::from_bits(((k + 127) as u32) << 23);
+        let (th, tlo) = (vh * pk, vl * pk);
+        // tanh's body
+        let d = th + 2.0;
+        let de = if th > 2.0 {
+            ((th - d) + 2.0) + tlo
+        } else {
+            ((2.0 - d) + th) + tlo
+        };
+        let q = th / d;
+        let mut rr = (-q).mul_add(d, th);
+        rr += tlo;
+        rr = (-q).mul_add(de, rr);
+        let y = if inside { q + rr / d } else { 1.0 };
+        let res = f32::from_bits(y.to_bits() | sign);
+        if xv.is_nan() {
+            NAN
+        } else if xv == 0.0 {
+            xv
+        } else {
+            res
+        }
+    }
+}
+
 /// Logistic sigmoid 1/(1 + e^−x) (max error measured 0.758 ulp).
 ///
 /// Formula (no inf/inf, no cancellation): `eh + el = exp(−|x|) ∈ [0, 1]` as a pair,
@@ -369,6 +443,7 @@ pub fn tanh(x: f32) -> f32 {
 /// `n = eh + el` for x < 0, then `q = nh/d` with one fma correction step
 /// `q + (nh − q·d + nl − q·de)/d`. sigmoid(+inf) = 1, sigmoid(−inf) = 0, and for very negative x
 /// the result follows e^x into the subnormals.
+#[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;
@@ -397,6 +472,7 @@ pub fn sigmoid(x: f32) -> f32 {
 ///   (polynomials in |x| − 1.5 and |x| − 3). erfc/erf ≤ 0.31 here, so the rounding of x² and
 ///   of erfc shrink by that factor in the result.
 /// - |x| ≥ 4 (incl. inf): ±1 (erfc(3.92) < 2^-25).
+#[inline(always)]
 pub fn erf(x: f32) -> f32 {
     if x.is_nan() {
         return NAN;

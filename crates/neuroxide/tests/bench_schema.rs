@@ -163,7 +163,7 @@ fn skipped_records_say_why_and_measure_nothing() {
             "gpt_small",
             Device::cpu(),
             Mode::Exact,
-            "no transformer layers",
+            "CUDA-only workload",
         ),
         (
             "xor_mlp",

@@ -206,3 +206,28 @@ fn cuda_step_allocates_nothing_and_syncs_only_for_the_loss() {
     );
     assert_eq!(after.syncs, mid.syncs + 1, "reading the loss is one wait");
 }
+
+/// The mini transformer of WORKLOADS.md (vocab 76 from the text, T 64, d 128, 4 heads, 2 blocks,
+/// MLP 512 GELU-tanh, AdamW) on Shakespeare windows: 200 steps of batch 32, every loss and every
+/// final weight bit-identical between the CPU and CUDA.
+#[test]
+fn mini_transformer_200_steps_bit_identical() {
+    use neuroxide::data::text::{lm_batch, load_shakespeare, train_val_split, CharTokenizer};
+    use neuroxide::examples::char_transformer::{self as ct, TransformerConfig};
+    if gpu().is_none() {
+        return;
+    }
+    let text = load_shakespeare(data_dir()).expect("shakespeare");
+    let tokenizer = CharTokenizer::fit(&text);
+    let ids = tokenizer.encode(&text).expect("encode");
+    let (train, _) = train_val_split(&ids);
+    let steps: Vec<_> = (0..200u64)
+        .map(|s| lm_batch(train, 64, 32, 1, s).expect("batch"))
+        .collect();
+    let c = TransformerConfig::mini(tokenizer.vocab());
+    assert_parity(
+        "mini_transformer",
+        &|| ct::model(&c, 1e-3, 1).expect("model"),
+        &steps,
+    );
+}

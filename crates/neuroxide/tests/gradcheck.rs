@@ -14,8 +14,9 @@ use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::LossArgs;
 use neuroxide::layers::{
-    ActivationLayer, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout, Flatten,
-    GlobalAveragePool2D, Layer, MaxPool1D, MaxPool2D, Multiply, Reshape, SpatialDropout2D,
+    ActivationLayer, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten,
+    GlobalAveragePool2D, Layer, LayerNorm, MaxPool1D, MaxPool2D, MultiHeadAttention, Multiply,
+    PositionEmbedding, Reshape, RmsNorm, SequencePooling, SpatialDropout2D,
 };
 use neuroxide::{Activation, Backend, LossKind, Shape, TargetKind};
 
@@ -437,6 +438,13 @@ fn every_layer_kind_is_checked() {
         "AvgPool2D",
         "GlobalAveragePool2D",
         "SpatialDropout2D",
+        // gradcheck_transformer.rs
+        "Embedding",
+        "PositionEmbedding",
+        "LayerNorm",
+        "MultiHeadAttention",
+        "RmsNorm",
+        "SequencePooling",
     ];
     let layers: Vec<Box<dyn Layer>> = vec![
         Box::new(Dense::new(1)),
@@ -454,6 +462,12 @@ fn every_layer_kind_is_checked() {
         Box::new(AvgPool2D::new((2, 2))),
         Box::new(GlobalAveragePool2D::new()),
         Box::new(SpatialDropout2D::new(0.1)),
+        Box::new(Embedding::new(2, 2)),
+        Box::new(PositionEmbedding::new()),
+        Box::new(LayerNorm::new()),
+        Box::new(MultiHeadAttention::new(1)),
+        Box::new(RmsNorm::new()),
+        Box::new(SequencePooling::mean()),
     ];
     for l in &layers {
         assert!(covered.contains(&l.kind()), "{} has no gradcheck", l.kind());

@@ -467,3 +467,88 @@ fn all_functions_lists_cuda_names() {
     }
     assert_eq!(math::all_functions()[0].1(1.0), math::exp(1.0));
 }
+
+/// `tanh8` / `tanh_lane` (the vectorisable tanh of GELU-tanh's backward) give `tanh`'s bits:
+/// a stride through all f32 bit patterns plus the edge cases.
+#[test]
+fn tanh8_is_tanh_bit_for_bit() {
+    use neuroxide::math::{tanh, tanh8};
+    let mut xs: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        1e-45,
+        -1e-45,
+        1e-38,
+        9.1,
+        -9.1,
+        9.100001,
+        8.0,
+        12.0,
+        0.5,
+        17.0,
+        30.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+    ];
+    xs.extend(
+        (0..(1u64 << 32))
+            .step_by(257)
+            .map(|b| f32::from_bits(b as u32)),
+    );
+    xs.extend((0..1_000_000).map(|i| (i as f32 - 500_000.0) * 2e-5));
+    for c in xs.chunks(8) {
+        let mut lanes = [0.0f32; 8];
+        lanes[..c.len()].copy_from_slice(c);
+        let got = tanh8(lanes);
+        for (l, &x) in lanes.iter().enumerate() {
+            assert_eq!(
+                got[l].to_bits(),
+                tanh(x).to_bits(),
+                "tanh8({x:e}) (bits {:#x})",
+                x.to_bits()
+            );
+        }
+    }
+}
+
+/// The CPU GELU-tanh backward kernel (blocks of 64 through `tanh_lane`) gives the scalar
+/// formula's bits (NaN results are NaN).
+#[test]
+fn gelu_tanh_backward_kernel_matches_the_scalar_formula() {
+    use neuroxide::backend::cpu::{activation, CpuBackend};
+    use neuroxide::{Activation, Backend};
+    let n = 100_003;
+    let x: Vec<f32> = (0..n)
+        .map(|i| match i % 13 {
+            0 => f32::from_bits((i as u32).wrapping_mul(2_654_435_761)),
+            1 => -0.0,
+            _ => (i as f32 * 0.618).sin() * 12.0,
+        })
+        .collect();
+    let dy: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).cos()).collect();
+    let mut be = CpuBackend::new(2);
+    let (bx, by, bdy, bdx) = (
+        be.alloc(n).unwrap(),
+        be.alloc(n).unwrap(),
+        be.alloc(n).unwrap(),
+        be.alloc(n).unwrap(),
+    );
+    be.upload(bx, 0, &x).unwrap();
+    be.upload(bdy, 0, &dy).unwrap();
+    be.activation_backward(Activation::GeluTanh, bx, by, bdy, bdx, n)
+        .unwrap();
+    let mut got = vec![0.0; n];
+    be.download(bdx, 0, &mut got).unwrap();
+    for i in 0..n {
+        let want = activation::backward(Activation::GeluTanh, x[i], 0.0, dy[i]);
+        // NaN payloads are not part of the contract (the compiler may commute a NaN operand).
+        if want.is_nan() {
+            assert!(got[i].is_nan(), "x = {:e}", x[i]);
+            continue;
+        }
+        assert_eq!(got[i].to_bits(), want.to_bits(), "x = {:e}", x[i]);
+    }
+}

@@ -4,6 +4,7 @@
 //! benchmark output always shows the whole table.
 
 use crate::error::{Error, Result};
+use crate::examples::char_transformer::{self, TransformerConfig};
 use crate::examples::xor;
 use crate::graph::TrainConfig;
 use crate::layers::Dense;
@@ -59,6 +60,8 @@ pub struct Workload {
     pub description: &'static str,
     /// Why the workload cannot run yet (layers that do not exist), or `None`.
     pub skipped: Option<&'static str>,
+    /// Why the workload is not timed on the CPU (too slow to be useful there), or `None`.
+    pub cpu_skipped: Option<&'static str>,
     arch: Arch,
 }
 
@@ -129,10 +132,22 @@ impl Workload {
                 })?;
                 Ok(m)
             }
-            Arch::Transformer { .. } => Err(Error::invalid(format!(
-                "{}: no model builder for this architecture",
-                self.name
-            ))),
+            Arch::Transformer {
+                vocab,
+                context,
+                d,
+                layers,
+            } => {
+                let c = TransformerConfig {
+                    vocab,
+                    seq: context,
+                    dim: d,
+                    heads: if d >= 768 { 12 } else { 4 },
+                    blocks: layers,
+                    ff: 4 * d,
+                };
+                char_transformer::model(&c, 3e-4, seed)
+            }
         }
     }
 
@@ -158,10 +173,21 @@ impl Workload {
                     ))
                 })
                 .collect(),
-            Arch::Transformer { .. } => Err(Error::invalid(format!(
-                "{}: no data generator for this architecture",
-                self.name
-            ))),
+            Arch::Transformer { vocab, context, .. } => (0..4u32)
+                .map(|i| {
+                    let n = self.batch * context;
+                    let ids = |stream| -> Vec<f32> {
+                        uniform(n, seed, stream)
+                            .into_iter()
+                            .map(|u| (u * vocab as f32).floor().min(vocab as f32 - 1.0))
+                            .collect()
+                    };
+                    Ok((
+                        Tensor::new([self.batch, context], ids(2 * i))?,
+                        Tensor::new([self.batch, context], ids(2 * i + 1))?,
+                    ))
+                })
+                .collect(),
         }
     }
 }
@@ -176,8 +202,6 @@ fn uniform(n: usize, seed: u64, stream: u32) -> Vec<f32> {
         .collect()
 }
 
-const NO_TRANSFORMER: &str = "no transformer layers yet (embedding, LayerNorm, attention)";
-
 /// Every workload of WORKLOADS.md, in its order.
 pub fn workloads() -> Vec<Workload> {
     let mlp = "Dense(784→256) ReLU → Dense(256→128) ReLU → Dense(128→10); softmax CE on logits, Adam(1e-3)";
@@ -190,6 +214,7 @@ pub fn workloads() -> Vec<Workload> {
         unit,
         description,
         skipped,
+        cpu_skipped: None,
         arch,
     };
     vec![
@@ -233,7 +258,7 @@ pub fn workloads() -> Vec<Workload> {
             32,
             Unit::Tokens,
             tr,
-            Some(NO_TRANSFORMER),
+            None,
             Arch::Transformer {
                 vocab: 65,
                 context: 64,
@@ -241,19 +266,22 @@ pub fn workloads() -> Vec<Workload> {
                 layers: 2,
             },
         ),
-        w(
-            "gpt_small",
-            16,
-            Unit::Tokens,
-            gpt,
-            Some(NO_TRANSFORMER),
-            Arch::Transformer {
-                vocab: 256,
-                context: 256,
-                d: 768,
-                layers: 12,
-            },
-        ),
+        Workload {
+            cpu_skipped: Some("gpt_small is a CUDA-only workload (a CPU step takes minutes)"),
+            ..w(
+                "gpt_small",
+                16,
+                Unit::Tokens,
+                gpt,
+                None,
+                Arch::Transformer {
+                    vocab: 256,
+                    context: 256,
+                    d: 768,
+                    layers: 12,
+                },
+            )
+        },
     ]
 }
 

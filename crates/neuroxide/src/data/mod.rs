@@ -11,6 +11,7 @@ pub mod loader;
 pub mod mnist;
 pub mod normalize;
 pub mod shuffle;
+pub mod text;
 
 pub use self::csv::{read_csv, read_csv_from, CsvData, CsvOptions, TargetColumns, Task};
 pub use dataset::{Dataset, RowSelection, SPLIT_STREAM};
@@ -20,3 +21,4 @@ pub use loader::{Batch, Batches, DataLoader};
 pub use mnist::{Mnist, MnistOptions, MNIST_SHA256};
 pub use normalize::{Normalizer, NormalizerKind};
 pub use shuffle::{shuffle, shuffle_indices, PhiloxWords};
+pub use text::{lm_batch, load_shakespeare, CharTokenizer};

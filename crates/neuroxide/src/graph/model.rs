@@ -324,9 +324,28 @@ impl Model {
         })
     }
 
+    /// Lets every layer fed directly by a model input check its values on the host (token ids
+    /// of an Embedding), so a bad value is a clear error instead of a silent zero on a device.
+    fn check_input_values(&self, xs: &[&Tensor]) -> Result<()> {
+        for node in &self.nodes {
+            let Some(layer) = &node.layer else { continue };
+            for (slot, inp) in node.inputs.iter().enumerate() {
+                if let Some(k) = self.inputs.iter().position(|n| n == inp) {
+                    if let Some(x) = xs.get(k) {
+                        layer
+                            .check_input(slot, x.data())
+                            .map_err(|e| Error::layer(&node.name, e.to_string()))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks a training batch; returns its rows.
     fn check_train_batch(&self, xs: &[&Tensor], ys: &[&Tensor], loss: &Loss) -> Result<usize> {
         let batch = self.check_batch("input", xs, &self.inputs, None)?;
+        self.check_input_values(xs)?;
         if self.check_batch("target", ys, &self.outputs, Some(loss))? != batch {
             return Err(Error::Shape(format!(
                 "targets have {} rows, inputs have {batch}",
@@ -506,6 +525,7 @@ impl Model {
     pub fn eval_step(&mut self, xs: &[&Tensor], ys: &[&Tensor]) -> Result<()> {
         let config = self.config_or_err()?;
         let batch = self.check_batch("input", xs, &self.inputs, None)?;
+        self.check_input_values(xs)?;
         if self.check_batch("target", ys, &self.outputs, Some(&config.loss))? != batch {
             return Err(Error::Shape(format!(
                 "targets have {} rows, inputs have {batch}",
@@ -532,6 +552,7 @@ impl Model {
     /// Predictions for every output, computed in batches of at most `batch_size` rows.
     pub fn predict_multi(&mut self, xs: &[&Tensor], batch_size: usize) -> Result<Vec<Tensor>> {
         let rows = self.check_batch("input", xs, &self.inputs, None)?;
+        self.check_input_values(xs)?;
         let bs = batch_size.max(1).min(rows);
         self.ensure_exec(bs)?;
         let out_shapes = self.output_shapes();

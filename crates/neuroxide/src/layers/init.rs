@@ -17,6 +17,8 @@ pub enum Initializer {
     Zeros,
     Ones,
     Constant(f32),
+    /// Uniform in `[-limit, limit]` (embedding tables).
+    Uniform(f32),
 }
 
 /// The `i`-th uniform number in [0, 1) of stream `stream` under `seed`.
@@ -58,6 +60,11 @@ impl Initializer {
             Initializer::Zeros => return vec![0.0; n],
             Initializer::Ones => return vec![1.0; n],
             Initializer::Constant(c) => return vec![c; n],
+            Initializer::Uniform(limit) => {
+                return (0..n)
+                    .map(|i| (2.0 * uniform(seed, stream, i) - 1.0) * limit)
+                    .collect()
+            }
         };
         if let Some(var) = uniform_var {
             let limit = uniform_limit(var) as f32;

@@ -6,24 +6,32 @@
 //! gradients) lives in buffers the graph executor planned, handed to the layer in [`Io`].
 
 mod activation;
+mod attention;
 mod conv;
 mod dense;
 mod dropout;
+mod embedding;
 pub mod init;
+mod layernorm;
 mod merge;
 mod pool;
 mod reshape;
+mod seqpool;
 mod serialize;
 mod spatial_dropout;
 
 pub use activation::{ActivationLayer, ActivationOp};
+pub use attention::MultiHeadAttention;
 pub use conv::{Conv1D, Conv2D, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
+pub use embedding::{Embedding, PositionEmbedding};
 pub use init::Initializer;
+pub use layernorm::{LayerNorm, RmsNorm};
 pub use merge::{Add, Concat, Multiply};
 pub use pool::{AvgPool2D, GlobalAveragePool2D, MaxPool1D, MaxPool2D, PoolWindow};
 pub use reshape::{Flatten, Reshape};
+pub use seqpool::{SeqPoolMode, SequencePooling};
 pub use serialize::layer_from_config;
 pub use spatial_dropout::SpatialDropout2D;
 
@@ -98,6 +106,12 @@ pub trait Layer: Send + Sync {
     /// planned batch capacity).
     fn workspace(&self, _inputs: &[Shape], _output: &Shape) -> Vec<usize> {
         Vec::new()
+    }
+    /// Checks the values of input `input` on the host before a batch that feeds this layer
+    /// directly from a model input is uploaded (Embedding: every token id in range). Most
+    /// layers accept any value.
+    fn check_input(&self, _input: usize, _values: &[f32]) -> Result<()> {
+        Ok(())
     }
     /// Computes the output.
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()>;

@@ -1,9 +1,10 @@
 //! Rebuilding layers from their saved JSON configuration (the architecture file).
 
 use super::{
-    ActivationLayer, ActivationOp, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout, Flatten,
-    GlobalAveragePool2D, Initializer, Layer, MaxPool1D, MaxPool2D, Multiply, PoolWindow, Reshape,
-    SpatialDropout2D,
+    ActivationLayer, ActivationOp, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout,
+    Embedding, Flatten, GlobalAveragePool2D, Initializer, Layer, LayerNorm, MaxPool1D, MaxPool2D,
+    MultiHeadAttention, Multiply, PoolWindow, PositionEmbedding, Reshape, RmsNorm, SeqPoolMode,
+    SequencePooling, SpatialDropout2D,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -57,6 +58,34 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
             window: pool_window(kind, config)?,
         }),
         "GlobalAveragePool2D" => Box::new(GlobalAveragePool2D),
+        "Embedding" => Box::new(Embedding {
+            vocab: field(kind, config, "vocab")?,
+            dim: field(kind, config, "dim")?,
+            init: field::<Initializer>(kind, config, "init")?,
+        }),
+        "PositionEmbedding" => Box::new(PositionEmbedding {
+            init: field::<Initializer>(kind, config, "init")?,
+        }),
+        "LayerNorm" => Box::new(LayerNorm {
+            eps: field(kind, config, "eps")?,
+        }),
+        "SequencePooling" => Box::new(SequencePooling {
+            mode: field::<SeqPoolMode>(kind, config, "mode")?,
+        }),
+        "RmsNorm" => Box::new(RmsNorm {
+            eps: field(kind, config, "eps")?,
+        }),
+        "MultiHeadAttention" => Box::new(MultiHeadAttention {
+            heads: field(kind, config, "heads")?,
+            causal: field(kind, config, "causal")?,
+            use_bias: field(kind, config, "use_bias")?,
+            kernel_init: field::<Initializer>(kind, config, "kernel_init")?,
+            // Absent in architectures saved before the option existed.
+            key_padding_mask: config
+                .get("key_padding_mask")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }),
         "Add" => Box::new(Add),
         "Concat" => Box::new(Concat),
         "Multiply" => Box::new(Multiply),

@@ -12,12 +12,27 @@
 //!
 //! Ops know nothing of layers, graphs or training; layers call them.
 
+pub mod attention;
 pub mod channel;
 pub mod conv;
+pub mod embedding;
+pub mod layernorm;
 pub mod pool;
 pub mod reduce;
+pub mod rmsnorm;
+pub mod seqpool;
 
 use crate::backend::cuda::Family;
 
 /// The CUDA source of every op folder (the NVRTC compile test builds each one).
-pub const CUDA_FAMILIES: &[Family] = &[reduce::CUDA, conv::CUDA, pool::CUDA, channel::CUDA];
+pub const CUDA_FAMILIES: &[Family] = &[
+    reduce::CUDA,
+    conv::CUDA,
+    pool::CUDA,
+    channel::CUDA,
+    embedding::CUDA,
+    layernorm::CUDA,
+    attention::CUDA,
+    rmsnorm::CUDA,
+    seqpool::CUDA,
+];

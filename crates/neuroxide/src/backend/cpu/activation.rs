@@ -26,7 +26,7 @@ pub fn softplus(x: f32) -> f32 {
 }
 
 /// `y = f(x)`.
-#[inline]
+#[inline(always)]
 pub fn forward(act: Activation, x: f32) -> f32 {
     match act {
         Activation::Linear => x,
@@ -62,7 +62,9 @@ pub fn forward(act: Activation, x: f32) -> f32 {
         Activation::Tanh => math::tanh(x),
         Activation::GeluTanh => {
             let u = GELU_K * (x + GELU_C * (x * x * x));
-            0.5 * x * (1.0 + math::tanh(u))
+            // `tanh_lane` is `tanh` bit for bit, without branches: the matmul epilogue's loop
+            // over a tile row vectorises.
+            0.5 * x * (1.0 + math::tanh_lane(u))
         }
         Activation::GeluErf => 0.5 * x * (1.0 + math::erf(x * FRAC_1_SQRT_2)),
         Activation::Silu => x * math::sigmoid(x),
@@ -71,7 +73,7 @@ pub fn forward(act: Activation, x: f32) -> f32 {
 }
 
 /// `dx = dy * f'(x)`, using the pre-activation `x` and/or the output `y`.
-#[inline]
+#[inline(always)]
 pub fn backward(act: Activation, x: f32, y: f32, dy: f32) -> f32 {
     match act {
         Activation::Linear => dy,

@@ -44,3 +44,65 @@ __device__ __forceinline__ float nx_chunked(u64 n, Step step) {
     }
     return total;
 }
+
+// The chunked order on one warp: lane l computes the term pair of index c0 + l in parallel
+// (`pair(i, a, b)`), then every lane folds the pairs in index order (`fold(acc, a, b)` is
+// `acc + a` or `fmaf(a, b, acc)`), restarting the partial at each multiple of NX_CHUNK. Every
+// lane returns the total. For row reductions of a warp-owned row (LayerNorm, attention).
+template <typename Pair, typename Fold>
+__device__ __forceinline__ float nx_warp_chunked(u64 n, unsigned int lane, Pair pair, Fold fold) {
+    float total = 0.0f;
+    float acc = 0.0f;
+    for (u64 c0 = 0; c0 < n; c0 += 32) {
+        float a = 0.0f;
+        float b = 0.0f;
+        if (c0 + lane < n) {
+            pair(c0 + lane, a, b);
+        }
+        const unsigned int cnt = n - c0 < 32 ? (unsigned int)(n - c0) : 32u;
+        for (unsigned int q = 0; q < cnt; ++q) {
+            const u64 i = c0 + q;
+            if (i > 0 && i % NX_CHUNK == 0) {
+                total = i == NX_CHUNK ? acc : total + acc;
+                acc = 0.0f;
+            }
+            const float aq = __shfl_sync(0xffffffffu, a, q);
+            const float bq = __shfl_sync(0xffffffffu, b, q);
+            acc = fold(acc, aq, bq);
+        }
+    }
+    return n <= NX_CHUNK ? acc : total + acc;
+}
+
+// nx_warp_chunked with a filter: index i enters the fold only when `keep(i)` (evaluated on the
+// lane that owns i); a skipped index adds nothing, not a zero (PARITY rule 2b). Chunk
+// boundaries stay at multiples of NX_CHUNK of the index, as on the CPU.
+template <typename Keep, typename Pair, typename Fold>
+__device__ __forceinline__ float nx_warp_chunked_if(u64 n, unsigned int lane, Keep keep, Pair pair,
+                                                    Fold fold) {
+    float total = 0.0f;
+    float acc = 0.0f;
+    for (u64 c0 = 0; c0 < n; c0 += 32) {
+        float a = 0.0f;
+        float b = 0.0f;
+        int k = 0;
+        if (c0 + lane < n && keep(c0 + lane)) {
+            k = 1;
+            pair(c0 + lane, a, b);
+        }
+        const unsigned int cnt = n - c0 < 32 ? (unsigned int)(n - c0) : 32u;
+        for (unsigned int q = 0; q < cnt; ++q) {
+            const u64 i = c0 + q;
+            if (i > 0 && i % NX_CHUNK == 0) {
+                total = i == NX_CHUNK ? acc : total + acc;
+                acc = 0.0f;
+            }
+            const float aq = __shfl_sync(0xffffffffu, a, q);
+            const float bq = __shfl_sync(0xffffffffu, b, q);
+            if (__shfl_sync(0xffffffffu, k, q)) {
+                acc = fold(acc, aq, bq);
+            }
+        }
+    }
+    return n <= NX_CHUNK ? acc : total + acc;
+}

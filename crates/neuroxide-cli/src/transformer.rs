@@ -1,0 +1,124 @@
+//! `neuroxide train transformer` (the character-level mini transformer on Shakespeare) and
+//! `neuroxide generate` (text from a saved character model).
+
+use clap::Args;
+use neuroxide::data::CharTokenizer;
+use neuroxide::examples::char_transformer::{self as ct, CharTrainOptions, GenerateOptions};
+use neuroxide::{Device, Error, Model, Result};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct TransformerArgs {
+    /// Training steps (batches of --batch-size windows of 64 characters).
+    #[arg(long, default_value_t = 2000)]
+    steps: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Peak learning rate of AdamW (weight decay 0.01), reached after --warmup steps, then
+    /// cosine decay to 0 at the last step.
+    #[arg(long, default_value_t = 3e-4)]
+    lr: f32,
+    #[arg(long, default_value_t = 100)]
+    warmup: usize,
+    /// Print train/validation loss every N steps.
+    #[arg(long, default_value_t = 200)]
+    eval_every: usize,
+    /// Validation windows (of 64 characters) per evaluation.
+    #[arg(long, default_value_t = 512)]
+    eval_windows: usize,
+    /// Characters of the sample printed at the end.
+    #[arg(long, default_value_t = 300)]
+    sample: usize,
+    /// The repository's data folder (holds text/shakespeare8.txt).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// cpu, cuda, cuda:N or auto
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Save the trained model and its tokenizer (directory).
+    #[arg(long)]
+    save: Option<PathBuf>,
+}
+
+pub fn train(a: TransformerArgs) -> Result<()> {
+    if a.steps == 0 || a.batch_size == 0 {
+        return Err(Error::invalid(
+            "--steps and --batch-size must be at least 1",
+        ));
+    }
+    let mut o = CharTrainOptions {
+        steps: a.steps,
+        batch: a.batch_size,
+        lr: a.lr,
+        warmup: a.warmup,
+        seed: a.seed,
+        device: Device::parse(&a.device)?,
+        eval_every: a.eval_every,
+        eval_windows: a.eval_windows,
+        sample_chars: a.sample,
+        save: a.save.clone(),
+        ..CharTrainOptions::default()
+    };
+    if let Some(d) = a.data_dir {
+        o.data_dir = d;
+    }
+    let r = ct::train(&o, false, &mut |line| println!("{line}"))?;
+    println!(
+        "final validation loss {:.4} nats/char after {} steps; {:.0} tokens/s ({:.1}s of training)",
+        r.final_val, a.steps, r.tokens_per_sec, r.train_seconds
+    );
+    if !r.sample.is_empty() {
+        println!(
+            "--- sample (temperature 0.8, top-k 20) ---\nROMEO.\n{}",
+            r.sample
+        );
+    }
+    if let Some(dir) = &a.save {
+        println!("saved the model and tokenizer to {}", dir.display());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// A model directory written by `neuroxide train transformer --save`.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, default_value = "\n")]
+    prompt: String,
+    /// Characters to generate.
+    #[arg(long, default_value_t = 200)]
+    tokens: usize,
+    /// 0 for greedy decoding.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// cpu, cuda, cuda:N or auto
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+pub fn generate(a: GenerateArgs) -> Result<()> {
+    let mut model = Model::load(&a.model)?;
+    model.to_device(Device::parse(&a.device)?)?;
+    let tokenizer = CharTokenizer::load(&a.model)?;
+    let o = GenerateOptions {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        seed: a.seed,
+    };
+    print!("{}", a.prompt);
+    let mut out = std::io::stdout();
+    ct::generate(&mut model, &tokenizer, &a.prompt, a.tokens, &o, &mut |c| {
+        print!("{c}");
+        let _ = out.flush();
+    })?;
+    println!();
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The character-level transformer (the `mini_transformer` workload of bench/WORKLOADS.md): vocab
+//! from the text, context T = 64, d = 128, 4 heads, 2 pre-LayerNorm blocks with a GELU-tanh MLP
+//! of 512, learned token and position embeddings, a final LayerNorm and a head d→vocab without
+//! bias; causal attention; cross-entropy at every position; AdamW(3e-4, wd 0.01) with linear
+//! warm-up and cosine decay; batch 32. Shared by `examples/char_transformer.rs`,
+//! `neuroxide train transformer`, `neuroxide generate`, the validation report and the bench.
+
+use crate::data::text::{
+    lm_batch, lm_eval_batches, load_shakespeare, train_val_split, CharTokenizer,
+};
+use crate::graph::{add, multiply, Graph, LayerApply, SymbolicTensor};
+use crate::layers::{Dense, Embedding, LayerNorm, MultiHeadAttention, PositionEmbedding};
+use crate::philox::{philox4x32_10, uniform01};
+use crate::train::schedule::{CosineWarmup, Schedule};
+use crate::{optim, Activation, Device, Error, Loss, Model, Result, Tensor};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransformerConfig {
+    pub vocab: usize,
+    pub seq: usize,
+    pub dim: usize,
+    pub heads: usize,
+    pub blocks: usize,
+    pub ff: usize,
+}
+
+impl TransformerConfig {
+    /// WORKLOADS.md's mini_transformer with the given vocabulary.
+    pub fn mini(vocab: usize) -> Self {
+        TransformerConfig {
+            vocab,
+            seq: 64,
+            dim: 128,
+            heads: 4,
+            blocks: 2,
+            ff: 512,
+        }
+    }
+}
+
+/// One pre-norm block: `x + MHA(LN(x))`, then `x + W2·gelu(W1·LN(x))`, residuals through Add.
+pub fn block(x: &SymbolicTensor, c: &TransformerConfig, i: usize) -> SymbolicTensor {
+    let h = LayerNorm::new().apply_named(&format!("block{i}_ln1"), x);
+    let h = MultiHeadAttention::new(c.heads)
+        .causal()
+        .apply_named(&format!("block{i}_attn"), &h);
+    let x = add(&[x, &h]);
+    let h = LayerNorm::new().apply_named(&format!("block{i}_ln2"), &x);
+    let h = Dense::new(c.ff)
+        .activation(Activation::GeluTanh)
+        .apply_named(&format!("block{i}_ff1"), &h);
+    let h = Dense::new(c.dim).apply_named(&format!("block{i}_ff2"), &h);
+    add(&[&x, &h])
+}
+
+/// A SwiGLU feed-forward (LLaMA's): `W3 · (silu(W1·x) ⊙ (W2·x))`, no biases, built from
+/// Dense and Multiply (each gradient-checked), so it needs no kernel of its own.
+pub fn swiglu(x: &SymbolicTensor, ff: usize, dim: usize) -> SymbolicTensor {
+    let gate = Dense::new(ff)
+        .no_bias()
+        .activation(Activation::Silu)
+        .apply(x);
+    let up = Dense::new(ff).no_bias().apply(x);
+    Dense::new(dim).no_bias().apply(&multiply(&gate, &up))
+}
+
+/// The model (uncompiled), parameters initialised from `seed`.
+pub fn build(c: &TransformerConfig, seed: u64) -> Result<Model> {
+    let g = Graph::new();
+    let ids = g.input([c.seq]);
+    let mut x = Embedding::new(c.vocab, c.dim).apply_named("token_embedding", &ids);
+    x = PositionEmbedding::new().apply_named("position_embedding", &x);
+    for i in 0..c.blocks {
+        x = block(&x, c, i);
+    }
+    let x = LayerNorm::new().apply_named("final_ln", &x);
+    let logits = Dense::new(c.vocab).no_bias().apply_named("head", &x);
+    Model::with_seed(&[&ids], &[&logits], seed)
+}
+
+/// The model compiled with AdamW(`lr`, wd 0.01) and per-position cross-entropy.
+pub fn model(c: &TransformerConfig, lr: f32, seed: u64) -> Result<Model> {
+    let mut m = build(c, seed)?;
+    m.compile_with(crate::graph::TrainConfig {
+        optimizer: optim::adamw(lr, 0.01),
+        loss: Loss::cross_entropy(),
+        clip_norm: None,
+        track_accuracy: false,
+    })?;
+    Ok(m)
+}
+
+/// How to run [`train`].
+#[derive(Clone, Debug)]
+pub struct CharTrainOptions {
+    /// The repository's `data/` folder (holds `text/shakespeare8.txt`).
+    pub data_dir: PathBuf,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f32,
+    pub warmup: usize,
+    pub seed: u64,
+    pub device: Device,
+    /// Evaluate and print every this many steps (and at the end).
+    pub eval_every: usize,
+    /// Validation windows of T characters per evaluation (consecutive, from the start of the
+    /// validation text).
+    pub eval_windows: usize,
+    /// Characters generated for the sample at the end (0: none).
+    pub sample_chars: usize,
+    pub save: Option<PathBuf>,
+    /// The architecture with the vocabulary replaced by the text's (None: the mini model).
+    pub config: Option<TransformerConfig>,
+}
+
+impl Default for CharTrainOptions {
+    fn default() -> Self {
+        CharTrainOptions {
+            data_dir: super::mnist::default_data_dir()
+                .parent()
+                .map_or_else(|| PathBuf::from("data"), PathBuf::from),
+            steps: 2000,
+            batch: 32,
+            lr: 3e-4,
+            warmup: 100,
+            seed: 1,
+            device: Device::cpu(),
+            eval_every: 200,
+            eval_windows: 512,
+            sample_chars: 300,
+            save: None,
+            config: None,
+        }
+    }
+}
+
+/// What [`train`] measured.
+pub struct CharReport {
+    /// `(step, training loss of that step)` at every evaluation.
+    pub train_losses: Vec<(usize, f32)>,
+    /// `(step, validation loss)` at every evaluation.
+    pub val_losses: Vec<(usize, f64)>,
+    /// Every step's training loss when `record_every_loss` (parity), else empty.
+    pub losses: Vec<f32>,
+    pub final_val: f64,
+    pub train_seconds: f64,
+    pub tokens_per_sec: f64,
+    pub sample: String,
+    pub model: Model,
+    pub tokenizer: CharTokenizer,
+}
+
+/// Mean cross-entropy over the first `windows` validation windows (inference mode).
+pub fn validation_loss(model: &mut Model, val: &[u32], seq: usize, windows: usize) -> Result<f64> {
+    model.reset_running()?;
+    let batches = lm_eval_batches(val, seq, 32, windows)?;
+    for (x, y) in &batches {
+        model.eval_step(&[x], &[y])?;
+    }
+    let (sum, _) = model.running_totals()?;
+    Ok(f64::from(sum) / batches.len().max(1) as f64)
+}
+
+/// Trains on Shakespeare (first 90%), evaluating on the last 10%; `log` receives each progress
+/// line. `record_every_loss` reads every step's loss back (for parity runs).
+pub fn train(
+    o: &CharTrainOptions,
+    record_every_loss: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<CharReport> {
+    let text = load_shakespeare(&o.data_dir)?;
+    let tokenizer = CharTokenizer::fit(&text);
+    let tokens = tokenizer.encode(&text)?;
+    let (train_tokens, val_tokens) = train_val_split(&tokens);
+    let mut c = o.config.unwrap_or(TransformerConfig::mini(0));
+    c.vocab = tokenizer.vocab();
+    let mut m = model(&c, o.lr, o.seed)?;
+    m.to_device(o.device)?;
+    log(&format!(
+        "char transformer: vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
+        c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),
+        train_tokens.len(), val_tokens.len(), o.batch, o.steps, o.device
+    ));
+    let sched = CosineWarmup::new(o.lr, o.warmup as f64, o.steps as f64);
+    let (mut train_losses, mut val_losses, mut losses) = (Vec::new(), Vec::new(), Vec::new());
+    let mut train_seconds = 0.0;
+    let mut final_val = f64::NAN;
+    let mut t0 = Instant::now();
+    for step in 0..o.steps {
+        m.set_learning_rate(sched.lr(step as f64))?;
+        let (x, y) = lm_batch(train_tokens, c.seq, o.batch, o.seed, step as u64)?;
+        m.train_step(&[&x], &[&y])?;
+        if record_every_loss {
+            losses.push(m.last_loss()?);
+        }
+        let last = step + 1 == o.steps;
+        if (o.eval_every > 0 && (step + 1) % o.eval_every == 0) || last {
+            let loss = m.last_loss()?;
+            train_seconds += t0.elapsed().as_secs_f64();
+            let val = validation_loss(&mut m, val_tokens, c.seq, o.eval_windows)?;
+            final_val = val;
+            train_losses.push((step + 1, loss));
+            val_losses.push((step + 1, val));
+            let tps = ((step + 1) * o.batch * c.seq) as f64 / train_seconds.max(1e-9);
+            log(&format!(
+                "step {:>6}  train loss {loss:.4}  val loss {val:.4}  {tps:.0} tokens/s  ({train_seconds:.1}s)",
+                step + 1
+            ));
+            t0 = Instant::now();
+        }
+    }
+    let tokens_per_sec = (o.steps * o.batch * c.seq) as f64 / train_seconds.max(1e-9);
+    let sample = if o.sample_chars > 0 {
+        let opts = GenerateOptions {
+            temperature: 0.8,
+            top_k: Some(20),
+            seed: o.seed,
+        };
+        generate(
+            &mut m,
+            &tokenizer,
+            "ROMEO.\n",
+            o.sample_chars,
+            &opts,
+            &mut |_| {},
+        )?
+    } else {
+        String::new()
+    };
+    if let Some(dir) = &o.save {
+        m.save(dir)?;
+        tokenizer.save(dir)?;
+    }
+    Ok(CharReport {
+        train_losses,
+        val_losses,
+        losses,
+        final_val,
+        train_seconds,
+        tokens_per_sec,
+        sample,
+        model: m,
+        tokenizer,
+    })
+}
+
+/// Sampling options of [`generate`].
+#[derive(Clone, Copy, Debug)]
+pub struct GenerateOptions {
+    /// 0 (or below): greedy (the first most likely character).
+    pub temperature: f32,
+    /// Sample among the `k` most likely characters only.
+    pub top_k: Option<usize>,
+    /// Philox key of the sampling draws (same seed, same text on any machine).
+    pub seed: u64,
+}
+
+/// Continues `prompt` by `n` characters, calling `on_char` with each as it comes. The context
+/// is the last T characters; shorter contexts are padded after their end (causal attention never
+/// lets a position see the padding).
+pub fn generate(
+    model: &mut Model,
+    tokenizer: &CharTokenizer,
+    prompt: &str,
+    n: usize,
+    o: &GenerateOptions,
+    on_char: &mut dyn FnMut(char),
+) -> Result<String> {
+    let shape = model.input_shapes();
+    let seq = shape
+        .first()
+        .and_then(|s| s.dims().first().copied())
+        .ok_or_else(|| Error::invalid("generate: the model has no [T] token input"))?;
+    let mut ids: Vec<u32> = tokenizer.encode(prompt)?;
+    if ids.is_empty() {
+        ids.push(0);
+    }
+    let vocab = tokenizer.vocab();
+    let mut out = String::new();
+    for k in 0..n {
+        let ctx = &ids[ids.len().saturating_sub(seq)..];
+        let mut x = vec![0.0f32; seq];
+        for (d, &t) in x.iter_mut().zip(ctx) {
+            *d = t as f32;
+        }
+        let logits = model.predict(&Tensor::new(vec![1, seq], x)?)?;
+        let row = &logits.data()[(ctx.len() - 1) * vocab..ctx.len() * vocab];
+        let next = pick(row, o, k as u64);
+        ids.push(next as u32);
+        let ch = tokenizer.decode(&[next as u32])?;
+        for c in ch.chars() {
+            on_char(c);
+        }
+        out.push_str(&ch);
+    }
+    Ok(out)
+}
+
+/// Greedy, or temperature/top-k sampling with one Philox draw per character.
+fn pick(logits: &[f32], o: &GenerateOptions, k: u64) -> usize {
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    if o.temperature <= 0.0 {
+        return order[0];
+    }
+    let keep = o.top_k.unwrap_or(logits.len()).clamp(1, logits.len());
+    let top = &order[..keep];
+    let mx = f64::from(logits[top[0]]);
+    let w: Vec<f64> = top
+        .iter()
+        .map(|&i| ((f64::from(logits[i]) - mx) / f64::from(o.temperature)).exp())
+        .collect();
+    let total: f64 = w.iter().sum();
+    let word = philox4x32_10(
+        [k as u32, (k >> 32) as u32, 0x6E4E_0001, 0],
+        [o.seed as u32, (o.seed >> 32) as u32],
+    );
+    let u = f64::from(uniform01(word[0])) * total;
+    let mut acc = 0.0;
+    for (i, &wi) in w.iter().enumerate() {
+        acc += wi;
+        if u < acc {
+            return top[i];
+        }
+    }
+    top[keep - 1]
+}

@@ -1,0 +1,221 @@
+//! `ops::attention`: the fused exact attention against a float64 reference (CPU), the causal
+//! property (changing later keys leaves earlier rows bit-identical), and CPU vs CUDA bit for bit
+//! for forward and backward, causal and not, sequence lengths around the chunk size and head
+//! sizes that are not multiples of 32.
+
+#[path = "support/parity_pair.rs"]
+mod parity_pair;
+#[path = "support/require_cuda.rs"]
+mod require_cuda;
+
+use neuroxide::backend::cpu::CpuBackend;
+use neuroxide::ops::attention::{
+    attention_backward, attention_forward, AttentionBackward, AttentionForward, AttentionShape,
+};
+use neuroxide::Backend;
+use parity_pair::{rng, Pair};
+
+fn shape(batch: usize, seq: usize, heads: usize, head_dim: usize, causal: bool) -> AttentionShape {
+    AttentionShape {
+        batch,
+        seq,
+        heads,
+        head_dim,
+        causal,
+        scale: (1.0 / (head_dim as f64).sqrt()) as f32,
+    }
+}
+
+fn run_cpu(s: &AttentionShape, qkv: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    run_cpu_masked(s, qkv, None)
+}
+
+fn run_cpu_masked(s: &AttentionShape, qkv: &[f32], mask: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
+    let d = s.model_dim();
+    let mut be = CpuBackend::new(2);
+    let key_mask = mask.map(|m| {
+        let b = be.alloc(m.len()).unwrap();
+        be.upload(b, 0, m).unwrap();
+        b
+    });
+    let q = be.alloc(qkv.len()).unwrap();
+    let o = be.alloc(s.batch * s.seq * d).unwrap();
+    let pr = be.alloc(s.batch * s.heads * s.seq * s.seq).unwrap();
+    be.upload(q, 0, qkv).unwrap();
+    let f = AttentionForward {
+        shape: *s,
+        qkv: q,
+        out: o,
+        probs: pr,
+        key_mask,
+    };
+    attention_forward(&mut be, &f).unwrap();
+    let mut out = vec![0.0; s.batch * s.seq * d];
+    let mut probs = vec![0.0; s.batch * s.heads * s.seq * s.seq];
+    be.download(o, 0, &mut out).unwrap();
+    be.download(pr, 0, &mut probs).unwrap();
+    (out, probs)
+}
+
+#[test]
+fn attention_forward_matches_f64() {
+    let mut r = rng("attention_forward_matches_f64");
+    for causal in [true, false] {
+        let s = shape(2, 9, 3, 5, causal);
+        let d = s.model_dim();
+        let qkv = r.vec(s.batch * s.seq * 3 * d, -1.0, 1.0);
+        let (out, _) = run_cpu(&s, &qkv);
+        for b in 0..s.batch {
+            for h in 0..s.heads {
+                for i in 0..s.seq {
+                    let at = |t: usize, part: usize, p: usize| {
+                        qkv[(b * s.seq + t) * 3 * d + part * d + h * s.head_dim + p] as f64
+                    };
+                    let jn = if causal { i + 1 } else { s.seq };
+                    let sc: Vec<f64> = (0..jn)
+                        .map(|j| {
+                            (0..s.head_dim)
+                                .map(|p| at(i, 0, p) * at(j, 1, p))
+                                .sum::<f64>()
+                                * s.scale as f64
+                        })
+                        .collect();
+                    let mx = sc.iter().cloned().fold(f64::MIN, f64::max);
+                    let e: Vec<f64> = sc.iter().map(|v| (v - mx).exp()).collect();
+                    let sum: f64 = e.iter().sum();
+                    for p in 0..s.head_dim {
+                        let want: f64 = (0..jn).map(|j| e[j] / sum * at(j, 2, p)).sum();
+                        let got = out[(b * s.seq + i) * d + h * s.head_dim + p] as f64;
+                        assert!(
+                            (got - want).abs() < 1e-5,
+                            "causal {causal} b{b} h{h} i{i} p{p}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn causal_attention_ignores_later_positions() {
+    let mut r = rng("causal_attention_ignores_later_positions");
+    let s = shape(1, 12, 2, 4, true);
+    let d = s.model_dim();
+    let qkv = r.vec(s.seq * 3 * d, -1.0, 1.0);
+    let (out, _) = run_cpu(&s, &qkv);
+    let mut changed = qkv.clone();
+    for v in &mut changed[7 * 3 * d..] {
+        *v = -*v * 3.0;
+    }
+    let (out2, _) = run_cpu(&s, &changed);
+    for k in 0..7 * d {
+        assert_eq!(out[k].to_bits(), out2[k].to_bits(), "row {} changed", k / d);
+    }
+    assert_ne!(out[7 * d..], out2[7 * d..]);
+}
+
+#[test]
+fn attention_cpu_vs_cuda() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("attention_cpu_vs_cuda");
+    for (batch, seq, heads, hd) in [
+        (1, 1, 1, 1),
+        (2, 7, 3, 5),
+        (32, 64, 4, 32),
+        (2, 255, 2, 33),
+        (1, 257, 2, 64),
+        (1, 300, 1, 70),
+    ] {
+        for causal in [true, false] {
+            let s = shape(batch, seq, heads, hd, causal);
+            let d = s.model_dim();
+            let mut qv = r.vec(batch * seq * 3 * d, -2.0, 2.0);
+            // Tiny and signed-zero entries (underflowing products, rule 2b).
+            for k in (0..qv.len()).step_by(17) {
+                qv[k] = if k % 2 == 0 { -0.0 } else { 1e-30 };
+            }
+            let qkv = p.buf(&qv);
+            let (out, probs) = (p.out(batch * seq * d), p.out(batch * heads * seq * seq));
+            let f = AttentionForward {
+                shape: s,
+                qkv,
+                out,
+                probs,
+                key_mask: None,
+            };
+            p.run(|be| attention_forward(be, &f));
+            let what = format!("b{batch} t{seq} h{heads}x{hd} causal {causal}");
+            p.check(&format!("attention out {what}"), out);
+            p.check(&format!("attention probs {what}"), probs);
+            let dout = p.buf(&r.vec(batch * seq * d, -1.0, 1.0));
+            let dqkv = p.out(batch * seq * 3 * d);
+            let b = AttentionBackward {
+                shape: s,
+                qkv,
+                probs,
+                dout,
+                dqkv,
+                key_mask: None,
+            };
+            p.run(|be| attention_backward(be, &b));
+            p.check(&format!("attention dqkv {what}"), dqkv);
+            // The same with a key padding mask (about a third of the keys padded; the first
+            // sequence fully padded, so its queries see no key).
+            let mask: Vec<f32> = (0..batch * seq)
+                .map(|k| if k < seq || r.below(3) == 0 { 0.0 } else { 1.0 })
+                .collect();
+            let key_mask = Some(p.buf(&mask));
+            let (mout, mprobs) = (p.out(batch * seq * d), p.out(batch * heads * seq * seq));
+            let f = AttentionForward {
+                out: mout,
+                probs: mprobs,
+                key_mask,
+                ..f
+            };
+            p.run(|be| attention_forward(be, &f));
+            p.check(&format!("masked attention out {what}"), mout);
+            p.check(&format!("masked attention probs {what}"), mprobs);
+            let mdqkv = p.out(batch * seq * 3 * d);
+            let b = AttentionBackward {
+                probs: mprobs,
+                dqkv: mdqkv,
+                key_mask,
+                ..b
+            };
+            p.run(|be| attention_backward(be, &b));
+            p.check(&format!("masked attention dqkv {what}"), mdqkv);
+        }
+    }
+    p.finish("attention_cpu_vs_cuda");
+}
+
+/// Padding keys at the end of a sequence gives the same outputs, bit for bit, as the causal
+/// attention of the unpadded positions (a padded key is skipped, not weighted by zero); a query
+/// that sees only padding gets zeros.
+#[test]
+fn key_padding_mask_skips_padded_keys() {
+    let mut r = rng("key_padding_mask_skips_padded_keys");
+    let s = shape(1, 10, 2, 3, false);
+    let d = s.model_dim();
+    let qkv = r.vec(s.seq * 3 * d, -1.0, 1.0);
+    let mut mask = vec![1.0f32; 10];
+    mask[6..].fill(0.0);
+    let (out, probs) = run_cpu_masked(&s, &qkv, Some(&mask));
+    // Reference: a 6-position non-causal attention on the first 6 rows.
+    let short = shape(1, 6, 2, 3, false);
+    let (want, _) = run_cpu(&short, &qkv[..6 * 3 * d]);
+    for k in 0..6 * d {
+        assert_eq!(out[k].to_bits(), want[k].to_bits(), "element {k}");
+    }
+    for h in 0..2 {
+        for i in 0..10 {
+            for j in 6..10 {
+                assert_eq!(probs[(h * 10 + i) * 10 + j], 0.0);
+            }
+        }
+    }
+    let none = vec![0.0f32; 10];
+    let (out, _) = run_cpu_masked(&s, &qkv, Some(&none));
+    assert!(out.iter().all(|&v| v == 0.0));
+}
