@@ -790,3 +790,19 @@ fn concurrent_backends_on_one_gpu_agree_with_the_cpu() {
         assert_same(&format!("thread {t}"), &want, got);
     }
 }
+
+#[test]
+fn a_buffer_larger_than_the_card_is_a_clear_error() {
+    let Some(mut gpu) = gpu() else { return };
+    // 2^38 f32 values = 1 TiB: more than any card has.
+    let err = gpu
+        .alloc(1 << 38)
+        .expect_err("a 1 TiB buffer cannot be allocated");
+    let msg = err.to_string();
+    println!("{msg}");
+    assert!(msg.contains("1.0 TiB"), "{msg}");
+    assert!(msg.contains("more device memory than is free"), "{msg}");
+    // The backend still works afterwards.
+    let b = gpu.alloc(16).expect("a small buffer");
+    gpu.upload(b, 0, &[1.0; 16]).expect("upload");
+}

@@ -217,6 +217,24 @@ impl CudaBackend {
             self.stats.bytes_allocated += class as u64;
             return Ok(b);
         }
+        // More than the card has free fails anyway (or, with some drivers, takes the process
+        // down): say so first, naming the sizes (issue 12: sizes are checked before allocating).
+        if let Ok((free, _)) = cu::mem_get_info() {
+            if class > free {
+                self.release_cached()?;
+                let (free, total) = cu::mem_get_info().unwrap_or((free, 0));
+                if class > free {
+                    return Err(Error::backend(format!(
+                        "cuda:{}: a buffer of {} needs more device memory than is free ({} of {} \
+                         free); use a smaller model or batch",
+                        self.dev.ordinal,
+                        crate::memory::human(bytes as u64),
+                        crate::memory::human(free as u64),
+                        crate::memory::human(total as u64)
+                    )));
+                }
+            }
+        }
         // SAFETY: plain allocation; the context is bound by the caller.
         let first = unsafe { cu::malloc_sync(class) };
         let ptr = match first {
