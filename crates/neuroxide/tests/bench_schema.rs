@@ -154,12 +154,6 @@ fn skipped_records_say_why_and_measure_nothing() {
     );
     let cases = [
         (
-            "mini_transformer",
-            Device::cpu(),
-            Mode::Exact,
-            "no transformer layers",
-        ),
-        (
             "gpt_small",
             Device::cpu(),
             Mode::Exact,
