@@ -11,6 +11,7 @@
 
 mod alloc;
 mod backend;
+mod backend_trait;
 mod blas;
 pub mod compile;
 mod context;

@@ -1,0 +1,308 @@
+//! The `Backend` trait on [`CudaBackend`]: buffers, transfers, staged input, step recording,
+//! and the kernels (each delegating to its family's file: `elementwise.rs`, `matmul.rs`,
+//! `loss.rs`, `optimizer.rs`). Every method checks its arguments as the CPU backend does, then
+//! queues work on the backend's stream; only `download` and `synchronize` wait.
+
+use super::backend::{Buf, CudaBackend, F32};
+use super::context::drv;
+use crate::backend::device::Device;
+use crate::backend::{
+    Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, StagedSpan,
+    TargetKind,
+};
+use crate::error::{Error, Result};
+use cudarc::driver::result as cu;
+
+impl Backend for CudaBackend {
+    fn kernels(&mut self) -> crate::backend::Kernels<'_> {
+        crate::backend::Kernels::Cuda(self)
+    }
+    fn name(&self) -> String {
+        format!("cuda:{} ({})", self.dev.ordinal, self.dev.name)
+    }
+    fn device(&self) -> Device {
+        Device::Cuda(self.dev.ordinal)
+    }
+    fn alloc(&mut self, len: usize) -> Result<BufId> {
+        self.not_capturing("allocating a buffer")?;
+        self.bind()?;
+        let id =
+            u32::try_from(self.bufs.len()).map_err(|_| Error::backend("cuda: too many buffers"))?;
+        let bytes = len
+            .checked_mul(F32)
+            .ok_or_else(|| Error::backend(format!("cuda: buffer of {len} values is too large")))?;
+        self.order_after_staged()?;
+        let block = self.raw_alloc(bytes)?;
+        if len > 0 {
+            // SAFETY: the block holds at least `bytes` bytes.
+            drv("zero-filling a buffer", unsafe {
+                cu::memset_d8_async(block.ptr, 0, bytes, self.stream.cu_stream())
+            })?;
+        }
+        self.bufs.push(Some(Buf { block, len }));
+        Ok(BufId(id))
+    }
+    fn free(&mut self, buf: BufId) -> Result<()> {
+        self.not_capturing("freeing a buffer")?;
+        self.bind()?;
+        self.order_after_staged()?;
+        let slot = self
+            .bufs
+            .get_mut(buf.0 as usize)
+            .ok_or_else(|| Error::backend(format!("cuda free: unknown buffer {}", buf.0)))?;
+        match slot.take() {
+            // Stream order: kernels queued before this free finish before any later reuse.
+            Some(b) => {
+                self.free.put(b.block);
+                Ok(())
+            }
+            None => Err(Error::backend(format!(
+                "cuda free: buffer {} was already freed",
+                buf.0
+            ))),
+        }
+    }
+    fn stats(&self) -> BackendStats {
+        self.stats
+    }
+    fn begin_capture(&mut self) -> Result<bool> {
+        self.bind()?;
+        self.recorder
+            .begin(&self.stream, self.stats.kernel_launches)?;
+        Ok(true)
+    }
+    fn end_capture(&mut self) -> Result<usize> {
+        self.bind()?;
+        self.recorder
+            .end(&self.stream, self.stats.kernel_launches, self.status_cols)
+    }
+    fn abort_capture(&mut self) {
+        self.recorder.abort(&self.stream);
+    }
+    fn replay(&mut self, id: usize) -> Result<u64> {
+        self.not_capturing("replaying a recorded step")?;
+        self.bind()?;
+        let (launches, status_cols) = self.recorder.replay(id)?;
+        if status_cols.is_some() {
+            self.status_cols = status_cols;
+        }
+        self.stats.graph_replays += 1;
+        Ok(launches)
+    }
+    fn clear_captures(&mut self) {
+        self.recorder.clear();
+    }
+    fn buf_len(&self, buf: BufId) -> usize {
+        self.bufs
+            .get(buf.0 as usize)
+            .copied()
+            .flatten()
+            .map_or(0, |b| b.len)
+    }
+    fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()> {
+        self.not_capturing("copying from the host")?;
+        self.bind()?;
+        let p = self.buf("upload", dst, offset + src.len())?;
+        if src.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: the destination range was checked. From pageable memory the driver stages
+        // the data before returning, so `src` may be reused at once; the copy is stream-ordered.
+        drv("upload", unsafe {
+            cu::memcpy_htod_async(p + (offset * F32) as u64, src, self.stream.cu_stream())
+        })
+    }
+    fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()> {
+        self.not_capturing("copying to the host")?;
+        self.bind()?;
+        let p = self.buf("download", src, offset + dst.len())?;
+        if !dst.is_empty() {
+            // SAFETY: the source range was checked; the stream is synchronised below before
+            // `dst` is read.
+            drv("download", unsafe {
+                cu::memcpy_dtoh_async(dst, p + (offset * F32) as u64, self.stream.cu_stream())
+            })?;
+        }
+        self.sync_stream()
+    }
+    fn synchronize(&mut self) -> Result<()> {
+        if let Some(s) = &self.staging {
+            // Counted with the compute stream's wait below as one synchronisation.
+            s.synchronize()?;
+        }
+        self.sync_stream()
+    }
+    fn upload_staged(&mut self, dst: BufId, src: &[f32]) -> Result<()> {
+        self.bind()?;
+        let p = self.buf("upload_staged", dst, src.len())?;
+        if src.is_empty() {
+            return Ok(());
+        }
+        if self.staging.is_none() {
+            self.staging = Some(super::staging::Staging::new(&self.dev)?);
+        }
+        match &mut self.staging {
+            Some(s) => s.upload(&self.stream, p, src, &mut self.stats),
+            None => Err(Error::backend("cuda: staging state missing")),
+        }
+    }
+    fn wait_staged(&mut self) -> Result<()> {
+        self.bind()?;
+        match &mut self.staging {
+            Some(s) => s.wait(&self.stream),
+            None => Ok(()),
+        }
+    }
+    fn release_staged(&mut self) -> Result<()> {
+        self.bind()?;
+        match &mut self.staging {
+            Some(s) => s.release(&self.stream),
+            None => Ok(()),
+        }
+    }
+    fn staged_timeline_start(&mut self, groups: usize) -> Result<bool> {
+        self.bind()?;
+        if self.staging.is_none() {
+            self.staging = Some(super::staging::Staging::new(&self.dev)?);
+        }
+        match &mut self.staging {
+            Some(s) => s.timeline_start(&self.dev, &self.stream, groups)?,
+            None => return Err(Error::backend("cuda: staging state missing")),
+        }
+        Ok(true)
+    }
+    fn staged_timeline(&mut self) -> Result<Vec<StagedSpan>> {
+        self.bind()?;
+        match &self.staging {
+            Some(s) => {
+                self.stats.syncs += 1;
+                s.timeline()
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+    fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
+        self.fill_kernel(dst, len, value)
+    }
+    fn copy_2d(&mut self, c: &Copy2d) -> Result<()> {
+        self.copy_2d_kernel(c)
+    }
+    fn copy_many(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
+        self.copy_many_kernel(pairs)
+    }
+    fn matmul(&mut self, mm: &Matmul) -> Result<()> {
+        self.matmul_kernel(mm)
+    }
+    fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()> {
+        self.activation_forward_kernel(act, x, y, n)
+    }
+    fn activation_backward(
+        &mut self,
+        act: Activation,
+        x: BufId,
+        y: BufId,
+        dy: BufId,
+        dx: BufId,
+        n: usize,
+    ) -> Result<()> {
+        self.activation_backward_kernel(act, x, y, dy, dx, n)
+    }
+    fn softmax_forward(
+        &mut self,
+        log: bool,
+        x: BufId,
+        y: BufId,
+        rows: usize,
+        cols: usize,
+    ) -> Result<()> {
+        self.softmax_forward_kernel(log, x, y, rows, cols)
+    }
+    fn softmax_backward(
+        &mut self,
+        log: bool,
+        y: BufId,
+        dy: BufId,
+        dx: BufId,
+        rows: usize,
+        cols: usize,
+    ) -> Result<()> {
+        self.softmax_backward_kernel(log, y, dy, dx, rows, cols)
+    }
+    fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
+        self.add_kernel(a, b, out, n)
+    }
+    fn add_assign(&mut self, acc: BufId, x: BufId, n: usize) -> Result<()> {
+        self.add_assign_kernel(acc, x, n)
+    }
+    fn mul(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
+        self.mul_kernel(a, b, out, n)
+    }
+    fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()> {
+        self.scale_kernel(x, n, s)
+    }
+    fn dropout_forward(
+        &mut self,
+        x: BufId,
+        y: BufId,
+        mask: BufId,
+        n: usize,
+        p: f32,
+        scale: f32,
+        seed: u64,
+        stream: u32,
+        step: u32,
+        step_block: Option<BufId>,
+    ) -> Result<()> {
+        self.dropout_forward_kernel(x, y, mask, n, p, scale, seed, stream, step, step_block)
+    }
+    fn loss(&mut self, a: &LossArgs) -> Result<()> {
+        self.loss_kernel(a)
+    }
+    fn count_correct(
+        &mut self,
+        pred: BufId,
+        target: BufId,
+        target_kind: TargetKind,
+        from_logits: bool,
+        rows: usize,
+        cols: usize,
+        out: BufId,
+        out_index: usize,
+    ) -> Result<()> {
+        self.count_correct_kernel(
+            pred,
+            target,
+            target_kind,
+            from_logits,
+            rows,
+            cols,
+            out,
+            out_index,
+        )
+    }
+    fn accumulate_scalar(
+        &mut self,
+        src: BufId,
+        src_index: usize,
+        dst: BufId,
+        dst_index: usize,
+    ) -> Result<()> {
+        self.accumulate_scalar_kernel(src, src_index, dst, dst_index)
+    }
+    fn clip_by_global_norm(
+        &mut self,
+        grad: BufId,
+        n: usize,
+        partials: BufId,
+        count: usize,
+        max_norm: f32,
+    ) -> Result<()> {
+        self.clip_by_global_norm_kernel(grad, n, partials, count, max_norm)
+    }
+    fn optimizer_step_all(&mut self, steps: &[OptimizerStep]) -> Result<()> {
+        self.optimizer_step_all_kernel(steps)
+    }
+    fn optimizer_step(&mut self, s: &OptimizerStep) -> Result<()> {
+        self.optimizer_step_kernel(s)
+    }
+}
