@@ -3,39 +3,16 @@
 //! bad `--save`/`--plot` paths, oversized layers, `--epochs 0`, and `validate` writing into the
 //! work tree.
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{repo, run, run_in, stderr, stdout};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neuroxide"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the neuroxide binary runs")
-}
-
-fn run(args: &[&str]) -> Output {
-    run_in(&repo(), args)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use std::process::{Command, Stdio};
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neuroxide-rel-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    cli::temp_dir("rel", name)
 }
 
 fn s(p: &Path) -> &str {

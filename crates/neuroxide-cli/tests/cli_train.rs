@@ -1,34 +1,14 @@
 //! The `neuroxide` binary: `train csv` with default settings, `evaluate`, `predict`, `--plot`,
 //! and the command-line errors (the CSV parser's own errors are tested in the library).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/cli.rs"]
+mod cli;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neuroxide"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("the neuroxide binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use cli::{run, stderr, stdout};
+use std::path::PathBuf;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("neuroxide-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    cli::temp_dir("cli", name)
 }
 
 /// The value after `key` in `text`, e.g. `accuracy 0.9333`.

@@ -59,6 +59,22 @@ pub struct Matmul {
     pub act: Activation,
 }
 
+impl Copy2d {
+    /// A plain copy `dst[0..n] = src[0..n]`.
+    pub fn plain(src: BufId, dst: BufId, n: usize) -> Copy2d {
+        Copy2d {
+            rows: 1,
+            cols: n,
+            src,
+            src_offset: 0,
+            src_stride: n,
+            dst,
+            dst_offset: 0,
+            dst_stride: n,
+        }
+    }
+}
+
 /// Pairs one [`Backend::copy_many`] launch copies on CUDA.
 pub const COPY_MANY_MAX: usize = 4;
 
@@ -179,16 +195,7 @@ pub trait Backend: Send {
     /// [`Backend::copy_2d`]. The default copies them one by one.
     fn copy_many(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
         for &(src, dst, n) in pairs {
-            self.copy_2d(&Copy2d {
-                rows: 1,
-                cols: n,
-                src,
-                src_offset: 0,
-                src_stride: n,
-                dst,
-                dst_offset: 0,
-                dst_stride: n,
-            })?;
+            self.copy_2d(&Copy2d::plain(src, dst, n))?;
         }
         Ok(())
     }

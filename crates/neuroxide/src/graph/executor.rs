@@ -66,14 +66,6 @@ pub(crate) struct Executor {
     optimizer_steps: Vec<OptimizerStep>,
 }
 
-/// The optimizer field of evaluation and prediction step keys (they update nothing).
-const ZERO_SGD: OptimizerKind = OptimizerKind::Sgd {
-    lr: 0.0,
-    momentum: 0.0,
-    nesterov: false,
-    weight_decay: 0.0,
-};
-
 /// What one training step does besides forward and backward.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StepSpec {
@@ -456,7 +448,7 @@ impl Executor {
             spec.loss,
             spec.track_accuracy,
             spec.clip,
-            spec.optimizer,
+            Some(spec.optimizer),
         );
         let replayed = self.run_step(key, &mut |ex| {
             ex.queue_step(nodes, outputs, spec, batch, seed)
@@ -478,7 +470,7 @@ impl Executor {
         track: bool,
         seed: u64,
     ) -> Result<()> {
-        let key = StepKey::new(Phase::Evaluate, batch, *loss, track, None, ZERO_SGD);
+        let key = StepKey::new(Phase::Evaluate, batch, *loss, track, None, None);
         self.run_step(key, &mut |ex| {
             ex.forward(nodes, batch, false, seed)?;
             ex.losses(nodes, outputs, loss, batch, track)
@@ -494,7 +486,7 @@ impl Executor {
         batch: usize,
         seed: u64,
     ) -> Result<()> {
-        let key = StepKey::new(Phase::Predict, batch, loss, false, None, ZERO_SGD);
+        let key = StepKey::new(Phase::Predict, batch, loss, false, None, None);
         self.run_step(key, &mut |ex| ex.forward(nodes, batch, false, seed))?;
         Ok(())
     }

@@ -30,8 +30,9 @@ pub(crate) struct StepKey {
     pub loss: Loss,
     pub track_accuracy: bool,
     pub clip_bits: Option<u32>,
-    /// The optimizer with its learning rate zeroed (the rate is read from the scalar block).
-    pub optimizer: OptimizerKind,
+    /// The optimizer with its learning rate zeroed (the rate is read from the scalar block);
+    /// `None` for evaluation and prediction, which update nothing.
+    pub optimizer: Option<OptimizerKind>,
 }
 
 impl StepKey {
@@ -41,7 +42,7 @@ impl StepKey {
         loss: Loss,
         track_accuracy: bool,
         clip: Option<f32>,
-        optimizer: OptimizerKind,
+        optimizer: Option<OptimizerKind>,
     ) -> Self {
         StepKey {
             phase,
@@ -49,7 +50,7 @@ impl StepKey {
             loss,
             track_accuracy,
             clip_bits: clip.map(f32::to_bits),
-            optimizer: optimizer.with_lr(0.0),
+            optimizer: optimizer.map(|o| o.with_lr(0.0)),
         }
     }
 }

@@ -140,14 +140,5 @@ pub(crate) fn expect_inputs(inputs: &[Shape], n: usize) -> Result<()> {
 
 /// A plain copy of `n` values between distinct buffers.
 pub(crate) fn copy(backend: &mut dyn Backend, src: BufId, dst: BufId, n: usize) -> Result<()> {
-    backend.copy_2d(&crate::backend::Copy2d {
-        rows: 1,
-        cols: n,
-        src,
-        src_offset: 0,
-        src_stride: n,
-        dst,
-        dst_offset: 0,
-        dst_stride: n,
-    })
+    backend.copy_2d(&crate::backend::Copy2d::plain(src, dst, n))
 }

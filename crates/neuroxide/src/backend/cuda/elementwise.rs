@@ -216,16 +216,7 @@ impl CudaBackend {
     pub(super) fn copy_many_kernel(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
         if pairs.len() > COPY_MANY_MAX || pairs.len() < 2 {
             for &(src, dst, n) in pairs {
-                self.copy_2d_kernel(&Copy2d {
-                    rows: 1,
-                    cols: n,
-                    src,
-                    src_offset: 0,
-                    src_stride: n,
-                    dst,
-                    dst_offset: 0,
-                    dst_stride: n,
-                })?;
+                self.copy_2d_kernel(&Copy2d::plain(src, dst, n))?;
             }
             return Ok(());
         }
