@@ -9,9 +9,9 @@
 //! time (for tuning on a loaded machine).
 
 use gemm::{gemm, Parallelism};
-use neuroxide::backend::cpu::matmul::{matmul, Isa, MatmulArgs};
 use neuroxide::backend::cpu::pool::ThreadPool;
 use neuroxide::backend::Activation;
+use neuroxide::ops::matmul::cpu::{matmul, Isa, MatmulArgs};
 use std::time::{Duration, Instant};
 
 /// Seconds this thread has spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`), Linux only.

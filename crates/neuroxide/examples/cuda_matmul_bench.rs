@@ -8,7 +8,9 @@
 //! `cargo run --release --example cuda_matmul_bench [m k n ...]`
 
 use neuroxide::backend::cuda::CudaBackend;
-use neuroxide::backend::{Activation, Backend, Matmul};
+use neuroxide::backend::{Activation, Backend};
+use neuroxide::ops;
+use neuroxide::ops::matmul::Matmul;
 
 fn main() {
     if let Err(e) = run() {
@@ -40,7 +42,7 @@ fn run() -> neuroxide::Result<()> {
     let (name, cc, sms) = gpu.device_info();
     println!("device: {name} (sm_{}{}, {sms} SMs)", cc.0, cc.1);
     if std::env::var_os("NEUROXIDE_NVRTC_VERBOSE").is_some() {
-        println!("{}", gpu.matmul_compile_log()?);
+        println!("{}", ops::matmul::compile_log(&mut gpu)?);
     }
     let mut state = 0x1234_5678_9abc_def0u64;
     let mut rnd = move || {
@@ -74,13 +76,13 @@ fn run() -> neuroxide::Result<()> {
             act: Activation::Linear,
         };
         for _ in 0..3 {
-            gpu.matmul(&mm)?;
+            ops::matmul::matmul(&mut gpu, &mm)?;
             gpu.cublas_sgemm(m, n, k, a, b, c2)?;
         }
         let mut t_exact = Vec::new();
         let mut t_blas = Vec::new();
         for _ in 0..reps {
-            t_exact.push(gpu.time_ms(|g| g.matmul(&mm))?);
+            t_exact.push(gpu.time_ms(|g| ops::matmul::matmul(g, &mm))?);
             t_blas.push(gpu.time_ms(|g| g.cublas_sgemm(m, n, k, a, b, c2))?);
         }
         let flops = 2.0 * m as f64 * n as f64 * k as f64;

@@ -9,9 +9,8 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-// The kernels: their few `expect`s convert slices whose length the packing loop fixes, spawn
-// the worker pool once at start-up, and `matmul` panics only on slices shorter than the shape,
-// which the CPU backend checks before calling.
+// The backends: their few `expect`s spawn the worker pool once at start-up (the matmul's
+// packing `expect`s carry their own allow in `ops/matmul/mod.rs`).
 #[allow(clippy::expect_used, clippy::panic)]
 pub mod backend;
 pub mod bench;

@@ -9,7 +9,9 @@ mod require_cuda;
 
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::cuda::{CudaBackend, MathFn};
-use neuroxide::backend::{Activation, Backend, Matmul};
+use neuroxide::backend::{Activation, Backend};
+use neuroxide::ops;
+use neuroxide::ops::matmul::Matmul;
 use neuroxide::{math, philox};
 use parity_pair::{assert_same, diff, gpu, rng};
 
@@ -162,7 +164,7 @@ fn concurrent_backends_on_one_gpu_agree_with_the_cpu() {
                 pre_act: None,
                 act: Activation::Relu,
             };
-            be.matmul(&mm).unwrap();
+            ops::matmul::matmul(be, &mm).unwrap();
         }
         let mut out = vec![0.0; m * n];
         be.download(ic, 0, &mut out).unwrap();

@@ -13,9 +13,11 @@
 mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
+use neuroxide::ops;
+use neuroxide::ops::matmul::Matmul;
 use parity_pair::{edge_values, rng, Pair, Rng};
 
-use neuroxide::backend::{Activation, Backend, Copy2d, LossArgs, LossKind, Matmul, TargetKind};
+use neuroxide::backend::{Activation, Backend, Copy2d, LossArgs, LossKind, TargetKind};
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 
 const ACTIVATIONS: [Activation; 13] = [
@@ -114,7 +116,7 @@ fn matmul_signed_zero_sums_and_underflow_rule_2b() {
                 pre_act: None,
                 act: Activation::Linear,
             };
-            p.run(|be| be.matmul(&mm));
+            p.run(|be| ops::matmul::matmul(be, &mm));
             p.check(
                 &format!("matmul rule 2b {m}x{k}x{n} ta={a_trans} tb={b_trans}"),
                 c,
@@ -167,7 +169,7 @@ fn matmul_all_transposes_bias_activations_and_shapes() {
                 pre_act: pre,
                 act,
             };
-            p.run(|be| be.matmul(&mm));
+            p.run(|be| ops::matmul::matmul(be, &mm));
             let what =
                 format!("matmul {m}x{k}x{n} ta={a_trans} tb={b_trans} {act:?} bias={with_bias}");
             p.check(&what, c);

@@ -4,9 +4,9 @@
 //! allocation once warmed up.
 
 use neuroxide::backend::cpu::activation;
-use neuroxide::backend::cpu::matmul::{matmul, matmul_with, Isa, MatmulArgs};
 use neuroxide::backend::cpu::pool::ThreadPool;
 use neuroxide::backend::Activation;
+use neuroxide::ops::matmul::cpu::{matmul, matmul_with, Isa, MatmulArgs};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard};

@@ -7,9 +7,11 @@ mod common;
 use common::Rng;
 use neuroxide::backend::cpu::pool::{par_rows, ThreadPool};
 use neuroxide::backend::cpu::CpuBackend;
-use neuroxide::backend::{Copy2d, LossArgs, Matmul, OptimizerStep};
+use neuroxide::backend::{Copy2d, LossArgs, OptimizerStep};
 use neuroxide::graph::{add, LayerApply};
 use neuroxide::layers::{Dense, Dropout};
+use neuroxide::ops;
+use neuroxide::ops::matmul::Matmul;
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 use neuroxide::optim::{self, OptimizerKind};
 use neuroxide::{
@@ -137,19 +139,22 @@ fn matmul_all_layouts() {
                     let bias_b = buf(be, &data(3, n, -0.5, 0.5));
                     let c = be.alloc(m * n).unwrap();
                     let p = be.alloc(m * n).unwrap();
-                    be.matmul(&Matmul {
-                        m,
-                        n,
-                        k,
-                        a,
-                        a_trans,
-                        b,
-                        b_trans,
-                        c,
-                        bias: bias.then_some(bias_b),
-                        pre_act: pre.then_some(p),
-                        act,
-                    })
+                    ops::matmul::matmul(
+                        be,
+                        &Matmul {
+                            m,
+                            n,
+                            k,
+                            a,
+                            a_trans,
+                            b,
+                            b_trans,
+                            c,
+                            bias: bias.then_some(bias_b),
+                            pre_act: pre.then_some(p),
+                            act,
+                        },
+                    )
                     .unwrap();
                     let mut out = vec![("c".to_string(), read(be, c))];
                     if pre {
@@ -170,19 +175,22 @@ fn matmul_long_reduction() {
         let a = buf(be, &data(4, k * m, -1.0, 1.0));
         let b = buf(be, &data(5, k * n, -1.0, 1.0));
         let c = be.alloc(m * n).unwrap();
-        be.matmul(&Matmul {
-            m,
-            n,
-            k,
-            a,
-            a_trans: true,
-            b,
-            b_trans: false,
-            c,
-            bias: None,
-            pre_act: None,
-            act: Activation::Linear,
-        })
+        ops::matmul::matmul(
+            be,
+            &Matmul {
+                m,
+                n,
+                k,
+                a,
+                a_trans: true,
+                b,
+                b_trans: false,
+                c,
+                bias: None,
+                pre_act: None,
+                act: Activation::Linear,
+            },
+        )
         .unwrap();
         vec![("c".into(), read(be, c))]
     });

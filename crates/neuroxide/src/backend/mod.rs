@@ -31,34 +31,6 @@ pub enum Mode {
     Fast,
 }
 
-/// `C = act(op(A) · op(B) + bias)` with an optional copy of the pre-activation.
-///
-/// Shapes: `op(A)` is `m × k`, stored row-major as `m × k`, or as `k × m` when `a_trans`;
-/// `op(B)` is `k × n`, stored as `k × n`, or as `n × k` when `b_trans`. `C` is `m × n`.
-///
-/// Exact arithmetic for every output `(i, j)`:
-/// ```text
-/// acc = 0.0
-/// for p in 0..k:  acc = fma(A[i,p], B[p,j], acc)      // p increasing, one accumulator
-/// z = acc + bias[j]                                   // only when bias is given
-/// pre_act[i,j] = z                                    // only when pre_act is given
-/// C[i,j] = act(z)
-/// ```
-#[derive(Clone, Copy, Debug)]
-pub struct Matmul {
-    pub m: usize,
-    pub n: usize,
-    pub k: usize,
-    pub a: BufId,
-    pub a_trans: bool,
-    pub b: BufId,
-    pub b_trans: bool,
-    pub c: BufId,
-    pub bias: Option<BufId>,
-    pub pre_act: Option<BufId>,
-    pub act: Activation,
-}
-
 impl Copy2d {
     /// A plain copy `dst[0..n] = src[0..n]`.
     pub fn plain(src: BufId, dst: BufId, n: usize) -> Copy2d {
@@ -199,8 +171,6 @@ pub trait Backend: Send {
         }
         Ok(())
     }
-    /// Fused matrix product (see [`Matmul`]).
-    fn matmul(&mut self, mm: &Matmul) -> Result<()>;
     /// `y[i] = act(x[i])` for `i < n`.
     fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()>;
     /// `dx[i] = dy[i] * act'(x[i])` where the derivative may be computed from `x` (the

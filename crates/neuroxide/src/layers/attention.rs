@@ -10,11 +10,13 @@
 //! `dWqkv = xᵀ · dqkv`, `dbqkv = Σ dqkv`, `dx = dqkv · Wqkvᵀ` (bias sums in the chunked order).
 
 use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
-use crate::backend::{Activation, BufId, Matmul};
+use crate::backend::{Activation, BufId};
 use crate::error::{Error, Result};
+use crate::ops;
 use crate::ops::attention::{
     attention_backward, attention_forward, AttentionBackward, AttentionForward, AttentionShape,
 };
+use crate::ops::matmul::Matmul;
 use crate::ops::reduce::{column_sums, ColumnSums};
 use crate::shape::Shape;
 use serde_json::json;
@@ -179,17 +181,20 @@ impl Layer for MultiHeadAttention {
         let (rows, d) = (ctx.batch * s.seq, s.model_dim());
         let (wqkv, bqkv, wo, bo) = self.param_ids(io.params);
         let ws = io.workspace;
-        ctx.backend.matmul(&mm(
-            rows,
-            3 * d,
-            d,
-            io.inputs[0],
-            false,
-            wqkv,
-            false,
-            ws[0],
-            bqkv,
-        ))?;
+        ops::matmul::matmul(
+            ctx.backend,
+            &mm(
+                rows,
+                3 * d,
+                d,
+                io.inputs[0],
+                false,
+                wqkv,
+                false,
+                ws[0],
+                bqkv,
+            ),
+        )?;
         attention_forward(
             ctx.backend,
             &AttentionForward {
@@ -200,8 +205,10 @@ impl Layer for MultiHeadAttention {
                 key_mask: self.key_padding_mask.then(|| io.inputs[1]),
             },
         )?;
-        ctx.backend
-            .matmul(&mm(rows, d, d, ws[1], false, wo, false, io.output, bo))
+        ops::matmul::matmul(
+            ctx.backend,
+            &mm(rows, d, d, ws[1], false, wo, false, io.output, bo),
+        )
     }
     fn backward(&self, ctx: &mut LayerCtx, io: &Io, g: &GradIo) -> Result<()> {
         let s = self.shape(ctx.batch, &io.input_shapes[0]);
@@ -210,17 +217,10 @@ impl Layer for MultiHeadAttention {
         let (gwqkv, gbqkv, gwo, gbo) = self.param_ids(g.grad_params);
         let ws = io.workspace;
         let be = &mut *ctx.backend;
-        be.matmul(&mm(
-            d,
-            d,
-            rows,
-            ws[1],
-            true,
-            g.grad_output,
-            false,
-            gwo,
-            None,
-        ))?;
+        ops::matmul::matmul(
+            be,
+            &mm(d, d, rows, ws[1], true, g.grad_output, false, gwo, None),
+        )?;
         if let Some(gbo) = gbo {
             column_sums(
                 be,
@@ -232,7 +232,10 @@ impl Layer for MultiHeadAttention {
                 },
             )?;
         }
-        be.matmul(&mm(rows, d, d, g.grad_output, false, wo, true, ws[3], None))?;
+        ops::matmul::matmul(
+            be,
+            &mm(rows, d, d, g.grad_output, false, wo, true, ws[3], None),
+        )?;
         attention_backward(
             be,
             &AttentionBackward {
@@ -248,17 +251,20 @@ impl Layer for MultiHeadAttention {
         if let Some(Some(dm)) = g.grad_inputs.get(1) {
             be.fill(*dm, ctx.batch * s.seq, 0.0)?;
         }
-        be.matmul(&mm(
-            d,
-            3 * d,
-            rows,
-            io.inputs[0],
-            true,
-            ws[4],
-            false,
-            gwqkv,
-            None,
-        ))?;
+        ops::matmul::matmul(
+            be,
+            &mm(
+                d,
+                3 * d,
+                rows,
+                io.inputs[0],
+                true,
+                ws[4],
+                false,
+                gwqkv,
+                None,
+            ),
+        )?;
         if let Some(gbqkv) = gbqkv {
             column_sums(
                 be,
@@ -271,7 +277,7 @@ impl Layer for MultiHeadAttention {
             )?;
         }
         if let Some(dx) = g.grad_inputs[0] {
-            be.matmul(&mm(rows, d, 3 * d, ws[4], false, wqkv, true, dx, None))?;
+            ops::matmul::matmul(be, &mm(rows, d, 3 * d, ws[4], false, wqkv, true, dx, None))?;
         }
         Ok(())
     }

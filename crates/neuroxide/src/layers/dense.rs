@@ -2,8 +2,10 @@
 //! kernel. Applies to the last axis, so `[T, d]` inputs work row by row.
 
 use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
-use crate::backend::{Activation, Matmul};
+use crate::backend::Activation;
 use crate::error::{Error, Result};
+use crate::ops;
+use crate::ops::matmul::Matmul;
 use crate::ops::reduce::{column_sums, ColumnSums};
 use crate::shape::Shape;
 use serde_json::json;
@@ -114,19 +116,22 @@ impl Layer for Dense {
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()> {
         let k = io.input_shapes[0].last();
         let rows = ctx.batch * io.output_shape.numel() / self.units;
-        ctx.backend.matmul(&Matmul {
-            m: rows,
-            n: self.units,
-            k,
-            a: io.inputs[0],
-            a_trans: false,
-            b: io.params[0],
-            b_trans: false,
-            c: io.output,
-            bias: self.use_bias.then(|| io.params[1]),
-            pre_act: self.fused().then(|| io.workspace[0]),
-            act: self.activation,
-        })
+        ops::matmul::matmul(
+            ctx.backend,
+            &Matmul {
+                m: rows,
+                n: self.units,
+                k,
+                a: io.inputs[0],
+                a_trans: false,
+                b: io.params[0],
+                b_trans: false,
+                c: io.output,
+                bias: self.use_bias.then(|| io.params[1]),
+                pre_act: self.fused().then(|| io.workspace[0]),
+                act: self.activation,
+            },
+        )
     }
     fn backward(&self, ctx: &mut LayerCtx, io: &Io, g: &GradIo) -> Result<()> {
         let k = io.input_shapes[0].last();
@@ -147,19 +152,22 @@ impl Layer for Dense {
             g.grad_output
         };
         // dW = xᵀ · dz   (k × n, reduction over the batch rows in order)
-        ctx.backend.matmul(&Matmul {
-            m: k,
-            n,
-            k: rows,
-            a: io.inputs[0],
-            a_trans: true,
-            b: dz,
-            b_trans: false,
-            c: g.grad_params[0],
-            bias: None,
-            pre_act: None,
-            act: Activation::Linear,
-        })?;
+        ops::matmul::matmul(
+            ctx.backend,
+            &Matmul {
+                m: k,
+                n,
+                k: rows,
+                a: io.inputs[0],
+                a_trans: true,
+                b: dz,
+                b_trans: false,
+                c: g.grad_params[0],
+                bias: None,
+                pre_act: None,
+                act: Activation::Linear,
+            },
+        )?;
         // db = Σ_rows dz (chunked order over the rows)
         if self.use_bias {
             let sums = ColumnSums {
@@ -172,19 +180,22 @@ impl Layer for Dense {
         }
         // dx = dz · Wᵀ
         if let Some(dx) = g.grad_inputs[0] {
-            ctx.backend.matmul(&Matmul {
-                m: rows,
-                n: k,
-                k: n,
-                a: dz,
-                a_trans: false,
-                b: io.params[0],
-                b_trans: true,
-                c: dx,
-                bias: None,
-                pre_act: None,
-                act: Activation::Linear,
-            })?;
+            ops::matmul::matmul(
+                ctx.backend,
+                &Matmul {
+                    m: rows,
+                    n: k,
+                    k: n,
+                    a: dz,
+                    a_trans: false,
+                    b: io.params[0],
+                    b_trans: true,
+                    c: dx,
+                    bias: None,
+                    pre_act: None,
+                    act: Activation::Linear,
+                },
+            )?;
         }
         Ok(())
     }

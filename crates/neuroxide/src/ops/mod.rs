@@ -17,6 +17,7 @@ pub mod channel;
 pub mod conv;
 pub mod embedding;
 pub mod layernorm;
+pub mod matmul;
 pub mod pool;
 pub mod reduce;
 pub mod rmsnorm;
@@ -27,6 +28,7 @@ use crate::backend::cuda::Family;
 /// The CUDA source of every op folder (the NVRTC compile test builds each one).
 pub const CUDA_FAMILIES: &[Family] = &[
     reduce::CUDA,
+    matmul::CUDA,
     conv::CUDA,
     pool::CUDA,
     channel::CUDA,

@@ -19,7 +19,7 @@ fn par_map(pool: &ThreadPool, out: &mut [f32], f: &(dyn Fn(usize) -> f32 + Sync)
 /// same bits (PARITY rule 3), but `mul_add` inside exp/tanh/erf becomes one instruction instead
 /// of a call to the software `fmaf` (measured: GELU-tanh was ~40% of a transformer step).
 fn fma_isa() -> bool {
-    super::matmul::Isa::selected() != super::matmul::Isa::Scalar
+    crate::ops::matmul::cpu::Isa::selected() != crate::ops::matmul::cpu::Isa::Scalar
 }
 
 #[inline(always)]

@@ -6,7 +6,6 @@
 pub mod activation;
 pub mod elementwise;
 pub mod loss;
-pub mod matmul;
 pub mod optimizer;
 pub mod pool;
 pub mod reduce;
@@ -14,7 +13,7 @@ pub mod softmax;
 
 use crate::backend::device::Device;
 use crate::backend::{
-    Activation, Backend, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, StepBlock, TargetKind,
+    Activation, Backend, BufId, Copy2d, LossArgs, OptimizerStep, StepBlock, TargetKind,
 };
 use crate::error::{Error, Result};
 use pool::ThreadPool;
@@ -230,31 +229,6 @@ impl Backend for CpuBackend {
             let d = c.dst_offset + r * c.dst_stride;
             dst[d..d + c.cols].copy_from_slice(&src[s..s + c.cols]);
         }
-        Ok(())
-    }
-    fn matmul(&mut self, mm: &Matmul) -> Result<()> {
-        let (m, n, k) = (mm.m, mm.n, mm.k);
-        let bias_len = if mm.bias.is_some() { n } else { 0 };
-        let bias_id = mm.bias.unwrap_or(mm.a);
-        let pre_len = if mm.pre_act.is_some() { m * n } else { 0 };
-        let ([a, b, bias], [c, pre]) = self.bufs.ios(
-            "matmul",
-            [(mm.a, m * k), (mm.b, k * n), (bias_id, bias_len)],
-            [(mm.c, m * n), (mm.pre_act.unwrap_or(mm.c), pre_len)],
-        )?;
-        let args = matmul::MatmulArgs {
-            m,
-            n,
-            k,
-            a,
-            a_trans: mm.a_trans,
-            b,
-            b_trans: mm.b_trans,
-            bias: mm.bias.map(|_| bias),
-            act: mm.act,
-        };
-        let pre = mm.pre_act.map(|_| pre);
-        matmul::matmul(&self.pool, &args, c, pre);
         Ok(())
     }
     fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()> {

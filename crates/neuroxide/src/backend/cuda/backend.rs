@@ -112,10 +112,11 @@ impl CudaBackend {
         self.stats
     }
 
-    /// NVRTC's log for the matmul family (resource usage when `NEUROXIDE_NVRTC_VERBOSE` is set).
-    pub fn matmul_compile_log(&mut self) -> Result<String> {
-        self.func(compile::MATMUL, "nx_matmul_nn")?;
-        Ok(self.dev.compile_log(compile::MATMUL).unwrap_or_default())
+    /// NVRTC's log for `family` (compiled for this card first if needed, by loading `kernel`;
+    /// resource usage when `NEUROXIDE_NVRTC_VERBOSE` is set).
+    pub fn compile_log(&mut self, family: Family, kernel: &'static str) -> Result<String> {
+        self.func(family, kernel)?;
+        Ok(self.dev.compile_log(family).unwrap_or_default())
     }
 
     /// The raw CUDA stream this backend queues work on.

@@ -7,7 +7,7 @@ use super::backend::{Buf, CudaBackend, F32};
 use super::context::drv;
 use crate::backend::device::Device;
 use crate::backend::{
-    Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, StagedSpan,
+    Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, OptimizerStep, StagedSpan,
     TargetKind,
 };
 use crate::error::{Error, Result};
@@ -189,9 +189,6 @@ impl Backend for CudaBackend {
     }
     fn copy_many(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
         self.copy_many_kernel(pairs)
-    }
-    fn matmul(&mut self, mm: &Matmul) -> Result<()> {
-        self.matmul_kernel(mm)
     }
     fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()> {
         self.activation_forward_kernel(act, x, y, n)

@@ -1,6 +1,7 @@
 //! cuBLAS SGEMM, the fast-mode reference the exact matmul is benchmarked against.
 //! Math mode `CUBLAS_DEFAULT_MATH`: plain FP32, no TF32 tensor cores.
 
+use crate::backend::BufId;
 use crate::error::{Error, Result};
 use cudarc::cublas::sys as cb;
 use cudarc::driver::sys as cu;
@@ -93,6 +94,30 @@ impl Drop for Blas {
         // SAFETY: the handle was created by `new` and is destroyed once.
         unsafe {
             cb::cublasDestroy_v2(self.handle);
+        }
+    }
+}
+
+impl super::backend::CudaBackend {
+    /// Fast-mode reference: `C = A·B` (row-major, m×k times k×n) through cuBLAS SGEMM with the
+    /// default math mode (no TF32). Not bit-exact; used by the matmul benchmark.
+    pub fn cublas_sgemm(
+        &mut self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: BufId,
+        b: BufId,
+        c: BufId,
+    ) -> Result<()> {
+        self.bind()?;
+        let ([pa, pb], [pc]) = self.ios("cublas_sgemm", [(a, m * k), (b, k * n)], [(c, m * n)])?;
+        if self.blas.is_none() {
+            self.blas = Some(super::blas::Blas::new(self.stream.cu_stream())?);
+        }
+        match &self.blas {
+            Some(blas) => blas.sgemm_row_major(m, n, k, pa, pb, pc),
+            None => Err(Error::backend("cuBLAS handle missing")),
         }
     }
 }

@@ -19,7 +19,6 @@ mod elementwise;
 mod graph;
 pub mod launch;
 mod loss;
-mod matmul;
 mod optimizer;
 mod profile;
 mod staging;

@@ -15,9 +15,9 @@
 
 use super::Conv2dGeom;
 use crate::backend::cpu::activation;
-use crate::backend::cpu::matmul::Isa;
 use crate::backend::cpu::pool::{SharedMut, ThreadPool};
 use crate::backend::Activation;
+use crate::ops::matmul::cpu::Isa;
 use std::cell::RefCell;
 
 /// Per-thread buffers of one call, reused across calls (no allocation once grown).

@@ -10,8 +10,8 @@
 //! never one reduction.
 
 use super::Conv2dGeom;
-use crate::backend::cpu::matmul::Isa;
 use crate::backend::cpu::pool::{par_rows, SharedMut, ThreadPool};
+use crate::ops::matmul::cpu::Isa;
 use crate::ops::reduce::{chunks, column_sums_block, CHUNK};
 use std::cell::RefCell;
 

@@ -19,11 +19,11 @@
 //! ```
 
 use super::reduce::{chunked, chunks, CHUNK};
-use crate::backend::cpu::matmul::Isa;
 use crate::backend::cpu::pool::{par_rows, SharedMut};
 use crate::backend::cuda::{Family, KArgs, BLOCK};
 use crate::backend::{Backend, BufId, Kernels};
 use crate::error::Result;
+use crate::ops::matmul::cpu::Isa;
 
 /// The CUDA source of this folder.
 pub const CUDA: Family = Family::new("layernorm.cu", include_str!("layernorm.cu"));

@@ -1,4 +1,4 @@
-// Exact matmul: C = act(op(A) . op(B) + bias), optional pre-activation copy (backend::Matmul).
+// Exact matmul: C = act(op(A) . op(B) + bias), optional pre-activation copy (ops::matmul::Matmul).
 //
 // Every output (i, j) has ONE f32 accumulator that starts at 0 and walks p = 0, 1, ..., k-1 in
 // increasing order with acc = fmaf(A[i,p], B[p,j], acc): the CPU's order exactly. Parallelism is

@@ -1,7 +1,7 @@
 //! The register-blocked micro-kernel: an `MR × (NV·LANES)` tile of outputs held in `MR·NV`
 //! SIMD accumulators.
 //!
-//! Reduction order (the exact-mode contract, see `backend::Matmul`): lane `l` of accumulator
+//! Reduction order (the exact-mode contract, see `ops::matmul::Matmul`): lane `l` of accumulator
 //! `(i, v)` belongs to exactly one output `(i, j)` with `j = v·LANES + l`. For each `p` of the
 //! k-block in increasing order it does `acc = fma(A[i,p], B[p,j], acc)`, one rounding, like the
 //! scalar `acc = a.mul_add(b, acc)`. Vectorisation is *across* outputs only; one output's sum is

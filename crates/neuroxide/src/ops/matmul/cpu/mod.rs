@@ -1,5 +1,5 @@
 //! Exact matmul on the CPU: `C = act(op(A)·op(B) + bias)` with one f32 accumulator per output,
-//! `acc = fma(A[i,p], B[p,j], acc)` for p increasing (see `backend::Matmul`).
+//! `acc = fma(A[i,p], B[p,j], acc)` for p increasing (see `ops::matmul::Matmul`).
 //!
 //! How it is fast without changing a bit: SIMD lanes hold *different outputs* (columns `j`), so
 //! each lane runs the scalar recurrence unchanged; `A[i,p]` is broadcast and `B[p, j..j+NR]` is
@@ -24,7 +24,7 @@ mod tiles;
 
 pub use isa::Isa;
 
-use super::pool::{SharedMut, ThreadPool};
+use crate::backend::cpu::pool::{SharedMut, ThreadPool};
 use crate::backend::Activation;
 use crate::error::{Error, Result};
 use std::cell::RefCell;
