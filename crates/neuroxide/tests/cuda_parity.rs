@@ -15,6 +15,7 @@ mod parity_pair;
 mod require_cuda;
 use neuroxide::ops;
 use neuroxide::ops::matmul::Matmul;
+use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
 use parity_pair::{edge_values, rng, Pair, Rng};
 
 use neuroxide::backend::{Activation, Backend, Copy2d, LossArgs, LossKind, TargetKind};
@@ -220,9 +221,32 @@ fn softmax_and_log_softmax_forward_and_backward() {
         let y = p.out(n);
         let dx = p.out(n);
         for log in [false, true] {
-            p.run(|be| be.softmax_forward(log, x, y, rows, cols));
+            p.run(|be| {
+                softmax::forward(
+                    be,
+                    &Softmax {
+                        log,
+                        x,
+                        y,
+                        rows,
+                        cols,
+                    },
+                )
+            });
             p.check(&format!("softmax log={log} {rows}x{cols} forward"), y);
-            p.run(|be| be.softmax_backward(log, y, dy, dx, rows, cols));
+            p.run(|be| {
+                softmax::backward(
+                    be,
+                    &SoftmaxBackward {
+                        log,
+                        y,
+                        dy,
+                        dx,
+                        rows,
+                        cols,
+                    },
+                )
+            });
             p.check(&format!("softmax log={log} {rows}x{cols} backward"), dx);
         }
     }

@@ -13,6 +13,7 @@ use neuroxide::layers::{Dense, Dropout};
 use neuroxide::ops;
 use neuroxide::ops::matmul::Matmul;
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
+use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
 use neuroxide::optim::{self, OptimizerKind};
 use neuroxide::{
     Activation, Backend, BufId, Device, Graph, Loss, LossKind, Model, TargetKind, Tensor,
@@ -220,8 +221,29 @@ fn softmax_and_log_softmax() {
             let dy = buf(be, &data(9, rows * cols, -1.0, 1.0));
             let y = be.alloc(rows * cols).unwrap();
             let dx = be.alloc(rows * cols).unwrap();
-            be.softmax_forward(log, x, y, rows, cols).unwrap();
-            be.softmax_backward(log, y, dy, dx, rows, cols).unwrap();
+            softmax::forward(
+                be,
+                &Softmax {
+                    log,
+                    x,
+                    y,
+                    rows,
+                    cols,
+                },
+            )
+            .unwrap();
+            softmax::backward(
+                be,
+                &SoftmaxBackward {
+                    log,
+                    y,
+                    dy,
+                    dx,
+                    rows,
+                    cols,
+                },
+            )
+            .unwrap();
             vec![("y".into(), read(be, y)), ("dx".into(), read(be, dx))]
         });
     }

@@ -184,32 +184,6 @@ pub trait Backend: Send {
         dx: BufId,
         n: usize,
     ) -> Result<()>;
-    /// Row-wise softmax (or log-softmax when `log`) of a `rows × cols` matrix.
-    ///
-    /// Per row: `mx = max_j x[j]` (j increasing); `s = Σ_j exp(x[j] - mx)` (j increasing, one
-    /// accumulator from 0); softmax: `y[j] = exp(x[j] - mx) / s`; log-softmax:
-    /// `y[j] = (x[j] - mx) - log(s)`.
-    fn softmax_forward(
-        &mut self,
-        log: bool,
-        x: BufId,
-        y: BufId,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()>;
-    /// Backward of [`Backend::softmax_forward`] from its output `y`.
-    ///
-    /// Softmax: `d = Σ_j dy[j]*y[j]` (j increasing, `acc = fma(dy, y, acc)`), `dx[j] = y[j]*(dy[j] - d)`.
-    /// Log-softmax: `d = Σ_j dy[j]` (j increasing), `dx[j] = dy[j] - exp(y[j]) * d`.
-    fn softmax_backward(
-        &mut self,
-        log: bool,
-        y: BufId,
-        dy: BufId,
-        dx: BufId,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()>;
     /// `out[i] = a[i] + b[i]`.
     fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()>;
     /// `acc[i] = acc[i] + x[i]` (in place on `acc`).

@@ -4,6 +4,7 @@
 use super::{expect_inputs, GradIo, Io, Layer, LayerCtx};
 use crate::backend::Activation;
 use crate::error::{Error, Result};
+use crate::ops::softmax::{self, Softmax, SoftmaxBackward};
 use crate::shape::Shape;
 use serde::{Deserialize, Serialize};
 
@@ -71,12 +72,15 @@ impl Layer for ActivationLayer {
                 ctx.backend
                     .activation_forward(a, io.inputs[0], io.output, n)
             }
-            ActivationOp::Softmax | ActivationOp::LogSoftmax => ctx.backend.softmax_forward(
-                self.op == ActivationOp::LogSoftmax,
-                io.inputs[0],
-                io.output,
-                n / cols,
-                cols,
+            ActivationOp::Softmax | ActivationOp::LogSoftmax => softmax::forward(
+                ctx.backend,
+                &Softmax {
+                    log: self.op == ActivationOp::LogSoftmax,
+                    x: io.inputs[0],
+                    y: io.output,
+                    rows: n / cols,
+                    cols,
+                },
             ),
         }
     }
@@ -91,13 +95,16 @@ impl Layer for ActivationLayer {
                 ctx.backend
                     .activation_backward(a, io.inputs[0], io.output, g.grad_output, dx, n)
             }
-            ActivationOp::Softmax | ActivationOp::LogSoftmax => ctx.backend.softmax_backward(
-                self.op == ActivationOp::LogSoftmax,
-                io.output,
-                g.grad_output,
-                dx,
-                n / cols,
-                cols,
+            ActivationOp::Softmax | ActivationOp::LogSoftmax => softmax::backward(
+                ctx.backend,
+                &SoftmaxBackward {
+                    log: self.op == ActivationOp::LogSoftmax,
+                    y: io.output,
+                    dy: g.grad_output,
+                    dx,
+                    rows: n / cols,
+                    cols,
+                },
             ),
         }
     }

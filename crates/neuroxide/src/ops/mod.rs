@@ -22,6 +22,7 @@ pub mod pool;
 pub mod reduce;
 pub mod rmsnorm;
 pub mod seqpool;
+pub mod softmax;
 
 use crate::backend::cuda::Family;
 
@@ -29,6 +30,7 @@ use crate::backend::cuda::Family;
 pub const CUDA_FAMILIES: &[Family] = &[
     reduce::CUDA,
     matmul::CUDA,
+    softmax::CUDA,
     conv::CUDA,
     pool::CUDA,
     channel::CUDA,

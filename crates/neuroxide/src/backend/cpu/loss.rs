@@ -3,10 +3,10 @@
 //! are accumulated exactly as documented.
 
 use super::activation::softplus;
-use super::softmax::row_max_sum;
 use crate::backend::{LossKind, TargetKind};
 use crate::error::{Error, Result};
 use crate::math;
+use crate::ops::softmax::cpu::row_max_sum;
 
 #[inline]
 fn sign(d: f32) -> f32 {

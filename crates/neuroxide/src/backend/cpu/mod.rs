@@ -9,7 +9,6 @@ pub mod loss;
 pub mod optimizer;
 pub mod pool;
 pub mod reduce;
-pub mod softmax;
 
 use crate::backend::device::Device;
 use crate::backend::{
@@ -249,36 +248,6 @@ impl Backend for CpuBackend {
             self.bufs
                 .io("activation_backward", [(x, n), (y, n), (dy, n)], (dx, n))?;
         elementwise::activation_backward(&self.pool, act, x, y, dy, dx);
-        Ok(())
-    }
-    fn softmax_forward(
-        &mut self,
-        log: bool,
-        x: BufId,
-        y: BufId,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()> {
-        let ([x], y) = self
-            .bufs
-            .io("softmax_forward", [(x, rows * cols)], (y, rows * cols))?;
-        softmax::forward(&self.pool, log, x, y, rows, cols);
-        Ok(())
-    }
-    fn softmax_backward(
-        &mut self,
-        log: bool,
-        y: BufId,
-        dy: BufId,
-        dx: BufId,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()> {
-        let n = rows * cols;
-        let ([y, dy], dx) = self
-            .bufs
-            .io("softmax_backward", [(y, n), (dy, n)], (dx, n))?;
-        softmax::backward(&self.pool, log, y, dy, dx, rows, cols);
         Ok(())
     }
     fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {

@@ -160,6 +160,17 @@ impl CudaBackend {
         self.launch_1d(family, name, n, args)
     }
 
+    /// A warp-per-row launch of an op's kernel over `rows` rows ([`BLOCK`] threads per block).
+    pub fn launch_op_rows(
+        &mut self,
+        family: Family,
+        name: &'static str,
+        rows: usize,
+        args: KArgs,
+    ) -> Result<()> {
+        self.launch_rows(family, name, rows, args)
+    }
+
     /// Scratch device memory of at least `len` f32 values for an op's intermediate results
     /// (contents undefined; valid until the next op that asks for scratch).
     pub fn op_scratch(&mut self, len: usize) -> Result<u64> {

@@ -204,27 +204,6 @@ impl Backend for CudaBackend {
     ) -> Result<()> {
         self.activation_backward_kernel(act, x, y, dy, dx, n)
     }
-    fn softmax_forward(
-        &mut self,
-        log: bool,
-        x: BufId,
-        y: BufId,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()> {
-        self.softmax_forward_kernel(log, x, y, rows, cols)
-    }
-    fn softmax_backward(
-        &mut self,
-        log: bool,
-        y: BufId,
-        dy: BufId,
-        dx: BufId,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()> {
-        self.softmax_backward_kernel(log, y, dy, dx, rows, cols)
-    }
     fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
         self.add_kernel(a, b, out, n)
     }

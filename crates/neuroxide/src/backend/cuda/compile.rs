@@ -43,14 +43,13 @@ macro_rules! family {
     };
 }
 family!(ELEMENTWISE, "elementwise.cu");
-family!(SOFTMAX, "softmax.cu");
 family!(LOSS, "loss.cu");
 family!(REDUCE, "reduce.cu");
 family!(OPTIMIZER, "optimizer.cu");
 family!(MATH_EVAL, "math_eval.cu");
 
 /// Every family (the compile test builds them all).
-pub const FAMILIES: [Family; 6] = [ELEMENTWISE, SOFTMAX, LOSS, REDUCE, OPTIMIZER, MATH_EVAL];
+pub const FAMILIES: [Family; 5] = [ELEMENTWISE, LOSS, REDUCE, OPTIMIZER, MATH_EVAL];
 
 const MATH_CUH: &str = include_str!("kernels/math.cuh");
 const COMMON_CUH: &str = include_str!("kernels/common.cuh");

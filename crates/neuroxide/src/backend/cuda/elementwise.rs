@@ -86,54 +86,6 @@ impl CudaBackend {
         self.launch_1d(compile::ELEMENTWISE, "nx_act_bwd", n, args)
     }
 
-    pub(super) fn softmax_forward_kernel(
-        &mut self,
-        log: bool,
-        x: BufId,
-        y: BufId,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()> {
-        self.bind()?;
-        let n = rows * cols;
-        let ([px], [py]) = self.ios("softmax_forward", [(x, n)], [(y, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new()
-            .i32(i32::from(log))
-            .ptr(px)
-            .ptr(py)
-            .u64(rows)
-            .u64(cols);
-        self.launch_rows(compile::SOFTMAX, "nx_softmax_fwd", rows, args)
-    }
-
-    pub(super) fn softmax_backward_kernel(
-        &mut self,
-        log: bool,
-        y: BufId,
-        dy: BufId,
-        dx: BufId,
-        rows: usize,
-        cols: usize,
-    ) -> Result<()> {
-        self.bind()?;
-        let n = rows * cols;
-        let ([py, pdy], [pdx]) = self.ios("softmax_backward", [(y, n), (dy, n)], [(dx, n)])?;
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new()
-            .i32(i32::from(log))
-            .ptr(py)
-            .ptr(pdy)
-            .ptr(pdx)
-            .u64(rows)
-            .u64(cols);
-        self.launch_rows(compile::SOFTMAX, "nx_softmax_bwd", rows, args)
-    }
-
     pub(super) fn add_kernel(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
         self.bind()?;
         let ([pa, pb], [po]) = self.ios("add", [(a, n), (b, n)], [(out, n)])?;

@@ -1,7 +1,7 @@
 //! Row-wise softmax and log-softmax, forward and backward (formulas and reduction orders in
-//! `Backend::softmax_forward` / `softmax_backward`).
+//! `ops::softmax`).
 
-use super::pool::{par_rows, ThreadPool};
+use crate::backend::cpu::pool::{par_rows, ThreadPool};
 use crate::math;
 
 /// Per row: max (j increasing), then `s = Σ exp(x - max)` (j increasing, from 0).

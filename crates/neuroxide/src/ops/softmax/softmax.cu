@@ -1,7 +1,7 @@
-// Row-wise softmax / log-softmax, forward and backward (Backend::softmax_forward/backward).
+// Row-wise softmax / log-softmax, forward and backward (ops/softmax/mod.rs).
 // One warp per row. Reductions are the CPU's sequential chains: the terms are computed in
 // parallel by the lanes, then added in column order through warp shuffles (every lane performs
-// the identical chain). Formulas mirror backend/cpu/softmax.rs.
+// the identical chain). Formulas mirror ops/softmax/cpu.rs.
 
 extern "C" __global__ void nx_softmax_fwd(int log, const float *x, float *y, u64 rows, u64 cols) {
     NX_WARP_ROWS(row, lane, rows) {
