@@ -14,6 +14,7 @@ mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 use neuroxide::ops;
+use neuroxide::ops::dropout::{self, DropoutForward};
 use neuroxide::ops::matmul::Matmul;
 use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
 use parity_pair::{edge_values, rng, Pair, Rng};
@@ -333,7 +334,23 @@ fn dropout_masks_match() {
         let seed = r.next();
         let (stream, step) = (r.next() as u32, r.next() as u32);
         let scale = 1.0 / (1.0 - prob);
-        p.run(|be| be.dropout_forward(x, y, mask, n, prob, scale, seed, stream, step, None));
+        p.run(|be| {
+            dropout::forward(
+                be,
+                &DropoutForward {
+                    x,
+                    y,
+                    mask,
+                    n,
+                    p: prob,
+                    scale,
+                    seed,
+                    stream,
+                    step,
+                    step_block: None,
+                },
+            )
+        });
         p.check(&format!("dropout p={prob} mask"), mask);
         p.check(&format!("dropout p={prob} y"), y);
     }

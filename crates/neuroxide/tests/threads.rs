@@ -11,6 +11,7 @@ use neuroxide::backend::{Copy2d, LossArgs, OptimizerStep};
 use neuroxide::graph::{add, LayerApply};
 use neuroxide::layers::{Dense, Dropout};
 use neuroxide::ops;
+use neuroxide::ops::dropout::{self, DropoutForward};
 use neuroxide::ops::matmul::Matmul;
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
@@ -314,8 +315,22 @@ fn dropout_masks() {
         let x = buf(be, &data(15, BIG, -2.0, 2.0));
         let y = be.alloc(BIG).unwrap();
         let mask = be.alloc(BIG).unwrap();
-        be.dropout_forward(x, y, mask, BIG, 0.25, 1.0 / 0.75, 1234, 5, 6, None)
-            .unwrap();
+        dropout::forward(
+            be,
+            &DropoutForward {
+                x,
+                y,
+                mask,
+                n: BIG,
+                p: 0.25,
+                scale: 1.0 / 0.75,
+                seed: 1234,
+                stream: 5,
+                step: 6,
+                step_block: None,
+            },
+        )
+        .unwrap();
         vec![("y".into(), read(be, y)), ("mask".into(), read(be, mask))]
     });
 }

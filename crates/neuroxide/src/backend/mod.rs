@@ -192,25 +192,6 @@ pub trait Backend: Send {
     fn mul(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()>;
     /// `x[i] = x[i] * s` (in place).
     fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()>;
-    /// Inverted dropout. For element `i`, draw `u` = the `i % 4`-th word of
-    /// `philox4x32_10(counter = [i/4 low, i/4 high, stream, step], key = [seed low, seed high])`,
-    /// mapped to `[0, 1)` as `(u >> 8) * 2^-24`; keep when `u >= p`. `mask[i] = keep ? scale : 0`
-    /// with `scale = 1 / (1 - p)` computed on the host; `y[i] = x[i] * mask[i]`. With
-    /// `step_block`, `step` is read from that [`StepBlock`] (its `DROPOUT_STEP` bits) instead.
-    #[allow(clippy::too_many_arguments)]
-    fn dropout_forward(
-        &mut self,
-        x: BufId,
-        y: BufId,
-        mask: BufId,
-        n: usize,
-        p: f32,
-        scale: f32,
-        seed: u64,
-        stream: u32,
-        step: u32,
-        step_block: Option<BufId>,
-    ) -> Result<()>;
     /// Loss value and gradient (see [`LossArgs`] and [`LossKind`]).
     fn loss(&mut self, args: &LossArgs) -> Result<()>;
     /// Counts correct predictions of a `rows × cols` prediction matrix and adds the count to

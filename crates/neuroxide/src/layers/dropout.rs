@@ -3,6 +3,7 @@
 
 use super::{copy, expect_inputs, GradIo, Io, Layer, LayerCtx};
 use crate::error::{Error, Result};
+use crate::ops::dropout::{self, DropoutForward};
 use crate::shape::Shape;
 
 /// Drops each value with probability `rate` during training and scales the rest by
@@ -45,17 +46,20 @@ impl Layer for Dropout {
             return copy(ctx.backend, io.inputs[0], io.output, n);
         }
         let scale = 1.0 / (1.0 - self.rate);
-        ctx.backend.dropout_forward(
-            io.inputs[0],
-            io.output,
-            io.workspace[0],
-            n,
-            self.rate,
-            scale,
-            ctx.seed,
-            ctx.node,
-            ctx.step as u32,
-            ctx.step_block,
+        dropout::forward(
+            ctx.backend,
+            &DropoutForward {
+                x: io.inputs[0],
+                y: io.output,
+                mask: io.workspace[0],
+                n,
+                p: self.rate,
+                scale,
+                seed: ctx.seed,
+                stream: ctx.node,
+                step: ctx.step as u32,
+                step_block: ctx.step_block,
+            },
         )
     }
     fn backward(&self, ctx: &mut LayerCtx, io: &Io, g: &GradIo) -> Result<()> {

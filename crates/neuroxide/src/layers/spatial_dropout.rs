@@ -10,6 +10,7 @@
 use super::{copy, expect_inputs, GradIo, Io, Layer, LayerCtx};
 use crate::error::{Error, Result};
 use crate::ops::channel::{channel_scale, ChannelScale};
+use crate::ops::dropout::{self, DropoutForward};
 use crate::shape::Shape;
 
 /// Drops each channel with probability `rate` during training and scales the kept ones by
@@ -89,17 +90,20 @@ impl Layer for SpatialDropout2D {
         // The mask alone: dropout of a vector of ones writes mask = keep ? scale : 0 (and a
         // copy of it into workspace 0, which is refilled with ones next step).
         ctx.backend.fill(io.workspace[0], rows, 1.0)?;
-        ctx.backend.dropout_forward(
-            io.workspace[0],
-            io.output,
-            io.workspace[1],
-            rows,
-            self.rate,
-            scale,
-            ctx.seed,
-            ctx.node,
-            ctx.step as u32,
-            ctx.step_block,
+        dropout::forward(
+            ctx.backend,
+            &DropoutForward {
+                x: io.workspace[0],
+                y: io.output,
+                mask: io.workspace[1],
+                n: rows,
+                p: self.rate,
+                scale,
+                seed: ctx.seed,
+                stream: ctx.node,
+                step: ctx.step as u32,
+                step_block: ctx.step_block,
+            },
         )?;
         let a = self.scale_args(ctx, io, io.inputs[0], io.output)?;
         channel_scale(ctx.backend, &a)

@@ -15,6 +15,7 @@
 pub mod attention;
 pub mod channel;
 pub mod conv;
+pub mod dropout;
 pub mod embedding;
 pub mod layernorm;
 pub mod matmul;
@@ -31,6 +32,7 @@ pub const CUDA_FAMILIES: &[Family] = &[
     reduce::CUDA,
     matmul::CUDA,
     softmax::CUDA,
+    dropout::CUDA,
     conv::CUDA,
     pool::CUDA,
     channel::CUDA,

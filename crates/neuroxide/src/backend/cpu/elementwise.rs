@@ -3,7 +3,6 @@
 use super::activation;
 use super::pool::{par_rows, ThreadPool};
 use crate::backend::Activation;
-use crate::philox::{philox4x32_10, uniform01};
 
 /// Parallel map over one output slice: `out[i] = f(i)`.
 fn par_map(pool: &ThreadPool, out: &mut [f32], f: &(dyn Fn(usize) -> f32 + Sync)) {
@@ -126,38 +125,4 @@ pub fn add_assign(acc: &mut [f32], x: &[f32]) {
 /// `out = a * b`.
 pub fn mul(pool: &ThreadPool, a: &[f32], b: &[f32], out: &mut [f32]) {
     par_map(pool, out, &|i| a[i] * b[i]);
-}
-
-/// The keep/drop draw for element `i` (see `Backend::dropout_forward`).
-#[inline]
-pub fn dropout_keep(i: usize, p: f32, seed: u64, stream: u32, step: u32) -> bool {
-    let block = (i / 4) as u64;
-    let words = philox4x32_10(
-        [block as u32, (block >> 32) as u32, stream, step],
-        [seed as u32, (seed >> 32) as u32],
-    );
-    uniform01(words[i % 4]) >= p
-}
-
-/// Inverted dropout: writes the mask (`scale` or 0) and `y = x * mask`.
-#[allow(clippy::too_many_arguments)]
-pub fn dropout_forward(
-    x: &[f32],
-    y: &mut [f32],
-    mask: &mut [f32],
-    p: f32,
-    scale: f32,
-    seed: u64,
-    stream: u32,
-    step: u32,
-) {
-    for i in 0..y.len() {
-        let m = if dropout_keep(i, p, seed, stream, step) {
-            scale
-        } else {
-            0.0
-        };
-        mask[i] = m;
-        y[i] = x[i] * m;
-    }
 }

@@ -272,32 +272,6 @@ impl Backend for CpuBackend {
         }
         Ok(())
     }
-    fn dropout_forward(
-        &mut self,
-        x: BufId,
-        y: BufId,
-        mask: BufId,
-        n: usize,
-        p: f32,
-        scale: f32,
-        seed: u64,
-        stream: u32,
-        step: u32,
-        step_block: Option<BufId>,
-    ) -> Result<()> {
-        let step = match step_block {
-            Some(b) => {
-                self.bufs.check("dropout_forward", b, StepBlock::LEN)?;
-                self.bufs.0[b.0 as usize][StepBlock::DROPOUT_STEP].to_bits()
-            }
-            None => step,
-        };
-        let ([x], [y, mask]) = self
-            .bufs
-            .ios("dropout_forward", [(x, n)], [(y, n), (mask, n)])?;
-        elementwise::dropout_forward(x, y, mask, p, scale, seed, stream, step);
-        Ok(())
-    }
     fn loss(&mut self, a: &LossArgs) -> Result<()> {
         let n = a.rows * a.cols;
         let target_len = match a.target_kind {

@@ -216,21 +216,6 @@ impl Backend for CudaBackend {
     fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()> {
         self.scale_kernel(x, n, s)
     }
-    fn dropout_forward(
-        &mut self,
-        x: BufId,
-        y: BufId,
-        mask: BufId,
-        n: usize,
-        p: f32,
-        scale: f32,
-        seed: u64,
-        stream: u32,
-        step: u32,
-        step_block: Option<BufId>,
-    ) -> Result<()> {
-        self.dropout_forward_kernel(x, y, mask, n, p, scale, seed, stream, step, step_block)
-    }
     fn loss(&mut self, a: &LossArgs) -> Result<()> {
         self.loss_kernel(a)
     }

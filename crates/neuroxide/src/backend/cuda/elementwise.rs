@@ -5,7 +5,7 @@
 use super::backend::{act_code, CudaBackend};
 use super::compile;
 use super::launch::{blocks_for, KArgs, BLOCK};
-use crate::backend::{Activation, BufId, Copy2d, StepBlock, COPY_MANY_MAX};
+use crate::backend::{Activation, BufId, Copy2d, COPY_MANY_MAX};
 use crate::error::Result;
 
 impl CudaBackend {
@@ -124,43 +124,6 @@ impl CudaBackend {
         }
         let args = KArgs::new().ptr(p).u64(n).f32(s);
         self.launch_1d(compile::ELEMENTWISE, "nx_scale", n, args)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn dropout_forward_kernel(
-        &mut self,
-        x: BufId,
-        y: BufId,
-        mask: BufId,
-        n: usize,
-        p: f32,
-        scale: f32,
-        seed: u64,
-        stream: u32,
-        step: u32,
-        step_block: Option<BufId>,
-    ) -> Result<()> {
-        self.bind()?;
-        let ([px], [py, pm]) = self.ios("dropout_forward", [(x, n)], [(y, n), (mask, n)])?;
-        let pblock = match step_block {
-            Some(b) => self.buf("dropout_forward", b, StepBlock::LEN)?,
-            None => 0,
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        let args = KArgs::new()
-            .ptr(px)
-            .ptr(py)
-            .ptr(pm)
-            .u64(n)
-            .f32(p)
-            .f32(scale)
-            .word(seed)
-            .u32(stream)
-            .u32(step)
-            .ptr(pblock);
-        self.launch_1d(compile::ELEMENTWISE, "nx_dropout", n, args)
     }
 
     /// [`crate::backend::Backend::copy_many`]: up to `COPY_MANY_MAX` pairs in one launch
