@@ -14,12 +14,13 @@ mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 use neuroxide::ops;
+use neuroxide::ops::copy::Copy2d;
 use neuroxide::ops::dropout::{self, DropoutForward};
 use neuroxide::ops::matmul::Matmul;
 use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
 use parity_pair::{edge_values, rng, Pair, Rng};
 
-use neuroxide::backend::{Activation, Backend, Copy2d, LossArgs, LossKind, TargetKind};
+use neuroxide::backend::{Activation, Backend, LossArgs, LossKind, TargetKind};
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 
 const ACTIVATIONS: [Activation; 13] = [
@@ -295,7 +296,7 @@ fn column_sums_and_elementwise_kernels() {
         dst_offset: 5,
         dst_stride: 400,
     };
-    p.run(|be| be.copy_2d(&c));
+    p.run(|be| ops::copy::copy_2d(be, &c));
     p.check("copy_2d", o);
     let same = Copy2d {
         rows: 50,
@@ -307,7 +308,7 @@ fn column_sums_and_elementwise_kernels() {
         dst_offset: 200,
         dst_stride: 300,
     };
-    p.run(|be| be.copy_2d(&same));
+    p.run(|be| ops::copy::copy_2d(be, &same));
     p.check("copy_2d within one buffer", o);
     // Several contiguous copies in one launch (the staged batch), odd lengths.
     let srcs: Vec<_> = [1usize, 777, 65_537]
@@ -315,7 +316,7 @@ fn column_sums_and_elementwise_kernels() {
         .map(|&m| (p.buf(&r.vec(m, -3.0, 3.0)), p.out(m + 3), m))
         .collect();
     let pairs: Vec<_> = srcs.iter().map(|&(s, d, m)| (s, d, m)).collect();
-    p.run(|be| be.copy_many(&pairs));
+    p.run(|be| ops::copy::copy_many(be, &pairs));
     for (i, &(_, d, _)) in srcs.iter().enumerate() {
         p.check(&format!("copy_many pair {i}"), d);
     }

@@ -7,10 +7,11 @@ mod common;
 use common::Rng;
 use neuroxide::backend::cpu::pool::{par_rows, ThreadPool};
 use neuroxide::backend::cpu::CpuBackend;
-use neuroxide::backend::{Copy2d, LossArgs, OptimizerStep};
+use neuroxide::backend::{LossArgs, OptimizerStep};
 use neuroxide::graph::{add, LayerApply};
 use neuroxide::layers::{Dense, Dropout};
 use neuroxide::ops;
+use neuroxide::ops::copy::Copy2d;
 use neuroxide::ops::dropout::{self, DropoutForward};
 use neuroxide::ops::matmul::Matmul;
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
@@ -288,16 +289,19 @@ fn elementwise_add_mul_scale_fill_copy() {
         let filled = be.alloc(BIG).unwrap();
         be.fill(filled, BIG, 1.25).unwrap();
         let copied = be.alloc(BIG).unwrap();
-        be.copy_2d(&Copy2d {
-            rows: 300,
-            cols: 70,
-            src: a,
-            src_offset: 5,
-            src_stride: 100,
-            dst: copied,
-            dst_offset: 3,
-            dst_stride: 90,
-        })
+        ops::copy::copy_2d(
+            be,
+            &Copy2d {
+                rows: 300,
+                cols: 70,
+                src: a,
+                src_offset: 5,
+                src_stride: 100,
+                dst: copied,
+                dst_offset: 3,
+                dst_stride: 90,
+            },
+        )
         .unwrap();
         vec![
             ("add".into(), read(be, sum)),

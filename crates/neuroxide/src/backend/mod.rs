@@ -31,39 +31,6 @@ pub enum Mode {
     Fast,
 }
 
-impl Copy2d {
-    /// A plain copy `dst[0..n] = src[0..n]`.
-    pub fn plain(src: BufId, dst: BufId, n: usize) -> Copy2d {
-        Copy2d {
-            rows: 1,
-            cols: n,
-            src,
-            src_offset: 0,
-            src_stride: n,
-            dst,
-            dst_offset: 0,
-            dst_stride: n,
-        }
-    }
-}
-
-/// Pairs one [`Backend::copy_many`] launch copies on CUDA.
-pub const COPY_MANY_MAX: usize = 4;
-
-/// A strided 2-D copy: `dst[dst_offset + r*dst_stride + c] = src[src_offset + r*src_stride + c]`
-/// for `r < rows`, `c < cols`. Used for Concat (forward and backward) and plain copies.
-#[derive(Clone, Copy, Debug)]
-pub struct Copy2d {
-    pub rows: usize,
-    pub cols: usize,
-    pub src: BufId,
-    pub src_offset: usize,
-    pub src_stride: usize,
-    pub dst: BufId,
-    pub dst_offset: usize,
-    pub dst_stride: usize,
-}
-
 /// A loss evaluation: writes the mean loss to `loss_out[loss_index]` and `dLoss/dPred` to `grad`.
 ///
 /// `pred` and `grad` are `rows × cols`; `target` is `rows × cols` for dense targets or `rows`
@@ -159,18 +126,6 @@ pub trait Backend: Send {
 
     /// `dst[0..len] = value`.
     fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()>;
-    /// Strided 2-D copy (see [`Copy2d`]); `src` and `dst` may be the same buffer only if the
-    /// regions do not overlap.
-    fn copy_2d(&mut self, c: &Copy2d) -> Result<()>;
-    /// Several plain copies `dst[0..n] = src[0..n]` of distinct buffers, as one launch where
-    /// the backend can (CUDA, up to [`COPY_MANY_MAX`] pairs); each pair is checked like
-    /// [`Backend::copy_2d`]. The default copies them one by one.
-    fn copy_many(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
-        for &(src, dst, n) in pairs {
-            self.copy_2d(&Copy2d::plain(src, dst, n))?;
-        }
-        Ok(())
-    }
     /// `y[i] = act(x[i])` for `i < n`.
     fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()>;
     /// `dx[i] = dy[i] * act'(x[i])` where the derivative may be computed from `x` (the

@@ -2,7 +2,9 @@
 //! Multiply (gating).
 
 use super::{copy, GradIo, Io, Layer, LayerCtx};
-use crate::backend::Copy2d;
+use crate::ops;
+use crate::ops::copy::Copy2d;
+
 use crate::error::{Error, Result};
 use crate::shape::Shape;
 
@@ -131,16 +133,19 @@ impl Layer for Concat {
         let mut offset = 0;
         for (x, s) in io.inputs.iter().zip(io.input_shapes) {
             let cols = s.last();
-            ctx.backend.copy_2d(&Copy2d {
-                rows,
-                cols,
-                src: *x,
-                src_offset: 0,
-                src_stride: cols,
-                dst: io.output,
-                dst_offset: offset,
-                dst_stride: out_cols,
-            })?;
+            ops::copy::copy_2d(
+                ctx.backend,
+                &Copy2d {
+                    rows,
+                    cols,
+                    src: *x,
+                    src_offset: 0,
+                    src_stride: cols,
+                    dst: io.output,
+                    dst_offset: offset,
+                    dst_stride: out_cols,
+                },
+            )?;
             offset += cols;
         }
         Ok(())
@@ -152,16 +157,19 @@ impl Layer for Concat {
         for (dx, s) in g.grad_inputs.iter().zip(io.input_shapes) {
             let cols = s.last();
             if let Some(dx) = dx {
-                ctx.backend.copy_2d(&Copy2d {
-                    rows,
-                    cols,
-                    src: g.grad_output,
-                    src_offset: offset,
-                    src_stride: out_cols,
-                    dst: *dx,
-                    dst_offset: 0,
-                    dst_stride: cols,
-                })?;
+                ops::copy::copy_2d(
+                    ctx.backend,
+                    &Copy2d {
+                        rows,
+                        cols,
+                        src: g.grad_output,
+                        src_offset: offset,
+                        src_stride: out_cols,
+                        dst: *dx,
+                        dst_offset: 0,
+                        dst_stride: cols,
+                    },
+                )?;
             }
             offset += cols;
         }

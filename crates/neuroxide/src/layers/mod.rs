@@ -140,5 +140,5 @@ pub(crate) fn expect_inputs(inputs: &[Shape], n: usize) -> Result<()> {
 
 /// A plain copy of `n` values between distinct buffers.
 pub(crate) fn copy(backend: &mut dyn Backend, src: BufId, dst: BufId, n: usize) -> Result<()> {
-    backend.copy_2d(&crate::backend::Copy2d::plain(src, dst, n))
+    crate::ops::copy::copy_2d(backend, &crate::ops::copy::Copy2d::plain(src, dst, n))
 }

@@ -15,6 +15,7 @@
 pub mod attention;
 pub mod channel;
 pub mod conv;
+pub mod copy;
 pub mod dropout;
 pub mod embedding;
 pub mod layernorm;
@@ -33,6 +34,7 @@ pub const CUDA_FAMILIES: &[Family] = &[
     matmul::CUDA,
     softmax::CUDA,
     dropout::CUDA,
+    copy::CUDA,
     conv::CUDA,
     pool::CUDA,
     channel::CUDA,

@@ -11,9 +11,7 @@ pub mod pool;
 pub mod reduce;
 
 use crate::backend::device::Device;
-use crate::backend::{
-    Activation, Backend, BufId, Copy2d, LossArgs, OptimizerStep, StepBlock, TargetKind,
-};
+use crate::backend::{Activation, Backend, BufId, LossArgs, OptimizerStep, StepBlock, TargetKind};
 use crate::error::{Error, Result};
 use pool::ThreadPool;
 
@@ -144,18 +142,6 @@ impl Buffers {
             Ok((ins, outs))
         }
     }
-
-    /// Mutable access to two distinct buffers.
-    pub fn two_mut(&mut self, a: BufId, b: BufId) -> Result<(&mut Vec<f32>, &mut Vec<f32>)> {
-        if a == b {
-            return Err(Error::backend(format!("cpu: buffer {} passed twice", a.0)));
-        }
-        self.slice(a)?;
-        self.slice(b)?;
-        let base = self.0.as_mut_ptr();
-        // SAFETY: distinct, checked indices.
-        unsafe { Ok((&mut *base.add(a.0 as usize), &mut *base.add(b.0 as usize))) }
-    }
 }
 
 impl Backend for CpuBackend {
@@ -204,30 +190,6 @@ impl Backend for CpuBackend {
     fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
         self.bufs.check("fill", dst, len)?;
         self.bufs.0[dst.0 as usize][..len].fill(value);
-        Ok(())
-    }
-    fn copy_2d(&mut self, c: &Copy2d) -> Result<()> {
-        if c.rows == 0 || c.cols == 0 {
-            return Ok(());
-        }
-        let src_need = c.src_offset + (c.rows - 1) * c.src_stride + c.cols;
-        let dst_need = c.dst_offset + (c.rows - 1) * c.dst_stride + c.cols;
-        self.bufs.check("copy_2d", c.src, src_need)?;
-        self.bufs.check("copy_2d", c.dst, dst_need)?;
-        if c.src == c.dst {
-            let buf = &mut self.bufs.0[c.src.0 as usize];
-            for r in 0..c.rows {
-                let s = c.src_offset + r * c.src_stride;
-                buf.copy_within(s..s + c.cols, c.dst_offset + r * c.dst_stride);
-            }
-            return Ok(());
-        }
-        let (src, dst) = self.bufs.two_mut(c.src, c.dst)?;
-        for r in 0..c.rows {
-            let s = c.src_offset + r * c.src_stride;
-            let d = c.dst_offset + r * c.dst_stride;
-            dst[d..d + c.cols].copy_from_slice(&src[s..s + c.cols]);
-        }
         Ok(())
     }
     fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()> {

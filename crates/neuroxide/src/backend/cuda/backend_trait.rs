@@ -7,8 +7,7 @@ use super::backend::{Buf, CudaBackend, F32};
 use super::context::drv;
 use crate::backend::device::Device;
 use crate::backend::{
-    Activation, Backend, BackendStats, BufId, Copy2d, LossArgs, OptimizerStep, StagedSpan,
-    TargetKind,
+    Activation, Backend, BackendStats, BufId, LossArgs, OptimizerStep, StagedSpan, TargetKind,
 };
 use crate::error::{Error, Result};
 use cudarc::driver::result as cu;
@@ -183,12 +182,6 @@ impl Backend for CudaBackend {
     }
     fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
         self.fill_kernel(dst, len, value)
-    }
-    fn copy_2d(&mut self, c: &Copy2d) -> Result<()> {
-        self.copy_2d_kernel(c)
-    }
-    fn copy_many(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
-        self.copy_many_kernel(pairs)
     }
     fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()> {
         self.activation_forward_kernel(act, x, y, n)

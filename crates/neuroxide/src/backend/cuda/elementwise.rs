@@ -4,8 +4,8 @@
 
 use super::backend::{act_code, CudaBackend};
 use super::compile;
-use super::launch::{blocks_for, KArgs, BLOCK};
-use crate::backend::{Activation, BufId, Copy2d, COPY_MANY_MAX};
+use super::launch::KArgs;
+use crate::backend::{Activation, BufId};
 use crate::error::Result;
 
 impl CudaBackend {
@@ -17,29 +17,6 @@ impl CudaBackend {
         }
         let args = KArgs::new().ptr(p).u64(len).f32(value);
         self.launch_1d(compile::ELEMENTWISE, "nx_fill", len, args)
-    }
-
-    pub(super) fn copy_2d_kernel(&mut self, c: &Copy2d) -> Result<()> {
-        self.bind()?;
-        if c.rows == 0 || c.cols == 0 {
-            return Ok(());
-        }
-        let src_need = c.src_offset + (c.rows - 1) * c.src_stride + c.cols;
-        let dst_need = c.dst_offset + (c.rows - 1) * c.dst_stride + c.cols;
-        let ps = self.buf("copy_2d", c.src, src_need)?;
-        let pd = self.buf("copy_2d", c.dst, dst_need)?;
-        let gx = blocks_for(c.cols, BLOCK as usize, 64);
-        let gy = c.rows.min(65_535) as u32;
-        let args = KArgs::new()
-            .ptr(ps)
-            .u64(c.src_offset)
-            .u64(c.src_stride)
-            .ptr(pd)
-            .u64(c.dst_offset)
-            .u64(c.dst_stride)
-            .u64(c.rows)
-            .u64(c.cols);
-        self.launch(compile::ELEMENTWISE, "nx_copy_2d", (gx, gy, 1), BLOCK, args)
     }
 
     pub(super) fn activation_forward_kernel(
@@ -124,46 +101,5 @@ impl CudaBackend {
         }
         let args = KArgs::new().ptr(p).u64(n).f32(s);
         self.launch_1d(compile::ELEMENTWISE, "nx_scale", n, args)
-    }
-
-    /// [`crate::backend::Backend::copy_many`]: up to `COPY_MANY_MAX` pairs in one launch
-    /// (`blockIdx.y` picks the pair), else one launch per pair.
-    pub(super) fn copy_many_kernel(&mut self, pairs: &[(BufId, BufId, usize)]) -> Result<()> {
-        if pairs.len() > COPY_MANY_MAX || pairs.len() < 2 {
-            for &(src, dst, n) in pairs {
-                self.copy_2d_kernel(&Copy2d::plain(src, dst, n))?;
-            }
-            return Ok(());
-        }
-        self.bind()?;
-        let mut args = KArgs::new().u64(pairs.len());
-        let mut longest = 0;
-        for (k, &(src, dst, n)) in pairs.iter().enumerate() {
-            let ([ps], [pd]) = self.ios("copy_many", [(src, n)], [(dst, n)])?;
-            // An output must not be another pair's input or output (blocks run in any order).
-            let clash = pairs
-                .iter()
-                .enumerate()
-                .any(|(q, p)| q != k && p.2 > 0 && (p.0 == dst || p.1 == dst));
-            if n > 0 && clash {
-                return Err(crate::error::Error::backend(format!(
-                    "cuda copy_many: output buffer {} aliases another operand",
-                    dst.0
-                )));
-            }
-            args = args.ptr(ps).ptr(pd).u64(n);
-            longest = longest.max(n);
-        }
-        for _ in pairs.len()..COPY_MANY_MAX {
-            args = args.ptr(0).ptr(0).u64(0);
-        }
-        let gx = blocks_for(longest, BLOCK as usize, 64);
-        self.launch(
-            compile::ELEMENTWISE,
-            "nx_copy_many",
-            (gx, pairs.len() as u32, 1),
-            BLOCK,
-            args,
-        )
     }
 }

@@ -3,9 +3,10 @@
 //! into the input and target buffers at the start of the next step.
 
 use super::Executor;
-use crate::backend::{BufId, COPY_MANY_MAX};
+use crate::backend::BufId;
 use crate::error::{Error, Result};
 use crate::graph::node::Node;
+use crate::ops::copy::{copy_many, COPY_MANY_MAX};
 
 impl Executor {
     /// Makes the staging set hold `rows` rows of every model input (node indices `inputs`) and
@@ -70,11 +71,11 @@ impl Executor {
             if count <= COPY_MANY_MAX {
                 pairs[i] = (src, dst, n);
             } else {
-                self.backend.copy_many(&[(src, dst, n)])?;
+                copy_many(&mut *self.backend, &[(src, dst, n)])?;
             }
         }
         if count <= COPY_MANY_MAX {
-            self.backend.copy_many(&pairs[..count])?;
+            copy_many(&mut *self.backend, &pairs[..count])?;
         }
         self.backend.release_staged()?;
         self.pending = None;
