@@ -12,11 +12,12 @@ mod parity_pair;
 mod require_cuda;
 
 use conv_cases::*;
-use neuroxide::backend::cpu::{activation, CpuBackend};
+use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::ops::conv::{
     conv2d_backward_input, conv2d_backward_params, conv2d_forward, Conv2dBackwardInput,
     Conv2dBackwardParams, Conv2dForward,
 };
+use neuroxide::ops::elementwise::activation;
 use neuroxide::ops::pool::{
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, AvgPool2d,
     MaxPool2dBackward, MaxPool2dForward,

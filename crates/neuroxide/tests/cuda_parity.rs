@@ -16,6 +16,7 @@ mod require_cuda;
 use neuroxide::ops;
 use neuroxide::ops::copy::Copy2d;
 use neuroxide::ops::dropout::{self, DropoutForward};
+use neuroxide::ops::elementwise::{self, ActivationBackward, ActivationForward};
 use neuroxide::ops::matmul::Matmul;
 use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
 use parity_pair::{edge_values, rng, Pair, Rng};
@@ -195,9 +196,21 @@ fn activations_forward_and_backward() {
     let y = p.out(n);
     let dx = p.out(n);
     for act in ACTIVATIONS {
-        p.run(|be| be.activation_forward(act, x, y, n));
+        p.run(|be| elementwise::activation_forward(be, &ActivationForward { act, x, y, n }));
         p.check(&format!("{act:?} forward"), y);
-        p.run(|be| be.activation_backward(act, x, y, dy, dx, n));
+        p.run(|be| {
+            elementwise::activation_backward(
+                be,
+                &ActivationBackward {
+                    act,
+                    x,
+                    y,
+                    dy,
+                    dx,
+                    n,
+                },
+            )
+        });
         p.check(&format!("{act:?} backward"), dx);
     }
     p.finish("activations_forward_and_backward");
@@ -276,15 +289,15 @@ fn column_sums_and_elementwise_kernels() {
     let a = p.buf(&r.vec(n, -10.0, 10.0));
     let b = p.buf(&r.vec(n, -10.0, 10.0));
     let o = p.out(n);
-    p.run(|be| be.add(a, b, o, n));
+    p.run(|be| elementwise::add(be, a, b, o, n));
     p.check("add", o);
-    p.run(|be| be.mul(a, b, o, n));
+    p.run(|be| elementwise::mul(be, a, b, o, n));
     p.check("mul", o);
-    p.run(|be| be.add_assign(o, a, n - 5));
+    p.run(|be| elementwise::add_assign(be, o, a, n - 5));
     p.check("add_assign", o);
-    p.run(|be| be.scale(o, n - 7, 0.3));
+    p.run(|be| elementwise::scale(be, o, n - 7, 0.3));
     p.check("scale", o);
-    p.run(|be| be.fill(o, 12_345, -1.25));
+    p.run(|be| elementwise::fill(be, o, 12_345, -1.25));
     p.check("fill", o);
     let c = Copy2d {
         rows: 77,

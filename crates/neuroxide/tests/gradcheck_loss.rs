@@ -7,6 +7,7 @@ mod common;
 use common::{fd_check, Rng};
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::LossArgs;
+use neuroxide::ops::elementwise;
 use neuroxide::{Backend, LossKind, TargetKind};
 
 const RTOL: f64 = 1e-2;
@@ -28,7 +29,7 @@ fn eval_loss(
     let out = be.alloc(3).unwrap();
     be.upload(p, 0, pred).unwrap();
     be.upload(t, 0, target).unwrap();
-    be.fill(g, pred.len(), f32::NAN).unwrap();
+    elementwise::fill(&mut be, g, pred.len(), f32::NAN).unwrap();
     be.loss(&LossArgs {
         kind,
         target_kind,

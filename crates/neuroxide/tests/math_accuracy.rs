@@ -518,7 +518,8 @@ fn tanh8_is_tanh_bit_for_bit() {
 /// formula's bits (NaN results are NaN).
 #[test]
 fn gelu_tanh_backward_kernel_matches_the_scalar_formula() {
-    use neuroxide::backend::cpu::{activation, CpuBackend};
+    use neuroxide::backend::cpu::CpuBackend;
+    use neuroxide::ops::elementwise::{self, activation, ActivationBackward};
     use neuroxide::{Activation, Backend};
     let n = 100_003;
     let x: Vec<f32> = (0..n)
@@ -538,8 +539,18 @@ fn gelu_tanh_backward_kernel_matches_the_scalar_formula() {
     );
     be.upload(bx, 0, &x).unwrap();
     be.upload(bdy, 0, &dy).unwrap();
-    be.activation_backward(Activation::GeluTanh, bx, by, bdy, bdx, n)
-        .unwrap();
+    elementwise::activation_backward(
+        &mut be,
+        &ActivationBackward {
+            act: Activation::GeluTanh,
+            x: bx,
+            y: by,
+            dy: bdy,
+            dx: bdx,
+            n,
+        },
+    )
+    .unwrap();
     let mut got = vec![0.0; n];
     be.download(bdx, 0, &mut got).unwrap();
     for i in 0..n {

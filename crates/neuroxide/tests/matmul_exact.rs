@@ -3,9 +3,9 @@
 //! on every instruction set this CPU supports, with 1 and 2 threads; and it makes no heap
 //! allocation once warmed up.
 
-use neuroxide::backend::cpu::activation;
 use neuroxide::backend::cpu::pool::ThreadPool;
 use neuroxide::backend::Activation;
+use neuroxide::ops::elementwise::activation;
 use neuroxide::ops::matmul::cpu::{matmul, matmul_with, Isa, MatmulArgs};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -13,6 +13,7 @@ use neuroxide::layers::{Dense, Dropout};
 use neuroxide::ops;
 use neuroxide::ops::copy::Copy2d;
 use neuroxide::ops::dropout::{self, DropoutForward};
+use neuroxide::ops::elementwise::{self, ActivationBackward, ActivationForward};
 use neuroxide::ops::matmul::Matmul;
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
@@ -207,8 +208,19 @@ fn activations_forward_backward() {
             let dy = buf(be, &data(7, BIG, -1.0, 1.0));
             let y = be.alloc(BIG).unwrap();
             let dx = be.alloc(BIG).unwrap();
-            be.activation_forward(act, x, y, BIG).unwrap();
-            be.activation_backward(act, x, y, dy, dx, BIG).unwrap();
+            elementwise::activation_forward(be, &ActivationForward { act, x, y, n: BIG }).unwrap();
+            elementwise::activation_backward(
+                be,
+                &ActivationBackward {
+                    act,
+                    x,
+                    y,
+                    dy,
+                    dx,
+                    n: BIG,
+                },
+            )
+            .unwrap();
             vec![("y".into(), read(be, y)), ("dx".into(), read(be, dx))]
         });
     }
@@ -281,13 +293,13 @@ fn elementwise_add_mul_scale_fill_copy() {
         let b = buf(be, &data(13, BIG, -2.0, 2.0));
         let sum = be.alloc(BIG).unwrap();
         let prod = be.alloc(BIG).unwrap();
-        be.add(a, b, sum, BIG).unwrap();
-        be.mul(a, b, prod, BIG).unwrap();
+        elementwise::add(be, a, b, sum, BIG).unwrap();
+        elementwise::mul(be, a, b, prod, BIG).unwrap();
         let acc = buf(be, &data(14, BIG, -2.0, 2.0));
-        be.add_assign(acc, a, BIG).unwrap();
-        be.scale(acc, BIG, 0.37).unwrap();
+        elementwise::add_assign(be, acc, a, BIG).unwrap();
+        elementwise::scale(be, acc, BIG, 0.37).unwrap();
         let filled = be.alloc(BIG).unwrap();
-        be.fill(filled, BIG, 1.25).unwrap();
+        elementwise::fill(be, filled, BIG, 1.25).unwrap();
         let copied = be.alloc(BIG).unwrap();
         ops::copy::copy_2d(
             be,

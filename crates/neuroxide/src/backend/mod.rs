@@ -124,29 +124,6 @@ pub trait Backend: Send {
     /// Waits until every queued kernel has finished.
     fn synchronize(&mut self) -> Result<()>;
 
-    /// `dst[0..len] = value`.
-    fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()>;
-    /// `y[i] = act(x[i])` for `i < n`.
-    fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()>;
-    /// `dx[i] = dy[i] * act'(x[i])` where the derivative may be computed from `x` (the
-    /// pre-activation) or `y` (the output); each activation's formula is in [`Activation`].
-    fn activation_backward(
-        &mut self,
-        act: Activation,
-        x: BufId,
-        y: BufId,
-        dy: BufId,
-        dx: BufId,
-        n: usize,
-    ) -> Result<()>;
-    /// `out[i] = a[i] + b[i]`.
-    fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()>;
-    /// `acc[i] = acc[i] + x[i]` (in place on `acc`).
-    fn add_assign(&mut self, acc: BufId, x: BufId, n: usize) -> Result<()>;
-    /// `out[i] = a[i] * b[i]`.
-    fn mul(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()>;
-    /// `x[i] = x[i] * s` (in place).
-    fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()>;
     /// Loss value and gradient (see [`LossArgs`] and [`LossKind`]).
     fn loss(&mut self, args: &LossArgs) -> Result<()>;
     /// Counts correct predictions of a `rows × cols` prediction matrix and adds the count to

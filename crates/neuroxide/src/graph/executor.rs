@@ -14,6 +14,7 @@ use crate::backend::{Backend, BufId, LossArgs, OptimizerKind, OptimizerStep, Ste
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
+use crate::ops::elementwise;
 
 /// Where a layer writes the gradient of one of its inputs.
 #[derive(Clone, Copy, Debug)]
@@ -401,7 +402,7 @@ impl Executor {
                 if let EdgeGrad::Accumulate { edge, into } = *e {
                     let src = node.inputs[slot];
                     let n = batch * nodes[src].shape.numel();
-                    self.backend.add_assign(into, edge, n)?;
+                    elementwise::add_assign(&mut *self.backend, into, edge, n)?;
                 }
             }
         }

@@ -4,6 +4,7 @@
 use super::{expect_inputs, GradIo, Io, Layer, LayerCtx};
 use crate::backend::Activation;
 use crate::error::{Error, Result};
+use crate::ops::elementwise::{self, ActivationBackward, ActivationForward};
 use crate::ops::softmax::{self, Softmax, SoftmaxBackward};
 use crate::shape::Shape;
 use serde::{Deserialize, Serialize};
@@ -68,10 +69,15 @@ impl Layer for ActivationLayer {
         let n = ctx.batch * io.output_shape.numel();
         let cols = io.output_shape.last();
         match self.op {
-            ActivationOp::Elementwise(a) => {
-                ctx.backend
-                    .activation_forward(a, io.inputs[0], io.output, n)
-            }
+            ActivationOp::Elementwise(a) => elementwise::activation_forward(
+                ctx.backend,
+                &ActivationForward {
+                    act: a,
+                    x: io.inputs[0],
+                    y: io.output,
+                    n,
+                },
+            ),
             ActivationOp::Softmax | ActivationOp::LogSoftmax => softmax::forward(
                 ctx.backend,
                 &Softmax {
@@ -91,10 +97,17 @@ impl Layer for ActivationLayer {
         let n = ctx.batch * io.output_shape.numel();
         let cols = io.output_shape.last();
         match self.op {
-            ActivationOp::Elementwise(a) => {
-                ctx.backend
-                    .activation_backward(a, io.inputs[0], io.output, g.grad_output, dx, n)
-            }
+            ActivationOp::Elementwise(a) => elementwise::activation_backward(
+                ctx.backend,
+                &ActivationBackward {
+                    act: a,
+                    x: io.inputs[0],
+                    y: io.output,
+                    dy: g.grad_output,
+                    dx,
+                    n,
+                },
+            ),
             ActivationOp::Softmax | ActivationOp::LogSoftmax => softmax::backward(
                 ctx.backend,
                 &SoftmaxBackward {

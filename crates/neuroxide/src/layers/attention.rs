@@ -16,6 +16,7 @@ use crate::ops;
 use crate::ops::attention::{
     attention_backward, attention_forward, AttentionBackward, AttentionForward, AttentionShape,
 };
+use crate::ops::elementwise;
 use crate::ops::matmul::Matmul;
 use crate::ops::reduce::{column_sums, ColumnSums};
 use crate::shape::Shape;
@@ -249,7 +250,7 @@ impl Layer for MultiHeadAttention {
         )?;
         // The mask is not differentiable.
         if let Some(Some(dm)) = g.grad_inputs.get(1) {
-            be.fill(*dm, ctx.batch * s.seq, 0.0)?;
+            elementwise::fill(be, *dm, ctx.batch * s.seq, 0.0)?;
         }
         ops::matmul::matmul(
             be,

@@ -14,6 +14,7 @@ use crate::ops::conv::{
     conv2d_backward_input, conv2d_backward_params, conv2d_forward, Conv2dBackwardInput,
     Conv2dBackwardParams, Conv2dForward, Conv2dGeom, MAX_KERNEL,
 };
+use crate::ops::elementwise::{self, ActivationBackward};
 use crate::shape::Shape;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -243,13 +244,16 @@ impl Conv2D {
 
     fn run_backward(&self, g: Conv2dGeom, ctx: &mut LayerCtx, io: &Io, gr: &GradIo) -> Result<()> {
         let dz = if self.fused() {
-            ctx.backend.activation_backward(
-                self.activation,
-                io.workspace[0],
-                io.output,
-                gr.grad_output,
-                io.workspace[1],
-                g.y_len(),
+            elementwise::activation_backward(
+                ctx.backend,
+                &ActivationBackward {
+                    act: self.activation,
+                    x: io.workspace[0],
+                    y: io.output,
+                    dy: gr.grad_output,
+                    dx: io.workspace[1],
+                    n: g.y_len(),
+                },
             )?;
             io.workspace[1]
         } else {

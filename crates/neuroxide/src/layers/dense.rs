@@ -5,6 +5,7 @@ use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
 use crate::backend::Activation;
 use crate::error::{Error, Result};
 use crate::ops;
+use crate::ops::elementwise::{self, ActivationBackward};
 use crate::ops::matmul::Matmul;
 use crate::ops::reduce::{column_sums, ColumnSums};
 use crate::shape::Shape;
@@ -139,13 +140,16 @@ impl Layer for Dense {
         let rows = ctx.batch * io.output_shape.numel() / n;
         // dz = dy * act'(z): the gradient at the pre-activation.
         let dz = if self.fused() {
-            ctx.backend.activation_backward(
-                self.activation,
-                io.workspace[0],
-                io.output,
-                g.grad_output,
-                io.workspace[1],
-                rows * n,
+            elementwise::activation_backward(
+                ctx.backend,
+                &ActivationBackward {
+                    act: self.activation,
+                    x: io.workspace[0],
+                    y: io.output,
+                    dy: g.grad_output,
+                    dx: io.workspace[1],
+                    n: rows * n,
+                },
             )?;
             io.workspace[1]
         } else {

@@ -4,6 +4,7 @@
 use super::{copy, expect_inputs, GradIo, Io, Layer, LayerCtx};
 use crate::error::{Error, Result};
 use crate::ops::dropout::{self, DropoutForward};
+use crate::ops::elementwise;
 use crate::shape::Shape;
 
 /// Drops each value with probability `rate` during training and scales the rest by
@@ -70,7 +71,7 @@ impl Layer for Dropout {
         if !ctx.training || self.rate == 0.0 {
             return copy(ctx.backend, g.grad_output, dx, n);
         }
-        ctx.backend.mul(g.grad_output, io.workspace[0], dx, n)
+        elementwise::mul(ctx.backend, g.grad_output, io.workspace[0], dx, n)
     }
     fn clone_box(&self) -> Box<dyn Layer> {
         Box::new(self.clone())

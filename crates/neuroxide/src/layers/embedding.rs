@@ -4,6 +4,7 @@
 
 use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
 use crate::error::{Error, Result};
+use crate::ops::elementwise;
 use crate::ops::embedding::{
     add_position, check_ids, embedding_backward, embedding_forward, AddPosition, EmbeddingBackward,
     EmbeddingGather,
@@ -90,7 +91,7 @@ impl Layer for Embedding {
         )?;
         // Ids are not differentiable: their gradient is zero.
         if let Some(dx) = g.grad_inputs[0] {
-            ctx.backend.fill(dx, rows, 0.0)?;
+            elementwise::fill(ctx.backend, dx, rows, 0.0)?;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 use super::{copy, GradIo, Io, Layer, LayerCtx};
 use crate::ops;
 use crate::ops::copy::Copy2d;
+use crate::ops::elementwise;
 
 use crate::error::{Error, Result};
 use crate::shape::Shape;
@@ -51,9 +52,9 @@ impl Layer for Add {
     }
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()> {
         let n = ctx.batch * io.output_shape.numel();
-        ctx.backend.add(io.inputs[0], io.inputs[1], io.output, n)?;
+        elementwise::add(ctx.backend, io.inputs[0], io.inputs[1], io.output, n)?;
         for &x in &io.inputs[2..] {
-            ctx.backend.add_assign(io.output, x, n)?;
+            elementwise::add_assign(ctx.backend, io.output, x, n)?;
         }
         Ok(())
     }
@@ -81,15 +82,15 @@ impl Layer for Multiply {
     }
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()> {
         let n = ctx.batch * io.output_shape.numel();
-        ctx.backend.mul(io.inputs[0], io.inputs[1], io.output, n)
+        elementwise::mul(ctx.backend, io.inputs[0], io.inputs[1], io.output, n)
     }
     fn backward(&self, ctx: &mut LayerCtx, io: &Io, g: &GradIo) -> Result<()> {
         let n = ctx.batch * io.output_shape.numel();
         if let Some(da) = g.grad_inputs[0] {
-            ctx.backend.mul(g.grad_output, io.inputs[1], da, n)?;
+            elementwise::mul(ctx.backend, g.grad_output, io.inputs[1], da, n)?;
         }
         if let Some(db) = g.grad_inputs[1] {
-            ctx.backend.mul(g.grad_output, io.inputs[0], db, n)?;
+            elementwise::mul(ctx.backend, g.grad_output, io.inputs[0], db, n)?;
         }
         Ok(())
     }

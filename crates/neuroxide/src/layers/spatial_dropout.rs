@@ -11,6 +11,7 @@ use super::{copy, expect_inputs, GradIo, Io, Layer, LayerCtx};
 use crate::error::{Error, Result};
 use crate::ops::channel::{channel_scale, ChannelScale};
 use crate::ops::dropout::{self, DropoutForward};
+use crate::ops::elementwise;
 use crate::shape::Shape;
 
 /// Drops each channel with probability `rate` during training and scales the kept ones by
@@ -89,7 +90,7 @@ impl Layer for SpatialDropout2D {
         let scale = 1.0 / (1.0 - self.rate);
         // The mask alone: dropout of a vector of ones writes mask = keep ? scale : 0 (and a
         // copy of it into workspace 0, which is refilled with ones next step).
-        ctx.backend.fill(io.workspace[0], rows, 1.0)?;
+        elementwise::fill(ctx.backend, io.workspace[0], rows, 1.0)?;
         dropout::forward(
             ctx.backend,
             &DropoutForward {

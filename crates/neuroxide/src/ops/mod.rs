@@ -17,6 +17,7 @@ pub mod channel;
 pub mod conv;
 pub mod copy;
 pub mod dropout;
+pub mod elementwise;
 pub mod embedding;
 pub mod layernorm;
 pub mod matmul;
@@ -35,6 +36,7 @@ pub const CUDA_FAMILIES: &[Family] = &[
     softmax::CUDA,
     dropout::CUDA,
     copy::CUDA,
+    elementwise::CUDA,
     conv::CUDA,
     pool::CUDA,
     channel::CUDA,

@@ -7,6 +7,7 @@
 
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::layers::{GradIo, Io, Layer, LayerCtx, ParamSpec};
+use neuroxide::ops::elementwise;
 use neuroxide::{Backend, BufId, Shape};
 
 /// SplitMix64: a tiny deterministic generator for test data (not for the library).
@@ -201,7 +202,7 @@ impl LayerHarness {
         self.be.upload(self.grad_output, 0, dy).expect("dy");
         for b in self.grad_inputs.iter().chain(&self.grad_params) {
             let n = self.be.buf_len(*b);
-            self.be.fill(*b, n, f32::NAN).expect("fill");
+            elementwise::fill(&mut self.be, *b, n, f32::NAN).expect("fill");
         }
         let grad_inputs: Vec<Option<BufId>> = self.grad_inputs.iter().map(|&b| Some(b)).collect();
         let io = Io {

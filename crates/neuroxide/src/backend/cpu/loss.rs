@@ -2,10 +2,10 @@
 //! are documented on [`LossKind`]; rows are processed in order, so the per-row sums and the total
 //! are accumulated exactly as documented.
 
-use super::activation::softplus;
 use crate::backend::{LossKind, TargetKind};
 use crate::error::{Error, Result};
 use crate::math;
+use crate::ops::elementwise::activation::softplus;
 use crate::ops::softmax::cpu::row_max_sum;
 
 #[inline]

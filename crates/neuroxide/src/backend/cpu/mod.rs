@@ -3,15 +3,13 @@
 //! One file per kernel family; this file owns the buffer table and checks every kernel's
 //! arguments (sizes, aliasing) before running it, so a planning bug is an error, not UB.
 
-pub mod activation;
-pub mod elementwise;
 pub mod loss;
 pub mod optimizer;
 pub mod pool;
 pub mod reduce;
 
 use crate::backend::device::Device;
-use crate::backend::{Activation, Backend, BufId, LossArgs, OptimizerStep, StepBlock, TargetKind};
+use crate::backend::{Backend, BufId, LossArgs, OptimizerStep, StepBlock, TargetKind};
 use crate::error::{Error, Result};
 use pool::ThreadPool;
 
@@ -185,53 +183,6 @@ impl Backend for CpuBackend {
         Ok(())
     }
     fn synchronize(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
-        self.bufs.check("fill", dst, len)?;
-        self.bufs.0[dst.0 as usize][..len].fill(value);
-        Ok(())
-    }
-    fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()> {
-        let ([x], y) = self.bufs.io("activation_forward", [(x, n)], (y, n))?;
-        elementwise::activation_forward(&self.pool, act, x, y);
-        Ok(())
-    }
-    fn activation_backward(
-        &mut self,
-        act: Activation,
-        x: BufId,
-        y: BufId,
-        dy: BufId,
-        dx: BufId,
-        n: usize,
-    ) -> Result<()> {
-        let ([x, y, dy], dx) =
-            self.bufs
-                .io("activation_backward", [(x, n), (y, n), (dy, n)], (dx, n))?;
-        elementwise::activation_backward(&self.pool, act, x, y, dy, dx);
-        Ok(())
-    }
-    fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
-        let ([a, b], out) = self.bufs.io("add", [(a, n), (b, n)], (out, n))?;
-        elementwise::add(&self.pool, a, b, out);
-        Ok(())
-    }
-    fn add_assign(&mut self, acc: BufId, x: BufId, n: usize) -> Result<()> {
-        let ([x], acc) = self.bufs.io("add_assign", [(x, n)], (acc, n))?;
-        elementwise::add_assign(acc, x);
-        Ok(())
-    }
-    fn mul(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
-        let ([a, b], out) = self.bufs.io("mul", [(a, n), (b, n)], (out, n))?;
-        elementwise::mul(&self.pool, a, b, out);
-        Ok(())
-    }
-    fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()> {
-        self.bufs.check("scale", x, n)?;
-        for v in &mut self.bufs.0[x.0 as usize][..n] {
-            *v *= s;
-        }
         Ok(())
     }
     fn loss(&mut self, a: &LossArgs) -> Result<()> {

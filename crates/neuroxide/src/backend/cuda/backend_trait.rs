@@ -7,7 +7,7 @@ use super::backend::{Buf, CudaBackend, F32};
 use super::context::drv;
 use crate::backend::device::Device;
 use crate::backend::{
-    Activation, Backend, BackendStats, BufId, LossArgs, OptimizerStep, StagedSpan, TargetKind,
+    Backend, BackendStats, BufId, LossArgs, OptimizerStep, StagedSpan, TargetKind,
 };
 use crate::error::{Error, Result};
 use cudarc::driver::result as cu;
@@ -179,35 +179,6 @@ impl Backend for CudaBackend {
             }
             None => Ok(Vec::new()),
         }
-    }
-    fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
-        self.fill_kernel(dst, len, value)
-    }
-    fn activation_forward(&mut self, act: Activation, x: BufId, y: BufId, n: usize) -> Result<()> {
-        self.activation_forward_kernel(act, x, y, n)
-    }
-    fn activation_backward(
-        &mut self,
-        act: Activation,
-        x: BufId,
-        y: BufId,
-        dy: BufId,
-        dx: BufId,
-        n: usize,
-    ) -> Result<()> {
-        self.activation_backward_kernel(act, x, y, dy, dx, n)
-    }
-    fn add(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
-        self.add_kernel(a, b, out, n)
-    }
-    fn add_assign(&mut self, acc: BufId, x: BufId, n: usize) -> Result<()> {
-        self.add_assign_kernel(acc, x, n)
-    }
-    fn mul(&mut self, a: BufId, b: BufId, out: BufId, n: usize) -> Result<()> {
-        self.mul_kernel(a, b, out, n)
-    }
-    fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()> {
-        self.scale_kernel(x, n, s)
     }
     fn loss(&mut self, a: &LossArgs) -> Result<()> {
         self.loss_kernel(a)

@@ -13,7 +13,7 @@
 //! it, else the newest virtual architecture NVRTC supports below it (PTX, JIT-compiled by the
 //! driver).
 
-use crate::backend::cpu::activation as act;
+use crate::ops::elementwise::activation as act;
 use cudarc::nvrtc::sys as nv;
 use std::ffi::{c_char, c_int, CStr, CString};
 
@@ -42,18 +42,18 @@ macro_rules! family {
         };
     };
 }
-family!(ELEMENTWISE, "elementwise.cu");
 family!(LOSS, "loss.cu");
 family!(REDUCE, "reduce.cu");
 family!(OPTIMIZER, "optimizer.cu");
 family!(MATH_EVAL, "math_eval.cu");
 
 /// Every family (the compile test builds them all).
-pub const FAMILIES: [Family; 5] = [ELEMENTWISE, LOSS, REDUCE, OPTIMIZER, MATH_EVAL];
+pub const FAMILIES: [Family; 4] = [LOSS, REDUCE, OPTIMIZER, MATH_EVAL];
 
 const MATH_CUH: &str = include_str!("kernels/math.cuh");
 const COMMON_CUH: &str = include_str!("kernels/common.cuh");
-const ACTIVATION_CUH: &str = include_str!("kernels/activation.cuh");
+/// The activation formulas, shared by the elementwise and matmul families (and conv).
+const ACTIVATION_CUH: &str = include_str!("../../ops/elementwise/activation.cuh");
 /// The chunked reduction order of PARITY rule 2a, the device twin of `ops::reduce::chunked`.
 const CHUNKED_CUH: &str = include_str!("../../ops/reduce/chunked.cuh");
 
@@ -95,7 +95,7 @@ pub fn full_source(family: Family) -> String {
     for (name, text) in [
         ("math.cuh", MATH_CUH),
         ("common.cuh", COMMON_CUH),
-        ("activation.cuh", ACTIVATION_CUH),
+        ("ops/elementwise/activation.cuh", ACTIVATION_CUH),
         ("ops/reduce/chunked.cuh", CHUNKED_CUH),
         (family.file, family.source),
     ] {

@@ -15,7 +15,6 @@ mod backend_trait;
 mod blas;
 pub mod compile;
 mod context;
-mod elementwise;
 mod graph;
 pub mod launch;
 mod loss;

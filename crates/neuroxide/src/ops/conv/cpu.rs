@@ -14,9 +14,9 @@
 //! time with their shorter lists. Threads split (image, group) pairs, never one output's sum.
 
 use super::Conv2dGeom;
-use crate::backend::cpu::activation;
 use crate::backend::cpu::pool::{SharedMut, ThreadPool};
 use crate::backend::Activation;
+use crate::ops::elementwise::activation;
 use crate::ops::matmul::cpu::Isa;
 use std::cell::RefCell;
 

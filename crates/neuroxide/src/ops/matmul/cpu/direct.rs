@@ -10,8 +10,8 @@
 //! always computed by one task, so the thread count changes nothing.
 
 use super::MatmulArgs;
-use crate::backend::cpu::activation;
 use crate::backend::cpu::pool::{par_rows, SharedMut, ThreadPool};
+use crate::ops::elementwise::activation;
 
 /// Computes rows `r0 ..` of `C` (`block` holds whole rows) and of `pre_act`.
 #[inline(always)]

@@ -11,8 +11,8 @@
 use super::kernel::{micro, Epilogue};
 use super::pack;
 use super::simd::Simd;
-use crate::backend::cpu::activation;
 use crate::backend::Activation;
+use crate::ops::elementwise::activation;
 
 /// Largest `MR · NR` of any instruction set (AVX-512: 12 × 32).
 pub(super) const TILE_MAX: usize = 12 * 32;

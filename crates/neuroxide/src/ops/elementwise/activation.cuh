@@ -1,4 +1,4 @@
-// Scalar activation formulas, mirrored line for line from backend/cpu/activation.rs.
+// Scalar activation formulas, mirrored line for line from ops/elementwise/activation.rs.
 // Compiled with --fmad=false: every `a * b + c` below is a separate multiply and add, exactly as
 // in the Rust source. Literals carry the `f` suffix so nothing is evaluated in double.
 // The constants NX_SELU_L, NX_SELU_LA, NX_GELU_K, NX_GELU_C, NX_FRAC_1_SQRT_2, NX_FRAC_1_SQRT_2PI

@@ -1,6 +1,6 @@
 // Elementwise kernels: every output depends on one index only, so any launch configuration gives
 // the same bits. Grid-stride loops over 64-bit element counts. Formulas mirror
-// backend/cpu/elementwise.rs and backend/cpu/activation.rs (through activation.cuh).
+// ops/elementwise/cpu.rs and ops/elementwise/activation.rs (through activation.cuh).
 
 extern "C" __global__ void nx_fill(float *dst, u64 n, float value) {
     NX_GRID_STRIDE(i, n) { dst[i] = value; }

@@ -1,7 +1,7 @@
 //! Elementwise kernels on host slices. No reductions: each output depends on one index only.
 
 use super::activation;
-use super::pool::{par_rows, ThreadPool};
+use crate::backend::cpu::pool::{par_rows, ThreadPool};
 use crate::backend::Activation;
 
 /// Parallel map over one output slice: `out[i] = f(i)`.
