@@ -17,11 +17,14 @@ use neuroxide::ops;
 use neuroxide::ops::copy::Copy2d;
 use neuroxide::ops::dropout::{self, DropoutForward};
 use neuroxide::ops::elementwise::{self, ActivationBackward, ActivationForward};
+use neuroxide::ops::loss;
+use neuroxide::ops::loss::LossArgs;
 use neuroxide::ops::matmul::Matmul;
+use neuroxide::ops::reduce::{self, ClipByGlobalNorm, CountCorrect};
 use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
 use parity_pair::{edge_values, rng, Pair, Rng};
 
-use neuroxide::backend::{Activation, Backend, LossArgs, LossKind, TargetKind};
+use neuroxide::backend::{Activation, Backend, LossKind, TargetKind};
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 
 const ACTIVATIONS: [Activation; 13] = [
@@ -443,7 +446,7 @@ fn losses_all_kinds_both_target_kinds() {
                     // Half the cases also add the value to a running sum in slot 4 or 5.
                     running_index: idx.is_multiple_of(2).then_some(4 + r.below(2)),
                 };
-                p.run(|be| be.loss(&args));
+                p.run(|be| loss::loss(be, &args));
                 let what = format!("loss {kind:?} {target_kind:?} {rows}x{cols}");
                 p.check(&format!("{what} grad"), grad);
                 p.check(&format!("{what} value"), loss_out);
@@ -473,8 +476,8 @@ fn invalid_class_index_is_an_error_on_both_backends() {
         loss_index: 0,
         running_index: None,
     };
-    let cpu_err = p.cpu.loss(&args).unwrap_err().to_string();
-    p.gpu.loss(&args).unwrap(); // queued; the error surfaces at the next synchronisation
+    let cpu_err = loss::loss(&mut p.cpu, &args).unwrap_err().to_string();
+    loss::loss(&mut p.gpu, &args).unwrap(); // queued; the error surfaces at the next synchronisation
     let gpu_err = p.gpu.synchronize().unwrap_err().to_string();
     println!("cpu: {cpu_err}\ncuda: {gpu_err}");
     assert!(cpu_err.contains("row 3 is 7"), "{cpu_err}");
@@ -509,34 +512,40 @@ fn count_correct_accumulate_sum_squares_and_clipping() {
         );
         for from_logits in [false, true] {
             p.run(|be| {
-                be.count_correct(
-                    pred,
-                    dense,
-                    TargetKind::Dense,
-                    from_logits,
-                    rows,
-                    cols,
-                    out,
-                    1,
+                reduce::count_correct(
+                    be,
+                    &CountCorrect {
+                        pred,
+                        target: dense,
+                        target_kind: TargetKind::Dense,
+                        from_logits,
+                        rows,
+                        cols,
+                        out,
+                        out_index: 1,
+                    },
                 )
             });
             p.run(|be| {
-                be.count_correct(
-                    pred,
-                    labels,
-                    TargetKind::ClassIndex,
-                    from_logits,
-                    rows,
-                    cols,
-                    out,
-                    2,
+                reduce::count_correct(
+                    be,
+                    &CountCorrect {
+                        pred,
+                        target: labels,
+                        target_kind: TargetKind::ClassIndex,
+                        from_logits,
+                        rows,
+                        cols,
+                        out,
+                        out_index: 2,
+                    },
                 )
             });
         }
         p.check(&format!("count_correct {rows}x{cols}"), out);
     }
-    p.run(|be| be.accumulate_scalar(out, 1, out, 3));
-    p.run(|be| be.accumulate_scalar(out, 2, out, 3));
+    p.run(|be| reduce::accumulate_scalar(be, out, 1, out, 3));
+    p.run(|be| reduce::accumulate_scalar(be, out, 2, out, 3));
     p.check("accumulate_scalar", out);
 
     let partials = p.zeros(3);
@@ -548,7 +557,18 @@ fn count_correct_accumulate_sum_squares_and_clipping() {
     let n = 300_001;
     for max_norm in [1e-3f32, 1e6] {
         let g = p.buf(&r.vec(n, -1.0, 1.0));
-        p.run(|be| be.clip_by_global_norm(g, n, partials, 3, max_norm));
+        p.run(|be| {
+            reduce::clip_by_global_norm(
+                be,
+                &ClipByGlobalNorm {
+                    grad: g,
+                    n,
+                    partials,
+                    count: 3,
+                    max_norm,
+                },
+            )
+        });
         p.check(&format!("clip_by_global_norm max_norm={max_norm}"), g);
     }
     p.finish("count_correct_accumulate_sum_squares_and_clipping");

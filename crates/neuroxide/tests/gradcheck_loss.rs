@@ -4,9 +4,12 @@
 
 mod common;
 
+use neuroxide::ops::loss;
+
 use common::{fd_check, Rng};
 use neuroxide::backend::cpu::CpuBackend;
-use neuroxide::backend::LossArgs;
+use neuroxide::ops::loss::LossArgs;
+
 use neuroxide::ops::elementwise;
 use neuroxide::{Backend, LossKind, TargetKind};
 
@@ -30,18 +33,21 @@ fn eval_loss(
     be.upload(p, 0, pred).unwrap();
     be.upload(t, 0, target).unwrap();
     elementwise::fill(&mut be, g, pred.len(), f32::NAN).unwrap();
-    be.loss(&LossArgs {
-        kind,
-        target_kind,
-        rows,
-        cols,
-        pred: p,
-        target: t,
-        grad: g,
-        loss_out: out,
-        loss_index: 1,
-        running_index: None,
-    })
+    loss::loss(
+        &mut be,
+        &LossArgs {
+            kind,
+            target_kind,
+            rows,
+            cols,
+            pred: p,
+            target: t,
+            grad: g,
+            loss_out: out,
+            loss_index: 1,
+            running_index: None,
+        },
+    )
     .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
     let mut v = [0.0f32; 3];
     be.download(out, 0, &mut v).unwrap();

@@ -7,14 +7,17 @@ mod common;
 use common::Rng;
 use neuroxide::backend::cpu::pool::{par_rows, ThreadPool};
 use neuroxide::backend::cpu::CpuBackend;
-use neuroxide::backend::{LossArgs, OptimizerStep};
+use neuroxide::backend::OptimizerStep;
 use neuroxide::graph::{add, LayerApply};
 use neuroxide::layers::{Dense, Dropout};
 use neuroxide::ops;
 use neuroxide::ops::copy::Copy2d;
 use neuroxide::ops::dropout::{self, DropoutForward};
 use neuroxide::ops::elementwise::{self, ActivationBackward, ActivationForward};
+use neuroxide::ops::loss;
+use neuroxide::ops::loss::LossArgs;
 use neuroxide::ops::matmul::Matmul;
+use neuroxide::ops::reduce::{self, ClipByGlobalNorm, CountCorrect};
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
 use neuroxide::optim::{self, OptimizerKind};
@@ -384,23 +387,38 @@ fn losses_and_metrics() {
             };
             let grad = be.alloc(rows * cols).unwrap();
             let scalars = be.alloc(4).unwrap();
-            be.loss(&LossArgs {
-                kind,
-                target_kind: tk,
-                rows,
-                cols,
-                pred,
-                target,
-                grad,
-                loss_out: scalars,
-                loss_index: 0,
-                running_index: None,
-            })
+            loss::loss(
+                be,
+                &LossArgs {
+                    kind,
+                    target_kind: tk,
+                    rows,
+                    cols,
+                    pred,
+                    target,
+                    grad,
+                    loss_out: scalars,
+                    loss_index: 0,
+                    running_index: None,
+                },
+            )
             .unwrap();
-            be.accumulate_scalar(scalars, 0, scalars, 1).unwrap();
-            be.accumulate_scalar(scalars, 0, scalars, 1).unwrap();
-            be.count_correct(pred, target, tk, false, rows, cols, scalars, 2)
-                .unwrap();
+            reduce::accumulate_scalar(be, scalars, 0, scalars, 1).unwrap();
+            reduce::accumulate_scalar(be, scalars, 0, scalars, 1).unwrap();
+            reduce::count_correct(
+                be,
+                &CountCorrect {
+                    pred,
+                    target,
+                    target_kind: tk,
+                    from_logits: false,
+                    rows,
+                    cols,
+                    out: scalars,
+                    out_index: 2,
+                },
+            )
+            .unwrap();
             vec![
                 ("grad".into(), read(be, grad)),
                 ("loss, sum, correct".into(), read(be, scalars)[..3].to_vec()),
@@ -417,8 +435,28 @@ fn sum_squares_and_clipping() {
         let partials = be.alloc(2).unwrap();
         sum_squares(be, g0, BIG, partials, 0).unwrap();
         sum_squares(be, g1, 777, partials, 1).unwrap();
-        be.clip_by_global_norm(g0, BIG, partials, 2, 1.5).unwrap();
-        be.clip_by_global_norm(g1, 777, partials, 2, 1.5).unwrap();
+        reduce::clip_by_global_norm(
+            be,
+            &ClipByGlobalNorm {
+                grad: g0,
+                n: BIG,
+                partials,
+                count: 2,
+                max_norm: 1.5,
+            },
+        )
+        .unwrap();
+        reduce::clip_by_global_norm(
+            be,
+            &ClipByGlobalNorm {
+                grad: g1,
+                n: 777,
+                partials,
+                count: 2,
+                max_norm: 1.5,
+            },
+        )
+        .unwrap();
         vec![
             ("partials".into(), read(be, partials)),
             ("g0".into(), read(be, g0)),

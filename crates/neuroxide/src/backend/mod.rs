@@ -31,27 +31,6 @@ pub enum Mode {
     Fast,
 }
 
-/// A loss evaluation: writes the mean loss to `loss_out[loss_index]` and `dLoss/dPred` to `grad`.
-///
-/// `pred` and `grad` are `rows × cols`; `target` is `rows × cols` for dense targets or `rows`
-/// class indices (stored as f32) for [`TargetKind::ClassIndex`]. See [`LossKind`] for each loss's
-/// formula and reduction order.
-#[derive(Clone, Copy, Debug)]
-pub struct LossArgs {
-    pub kind: LossKind,
-    pub target_kind: TargetKind,
-    pub rows: usize,
-    pub cols: usize,
-    pub pred: BufId,
-    pub target: BufId,
-    pub grad: BufId,
-    pub loss_out: BufId,
-    pub loss_index: usize,
-    /// When set, `loss_out[i] = loss_out[i] + loss` follows (a running sum over an epoch, in
-    /// the same buffer), folded into the loss kernel instead of a launch of its own.
-    pub running_index: Option<usize>,
-}
-
 /// Counters a backend keeps about its memory traffic and host waits (for tests that prove a
 /// training step allocates nothing and synchronises once, and for `neuroxide bench`).
 /// Backends without counters report zeros.
@@ -124,45 +103,6 @@ pub trait Backend: Send {
     /// Waits until every queued kernel has finished.
     fn synchronize(&mut self) -> Result<()>;
 
-    /// Loss value and gradient (see [`LossArgs`] and [`LossKind`]).
-    fn loss(&mut self, args: &LossArgs) -> Result<()>;
-    /// Counts correct predictions of a `rows × cols` prediction matrix and adds the count to
-    /// `out[out_index]` (f32, exact below 2^24).
-    ///
-    /// `cols == 1`: binary, correct when `(pred >= 0.5) == (target >= 0.5)` (or `pred >= 0` when
-    /// `from_logits`). `cols > 1`: the prediction is the first index of the row maximum; the
-    /// target is a class index (`ClassIndex`) or the first index of the target row's maximum.
-    #[allow(clippy::too_many_arguments)]
-    fn count_correct(
-        &mut self,
-        pred: BufId,
-        target: BufId,
-        target_kind: TargetKind,
-        from_logits: bool,
-        rows: usize,
-        cols: usize,
-        out: BufId,
-        out_index: usize,
-    ) -> Result<()>;
-    /// `dst[dst_index] = dst[dst_index] + src[src_index]`: on-device running sums (epoch loss).
-    fn accumulate_scalar(
-        &mut self,
-        src: BufId,
-        src_index: usize,
-        dst: BufId,
-        dst_index: usize,
-    ) -> Result<()>;
-    /// Global-norm clipping of one gradient: `total = Σ_t partials[t]` for `t < count`
-    /// (t increasing, from 0); `norm = sqrt(total)`; when `norm > max_norm`, every `g[i]` becomes
-    /// `g[i] * (max_norm / (norm + 1e-6))`. The same `partials` serve every gradient of a step.
-    fn clip_by_global_norm(
-        &mut self,
-        grad: BufId,
-        n: usize,
-        partials: BufId,
-        count: usize,
-        max_norm: f32,
-    ) -> Result<()>;
     /// One optimizer update of one parameter tensor (see [`OptimizerStep`]).
     fn optimizer_step(&mut self, step: &OptimizerStep) -> Result<()>;
     /// The updates of every parameter tensor of a model, with the per-element arithmetic of

@@ -10,11 +10,13 @@ mod staging;
 
 use super::node::Node;
 use super::step::{Phase, StepKey, StepPlan, StepRecordings};
-use crate::backend::{Backend, BufId, LossArgs, OptimizerKind, OptimizerStep, StepBlock};
+use crate::backend::{Backend, BufId, OptimizerKind, OptimizerStep, StepBlock};
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
 use crate::ops::elementwise;
+use crate::ops::loss::LossArgs;
+use crate::ops::reduce::{self, ClipByGlobalNorm, CountCorrect};
 
 /// Where a layer writes the gradient of one of its inputs.
 #[derive(Clone, Copy, Debug)]
@@ -337,29 +339,36 @@ impl Executor {
                 ))
             })?;
             let loss_index = self.scalar_index(Scalar::Loss(o));
-            self.backend.loss(&LossArgs {
-                kind: loss.kind,
-                target_kind: loss.targets,
-                rows,
-                cols,
-                pred: self.out[node],
-                target: self.targets[o],
-                grad,
-                loss_out: self.scalars,
-                loss_index,
-                running_index: Some(self.scalar_index(Scalar::LossSum(o))),
-            })?;
-            if count_correct {
-                let correct = self.scalar_index(Scalar::Correct(o));
-                self.backend.count_correct(
-                    self.out[node],
-                    self.targets[o],
-                    loss.targets,
-                    loss.from_logits(),
+            let running_index = Some(self.scalar_index(Scalar::LossSum(o)));
+            crate::ops::loss::loss(
+                &mut *self.backend,
+                &LossArgs {
+                    kind: loss.kind,
+                    target_kind: loss.targets,
                     rows,
                     cols,
-                    self.scalars,
-                    correct,
+                    pred: self.out[node],
+                    target: self.targets[o],
+                    grad,
+                    loss_out: self.scalars,
+                    loss_index,
+                    running_index,
+                },
+            )?;
+            if count_correct {
+                let correct = self.scalar_index(Scalar::Correct(o));
+                reduce::count_correct(
+                    &mut *self.backend,
+                    &CountCorrect {
+                        pred: self.out[node],
+                        target: self.targets[o],
+                        target_kind: loss.targets,
+                        from_logits: loss.from_logits(),
+                        rows,
+                        cols,
+                        out: self.scalars,
+                        out_index: correct,
+                    },
                 )?;
             }
         }
@@ -417,12 +426,15 @@ impl Executor {
         }
         for &g in &self.grads {
             let n = self.backend.buf_len(g);
-            self.backend.clip_by_global_norm(
-                g,
-                n,
-                self.norm_partials,
-                self.grads.len(),
-                max_norm,
+            reduce::clip_by_global_norm(
+                &mut *self.backend,
+                &ClipByGlobalNorm {
+                    grad: g,
+                    n,
+                    partials: self.norm_partials,
+                    count: self.grads.len(),
+                    max_norm,
+                },
             )?;
         }
         Ok(())

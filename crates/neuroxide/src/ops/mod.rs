@@ -20,6 +20,7 @@ pub mod dropout;
 pub mod elementwise;
 pub mod embedding;
 pub mod layernorm;
+pub mod loss;
 pub mod matmul;
 pub mod pool;
 pub mod reduce;
@@ -37,6 +38,7 @@ pub const CUDA_FAMILIES: &[Family] = &[
     dropout::CUDA,
     copy::CUDA,
     elementwise::CUDA,
+    loss::CUDA,
     conv::CUDA,
     pool::CUDA,
     channel::CUDA,

@@ -3,13 +3,11 @@
 //! One file per kernel family; this file owns the buffer table and checks every kernel's
 //! arguments (sizes, aliasing) before running it, so a planning bug is an error, not UB.
 
-pub mod loss;
 pub mod optimizer;
 pub mod pool;
-pub mod reduce;
 
 use crate::backend::device::Device;
-use crate::backend::{Backend, BufId, LossArgs, OptimizerStep, StepBlock, TargetKind};
+use crate::backend::{Backend, BufId, OptimizerStep, StepBlock};
 use crate::error::{Error, Result};
 use pool::ThreadPool;
 
@@ -92,17 +90,6 @@ impl Buffers {
         Ok(())
     }
 
-    /// Borrows `N` input buffers and one distinct output buffer (first `len` values of each).
-    pub fn io<const N: usize>(
-        &mut self,
-        kernel: &str,
-        ins: [(BufId, usize); N],
-        out: (BufId, usize),
-    ) -> Result<([&[f32]; N], &mut [f32])> {
-        let (ins, [out]) = self.ios(kernel, ins, [out])?;
-        Ok((ins, out))
-    }
-
     /// Borrows `N` input buffers and `M` output buffers (first `len` values of each). Outputs
     /// must be distinct from each other and from the inputs; an entry of length 0 is unused and
     /// yields an empty slice.
@@ -183,90 +170,6 @@ impl Backend for CpuBackend {
         Ok(())
     }
     fn synchronize(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn loss(&mut self, a: &LossArgs) -> Result<()> {
-        let n = a.rows * a.cols;
-        let target_len = match a.target_kind {
-            TargetKind::Dense => n,
-            TargetKind::ClassIndex => a.rows,
-        };
-        self.bufs.check("loss", a.loss_out, a.loss_index + 1)?;
-        if let Some(r) = a.running_index {
-            self.bufs.check("loss", a.loss_out, r + 1)?;
-        }
-        if a.loss_out == a.grad || a.loss_out == a.pred || a.loss_out == a.target {
-            return Err(Error::backend("cpu loss: loss_out aliases another operand"));
-        }
-        let ([pred, target], grad) =
-            self.bufs
-                .io("loss", [(a.pred, n), (a.target, target_len)], (a.grad, n))?;
-        let value = loss::loss(a.kind, a.target_kind, pred, target, grad, a.rows, a.cols)?;
-        let out = &mut self.bufs.0[a.loss_out.0 as usize];
-        out[a.loss_index] = value;
-        if let Some(r) = a.running_index {
-            out[r] += value;
-        }
-        Ok(())
-    }
-    fn count_correct(
-        &mut self,
-        pred: BufId,
-        target: BufId,
-        target_kind: TargetKind,
-        from_logits: bool,
-        rows: usize,
-        cols: usize,
-        out: BufId,
-        out_index: usize,
-    ) -> Result<()> {
-        let target_len = match target_kind {
-            TargetKind::Dense => rows * cols,
-            TargetKind::ClassIndex => rows,
-        };
-        self.bufs.check("count_correct", pred, rows * cols)?;
-        self.bufs.check("count_correct", target, target_len)?;
-        self.bufs.check("count_correct", out, out_index + 1)?;
-        let count = reduce::count_correct(
-            &self.bufs.slice(pred)?[..rows * cols],
-            &self.bufs.slice(target)?[..target_len],
-            target_kind,
-            from_logits,
-            rows,
-            cols,
-        );
-        self.bufs.0[out.0 as usize][out_index] += count;
-        Ok(())
-    }
-    fn accumulate_scalar(
-        &mut self,
-        src: BufId,
-        src_index: usize,
-        dst: BufId,
-        dst_index: usize,
-    ) -> Result<()> {
-        self.bufs.check("accumulate_scalar", src, src_index + 1)?;
-        self.bufs.check("accumulate_scalar", dst, dst_index + 1)?;
-        let v = self.bufs.0[src.0 as usize][src_index];
-        self.bufs.0[dst.0 as usize][dst_index] += v;
-        Ok(())
-    }
-    fn clip_by_global_norm(
-        &mut self,
-        grad: BufId,
-        n: usize,
-        partials: BufId,
-        count: usize,
-        max_norm: f32,
-    ) -> Result<()> {
-        let ([partials], grad) =
-            self.bufs
-                .io("clip_by_global_norm", [(partials, count)], (grad, n))?;
-        if let Some(f) = reduce::clip_factor(partials, max_norm) {
-            for g in grad.iter_mut() {
-                *g *= f;
-            }
-        }
         Ok(())
     }
     fn optimizer_step(&mut self, s: &OptimizerStep) -> Result<()> {

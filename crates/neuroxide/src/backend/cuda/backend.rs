@@ -177,6 +177,18 @@ impl CudaBackend {
         self.scratch(len)
     }
 
+    /// The device word where a kernel records the smallest `(row << 32 | value bits)` of an
+    /// invalid class index it met (all ones when none); an error cannot leave the device.
+    pub fn status_word(&self) -> u64 {
+        self.status.ptr
+    }
+
+    /// Has the next synchronisation read [`CudaBackend::status_word`] and raise an error
+    /// naming the row when a class index outside `0..cols` was recorded.
+    pub fn check_class_indices_at_sync(&mut self, cols: usize) {
+        self.status_cols = Some(cols);
+    }
+
     /// Multiprocessors on the card (for launch shapes).
     pub fn sm_count(&self) -> u32 {
         self.dev.sm_count

@@ -6,9 +6,7 @@
 use super::backend::{Buf, CudaBackend, F32};
 use super::context::drv;
 use crate::backend::device::Device;
-use crate::backend::{
-    Backend, BackendStats, BufId, LossArgs, OptimizerStep, StagedSpan, TargetKind,
-};
+use crate::backend::{Backend, BackendStats, BufId, OptimizerStep, StagedSpan};
 use crate::error::{Error, Result};
 use cudarc::driver::result as cu;
 
@@ -179,50 +177,6 @@ impl Backend for CudaBackend {
             }
             None => Ok(Vec::new()),
         }
-    }
-    fn loss(&mut self, a: &LossArgs) -> Result<()> {
-        self.loss_kernel(a)
-    }
-    fn count_correct(
-        &mut self,
-        pred: BufId,
-        target: BufId,
-        target_kind: TargetKind,
-        from_logits: bool,
-        rows: usize,
-        cols: usize,
-        out: BufId,
-        out_index: usize,
-    ) -> Result<()> {
-        self.count_correct_kernel(
-            pred,
-            target,
-            target_kind,
-            from_logits,
-            rows,
-            cols,
-            out,
-            out_index,
-        )
-    }
-    fn accumulate_scalar(
-        &mut self,
-        src: BufId,
-        src_index: usize,
-        dst: BufId,
-        dst_index: usize,
-    ) -> Result<()> {
-        self.accumulate_scalar_kernel(src, src_index, dst, dst_index)
-    }
-    fn clip_by_global_norm(
-        &mut self,
-        grad: BufId,
-        n: usize,
-        partials: BufId,
-        count: usize,
-        max_norm: f32,
-    ) -> Result<()> {
-        self.clip_by_global_norm_kernel(grad, n, partials, count, max_norm)
     }
     fn optimizer_step_all(&mut self, steps: &[OptimizerStep]) -> Result<()> {
         self.optimizer_step_all_kernel(steps)

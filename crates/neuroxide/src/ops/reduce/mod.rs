@@ -1,5 +1,6 @@
 //! The chunked reduction of PARITY.md rule 2a, and the ops built on it: column sums (bias and
-//! column gradients) and sums of squares (the global gradient norm).
+//! column gradients) and sums of squares (the global gradient norm); and the serial reductions
+//! of `serial.rs` (clipping, accuracy counts, running sums).
 //!
 //! Order (the contract, shared by [`chunked`] and `nx_chunked` / `nx_chunk_partial` /
 //! `nx_sum_partials` in `chunked.cuh`): split the `n` terms into consecutive chunks of
@@ -8,6 +9,12 @@
 //! total is the first partial, then each later partial added in chunk order. With `n ≤ 256`
 //! this is the plain sequential sum from 0, bit for bit. `CHUNK` never depends on the device,
 //! the launch configuration or the thread count, so a GPU may compute every chunk at once.
+
+mod serial;
+
+pub use serial::{
+    accumulate_scalar, clip_by_global_norm, count_correct, ClipByGlobalNorm, CountCorrect,
+};
 
 use crate::backend::cpu::pool::par_rows;
 use crate::backend::cuda::{blocks_for, Family, KArgs, BLOCK};

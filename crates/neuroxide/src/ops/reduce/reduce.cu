@@ -1,4 +1,4 @@
-// Chunked reductions (ops/reduce/mod.rs): column sums and sums of squares in the order of
+// Reductions (ops/reduce/). Chunked (mod.rs): column sums and sums of squares in the order of
 // PARITY rule 2a (ops/reduce/chunked.cuh). Many threads: one per (column, chunk) or per chunk
 // for the partials, then one per output for the in-order sum of its partials.
 
@@ -33,5 +33,90 @@ extern "C" __global__ void nx_sum_partials_into(const float *partial, u64 chunks
                                                 u64 index) {
     if (blockIdx.x == 0 && threadIdx.x == 0) {
         out[index] = nx_sum_partials(partial, chunks, 1);
+    }
+}
+
+// Serial reductions (serial.rs): global-norm clipping, accuracy counts, running sums. Each
+// output has one accumulator walking its terms in the documented order; parallelism is only
+// across outputs.
+
+extern "C" __global__ void nx_clip_by_norm(float *g, u64 n, const float *partials, u64 count,
+                                           float max_norm) {
+    __shared__ float factor;
+    __shared__ int clip;
+    if (threadIdx.x == 0) {
+        float total = 0.0f;
+        for (u64 t = 0; t < count; ++t) {
+            total += partials[t];
+        }
+        const float norm = sqrtf(total);
+        clip = norm > max_norm;
+        factor = max_norm / (norm + 1e-6f);
+    }
+    __syncthreads();
+    if (!clip) {
+        return;
+    }
+    const float f = factor;
+    NX_GRID_STRIDE(i, n) { g[i] = g[i] * f; }
+}
+
+// Index of the first maximum of a row (`if v > row[best] best = j`).
+__device__ __forceinline__ u64 nx_argmax(const float *r, u64 cols) {
+    u64 best = 0;
+    for (u64 j = 0; j < cols; ++j) {
+        if (r[j] > r[best]) {
+            best = j;
+        }
+    }
+    return best;
+}
+
+// Rust's `t as usize` for a class index stored as f32 (saturating; NaN and negatives give 0).
+__device__ __forceinline__ u64 nx_as_index(float t) {
+    if (!(t > 0.0f)) {
+        return 0;
+    }
+    if (t >= 18446744073709551616.0f) {
+        return ~0ull;
+    }
+    return (u64)t;
+}
+
+// Pass 1: ok[i] = 1 when row i is predicted correctly, else 0 (Backend::count_correct).
+extern "C" __global__ void nx_correct_rows(const float *pred, const float *target,
+                                           int class_targets, int from_logits, u64 rows, u64 cols,
+                                           float *ok) {
+    NX_GRID_STRIDE(i, rows) {
+        bool good;
+        if (cols == 1) {
+            const float threshold = from_logits ? 0.0f : 0.5f;
+            good = (pred[i] >= threshold) == (target[i] >= 0.5f);
+        } else {
+            const u64 p = nx_argmax(pred + i * cols, cols);
+            const u64 t = class_targets ? nx_as_index(target[i]) : nx_argmax(target + i * cols, cols);
+            good = p == t;
+        }
+        ok[i] = good ? 1.0f : 0.0f;
+    }
+}
+
+// Pass 2, one thread: count = 0; count += 1 for each correct row in row order; out += count.
+extern "C" __global__ void nx_correct_total(const float *ok, u64 rows, float *out, u64 index) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        float count = 0.0f;
+        for (u64 i = 0; i < rows; ++i) {
+            if (ok[i] != 0.0f) {
+                count += 1.0f;
+            }
+        }
+        out[index] = out[index] + count;
+    }
+}
+
+// dst[di] = dst[di] + src[si]. One thread.
+extern "C" __global__ void nx_accumulate_scalar(const float *src, u64 si, float *dst, u64 di) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        dst[di] = dst[di] + src[si];
     }
 }

@@ -1,4 +1,4 @@
-// Loss kernels (Backend::loss, LossKind). Mirrors backend/cpu/loss.rs.
+// Loss kernels (ops/loss/mod.rs, LossKind). Mirrors ops/loss/cpu.rs.
 //
 // Pass 1 (nx_loss_rows): one warp per row writes the gradient of every element (in parallel) and
 // the row's sum row_sum = sum_j term[i,j] (j increasing, from 0: the lanes compute the terms,
