@@ -7,7 +7,9 @@ mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 
-use neuroxide::backend::{Backend, OptimizerKind, OptimizerStep, StepBlock};
+use neuroxide::backend::{Backend, OptimizerKind, StepBlock};
+use neuroxide::ops::optimizer;
+use neuroxide::ops::optimizer::OptimizerStep;
 use parity_pair::{rng, Pair};
 
 #[test]
@@ -83,7 +85,7 @@ fn optimizer_steps_all_kinds() {
             p.cpu.upload(g, 0, &gv).unwrap();
             p.gpu.upload(g, 0, &gv).unwrap();
             let step = OptimizerStep::new(kind, t, w, g, [Some(s0), Some(s1)], n);
-            p.run(|be| be.optimizer_step(&step));
+            p.run(|be| optimizer::step(be, &step));
         }
         p.check(&format!("{kind:?} weights"), w);
         p.check(&format!("{kind:?} state 0"), s0);
@@ -117,7 +119,7 @@ fn optimizer_steps_all_kinds() {
                     OptimizerStep::new(kind, t, w, g, [Some(s0), Some(s1)], m).with_block(block)
                 })
                 .collect();
-            p.run(|be| be.optimizer_step_all(&steps));
+            p.run(|be| optimizer::step_all(be, &steps));
         }
         for (i, &(_, (w, _, s0, s1))) in tensors.iter().enumerate() {
             p.check(&format!("{kind:?} multi-tensor {i} weights"), w);

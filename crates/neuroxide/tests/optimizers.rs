@@ -11,7 +11,9 @@ mod common;
 
 use common::Rng;
 use neuroxide::backend::cpu::CpuBackend;
-use neuroxide::backend::OptimizerStep;
+use neuroxide::ops::optimizer;
+use neuroxide::ops::optimizer::OptimizerStep;
+
 use neuroxide::optim::{self, OptimizerKind};
 use neuroxide::Backend;
 
@@ -58,7 +60,7 @@ fn run_kernel(kind: OptimizerKind, w0: &[f32], grads: &[Vec<f32>]) -> Vec<Snapsh
     for (t, gt) in grads.iter().enumerate() {
         be.upload(g, 0, gt).unwrap();
         let step = OptimizerStep::new(kind, t as u64 + 1, w, g, state, N);
-        be.optimizer_step(&step).unwrap();
+        optimizer::step(&mut be, &step).unwrap();
         let mut snap = (vec![0.0; N], vec![0.0; N], vec![0.0; N]);
         be.download(w, 0, &mut snap.0).unwrap();
         be.download(s0, 0, &mut snap.1).unwrap();

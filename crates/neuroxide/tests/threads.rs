@@ -7,7 +7,9 @@ mod common;
 use common::Rng;
 use neuroxide::backend::cpu::pool::{par_rows, ThreadPool};
 use neuroxide::backend::cpu::CpuBackend;
-use neuroxide::backend::OptimizerStep;
+use neuroxide::ops::optimizer;
+use neuroxide::ops::optimizer::OptimizerStep;
+
 use neuroxide::graph::{add, LayerApply};
 use neuroxide::layers::{Dense, Dropout};
 use neuroxide::ops;
@@ -490,7 +492,7 @@ fn optimizer_steps() {
             for t in 1..=3u64 {
                 be.upload(g, 0, &data(21 + t, BIG, -1.0, 1.0)).unwrap();
                 let step = OptimizerStep::new(kind, t, w, g, [Some(s0), Some(s1)], BIG);
-                be.optimizer_step(&step).unwrap();
+                optimizer::step(be, &step).unwrap();
             }
             let mut out = vec![("w".to_string(), read(be, w))];
             for (i, s) in [s0, s1].into_iter().enumerate().take(kind.state_count()) {

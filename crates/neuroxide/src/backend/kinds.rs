@@ -172,40 +172,6 @@ impl OptimizerKind {
     }
 }
 
-/// One update of one parameter tensor of `n` values. Host-computed scalars (rule 8 of
-/// PARITY.md) are passed in; `t` is the 1-based step number. Adam's bias corrections
-/// `step_size` and `bc2_sqrt` are computed in f64 and rounded once to f32 (f32 `1 − β2^t`
-/// loses about 6 digits to cancellation); the others are computed in f32.
-///
-/// Exact arithmetic per element (`g` = gradient, `w` = parameter):
-/// - SGD: `g = g + wd*w` (if wd ≠ 0); with momentum: `b = mom*b + g`; Nesterov: `g = g + mom*b`,
-///   else `g = b`; `w = w - lr*g`.
-/// - Adam: `g = g + wd*w` (L2, if wd ≠ 0 and not decoupled); decoupled: `w = w * decay` with
-///   `decay = 1 - lr*wd`; `m = b1*m + c1*g` with `c1 = 1 - b1`; `v = b2*v + c2*(g*g)` with
-///   `c2 = 1 - b2`; `den = sqrt(v) / bc2_sqrt + eps`; `w = w - step_size * (m / den)` with
-///   `step_size = lr / (1 - b1^t)`, `bc2_sqrt = sqrt(1 - b2^t)`.
-/// - RMSprop: `g = g + wd*w`; `v = alpha*v + c*(g*g)` with `c = 1 - alpha`;
-///   `den = sqrt(v) + eps`; with momentum: `b = mom*b + g/den`, `w = w - lr*b`;
-///   else `w = w - lr*(g/den)`.
-///
-/// Every `a*b + c` above is a separate multiply and add (no fma).
-#[derive(Clone, Copy, Debug)]
-pub struct OptimizerStep {
-    pub kind: OptimizerKind,
-    pub n: usize,
-    pub param: BufId,
-    pub grad: BufId,
-    /// State buffers: SGD `[momentum]`, Adam `[m, v]`, RMSprop `[v, momentum]`; unused ones
-    /// are ignored.
-    pub state: [Option<BufId>; 2],
-    /// Host-computed scalars: Adam `[step_size, bc2_sqrt, decay, c1, c2]`, RMSprop `[c]`.
-    pub scalars: [f32; 5],
-    /// When set, the learning rate and `scalars` are read from this per-step scalar block
-    /// ([`StepBlock`]) on the device instead of `kind.lr()` and `scalars`, so a captured
-    /// step (a CUDA graph) replays with each step's own values (PARITY rule 8).
-    pub block: Option<BufId>,
-}
-
 /// The per-step scalar block (PARITY rule 8): the values that change from one training step
 /// to the next — learning rate, the optimizer's host scalars (Adam's bias corrections), the
 /// dropout counter — computed once per step on the host, identically for every backend,
@@ -219,7 +185,7 @@ pub struct StepBlock;
 impl StepBlock {
     /// Index of the learning rate.
     pub const LR: usize = 0;
-    /// Index of the first of the five optimizer scalars ([`OptimizerStep::scalars`]).
+    /// Index of the first of the five optimizer scalars (`ops::optimizer::OptimizerStep::scalars`).
     pub const SCALARS: usize = 1;
     /// Index of the dropout counter, stored as the bits of a `u32`.
     pub const DROPOUT_STEP: usize = 6;
@@ -242,8 +208,9 @@ impl StepBlock {
     }
 }
 
-/// The optimizer scalars of update number `t` (see [`OptimizerStep`]).
-fn host_scalars(kind: OptimizerKind, t: u64) -> [f32; 5] {
+/// The optimizer scalars of update number `t` (see `ops::optimizer::OptimizerStep`): Adam
+/// `[step_size, bc2_sqrt, decay, c1, c2]`, RMSprop `[c]`.
+pub fn host_scalars(kind: OptimizerKind, t: u64) -> [f32; 5] {
     let mut scalars = [0.0f32; 5];
     match kind {
         OptimizerKind::Adam {
@@ -273,44 +240,4 @@ fn host_scalars(kind: OptimizerKind, t: u64) -> [f32; 5] {
         OptimizerKind::Sgd { .. } => {}
     }
     scalars
-}
-
-use super::BufId;
-
-impl OptimizerStep {
-    /// The same step reading its learning rate and scalars from a [`StepBlock`].
-    pub fn with_block(mut self, block: BufId) -> Self {
-        self.block = Some(block);
-        self
-    }
-
-    /// This step with the learning rate and scalars taken from a block's values.
-    pub fn resolved(mut self, block: &[f32]) -> Self {
-        self.kind = self.kind.with_lr(block[StepBlock::LR]);
-        self.scalars
-            .copy_from_slice(&block[StepBlock::SCALARS..StepBlock::SCALARS + 5]);
-        self.block = None;
-        self
-    }
-
-    /// Builds the step for update number `t` (1-based), computing the host scalars in f32.
-    pub fn new(
-        kind: OptimizerKind,
-        t: u64,
-        param: BufId,
-        grad: BufId,
-        state: [Option<BufId>; 2],
-        n: usize,
-    ) -> Self {
-        let scalars = host_scalars(kind, t);
-        OptimizerStep {
-            kind,
-            n,
-            param,
-            grad,
-            state,
-            scalars,
-            block: None,
-        }
-    }
 }

@@ -14,7 +14,7 @@ pub mod cuda;
 pub mod device;
 mod kinds;
 
-pub use kinds::{Activation, LossKind, OptimizerKind, OptimizerStep, StepBlock, TargetKind};
+pub use kinds::{host_scalars, Activation, LossKind, OptimizerKind, StepBlock, TargetKind};
 
 use crate::error::Result;
 
@@ -102,19 +102,6 @@ pub trait Backend: Send {
     fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()>;
     /// Waits until every queued kernel has finished.
     fn synchronize(&mut self) -> Result<()>;
-
-    /// One optimizer update of one parameter tensor (see [`OptimizerStep`]).
-    fn optimizer_step(&mut self, step: &OptimizerStep) -> Result<()>;
-    /// The updates of every parameter tensor of a model, with the per-element arithmetic of
-    /// [`Backend::optimizer_step`] (so the same bits). A backend may run them as one launch
-    /// (CUDA, when every step has the same kind and reads one [`StepBlock`]); the default
-    /// runs them one by one in order.
-    fn optimizer_step_all(&mut self, steps: &[OptimizerStep]) -> Result<()> {
-        for s in steps {
-            self.optimizer_step(s)?;
-        }
-        Ok(())
-    }
 
     /// Asynchronous upload for double-buffered input: copies `src` into `dst[0..src.len()]`
     /// without making the compute work wait for the host.

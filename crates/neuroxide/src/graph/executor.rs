@@ -10,12 +10,14 @@ mod staging;
 
 use super::node::Node;
 use super::step::{Phase, StepKey, StepPlan, StepRecordings};
-use crate::backend::{Backend, BufId, OptimizerKind, OptimizerStep, StepBlock};
+use crate::backend::{Backend, BufId, OptimizerKind, StepBlock};
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
 use crate::ops::elementwise;
 use crate::ops::loss::LossArgs;
+use crate::ops::optimizer;
+use crate::ops::optimizer::OptimizerStep;
 use crate::ops::reduce::{self, ClipByGlobalNorm, CountCorrect};
 
 /// Where a layer writes the gradient of one of its inputs.
@@ -588,7 +590,7 @@ impl Executor {
             .with_block(self.step_block);
             self.optimizer_steps.push(step);
         }
-        self.backend.optimizer_step_all(&self.optimizer_steps)
+        optimizer::step_all(&mut *self.backend, &self.optimizer_steps)
     }
 
     /// Copies a host batch into a device buffer (checked length).

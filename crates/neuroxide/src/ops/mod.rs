@@ -22,6 +22,7 @@ pub mod embedding;
 pub mod layernorm;
 pub mod loss;
 pub mod matmul;
+pub mod optimizer;
 pub mod pool;
 pub mod reduce;
 pub mod rmsnorm;
@@ -39,6 +40,7 @@ pub const CUDA_FAMILIES: &[Family] = &[
     copy::CUDA,
     elementwise::CUDA,
     loss::CUDA,
+    optimizer::CUDA,
     conv::CUDA,
     pool::CUDA,
     channel::CUDA,

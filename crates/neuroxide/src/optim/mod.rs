@@ -1,5 +1,5 @@
 //! Optimizer constructors with PyTorch's defaults. The update formulas are on
-//! [`crate::backend::OptimizerStep`]; the kernels live in each backend.
+//! [`crate::ops::optimizer::OptimizerStep`]; the kernels live in `ops::optimizer`.
 
 pub use crate::backend::OptimizerKind;
 

@@ -3,11 +3,10 @@
 //! One file per kernel family; this file owns the buffer table and checks every kernel's
 //! arguments (sizes, aliasing) before running it, so a planning bug is an error, not UB.
 
-pub mod optimizer;
 pub mod pool;
 
 use crate::backend::device::Device;
-use crate::backend::{Backend, BufId, OptimizerStep, StepBlock};
+use crate::backend::{Backend, BufId};
 use crate::error::{Error, Result};
 use pool::ThreadPool;
 
@@ -170,41 +169,6 @@ impl Backend for CpuBackend {
         Ok(())
     }
     fn synchronize(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn optimizer_step(&mut self, s: &OptimizerStep) -> Result<()> {
-        let resolved;
-        let s = match s.block {
-            Some(b) => {
-                let ([block], []) = self.bufs.ios("optimizer_step", [(b, StepBlock::LEN)], [])?;
-                resolved = s.resolved(block);
-                &resolved
-            }
-            None => s,
-        };
-        let need = s.kind.state_count();
-        for (i, st) in s.state.iter().enumerate().take(need) {
-            match st {
-                Some(id) => self.bufs.check("optimizer_step", *id, s.n)?,
-                None => {
-                    return Err(Error::backend(format!(
-                        "cpu optimizer_step: state buffer {i} missing"
-                    )))
-                }
-            }
-        }
-        let state_len = |i: usize| if i < need { s.n } else { 0 };
-        let ([g], [w, s0, s1]) = self.bufs.ios(
-            "optimizer_step",
-            [(s.grad, s.n)],
-            [
-                (s.param, s.n),
-                (s.state[0].unwrap_or(s.param), state_len(0)),
-                (s.state[1].unwrap_or(s.param), state_len(1)),
-            ],
-        )?;
-        let (s0, s1) = ((need > 0).then_some(s0), (need > 1).then_some(s1));
-        optimizer::step(&self.pool, s, w, g, s0, s1);
         Ok(())
     }
 }

@@ -48,9 +48,9 @@ pub struct CudaBackend {
     pub(super) staging: Option<super::staging::Staging>,
     /// Recorded steps (CUDA graphs) and the capture in progress.
     pub(super) recorder: super::graph::Recorder,
-    /// Device tables of the multi-tensor optimizer: the buffer ids they were built for
-    /// (`[param, grad, state0, state1]` per tensor) and the uploaded table.
-    pub(super) optimizer_tables: Vec<(Vec<u32>, Block)>,
+    /// Device tables uploaded by ops (the multi-tensor optimizer's buffer table): the buffer
+    /// ids each was built for, and the uploaded block.
+    pub(super) tables: Vec<(Vec<u32>, Block)>,
     /// Per-kernel timing (`NEUROXIDE_PROFILE_KERNELS=1`), printed when the backend is dropped.
     pub(super) profile: Option<super::profile::KernelProfile>,
 }
@@ -94,7 +94,7 @@ impl CudaBackend {
                 staging: None,
                 recorder: super::graph::Recorder::default(),
                 profile: super::profile::KernelProfile::from_env(),
-                optimizer_tables: Vec::new(),
+                tables: Vec::new(),
             };
             b.status = b.raw_alloc(8)?;
             b.reset_status()?;
@@ -187,6 +187,28 @@ impl CudaBackend {
     /// naming the row when a class index outside `0..cols` was recorded.
     pub fn check_class_indices_at_sync(&mut self, cols: usize) {
         self.status_cols = Some(cols);
+    }
+
+    /// A device table of u64 words an op uploaded earlier (see [`CudaBackend::upload_table`])
+    /// whose key `matches`: looked up without allocating, so a recorded step reuses it.
+    pub fn cached_table(&self, matches: impl Fn(&[u32]) -> bool) -> Option<u64> {
+        self.tables
+            .iter()
+            .find(|(key, _)| matches(key))
+            .map(|(_, b)| b.ptr)
+    }
+
+    /// Uploads `words` as a device table remembered under `key` (the buffer ids it was built
+    /// from) until the backend is dropped; returns its device address.
+    pub fn upload_table(&mut self, key: Vec<u32>, words: &[u64]) -> Result<u64> {
+        let block = self.raw_alloc(words.len().max(1) * 8)?;
+        // SAFETY: `block` holds `words.len()` u64 values; the pageable source is staged by the
+        // driver before the call returns.
+        drv("uploading a device table", unsafe {
+            cu::memcpy_htod_async(block.ptr, words, self.stream.cu_stream())
+        })?;
+        self.tables.push((key, block));
+        Ok(block.ptr)
     }
 
     /// Multiprocessors on the card (for launch shapes).
@@ -562,7 +584,7 @@ impl Drop for CudaBackend {
         if let Some(s) = self.scratch.take() {
             pool.put(s);
         }
-        for (_, t) in self.optimizer_tables.drain(..) {
+        for (_, t) in self.tables.drain(..) {
             pool.put(t);
         }
         if self.status.bytes > 0 {

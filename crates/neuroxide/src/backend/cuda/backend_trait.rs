@@ -6,7 +6,7 @@
 use super::backend::{Buf, CudaBackend, F32};
 use super::context::drv;
 use crate::backend::device::Device;
-use crate::backend::{Backend, BackendStats, BufId, OptimizerStep, StagedSpan};
+use crate::backend::{Backend, BackendStats, BufId, StagedSpan};
 use crate::error::{Error, Result};
 use cudarc::driver::result as cu;
 
@@ -177,11 +177,5 @@ impl Backend for CudaBackend {
             }
             None => Ok(Vec::new()),
         }
-    }
-    fn optimizer_step_all(&mut self, steps: &[OptimizerStep]) -> Result<()> {
-        self.optimizer_step_all_kernel(steps)
-    }
-    fn optimizer_step(&mut self, s: &OptimizerStep) -> Result<()> {
-        self.optimizer_step_kernel(s)
     }
 }

@@ -42,11 +42,10 @@ macro_rules! family {
         };
     };
 }
-family!(OPTIMIZER, "optimizer.cu");
 family!(MATH_EVAL, "math_eval.cu");
 
 /// Every family (the compile test builds them all).
-pub const FAMILIES: [Family; 2] = [OPTIMIZER, MATH_EVAL];
+pub const FAMILIES: [Family; 1] = [MATH_EVAL];
 
 const MATH_CUH: &str = include_str!("kernels/math.cuh");
 const COMMON_CUH: &str = include_str!("kernels/common.cuh");

@@ -17,7 +17,6 @@ pub mod compile;
 mod context;
 mod graph;
 pub mod launch;
-mod optimizer;
 mod profile;
 mod staging;
 

@@ -5,8 +5,9 @@
 //! (`vsqrtps`/`vdivps` are the correctly rounded IEEE operations, and Rust never contracts a
 //! multiply and an add into an fma, so the bits equal the scalar formula's).
 
-use super::pool::{par_rows, SharedMut, ThreadPool};
-use crate::backend::{OptimizerKind, OptimizerStep};
+use super::OptimizerStep;
+use crate::backend::cpu::pool::{par_rows, SharedMut, ThreadPool};
+use crate::backend::OptimizerKind;
 
 /// Per-task view: the parameter block and the matching gradient and state blocks.
 struct Block<'a> {

@@ -1,9 +1,9 @@
-// Optimizer updates (OptimizerStep), one element per thread; mirrors backend/cpu/optimizer.rs.
+// Optimizer updates (OptimizerStep), one element per thread; mirrors ops/optimizer/cpu.rs.
 // Compiled with --fmad=false: every `a*b + c` is a separate multiply and add, as documented.
 //
 // Each optimizer's per-element update is one device function, called by the one-tensor kernel
 // (nx_<opt>) and by the multi-tensor kernel (nx_<opt>_multi: every parameter of a model in
-// one launch, Backend::optimizer_step_all), so both compute the same bits by construction.
+// one launch, ops::optimizer::step_all), so both compute the same bits by construction.
 // With a per-step scalar block (StepBlock, PARITY rule 8) the learning rate and host scalars
 // are read there instead of from the launch arguments, so a recorded step replays with each
 // step's own values.
