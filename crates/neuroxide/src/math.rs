@@ -42,74 +42,90 @@
 //! | erf      | 0.946   | 0.8464634          |
 
 /// Canonical quiet NaN returned by every function for NaN or out-of-domain input.
-const NAN: f32 = f32::from_bits(0x7fc0_0000);
-const INF: f32 = f32::from_bits(0x7f80_0000);
-const NEG_INF: f32 = f32::from_bits(0xff80_0000);
+pub(crate) const NAN: f32 = f32::from_bits(0x7fc0_0000);
+pub(crate) const INF: f32 = f32::from_bits(0x7f80_0000);
+pub(crate) const NEG_INF: f32 = f32::from_bits(0xff80_0000);
 
 /// log2(e) rounded to f32 (0x3FB8AA3B).
 #[allow(clippy::approx_constant)]
-const LOG2E: f32 = 1.442695;
+pub(crate) const LOG2E: f32 = 1.442695;
 /// High part of ln 2 with 15 significant bits (0x3F317200): `k·LN2_HI` is exact for |k| ≤ 2^8.
-const LN2_HI: f32 = 0.69314575;
+pub(crate) const LN2_HI: f32 = 0.69314575;
 /// ln 2 − LN2_HI rounded to f32 (0x35BFBE8E).
-const LN2_LO: f32 = 1.4286068e-6;
+pub(crate) const LN2_LO: f32 = 1.4286068e-6;
 /// 1.5·2^23: adding and subtracting it rounds a float of magnitude < 2^22 to an integer.
-const ROUND_SHIFT: f32 = 12582912.0;
+pub(crate) const ROUND_SHIFT: f32 = 12582912.0;
 /// exp(x) = +inf for x above this (ln(f32::MAX) ≈ 88.7228; k = 128 is handled up to here).
-const EXP_OVERFLOW: f32 = 88.8;
+pub(crate) const EXP_OVERFLOW: f32 = 88.8;
 /// exp(x) = +0 for x below this (e^-104 < 2^-150, half the smallest subnormal).
-const EXP_UNDERFLOW: f32 = -104.0;
+pub(crate) const EXP_UNDERFLOW: f32 = -104.0;
 /// expm1(x) = −1 for x below this (e^-17.5 < 2^-25, half an ulp of 1 from below).
-const EXPM1_MINUS_ONE: f32 = -17.5;
+pub(crate) const EXPM1_MINUS_ONE: f32 = -17.5;
 
 // P(r) ≈ (expm1(r) − r)/r² on |r| ≤ 0.3466 (minimax, f32 coefficient error 2^-27.9 absolute).
-const EXPM1_P5: f32 = 0.00019890991; // 0x39509279
-const EXPM1_P4: f32 = 0.001393365; // 0x3AB6A192
-const EXPM1_P3: f32 = 0.0083333105; // 0x3C088870
-const EXPM1_P2: f32 = 0.041666467; // 0x3D2AAA75
-const EXPM1_P1: f32 = 0.16666667; // 0x3E2AAAAB
-const EXPM1_P0: f32 = 0.5; // 0x3F000000
+pub(crate) const EXPM1_P5: f32 = 0.00019890991; // 0x39509279
+pub(crate) const EXPM1_P4: f32 = 0.001393365; // 0x3AB6A192
+pub(crate) const EXPM1_P3: f32 = 0.0083333105; // 0x3C088870
+pub(crate) const EXPM1_P2: f32 = 0.041666467; // 0x3D2AAA75
+pub(crate) const EXPM1_P1: f32 = 0.16666667; // 0x3E2AAAAB
+pub(crate) const EXPM1_P0: f32 = 0.5; // 0x3F000000
 
 // R(z) ≈ (2·atanh(s) − 2s)/s³, z = s² ∈ [0, 0.0295] (minimax, error 2^-25.4 absolute).
-const LOG_R3: f32 = 0.23330496; // 0x3E6EE77F
-const LOG_R2: f32 = 0.2855082; // 0x3E922E21
-const LOG_R1: f32 = 0.40000123; // 0x3ECCCCF6
-const LOG_R0: f32 = 0.6666667; // 0x3F2AAAAB
+pub(crate) const LOG_R3: f32 = 0.23330496; // 0x3E6EE77F
+pub(crate) const LOG_R2: f32 = 0.2855082; // 0x3E922E21
+pub(crate) const LOG_R1: f32 = 0.40000123; // 0x3ECCCCF6
+pub(crate) const LOG_R0: f32 = 0.6666667; // 0x3F2AAAAB
 
 /// `m` of `x = 2^e·m` is kept in [√½, √2): bit pattern of √½ rounded to f32.
-const SQRT_HALF_BITS: u32 = 0x3f35_04f3;
+pub(crate) const SQRT_HALF_BITS: u32 = 0x3f35_04f3;
 
 // erf(x)/x − 1 as a polynomial in z = x², z ∈ [0, 0.84375²] (error 2^-27.2 absolute).
-const ERF_S6: f32 = 8.889625e-5; // 0x38BA6DD0
-const ERF_S5: f32 = -0.0008255121; // 0xBA58672E
-const ERF_S4: f32 = 0.00521012; // 0x3BAAB9A8
-const ERF_S3: f32 = -0.026862768; // 0xBCDC0F4F
-const ERF_S2: f32 = 0.112837516; // 0x3DE7175B
-const ERF_S1: f32 = -0.37612638; // 0xBEC093A3
-const ERF_S0: f32 = 0.12837917; // 0x3E0375D4
+pub(crate) const ERF_S6: f32 = 8.889625e-5; // 0x38BA6DD0
+pub(crate) const ERF_S5: f32 = -0.0008255121; // 0xBA58672E
+pub(crate) const ERF_S4: f32 = 0.00521012; // 0x3BAAB9A8
+pub(crate) const ERF_S3: f32 = -0.026862768; // 0xBCDC0F4F
+pub(crate) const ERF_S2: f32 = 0.112837516; // 0x3DE7175B
+pub(crate) const ERF_S1: f32 = -0.37612638; // 0xBEC093A3
+pub(crate) const ERF_S0: f32 = 0.12837917; // 0x3E0375D4
 
 // erfcx(x) = e^{x²}·erfc(x) on [0.84375, 2) as a polynomial in t = x − 1.5 (relative 2^-27.7).
-const ERF_A10: f32 = 3.245996e-5; // 0x3808259E
-const ERF_A9: f32 = -7.667317e-5; // 0xB8A0CB98
-const ERF_A8: f32 = 0.000217531; // 0x39641908
-const ERF_A7: f32 = -0.00066116534; // 0xBA2D520E
-const ERF_A6: f32 = 0.0018874487; // 0x3AF76445
-const ERF_A5: f32 = -0.0051460164; // 0xBBA89FEA
-const ERF_A4: f32 = 0.013377216; // 0x3C5B2C1C
-const ERF_A3: f32 = -0.032930903; // 0xBD06E28E
-const ERF_A2: f32 = 0.07615104; // 0x3D9BF514
-const ERF_A1: f32 = -0.16362292; // 0xBE278CC4
-const ERF_A0: f32 = 0.32158542; // 0x3EA4A6D8
+pub(crate) const ERF_A10: f32 = 3.245996e-5; // 0x3808259E
+pub(crate) const ERF_A9: f32 = -7.667317e-5; // 0xB8A0CB98
+pub(crate) const ERF_A8: f32 = 0.000217531; // 0x39641908
+pub(crate) const ERF_A7: f32 = -0.00066116534; // 0xBA2D520E
+pub(crate) const ERF_A6: f32 = 0.0018874487; // 0x3AF76445
+pub(crate) const ERF_A5: f32 = -0.0051460164; // 0xBBA89FEA
+pub(crate) const ERF_A4: f32 = 0.013377216; // 0x3C5B2C1C
+pub(crate) const ERF_A3: f32 = -0.032930903; // 0xBD06E28E
+pub(crate) const ERF_A2: f32 = 0.07615104; // 0x3D9BF514
+pub(crate) const ERF_A1: f32 = -0.16362292; // 0xBE278CC4
+pub(crate) const ERF_A0: f32 = 0.32158542; // 0x3EA4A6D8
 
 // erfcx(x) on [2, 4) as a polynomial in t = x − 3 (relative 2^-21.8; erfc/erf ≤ 0.005 here).
-const ERF_B7: f32 = -2.3650324e-5; // 0xB7C664AF
-const ERF_B6: f32 = 9.469386e-5; // 0x38C69661
-const ERF_B5: f32 = -0.000322424; // 0xB9A90B04
-const ERF_B4: f32 = 0.0012159084; // 0x3A9F5F1E
-const ERF_B3: f32 = -0.0044797743; // 0xBB92CB12
-const ERF_B2: f32 = 0.015885811; // 0x3C8222F6
-const ERF_B1: f32 = -0.05437225; // 0xBD5EB570
-const ERF_B0: f32 = 0.17900111; // 0x3E374C11
+pub(crate) const ERF_B7: f32 = -2.3650324e-5; // 0xB7C664AF
+pub(crate) const ERF_B6: f32 = 9.469386e-5; // 0x38C69661
+pub(crate) const ERF_B5: f32 = -0.000322424; // 0xB9A90B04
+pub(crate) const ERF_B4: f32 = 0.0012159084; // 0x3A9F5F1E
+pub(crate) const ERF_B3: f32 = -0.0044797743; // 0xBB92CB12
+pub(crate) const ERF_B2: f32 = 0.015885811; // 0x3C8222F6
+pub(crate) const ERF_B1: f32 = -0.05437225; // 0xBD5EB570
+pub(crate) const ERF_B0: f32 = 0.17900111; // 0x3E374C11
+
+/// Terms per chunk of the chunked reduction order (PARITY rule 2a, `ops::reduce`). A constant
+/// of the contract: it never depends on the device, the launch shape or the thread count.
+pub const CHUNK: usize = 256;
+
+/// SELU's λ and α, rounded to f32; `SELU_LA = λ·α` rounded once (the activations of
+/// `ops::elementwise::activation`; here because the CUDA prelude is generated from them).
+pub const SELU_L: f32 = 1.050_701;
+pub const SELU_A: f32 = 1.673_263_2;
+pub const SELU_LA: f32 = SELU_L * SELU_A;
+/// √(2/π) and the cubic coefficient of GELU's tanh form.
+pub const GELU_K: f32 = 0.797_884_6;
+pub const GELU_C: f32 = 0.044_715;
+/// 1/√2 and 1/√(2π) for GELU's erf form.
+pub const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
+pub const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 /// 2^k as an f32 for k in [-149, 127], built from its bit pattern (subnormal below -126).
 #[inline(always)]

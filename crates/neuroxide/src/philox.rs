@@ -11,13 +11,13 @@
 //! first. Checked against the Random123 `kat_vectors` in `tests/philox.rs`.
 
 /// Philox multiplier for counter word 0.
-const M0: u32 = 0xD251_1F53;
+pub(crate) const M0: u32 = 0xD251_1F53;
 /// Philox multiplier for counter word 2.
-const M1: u32 = 0xCD9E_8D57;
+pub(crate) const M1: u32 = 0xCD9E_8D57;
 /// Weyl key increment for key word 0 (golden ratio).
-const W0: u32 = 0x9E37_79B9;
+pub(crate) const W0: u32 = 0x9E37_79B9;
 /// Weyl key increment for key word 1 (√3 − 1).
-const W1: u32 = 0xBB67_AE85;
+pub(crate) const W1: u32 = 0xBB67_AE85;
 
 /// One Philox4x32-10 block: four 32-bit words from a 128-bit counter and a 64-bit key.
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {

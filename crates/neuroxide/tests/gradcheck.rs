@@ -3,7 +3,7 @@
 //! Layers run directly on a `CpuBackend` (see `common::LayerHarness`). The scalar objective is
 //! `L = Σ r_i · y_i` with fixed random `r`, evaluated in f64 from the layer's f32 outputs; the
 //! analytic gradient is the layer's backward with `r` as the output gradient. Losses use
-//! `Backend::loss` directly and check the loss value against its own gradient. Each input value
+//! `ops::loss::loss` directly and check the loss value against its own gradient. Each input value
 //! (and each parameter value) is perturbed by `±h` in f32 and the step actually taken is the
 //! divisor of the central difference. Inputs are kept away from kinks (ReLU-like activations at
 //! 0, MAE at 0, Huber at ±δ) so the function is smooth on the stencil.

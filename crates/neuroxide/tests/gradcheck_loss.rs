@@ -1,5 +1,5 @@
 //! Float64 finite-difference gradient checks of every loss (split from gradcheck.rs): each
-//! loss is evaluated through `Backend::loss` on a `CpuBackend`, and its gradient is checked
+//! loss is evaluated through `ops::loss::loss` on a `CpuBackend`, and its gradient is checked
 //! against central differences of its own value, inputs kept away from kinks.
 
 mod common;
@@ -16,7 +16,7 @@ use neuroxide::{Backend, LossKind, TargetKind};
 const RTOL: f64 = 1e-2;
 const ATOL: f64 = 1e-3;
 
-/// Evaluates `Backend::loss` on fresh buffers: `(loss, dLoss/dpred)`.
+/// Evaluates `ops::loss::loss` on fresh buffers: `(loss, dLoss/dpred)`.
 fn eval_loss(
     kind: LossKind,
     target_kind: TargetKind,

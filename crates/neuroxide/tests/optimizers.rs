@@ -1,4 +1,4 @@
-//! Optimizer updates through `Backend::optimizer_step`, three steps each, against
+//! Optimizer updates through `ops::optimizer::step`, three steps each, against
 //! (a) PyTorch's update rules evaluated in f64 in this file (hyper-parameters are the f32 values
 //!     the user passed, widened), within 1e-6 relative, and
 //! (b) a straightforward f32 re-implementation of the formulas documented on `OptimizerStep`,

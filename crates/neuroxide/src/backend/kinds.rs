@@ -61,6 +61,49 @@ impl Activation {
         })
     }
 
+    /// One value of every variant (parameters 0): the list the CUDA codes `NX_ACT_*` are
+    /// generated from (`backend::cuda::header`).
+    pub const ALL: [Activation; 11] = [
+        Activation::Linear,
+        Activation::Relu,
+        Activation::LeakyRelu(0.0),
+        Activation::Elu(0.0),
+        Activation::Selu,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::GeluTanh,
+        Activation::GeluErf,
+        Activation::Silu,
+        Activation::Softplus,
+    ];
+
+    /// The code the CUDA kernels switch on and its name (`NX_ACT_<name>`).
+    pub fn cuda_code(self) -> (i32, &'static str) {
+        match self {
+            Activation::Linear => (0, "LINEAR"),
+            Activation::Relu => (1, "RELU"),
+            Activation::LeakyRelu(_) => (2, "LEAKY_RELU"),
+            Activation::Elu(_) => (3, "ELU"),
+            Activation::Selu => (4, "SELU"),
+            Activation::Sigmoid => (5, "SIGMOID"),
+            Activation::Tanh => (6, "TANH"),
+            Activation::GeluTanh => (7, "GELU_TANH"),
+            Activation::GeluErf => (8, "GELU_ERF"),
+            Activation::Silu => (9, "SILU"),
+            Activation::Softplus => (10, "SOFTPLUS"),
+        }
+    }
+
+    /// Code and parameter as the kernels' `nx_act_*` functions take them (the parameter of
+    /// LeakyRelu / Elu, else 0).
+    pub fn kernel_args(self) -> (i32, f32) {
+        let param = match self {
+            Activation::LeakyRelu(a) | Activation::Elu(a) => a,
+            _ => 0.0,
+        };
+        (self.cuda_code().0, param)
+    }
+
     /// Whether the backward pass reads the pre-activation `x` (otherwise only `y` is needed).
     pub fn backward_needs_input(self) -> bool {
         !matches!(
@@ -78,6 +121,19 @@ pub enum TargetKind {
     Dense,
     /// One class index per row, stored as an f32 (exact up to 2^24).
     ClassIndex,
+}
+
+impl TargetKind {
+    /// Every variant: the list the CUDA codes `NX_TARGET_*` are generated from.
+    pub const ALL: [TargetKind; 2] = [TargetKind::Dense, TargetKind::ClassIndex];
+
+    /// The code the CUDA kernels compare with and its name (`NX_TARGET_<name>`).
+    pub fn cuda_code(self) -> (i32, &'static str) {
+        match self {
+            TargetKind::Dense => (0, "DENSE"),
+            TargetKind::ClassIndex => (1, "CLASS_INDEX"),
+        }
+    }
 }
 
 /// Losses; every one is reduced by its mean (PyTorch's `reduction='mean'`; KL-divergence uses
@@ -102,7 +158,7 @@ pub enum LossKind {
     Bce,
     /// Logits in: term `max(p,0) - p*t + softplus(-|p|)`; grad `(sigmoid(p) - t) / D`.
     BceWithLogits,
-    /// Logits in, fused log-softmax (softmax formula of `Backend::softmax_forward`):
+    /// Logits in, fused log-softmax (softmax formula of `ops::softmax`):
     /// term `-t[j]*logsoftmax[j]` (dense targets) or `-logsoftmax[label]` (class index);
     /// grad `(softmax[j] - t[j]) / R`, t = one-hot for class indices.
     CrossEntropy,
@@ -112,6 +168,44 @@ pub enum LossKind {
     /// Log-probabilities in, probabilities as target: term `t > 0 ? t*(log(t) - p) : 0`;
     /// grad `-t / R`.
     KlDiv,
+}
+
+impl LossKind {
+    /// One value of every variant (parameters 0): the list the CUDA codes `NX_LOSS_*` are
+    /// generated from.
+    pub const ALL: [LossKind; 8] = [
+        LossKind::Mse,
+        LossKind::Mae,
+        LossKind::Huber(0.0),
+        LossKind::Bce,
+        LossKind::BceWithLogits,
+        LossKind::CrossEntropy,
+        LossKind::Nll,
+        LossKind::KlDiv,
+    ];
+
+    /// The code the CUDA loss kernel switches on and its name (`NX_LOSS_<name>`).
+    pub fn cuda_code(self) -> (i32, &'static str) {
+        match self {
+            LossKind::Mse => (0, "MSE"),
+            LossKind::Mae => (1, "MAE"),
+            LossKind::Huber(_) => (2, "HUBER"),
+            LossKind::Bce => (3, "BCE"),
+            LossKind::BceWithLogits => (4, "BCE_LOGITS"),
+            LossKind::CrossEntropy => (5, "CE"),
+            LossKind::Nll => (6, "NLL"),
+            LossKind::KlDiv => (7, "KL"),
+        }
+    }
+
+    /// Code and parameter as the loss kernel takes them (Huber's delta, else 0).
+    pub fn kernel_args(self) -> (i32, f32) {
+        let param = match self {
+            LossKind::Huber(d) => d,
+            _ => 0.0,
+        };
+        (self.cuda_code().0, param)
+    }
 }
 
 /// Which optimizer a parameter is updated with, and its hyper-parameters.

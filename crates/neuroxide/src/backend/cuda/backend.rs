@@ -11,7 +11,7 @@ use super::alloc::{size_class, Block, FreePool};
 use super::compile::{self, Family};
 use super::context::{self, drv, DeviceShared, Func};
 use super::launch::{blocks_for, KArgs, BLOCK};
-use crate::backend::{Activation, BackendStats, BufId};
+use crate::backend::{BackendStats, BufId};
 use crate::error::{Error, Result};
 use cudarc::driver::{result as cu, sys, CudaStream};
 use std::collections::HashMap;
@@ -53,23 +53,6 @@ pub struct CudaBackend {
     pub(super) tables: Vec<(Vec<u32>, Block)>,
     /// Per-kernel timing (`NEUROXIDE_PROFILE_KERNELS=1`), printed when the backend is dropped.
     pub(super) profile: Option<super::profile::KernelProfile>,
-}
-
-/// Activation code and parameter as the kernels' `nx_act_*` functions take them.
-pub(crate) fn act_code(act: Activation) -> (i32, f32) {
-    match act {
-        Activation::Linear => (0, 0.0),
-        Activation::Relu => (1, 0.0),
-        Activation::LeakyRelu(a) => (2, a),
-        Activation::Elu(a) => (3, a),
-        Activation::Selu => (4, 0.0),
-        Activation::Sigmoid => (5, 0.0),
-        Activation::Tanh => (6, 0.0),
-        Activation::GeluTanh => (7, 0.0),
-        Activation::GeluErf => (8, 0.0),
-        Activation::Silu => (9, 0.0),
-        Activation::Softplus => (10, 0.0),
-    }
 }
 
 pub(super) const F32: usize = std::mem::size_of::<f32>();

@@ -1,11 +1,12 @@
 //! Kernel sources and their run-time compilation by NVRTC.
 //!
-//! Each kernel family is one `.cu` file in `kernels/`, embedded with `include_str!`. NVRTC has no
-//! include path to those files, so the full translation unit is assembled by concatenation:
-//! a prelude of constants generated from the Rust constants' bit patterns (so both backends use
-//! the very same f32 values), `math.cuh` (Neuroxide's exact transcendental functions and Philox,
-//! mirrored line for line from `math.rs` / `philox.rs`), `common.cuh`, `activation.cuh`, then
-//! the family's source.
+//! Each kernel family is one `.cu` file in its op folder (`ops/<op>/<op>.cu`, registered in
+//! `ops::CUDA_FAMILIES`), embedded with `include_str!`. NVRTC has no include path to those
+//! files, so the full translation unit is assembled by concatenation: the header generated from
+//! the Rust definitions (`header.rs`: codes, step-block layout, every shared constant by its
+//! bit pattern), `math.cuh` (Neuroxide's exact transcendental functions and Philox, mirrored
+//! line for line from `math.rs` / `philox.rs`), `common.cuh`, `ops/elementwise/activation.cuh`,
+//! `ops/reduce/chunked.cuh`, then the family's source.
 //!
 //! Options (PARITY.md rules 1, 3, 4): `--fmad=false` (no contraction beyond the written
 //! `fmaf`), `--ftz=false` (denormals kept), `--prec-div=true`, `--prec-sqrt=true`; never fast
@@ -13,7 +14,6 @@
 //! it, else the newest virtual architecture NVRTC supports below it (PTX, JIT-compiled by the
 //! driver).
 
-use crate::ops::elementwise::activation as act;
 use cudarc::nvrtc::sys as nv;
 use std::ffi::{c_char, c_int, CStr, CString};
 
@@ -54,41 +54,9 @@ const ACTIVATION_CUH: &str = include_str!("../../ops/elementwise/activation.cuh"
 /// The chunked reduction order of PARITY rule 2a, the device twin of `ops::reduce::chunked`.
 const CHUNKED_CUH: &str = include_str!("../../ops/reduce/chunked.cuh");
 
-/// `#define NAME __int_as_float(0x…u)` for each constant shared with the CPU kernels.
-fn prelude() -> String {
-    let consts = [
-        ("NX_SELU_L", act::SELU_L),
-        ("NX_SELU_LA", act::SELU_LA),
-        ("NX_GELU_K", act::GELU_K),
-        ("NX_GELU_C", act::GELU_C),
-        ("NX_FRAC_1_SQRT_2", act::FRAC_1_SQRT_2),
-        ("NX_FRAC_1_SQRT_2PI", act::FRAC_1_SQRT_2PI),
-    ];
-    let mut s = String::from("// Generated from the Rust constants (backend/cpu/activation.rs).\n");
-    for (name, index) in [
-        ("NX_BLOCK_LR", crate::backend::StepBlock::LR),
-        ("NX_BLOCK_SCALARS", crate::backend::StepBlock::SCALARS),
-        (
-            "NX_BLOCK_DROPOUT_STEP",
-            crate::backend::StepBlock::DROPOUT_STEP,
-        ),
-    ] {
-        s.push_str(&format!(
-            "#define {name} {index} /* backend::StepBlock */\n"
-        ));
-    }
-    for (name, v) in consts {
-        s.push_str(&format!(
-            "#define {name} __int_as_float(0x{:08x}) /* {v:e} */\n",
-            v.to_bits()
-        ));
-    }
-    s
-}
-
 /// The complete translation unit NVRTC compiles for `family`.
 pub fn full_source(family: Family) -> String {
-    let mut s = prelude();
+    let mut s = super::header::generated();
     for (name, text) in [
         ("math.cuh", MATH_CUH),
         ("common.cuh", COMMON_CUH),

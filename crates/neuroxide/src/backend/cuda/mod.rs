@@ -16,11 +16,11 @@ mod blas;
 pub mod compile;
 mod context;
 mod graph;
+pub mod header;
 pub mod launch;
 mod profile;
 mod staging;
 
-pub(crate) use backend::act_code;
 pub use backend::{CudaBackend, CudaStats, MathFn};
 pub use compile::Family;
 pub use launch::{blocks_for, KArgs, BLOCK};

@@ -211,7 +211,7 @@ pub fn conv2d_forward(backend: &mut dyn Backend, a: &Conv2dForward) -> Result<()
         }
         Kernels::Cuda(cuda) => {
             let ([x, w, bias], [y, pre]) = cuda.operands("conv2d_forward", ins, outs)?;
-            let (code, alpha) = crate::backend::cuda::act_code(a.act);
+            let (code, alpha) = a.act.kernel_args();
             let args = KArgs::new()
                 .ptr(x)
                 .ptr(w)

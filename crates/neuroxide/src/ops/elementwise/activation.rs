@@ -4,16 +4,7 @@
 use crate::backend::Activation;
 use crate::math;
 
-/// SELU's λ and α, rounded to f32; `SELU_LA = λ·α` rounded once.
-pub const SELU_L: f32 = 1.050_701;
-pub const SELU_A: f32 = 1.673_263_2;
-pub const SELU_LA: f32 = SELU_L * SELU_A;
-/// √(2/π) and the cubic coefficient of GELU's tanh form.
-pub const GELU_K: f32 = 0.797_884_6;
-pub const GELU_C: f32 = 0.044_715;
-/// 1/√2 and 1/√(2π) for GELU's erf form.
-pub const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
-pub const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+pub use crate::math::{FRAC_1_SQRT_2, FRAC_1_SQRT_2PI, GELU_C, GELU_K, SELU_A, SELU_L, SELU_LA};
 
 /// `softplus(x) = x > 20 ? x : log1p(exp(x))` (PyTorch's threshold).
 #[inline]

@@ -10,7 +10,7 @@
 pub mod activation;
 pub mod cpu;
 
-use crate::backend::cuda::{act_code, Family, KArgs};
+use crate::backend::cuda::{Family, KArgs};
 use crate::backend::{Activation, Backend, BufId, Kernels};
 use crate::error::Result;
 
@@ -55,7 +55,7 @@ pub fn activation_forward(backend: &mut dyn Backend, a: &ActivationForward) -> R
             if a.n == 0 {
                 return Ok(());
             }
-            let (code, p) = act_code(a.act);
+            let (code, p) = a.act.kernel_args();
             let args = KArgs::new().i32(code).f32(p).ptr(px).ptr(py).u64(a.n);
             cuda.launch_op_1d(CUDA, "nx_act_fwd", a.n, args)
         }
@@ -77,7 +77,7 @@ pub fn activation_backward(backend: &mut dyn Backend, a: &ActivationBackward) ->
             if n == 0 {
                 return Ok(());
             }
-            let (code, p) = act_code(a.act);
+            let (code, p) = a.act.kernel_args();
             let args = KArgs::new()
                 .i32(code)
                 .f32(p)

@@ -11,14 +11,6 @@
 // its value are recorded in status (atomicMin on (row << 32 | value bits), so the report does
 // not depend on scheduling) and the host raises the error at the next synchronisation.
 
-#define NX_LOSS_MSE 0
-#define NX_LOSS_MAE 1
-#define NX_LOSS_HUBER 2
-#define NX_LOSS_BCE 3
-#define NX_LOSS_BCE_LOGITS 4
-#define NX_LOSS_CE 5
-#define NX_LOSS_NLL 6
-#define NX_LOSS_KL 7
 
 __device__ __forceinline__ float nx_sign(float d) {
     if (d > 0.0f) {
@@ -95,10 +87,11 @@ __device__ __forceinline__ long long nx_label(float t, u64 cols) {
     return -1;
 }
 
-extern "C" __global__ void nx_loss_rows(int kind, float param, int class_targets,
+extern "C" __global__ void nx_loss_rows(int kind, float param, int target_kind,
                                         const float *pred, const float *target, float *grad,
                                         float *scratch, u64 rows, u64 cols, float d_elem,
                                         float d_rows, u64 *status) {
+    const bool class_targets = target_kind == NX_TARGET_CLASS_INDEX;
     NX_WARP_ROWS(row, lane, rows) {
         const float *p = pred + row * cols;
         float *g = grad + row * cols;

@@ -64,7 +64,7 @@ pub fn loss(backend: &mut dyn Backend, a: &LossArgs) -> Result<()> {
             let ([pp, pt], [pg, p_out]) = cuda.operands("loss", ins, outs)?;
             let running = a.running_index.map_or(-1, |r| r as i64);
             let scratch = cuda.op_scratch(a.rows)?;
-            let (kind, param) = loss_code(a.kind);
+            let (kind, param) = a.kind.kernel_args();
             let d_elem = n as f32;
             let d_rows = a.rows as f32;
             let denom = match a.kind {
@@ -75,7 +75,7 @@ pub fn loss(backend: &mut dyn Backend, a: &LossArgs) -> Result<()> {
                 let args = KArgs::new()
                     .i32(kind)
                     .f32(param)
-                    .i32(i32::from(class_targets))
+                    .i32(a.target_kind.cuda_code().0)
                     .ptr(pp)
                     .ptr(pt)
                     .ptr(pg)
@@ -99,19 +99,5 @@ pub fn loss(backend: &mut dyn Backend, a: &LossArgs) -> Result<()> {
                 .word(running as u64);
             cuda.launch_op(CUDA, "nx_loss_total", (1, 1, 1), BLOCK, args)
         }
-    }
-}
-
-/// The loss code and parameter `loss.cu` takes.
-fn loss_code(kind: LossKind) -> (i32, f32) {
-    match kind {
-        LossKind::Mse => (0, 0.0),
-        LossKind::Mae => (1, 0.0),
-        LossKind::Huber(d) => (2, d),
-        LossKind::Bce => (3, 0.0),
-        LossKind::BceWithLogits => (4, 0.0),
-        LossKind::CrossEntropy => (5, 0.0),
-        LossKind::Nll => (6, 0.0),
-        LossKind::KlDiv => (7, 0.0),
     }
 }

@@ -9,7 +9,7 @@
 #[allow(clippy::expect_used, clippy::panic)]
 pub mod cpu;
 
-use crate::backend::cuda::{act_code, Family, KArgs, BLOCK};
+use crate::backend::cuda::{Family, KArgs, BLOCK};
 use crate::backend::{Activation, Backend, BufId, Kernels};
 use crate::error::{Error, Result};
 
@@ -84,7 +84,7 @@ pub fn matmul(backend: &mut dyn Backend, mm: &Matmul) -> Result<()> {
                     "cuda matmul: {m}x{k} by {k}x{n} exceeds the kernel's 32-bit dimensions"
                 )));
             }
-            let (act, alpha) = act_code(mm.act);
+            let (act, alpha) = mm.act.kernel_args();
             let args = KArgs::new()
                 .i32(m as i32)
                 .i32(n as i32)

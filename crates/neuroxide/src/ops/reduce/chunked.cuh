@@ -6,7 +6,6 @@
 // the total is partial 0, then partials 1, 2, ... added in chunk order. NX_CHUNK is a constant
 // of the contract, never a function of the launch.
 
-#define NX_CHUNK 256ull
 
 __device__ __forceinline__ u64 nx_chunks(u64 n) { return (n + NX_CHUNK - 1) / NX_CHUNK; }
 

@@ -21,8 +21,7 @@ use crate::backend::cuda::{blocks_for, Family, KArgs, BLOCK};
 use crate::backend::{Backend, BufId, Kernels};
 use crate::error::Result;
 
-/// Terms per chunk (PARITY rule 2a). A constant of the contract.
-pub const CHUNK: usize = 256;
+pub use crate::math::CHUNK;
 
 /// The CUDA source of this folder.
 pub const CUDA: Family = Family::new("ops/reduce/reduce.cu", include_str!("reduce.cu"));

@@ -83,10 +83,11 @@ __device__ __forceinline__ u64 nx_as_index(float t) {
     return (u64)t;
 }
 
-// Pass 1: ok[i] = 1 when row i is predicted correctly, else 0 (Backend::count_correct).
+// Pass 1: ok[i] = 1 when row i is predicted correctly, else 0 (ops::reduce::count_correct).
 extern "C" __global__ void nx_correct_rows(const float *pred, const float *target,
-                                           int class_targets, int from_logits, u64 rows, u64 cols,
+                                           int target_kind, int from_logits, u64 rows, u64 cols,
                                            float *ok) {
+    const bool class_targets = target_kind == NX_TARGET_CLASS_INDEX;
     NX_GRID_STRIDE(i, rows) {
         bool good;
         if (cols == 1) {

@@ -101,7 +101,7 @@ pub fn count_correct(backend: &mut dyn Backend, a: &CountCorrect) -> Result<()> 
                 let args = KArgs::new()
                     .ptr(pp)
                     .ptr(pt)
-                    .i32(i32::from(a.target_kind == TargetKind::ClassIndex))
+                    .i32(a.target_kind.cuda_code().0)
                     .i32(i32::from(a.from_logits))
                     .u64(rows)
                     .u64(cols)

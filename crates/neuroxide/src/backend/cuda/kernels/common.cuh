@@ -3,7 +3,7 @@
 typedef unsigned long long u64;
 
 #define NX_FULL_MASK 0xffffffffu
-#define NX_NEG_INF __int_as_float(0xff800000)
+#define NX_NEG_INF __uint_as_float(NX_NEG_INF_BITS)
 
 // Grid-stride loop over 64-bit element indices.
 #define NX_GRID_STRIDE(i, n) \

@@ -1,76 +1,21 @@
 // Neuroxide exact math: CUDA mirror of crates/neuroxide/src/math.rs and src/philox.rs.
 //
 // PARITY.md rules 3-5, 7. Every function below is the Rust code line for line: the same
-// constants written with the same digits, the same operation order, fmaf exactly where Rust
+// constants (generated from the Rust ones by bit pattern), the same operation order, fmaf exactly where Rust
 // has f32::mul_add, __float_as_uint/__uint_as_float where Rust has to_bits/from_bits. Compile
 // with NVRTC option --fmad=false (no contraction) and without --use_fast_math (precise division,
 // no flush-to-zero). Every float literal carries the f suffix so no expression is promoted to
 // double. NaN results are the constant 0x7FC00000 on both sides (never produced by arithmetic,
 // because the GPU's canonical NaN 0x7FFFFFFF differs from the CPU's).
 //
-// Self-contained: no #include; all helpers are prefixed nx_.
+// No #include: the generated header (backend/cuda/header.rs) comes first in every translation
+// unit; all helpers are prefixed nx_.
 
 #ifndef NEUROXIDE_MATH_CUH
 #define NEUROXIDE_MATH_CUH
 
-#define NX_NAN_BITS 0x7fc00000u
-#define NX_INF_BITS 0x7f800000u
-#define NX_NEG_INF_BITS 0xff800000u
-
-// log2(e) rounded to f32 (0x3FB8AA3B).
-#define NX_LOG2E 1.442695f
-// High part of ln 2 with 15 significant bits (0x3F317200).
-#define NX_LN2_HI 0.69314575f
-// ln 2 - NX_LN2_HI rounded to f32 (0x35BFBE8E).
-#define NX_LN2_LO 1.4286068e-6f
-// 1.5 * 2^23.
-#define NX_ROUND_SHIFT 12582912.0f
-#define NX_EXP_OVERFLOW 88.8f
-#define NX_EXP_UNDERFLOW -104.0f
-#define NX_EXPM1_MINUS_ONE -17.5f
-
-#define NX_EXPM1_P5 0.00019890991f
-#define NX_EXPM1_P4 0.001393365f
-#define NX_EXPM1_P3 0.0083333105f
-#define NX_EXPM1_P2 0.041666467f
-#define NX_EXPM1_P1 0.16666667f
-#define NX_EXPM1_P0 0.5f
-
-#define NX_LOG_R3 0.23330496f
-#define NX_LOG_R2 0.2855082f
-#define NX_LOG_R1 0.40000123f
-#define NX_LOG_R0 0.6666667f
-
-#define NX_SQRT_HALF_BITS 0x3f3504f3u
-
-#define NX_ERF_S6 8.889625e-5f
-#define NX_ERF_S5 -0.0008255121f
-#define NX_ERF_S4 0.00521012f
-#define NX_ERF_S3 -0.026862768f
-#define NX_ERF_S2 0.112837516f
-#define NX_ERF_S1 -0.37612638f
-#define NX_ERF_S0 0.12837917f
-
-#define NX_ERF_A10 3.245996e-5f
-#define NX_ERF_A9 -7.667317e-5f
-#define NX_ERF_A8 0.000217531f
-#define NX_ERF_A7 -0.00066116534f
-#define NX_ERF_A6 0.0018874487f
-#define NX_ERF_A5 -0.0051460164f
-#define NX_ERF_A4 0.013377216f
-#define NX_ERF_A3 -0.032930903f
-#define NX_ERF_A2 0.07615104f
-#define NX_ERF_A1 -0.16362292f
-#define NX_ERF_A0 0.32158542f
-
-#define NX_ERF_B7 -2.3650324e-5f
-#define NX_ERF_B6 9.469386e-5f
-#define NX_ERF_B5 -0.000322424f
-#define NX_ERF_B4 0.0012159084f
-#define NX_ERF_B3 -0.0044797743f
-#define NX_ERF_B2 0.015885811f
-#define NX_ERF_B1 -0.05437225f
-#define NX_ERF_B0 0.17900111f
+// The constants (NX_LOG2E, NX_EXPM1_P*, NX_ERF_*, NX_NAN_BITS, NX_PHILOX_*, ...) are generated
+// from math.rs / philox.rs by backend/cuda/header.rs and prepended before this file.
 
 __device__ __forceinline__ bool nx_isnan(float x) { return x != x; }
 
@@ -376,11 +321,6 @@ __device__ __forceinline__ float nx_erf(float x) {
 }
 
 // ---- Philox4x32-10 (Random123 philox4x32round; key bumped before rounds 2..10) ----
-
-#define NX_PHILOX_M0 0xD2511F53u
-#define NX_PHILOX_M1 0xCD9E8D57u
-#define NX_PHILOX_W0 0x9E3779B9u
-#define NX_PHILOX_W1 0xBB67AE85u
 
 // out[0..4] = Philox4x32-10(counter[0..4], key[0..2]).
 __device__ __forceinline__ void nx_philox4x32_10(const unsigned int counter[4],
