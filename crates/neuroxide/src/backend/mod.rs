@@ -1,13 +1,13 @@
-//! The `Backend` trait: the complete set of kernels a layer, loss or optimizer may call.
+//! The `Backend` trait: what is not an op. Buffers (owned by the backend, named by [`BufId`]),
+//! transfers, staged input, synchronisation, step recording and counters; the kernels are the
+//! ops of `crate::ops`, which reach the concrete backend through [`Backend::kernels`].
 //!
-//! Layers are written once against this trait and never know which device they run on.
-//! Buffers are owned by the backend and named by [`BufId`]; every kernel takes explicit sizes,
-//! so the same planned buffers serve any batch up to the planned maximum (a kernel uses only the
-//! prefix it needs).
-//!
-//! Every method documents its exact-mode arithmetic, in particular the order of each reduction
-//! (`../../shared/PARITY.md`). The CPU and CUDA implementations follow those sentences to the
-//! letter, which is what makes them agree bit for bit.
+//! Layers and ops are written once against this trait and never know which device they run on.
+//! Every op takes explicit sizes, so the same planned buffers serve any batch up to the planned
+//! maximum (a kernel uses only the prefix it needs). Each op documents its exact-mode
+//! arithmetic and reduction order on its args (`../../shared/PARITY.md`); the value types the
+//! kernels switch on are in `kinds.rs`, and their CUDA codes are generated from there
+//! (`cuda/header.rs`).
 
 pub mod cpu;
 pub mod cuda;

@@ -1,7 +1,8 @@
-//! The CPU backend: buffers in host memory, exact kernels, an allocation-free thread pool.
+//! The CPU backend: buffers in host memory and an allocation-free thread pool (`pool.rs`) for
+//! the ops' CPU kernels (`crate::ops`).
 //!
-//! One file per kernel family; this file owns the buffer table and checks every kernel's
-//! arguments (sizes, aliasing) before running it, so a planning bug is an error, not UB.
+//! This file owns the buffer table and checks every kernel's operands (sizes, aliasing) before
+//! an op borrows them ([`CpuBackend::operands`]), so a planning bug is an error, not UB.
 
 pub mod pool;
 

@@ -1,11 +1,11 @@
-//! [`CudaBackend`]: buffers in device memory, exact kernels compiled by NVRTC, one stream per
-//! backend (so several backends, e.g. one per thread, run concurrently on one GPU).
+//! [`CudaBackend`]: buffers in device memory, one stream per backend (so several backends, e.g.
+//! one per thread, run concurrently on one GPU), and the launch path of the ops' kernels.
 //!
-//! Every method checks its arguments exactly as the CPU backend does (buffer sizes, aliasing of
-//! outputs with inputs) and then queues its kernels on the backend's stream; nothing waits for
+//! Ops check their operands through [`CudaBackend::operands`] exactly as the CPU backend does
+//! (buffer sizes, aliasing of outputs with inputs) and queue kernels through `launch_op*`, the
+//! one path the launch counter, the kernel profiler and step recording see; nothing waits for
 //! the device except [`Backend::download`] and [`Backend::synchronize`], which are counted in
-//! [`BackendStats::syncs`]. Kernel formulas and reduction orders are the CPU's (see each `.cu`
-//! file), so results are bit-identical.
+//! [`BackendStats::syncs`].
 
 use super::alloc::{size_class, Block, FreePool};
 use super::compile::{self, Family};
@@ -34,7 +34,7 @@ pub struct CudaBackend {
     pub(super) bufs: Vec<Option<Buf>>,
     pub(super) free: FreePool,
     pub(super) funcs: HashMap<&'static str, Func>,
-    /// Per-row scratch of the two-pass kernels (loss, count_correct), grown on demand.
+    /// Scratch of the two-pass ops (loss, count_correct, chunked reductions), grown on demand.
     pub(super) scratch: Option<Block>,
     /// One u64 on the device: the smallest `(row << 32 | value bits)` of an invalid class index
     /// seen by a loss kernel, or all ones.

@@ -1,7 +1,6 @@
-//! The `Backend` trait on [`CudaBackend`]: buffers, transfers, staged input, step recording,
-//! and the kernels (each delegating to its family's file: `elementwise.rs`, `matmul.rs`,
-//! `loss.rs`, `optimizer.rs`). Every method checks its arguments as the CPU backend does, then
-//! queues work on the backend's stream; only `download` and `synchronize` wait.
+//! The `Backend` trait on [`CudaBackend`]: buffers, transfers, staged input and step
+//! recording. Every method checks its arguments as the CPU backend does, then queues work on
+//! the backend's stream; only `download` and `synchronize` wait.
 
 use super::backend::{Buf, CudaBackend, F32};
 use super::context::drv;

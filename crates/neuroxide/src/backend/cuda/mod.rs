@@ -1,10 +1,14 @@
-//! The CUDA backend: exact kernels compiled at run time by NVRTC (cudarc, dynamic loading),
-//! bit-identical to the CPU backend (PARITY.md).
+//! The CUDA backend: device memory, streams and launches for the ops' kernels, compiled at run
+//! time by NVRTC (cudarc, dynamic loading), bit-identical to the CPU backend (PARITY.md).
 //!
 //! Files: `context.rs` (driver/NVRTC checks, per-GPU context, module cache), `compile.rs`
-//! (kernel sources and NVRTC options), `alloc.rs` (caching allocator), `launch.rs` (kernel
-//! arguments), `staging.rs` (pinned staging memory and the copy stream for asynchronous input), `backend.rs` (the `Backend` implementation), `blas.rs` (cuBLAS reference for
-//! benchmarks), `kernels/*.cu` (one file per kernel family).
+//! (assembling a family's translation unit, NVRTC options), `header.rs` (the codes and
+//! constants generated from the Rust definitions), `alloc.rs` (caching allocator), `launch.rs`
+//! (kernel arguments), `staging.rs` (pinned staging memory and the copy stream for asynchronous
+//! input), `backend.rs` (buffers, operand checks, launches, scratch and device tables),
+//! `backend_trait.rs` (the `Backend` implementation), `graph.rs` (recorded steps), `blas.rs`
+//! (cuBLAS reference for benchmarks), `kernels/` (`math.cuh`, `common.cuh`, and `math_eval.cu`
+//! which tests `math.cuh`). The kernels themselves are in `crate::ops`.
 //!
 //! Builds and runs on machines without CUDA: every entry point checks that the libraries load
 //! and returns `Error::Backend` when they do not.
