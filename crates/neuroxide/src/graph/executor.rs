@@ -15,9 +15,8 @@ use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
 use crate::ops::elementwise;
-use crate::ops::loss::LossArgs;
-use crate::ops::optimizer;
-use crate::ops::optimizer::OptimizerStep;
+use crate::ops::loss::{loss as loss_op, LossArgs};
+use crate::ops::optimizer::{self, OptimizerStep};
 use crate::ops::reduce::{self, ClipByGlobalNorm, CountCorrect};
 
 /// Where a layer writes the gradient of one of its inputs.
@@ -341,37 +340,32 @@ impl Executor {
                 ))
             })?;
             let loss_index = self.scalar_index(Scalar::Loss(o));
-            let running_index = Some(self.scalar_index(Scalar::LossSum(o)));
-            crate::ops::loss::loss(
-                &mut *self.backend,
-                &LossArgs {
-                    kind: loss.kind,
-                    target_kind: loss.targets,
-                    rows,
-                    cols,
-                    pred: self.out[node],
-                    target: self.targets[o],
-                    grad,
-                    loss_out: self.scalars,
-                    loss_index,
-                    running_index,
-                },
-            )?;
+            let args = LossArgs {
+                kind: loss.kind,
+                target_kind: loss.targets,
+                rows,
+                cols,
+                pred: self.out[node],
+                target: self.targets[o],
+                grad,
+                loss_out: self.scalars,
+                loss_index,
+                running_index: Some(self.scalar_index(Scalar::LossSum(o))),
+            };
+            loss_op(&mut *self.backend, &args)?;
             if count_correct {
                 let correct = self.scalar_index(Scalar::Correct(o));
-                reduce::count_correct(
-                    &mut *self.backend,
-                    &CountCorrect {
-                        pred: self.out[node],
-                        target: self.targets[o],
-                        target_kind: loss.targets,
-                        from_logits: loss.from_logits(),
-                        rows,
-                        cols,
-                        out: self.scalars,
-                        out_index: correct,
-                    },
-                )?;
+                let args = CountCorrect {
+                    pred: self.out[node],
+                    target: self.targets[o],
+                    target_kind: loss.targets,
+                    from_logits: loss.from_logits(),
+                    rows,
+                    cols,
+                    out: self.scalars,
+                    out_index: correct,
+                };
+                reduce::count_correct(&mut *self.backend, &args)?;
             }
         }
         Ok(())
@@ -428,16 +422,14 @@ impl Executor {
         }
         for &g in &self.grads {
             let n = self.backend.buf_len(g);
-            reduce::clip_by_global_norm(
-                &mut *self.backend,
-                &ClipByGlobalNorm {
-                    grad: g,
-                    n,
-                    partials: self.norm_partials,
-                    count: self.grads.len(),
-                    max_norm,
-                },
-            )?;
+            let clip = ClipByGlobalNorm {
+                grad: g,
+                n,
+                partials: self.norm_partials,
+                count: self.grads.len(),
+                max_norm,
+            };
+            reduce::clip_by_global_norm(&mut *self.backend, &clip)?;
         }
         Ok(())
     }
