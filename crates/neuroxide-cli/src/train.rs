@@ -112,6 +112,10 @@ pub struct CsvArgs {
     /// Only print the final metrics.
     #[arg(long)]
     quiet: bool,
+    /// Split every batch into R equal shards whose gradients are summed in rank order (the
+    /// bits of R data-parallel GPUs; see `neuroxide launch`); 1: plain training.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
 }
 
 #[derive(Args)]
@@ -147,6 +151,10 @@ pub struct MnistArgs {
     /// Write loss/accuracy curves (.png or .svg).
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Split every batch into R equal shards whose gradients are summed in rank order (the
+    /// bits of R data-parallel GPUs; see `neuroxide launch`); 1: plain training.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
 }
 
 #[derive(Subcommand)]
@@ -253,6 +261,7 @@ pub fn csv_options(a: &CsvArgs) -> Result<CsvTrainOptions> {
         },
         save: a.save.clone(),
         save_on_divergence: a.save_on_divergence,
+        shards: a.shards,
     })
 }
 
@@ -369,6 +378,7 @@ fn run_mnist(a: MnistArgs) -> Result<()> {
         verbose: Verbosity::Progress,
         save: a.save.clone(),
         save_on_divergence: a.save_on_divergence,
+        shards: a.shards,
     };
     let r = mnist::train(&options)?;
     outln!(

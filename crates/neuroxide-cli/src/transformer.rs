@@ -41,6 +41,10 @@ pub struct TransformerArgs {
     /// Save the trained model and its tokenizer (directory).
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Split every batch into R equal shards whose gradients are summed in rank order (the
+    /// bits of R data-parallel GPUs; see `neuroxide launch`); 1: plain training.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
 }
 
 pub fn train(a: TransformerArgs) -> Result<()> {
@@ -60,6 +64,7 @@ pub fn train(a: TransformerArgs) -> Result<()> {
         eval_windows: a.eval_windows,
         sample_chars: a.sample,
         save: a.save.clone(),
+        shards: a.shards,
         ..CharTrainOptions::default()
     };
     if let Some(d) = a.data_dir {

@@ -114,6 +114,8 @@ pub struct CharTrainOptions {
     pub save: Option<PathBuf>,
     /// The architecture with the vocabulary replaced by the text's (None: the mini model).
     pub config: Option<TransformerConfig>,
+    /// Shards per batch (data-parallel sharding; 1: plain training). See `Model::set_shards`.
+    pub shards: usize,
 }
 
 impl Default for CharTrainOptions {
@@ -133,6 +135,7 @@ impl Default for CharTrainOptions {
             sample_chars: 300,
             save: None,
             config: None,
+            shards: 1,
         }
     }
 }
@@ -184,6 +187,8 @@ pub fn train(
         c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),
         train_tokens.len(), val_tokens.len(), o.batch, o.steps, o.device
     ));
+    m.set_shards(o.shards)?;
+    crate::graph::shard_rows(o.batch, o.shards)?;
     let sched = CosineWarmup::new(o.lr, o.warmup as f64, o.steps as f64);
     let (mut train_losses, mut val_losses, mut losses) = (Vec::new(), Vec::new(), Vec::new());
     let mut train_seconds = 0.0;

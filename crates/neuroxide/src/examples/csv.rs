@@ -58,6 +58,8 @@ pub struct CsvTrainOptions {
     /// Save the model even when training diverged (for inspection; loading it needs
     /// [`crate::io::load_allowing_non_finite`]).
     pub save_on_divergence: bool,
+    /// Shards per batch (data-parallel sharding; 1: plain training). See `Model::set_shards`.
+    pub shards: usize,
 }
 
 impl Default for CsvTrainOptions {
@@ -80,6 +82,7 @@ impl Default for CsvTrainOptions {
             verbose: Verbosity::Lines,
             save: None,
             save_on_divergence: false,
+            shards: 1,
         }
     }
 }
@@ -222,6 +225,7 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
         .epochs(options.epochs)
         .batch_size(options.batch_size)
         .seed(options.seed)
+        .shards(options.shards)
         .validation_data(val_set.clone())
         .verbose(options.verbose);
     if task == Task::Regression {

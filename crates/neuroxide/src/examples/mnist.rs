@@ -117,6 +117,8 @@ pub struct MnistTrainOptions {
     pub save: Option<PathBuf>,
     /// Save the model even when training diverged.
     pub save_on_divergence: bool,
+    /// Shards per batch (data-parallel sharding; 1: plain training). See `Model::set_shards`.
+    pub shards: usize,
 }
 
 impl Default for MnistTrainOptions {
@@ -133,6 +135,7 @@ impl Default for MnistTrainOptions {
             verbose: Verbosity::Progress,
             save: None,
             save_on_divergence: false,
+            shards: 1,
         }
     }
 }
@@ -180,6 +183,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
             .epochs(options.epochs)
             .batch_size(options.batch_size)
             .seed(options.seed)
+            .shards(options.shards)
             .verbose(options.verbose),
     );
     let save_options = SaveOptions {

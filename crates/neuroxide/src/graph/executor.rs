@@ -6,6 +6,7 @@
 //! first writes the node's gradient buffer directly; each later one writes a buffer of its own
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
 
+mod shards;
 mod staging;
 
 use super::node::Node;
@@ -14,6 +15,7 @@ use crate::backend::{Backend, BufId, LossArgs, OptimizerKind, OptimizerStep, Ste
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
+pub use shards::{shard_rows, shard_seed};
 
 /// Where a layer writes the gradient of one of its inputs.
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +66,8 @@ pub(crate) struct Executor {
     pub recordings: StepRecordings,
     /// The optimizer updates of the current step (kept to reuse its allocation).
     optimizer_steps: Vec<OptimizerStep>,
+    /// Buffers of sharded training steps (empty until the first one; see `executor/shards.rs`).
+    shard_bufs: shards::ShardBuffers,
 }
 
 /// What one training step does besides forward and backward.
@@ -73,6 +77,8 @@ pub(crate) struct StepSpec {
     pub loss: Loss,
     pub clip: Option<f32>,
     pub track_accuracy: bool,
+    /// Shards per global batch (1: the plain step; see `executor/shards.rs`).
+    pub shards: usize,
 }
 
 /// A fixed index into `Executor::scalars`.
@@ -128,6 +134,7 @@ impl Executor {
             step_block,
             recordings: StepRecordings::from_env(),
             optimizer_steps: Vec::new(),
+            shard_bufs: shards::ShardBuffers::default(),
         };
         ex.plan_activations(nodes, outputs, capacity)?;
         Ok(ex)
@@ -326,6 +333,22 @@ impl Executor {
         batch: usize,
         count_correct: bool,
     ) -> Result<()> {
+        self.losses_of_shard(nodes, outputs, loss, batch, count_correct, None)
+    }
+
+    /// [`Executor::losses`], or for `Some(r)` the losses of shard `r` of a sharded step: each
+    /// value is added into the shard loss sums in rank order (see `executor/shards.rs`) instead
+    /// of the running sum, which receives the reduced loss once per step. Correct predictions
+    /// are counted into the running count either way (integers: every order gives the same bits).
+    fn losses_of_shard(
+        &mut self,
+        nodes: &[Node],
+        outputs: &[usize],
+        loss: &Loss,
+        batch: usize,
+        count_correct: bool,
+        shard: Option<usize>,
+    ) -> Result<()> {
         for (o, &node) in outputs.iter().enumerate() {
             let cols = nodes[node].shape.last();
             let rows = batch * nodes[node].shape.numel() / cols;
@@ -336,6 +359,15 @@ impl Executor {
                 ))
             })?;
             let loss_index = self.scalar_index(Scalar::Loss(o));
+            let (loss_out, loss_index, running_index) = match shard {
+                None => (
+                    self.scalars,
+                    loss_index,
+                    Some(self.scalar_index(Scalar::LossSum(o))),
+                ),
+                Some(0) => (self.shard_bufs.loss_sums()?, o, None),
+                Some(_) => (self.scalars, loss_index, None),
+            };
             self.backend.loss(&LossArgs {
                 kind: loss.kind,
                 target_kind: loss.targets,
@@ -344,10 +376,15 @@ impl Executor {
                 pred: self.out[node],
                 target: self.targets[o],
                 grad,
-                loss_out: self.scalars,
+                loss_out,
                 loss_index,
-                running_index: Some(self.scalar_index(Scalar::LossSum(o))),
+                running_index,
             })?;
+            if matches!(shard, Some(r) if r > 0) {
+                let sums = self.shard_bufs.loss_sums()?;
+                self.backend
+                    .accumulate_scalar(self.scalars, loss_index, sums, o)?;
+            }
             if count_correct {
                 let correct = self.scalar_index(Scalar::Correct(o));
                 self.backend.count_correct(
@@ -440,6 +477,9 @@ impl Executor {
         seed: u64,
     ) -> Result<()> {
         self.ensure_optimizer_state(spec.optimizer)?;
+        if spec.shards > 1 {
+            self.ensure_shard_sums(outputs.len())?;
+        }
         let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
         self.backend.upload(self.step_block, 0, &block)?;
         let key = StepKey::new(
@@ -449,9 +489,14 @@ impl Executor {
             spec.track_accuracy,
             spec.clip,
             Some(spec.optimizer),
-        );
+        )
+        .with_shards(spec.shards);
         let replayed = self.run_step(key, &mut |ex| {
-            ex.queue_step(nodes, outputs, spec, batch, seed)
+            if spec.shards > 1 {
+                ex.queue_sharded_step(nodes, outputs, spec, batch, seed)
+            } else {
+                ex.queue_step(nodes, outputs, spec, batch, seed)
+            }
         })?;
         if replayed {
             self.steps += 1; // a queued or recorded step counted it in `update`

@@ -18,6 +18,7 @@ mod node;
 mod sequential;
 mod step;
 
+pub use executor::{shard_rows, shard_seed};
 pub use model::{Model, ParamInfo, TrainConfig};
 pub use sequential::Sequential;
 

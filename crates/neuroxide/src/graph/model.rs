@@ -2,6 +2,7 @@
 //! used, an executor holding its buffers on a device.
 
 mod build;
+mod shards;
 mod train_step;
 mod weights;
 
@@ -50,6 +51,8 @@ pub struct Model {
     device: Device,
     exec: Option<Executor>,
     config: Option<TrainConfig>,
+    /// Shards per training batch (1: the plain step; see [`Model::set_shards`]).
+    shards: usize,
 }
 
 impl Model {

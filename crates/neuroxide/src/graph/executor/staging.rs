@@ -48,25 +48,33 @@ impl Executor {
     }
 
     /// Moves the staged batch of `rows` rows into the input buffers of `inputs` (node indices)
-    /// and the target buffers, on the compute stream.
+    /// and the target buffers — or, for a sharded step (`sharded`), into the batch set the
+    /// step copies its shards out of — on the compute stream.
     ///
     /// Order: `wait_staged` (the compute stream waits for the copies; the host does not), one
     /// device-to-device `copy_2d` per buffer, then `release_staged`, so the next prefetch may
     /// overwrite the staging set as soon as these copies have run, while the rest of the step
     /// is still computing. The step reads only the input and target buffers, which is why its
     /// arithmetic, and so every bit of its results, is that of the synchronous path.
-    pub fn take_staged(&mut self, inputs: &[usize], rows: usize) -> Result<()> {
+    pub fn take_staged(&mut self, inputs: &[usize], rows: usize, sharded: bool) -> Result<()> {
         self.backend.wait_staged()?;
         let n_in = inputs.len();
         // One launch for every staged buffer (the copies are contiguous: rows × width).
         let mut pairs = [(BufId(0), BufId(0), 0usize); COPY_MANY_MAX];
         let count = self.staging.len();
-        for (i, (&src, &len)) in self.staging.iter().zip(&self.staged_lens).enumerate() {
-            let dst = match i.checked_sub(n_in) {
-                None => self.out[inputs[i]],
-                Some(o) => self.targets[o],
+        for i in 0..count {
+            let (src, len) = (self.staging[i], self.staged_lens[i]);
+            let width = len / rows.max(1);
+            let dst = if sharded {
+                self.set_batch_width(i, width);
+                self.batch_set_buffer(i, rows)?
+            } else {
+                match i.checked_sub(n_in) {
+                    None => self.out[inputs[i]],
+                    Some(o) => self.targets[o],
+                }
             };
-            let n = rows * (len / rows.max(1));
+            let n = rows * width;
             if count <= COPY_MANY_MAX {
                 pairs[i] = (src, dst, n);
             } else {

@@ -126,6 +126,7 @@ impl Model {
             device: Device::cpu(),
             exec: None,
             config: None,
+            shards: 1,
         })
     }
 }

@@ -15,8 +15,13 @@ impl Model {
     pub fn train_step(&mut self, xs: &[&Tensor], ys: &[&Tensor]) -> Result<()> {
         let loss = self.config_ref()?.loss;
         let batch = self.check_train_batch(xs, ys, &loss)?;
-        self.ensure_exec(batch)?;
-        self.upload_batch(xs, ys)?;
+        if self.shards > 1 {
+            self.ensure_sharded_exec(batch)?;
+            self.upload_sharded_batch(xs, ys, batch)?;
+        } else {
+            self.ensure_exec(batch)?;
+            self.upload_batch(xs, ys)?;
+        }
         self.run_train_step(batch)
     }
 
@@ -81,6 +86,7 @@ impl Model {
             loss,
             clip,
             track_accuracy: track,
+            shards: self.shards,
         };
         ex.train_step(&self.nodes, &self.outputs, &spec, batch, seed)
     }
@@ -112,7 +118,11 @@ impl Model {
                 "prefetch: a prefetched batch is still pending; call train_step_prefetched first",
             ));
         }
-        self.ensure_exec(batch)?;
+        if self.shards > 1 {
+            self.ensure_sharded_exec(batch)?;
+        } else {
+            self.ensure_exec(batch)?;
+        }
         let ex = self
             .exec
             .as_mut()
@@ -139,7 +149,7 @@ impl Model {
         let batch = ex.pending.ok_or_else(|| {
             Error::invalid("train_step_prefetched: no batch was prefetched; call prefetch first")
         })?;
-        ex.take_staged(&self.inputs, batch)?;
+        ex.take_staged(&self.inputs, batch, self.shards > 1)?;
         self.run_train_step(batch)
     }
 
