@@ -265,7 +265,20 @@ pub fn csv_options(a: &CsvArgs) -> Result<CsvTrainOptions> {
     })
 }
 
-fn run_csv(a: CsvArgs) -> Result<()> {
+/// Only rank 0 of a data-parallel launch saves models and writes plots (every rank computes
+/// the same weights); the others drop `--save` and `--plot`. Returns whether this is rank 0.
+fn keep_outputs_on_rank0(save: &mut Option<PathBuf>, plot: &mut Option<PathBuf>) -> Result<bool> {
+    let rank0 = neuroxide::distributed::rank_from_env()? == 0;
+    if !rank0 {
+        *save = None;
+        *plot = None;
+    }
+    Ok(rank0)
+}
+
+fn run_csv(mut a: CsvArgs) -> Result<()> {
+    let rank0 = keep_outputs_on_rank0(&mut a.save, &mut a.plot)?;
+    a.quiet |= !rank0;
     if let Some(p) = &a.plot {
         check_plot_path(p)?;
     }
@@ -361,7 +374,8 @@ fn check_mnist_sizes(a: &MnistArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_mnist(a: MnistArgs) -> Result<()> {
+fn run_mnist(mut a: MnistArgs) -> Result<()> {
+    let rank0 = keep_outputs_on_rank0(&mut a.save, &mut a.plot)?;
     check_mnist_sizes(&a)?;
     if let Some(p) = &a.plot {
         check_plot_path(p)?;
@@ -375,7 +389,11 @@ fn run_mnist(a: MnistArgs) -> Result<()> {
         device: Device::parse(&a.device)?,
         train_limit: a.limit,
         verify_checksums: !a.no_verify,
-        verbose: Verbosity::Progress,
+        verbose: if rank0 {
+            Verbosity::Progress
+        } else {
+            Verbosity::Silent
+        },
         save: a.save.clone(),
         save_on_divergence: a.save_on_divergence,
         shards: a.shards,

@@ -47,7 +47,11 @@ pub struct TransformerArgs {
     shards: usize,
 }
 
-pub fn train(a: TransformerArgs) -> Result<()> {
+pub fn train(mut a: TransformerArgs) -> Result<()> {
+    // Only rank 0 of a data-parallel launch saves (every rank computes the same weights).
+    if neuroxide::distributed::rank_from_env()? != 0 {
+        a.save = None;
+    }
     if a.steps == 0 || a.batch_size == 0 {
         return Err(Error::invalid(
             "--steps and --batch-size must be at least 1",

@@ -19,6 +19,7 @@ pub mod console;
 pub mod data;
 /// Where a model runs (`Device::cpu()`, `Device::cuda(0)`, `Device::auto()`); defined with the
 /// backends it selects.
+pub mod distributed;
 pub mod device {
     pub use crate::backend::device::*;
 }

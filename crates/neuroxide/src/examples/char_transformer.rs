@@ -181,7 +181,7 @@ pub fn train(
     let mut c = o.config.unwrap_or(TransformerConfig::mini(0));
     c.vocab = tokenizer.vocab();
     let mut m = model(&c, o.lr, o.seed)?;
-    m.to_device(o.device)?;
+    crate::distributed::to_device_or_join(&mut m, o.device)?;
     log(&format!(
         "char transformer: vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
         c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),

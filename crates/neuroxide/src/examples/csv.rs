@@ -217,7 +217,7 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
     };
     let mut m = model(features, &options.hidden, outputs, options.seed)?;
     m.compile(optim::adam(options.lr), loss)?;
-    m.to_device(options.device)?;
+    crate::distributed::to_device_or_join(&mut m, options.device)?;
     if options.verbose != Verbosity::Silent {
         crate::out!("{}", m.summary());
     }

@@ -6,6 +6,7 @@
 //! first writes the node's gradient buffer directly; each later one writes a buffer of its own
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
 
+mod cross_rank;
 mod shards;
 mod staging;
 
@@ -68,6 +69,24 @@ pub(crate) struct Executor {
     optimizer_steps: Vec<OptimizerStep>,
     /// Buffers of sharded training steps (empty until the first one; see `executor/shards.rs`).
     shard_bufs: shards::ShardBuffers,
+    /// The cross-rank reduction of a data-parallel job (see `executor/cross_rank.rs`).
+    pub cross_rank: Option<Box<dyn super::CrossRankReduce>>,
+    /// The flat vector a data-parallel step reduces, and its length.
+    flat: Option<(BufId, usize)>,
+    /// Correct predictions of the current data-parallel step, per output.
+    step_counts: Option<BufId>,
+}
+
+/// Where [`Executor::losses_into`] puts each output's loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LossSink {
+    /// `Scalar::Loss` and the running sum; correct predictions into the running count.
+    Running,
+    /// Shard `r` of a sharded step: into the shard loss sums (see `executor/shards.rs`).
+    Shard(usize),
+    /// `Scalar::Loss` only, and correct predictions into the step counts (a data-parallel
+    /// step reduces both across ranks first; see `executor/cross_rank.rs`).
+    Alone,
 }
 
 /// What one training step does besides forward and backward.
@@ -135,6 +154,9 @@ impl Executor {
             recordings: StepRecordings::from_env(),
             optimizer_steps: Vec::new(),
             shard_bufs: shards::ShardBuffers::default(),
+            cross_rank: None,
+            flat: None,
+            step_counts: None,
         };
         ex.plan_activations(nodes, outputs, capacity)?;
         Ok(ex)
@@ -333,21 +355,28 @@ impl Executor {
         batch: usize,
         count_correct: bool,
     ) -> Result<()> {
-        self.losses_of_shard(nodes, outputs, loss, batch, count_correct, None)
+        self.losses_into(
+            nodes,
+            outputs,
+            loss,
+            batch,
+            count_correct,
+            LossSink::Running,
+        )
     }
 
-    /// [`Executor::losses`], or for `Some(r)` the losses of shard `r` of a sharded step: each
-    /// value is added into the shard loss sums in rank order (see `executor/shards.rs`) instead
-    /// of the running sum, which receives the reduced loss once per step. Correct predictions
-    /// are counted into the running count either way (integers: every order gives the same bits).
-    fn losses_of_shard(
+    /// [`Executor::losses`] into `sink`: for a shard of a sharded step each value is added into
+    /// the shard loss sums in rank order (see `executor/shards.rs`) instead of the running sum,
+    /// which receives the reduced loss once per step; correct predictions are counted into the
+    /// running count (integers: every order gives the same bits), or into the step counts.
+    fn losses_into(
         &mut self,
         nodes: &[Node],
         outputs: &[usize],
         loss: &Loss,
         batch: usize,
         count_correct: bool,
-        shard: Option<usize>,
+        sink: LossSink,
     ) -> Result<()> {
         for (o, &node) in outputs.iter().enumerate() {
             let cols = nodes[node].shape.last();
@@ -359,14 +388,14 @@ impl Executor {
                 ))
             })?;
             let loss_index = self.scalar_index(Scalar::Loss(o));
-            let (loss_out, loss_index, running_index) = match shard {
-                None => (
+            let (loss_out, loss_index, running_index) = match sink {
+                LossSink::Running => (
                     self.scalars,
                     loss_index,
                     Some(self.scalar_index(Scalar::LossSum(o))),
                 ),
-                Some(0) => (self.shard_bufs.loss_sums()?, o, None),
-                Some(_) => (self.scalars, loss_index, None),
+                LossSink::Shard(0) => (self.shard_bufs.loss_sums()?, o, None),
+                LossSink::Shard(_) | LossSink::Alone => (self.scalars, loss_index, None),
             };
             self.backend.loss(&LossArgs {
                 kind: loss.kind,
@@ -380,13 +409,16 @@ impl Executor {
                 loss_index,
                 running_index,
             })?;
-            if matches!(shard, Some(r) if r > 0) {
+            if matches!(sink, LossSink::Shard(r) if r > 0) {
                 let sums = self.shard_bufs.loss_sums()?;
                 self.backend
                     .accumulate_scalar(self.scalars, loss_index, sums, o)?;
             }
             if count_correct {
-                let correct = self.scalar_index(Scalar::Correct(o));
+                let (out, index) = match (sink, self.step_counts) {
+                    (LossSink::Alone, Some(counts)) => (counts, o),
+                    _ => (self.scalars, self.scalar_index(Scalar::Correct(o))),
+                };
                 self.backend.count_correct(
                     self.out[node],
                     self.targets[o],
@@ -394,8 +426,8 @@ impl Executor {
                     loss.from_logits(),
                     rows,
                     cols,
-                    self.scalars,
-                    correct,
+                    out,
+                    index,
                 )?;
             }
         }
@@ -477,6 +509,11 @@ impl Executor {
         seed: u64,
     ) -> Result<()> {
         self.ensure_optimizer_state(spec.optimizer)?;
+        if self.cross_rank.is_some() {
+            let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
+            self.backend.upload(self.step_block, 0, &block)?;
+            return self.cross_rank_step(nodes, outputs, spec, batch, seed);
+        }
         if spec.shards > 1 {
             self.ensure_shard_sums(outputs.len())?;
         }

@@ -12,12 +12,14 @@
 //! assert_eq!(model.param_count(), 8 * 8 + 8 + 8 + 1);
 //! ```
 
+mod cross_rank;
 mod executor;
 mod model;
 mod node;
 mod sequential;
 mod step;
 
+pub use cross_rank::CrossRankReduce;
 pub use executor::{shard_rows, shard_seed};
 pub use model::{Model, ParamInfo, TrainConfig};
 pub use sequential::Sequential;

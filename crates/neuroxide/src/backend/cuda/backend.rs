@@ -170,7 +170,7 @@ impl CudaBackend {
         self.dev.sm_count
     }
 
-    pub(super) fn bind(&self) -> Result<()> {
+    pub(crate) fn bind(&self) -> Result<()> {
         drv("binding the context", self.dev.ctx.bind_to_thread())
     }
 
@@ -282,7 +282,7 @@ impl CudaBackend {
         Ok(())
     }
 
-    pub(super) fn buf(&self, kernel: &str, id: BufId, need: usize) -> Result<u64> {
+    pub(crate) fn buf(&self, kernel: &str, id: BufId, need: usize) -> Result<u64> {
         let b = self
             .bufs
             .get(id.0 as usize)

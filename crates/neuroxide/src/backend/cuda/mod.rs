@@ -20,6 +20,7 @@ mod graph;
 pub mod launch;
 mod loss;
 mod matmul;
+pub mod nccl;
 mod optimizer;
 mod profile;
 mod staging;

@@ -29,7 +29,7 @@
 //! gradient buffer itself* — `g(R-1) + S` has the bits of `S + g(R-1)` (IEEE addition is
 //! commutative) — and `scale` multiplies it by `fl(1/R)` in place. No atomics, no new kernels.
 
-use super::{Executor, Scalar, StepSpec};
+use super::{Executor, LossSink, Scalar, StepSpec};
 use crate::backend::{BufId, Copy2d};
 use crate::error::{Error, Result};
 use crate::graph::node::Node;
@@ -176,14 +176,8 @@ impl Executor {
             self.copy_shard_in(r, rows)?;
             let s = shard_seed(seed, r);
             self.forward(nodes, rows, true, s)?;
-            self.losses_of_shard(
-                nodes,
-                outputs,
-                &spec.loss,
-                rows,
-                spec.track_accuracy,
-                Some(r),
-            )?;
+            let sink = LossSink::Shard(r);
+            self.losses_into(nodes, outputs, &spec.loss, rows, spec.track_accuracy, sink)?;
             if r == 0 {
                 // Shard 0's gradients go straight into the sum set.
                 std::mem::swap(&mut self.grads, &mut self.shard_bufs.grad_sums);
@@ -246,11 +240,7 @@ impl Executor {
         self.backend.scale(sums, outputs, inv)?;
         for o in 0..outputs {
             let loss = self.scalar_index(Scalar::Loss(o));
-            self.backend.copy_2d(&Copy2d {
-                src_offset: o,
-                dst_offset: loss,
-                ..Copy2d::plain(sums, self.scalars, 1)
-            })?;
+            self.copy_scalar(sums, o, self.scalars, loss)?;
             let running = self.scalar_index(Scalar::LossSum(o));
             self.backend
                 .accumulate_scalar(sums, o, self.scalars, running)?;

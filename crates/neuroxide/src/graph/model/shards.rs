@@ -9,6 +9,7 @@
 use super::Model;
 use crate::error::{Error, Result};
 use crate::graph::executor::shard_rows;
+use crate::graph::CrossRankReduce;
 use crate::tensor::Tensor;
 
 impl Model {
@@ -17,18 +18,69 @@ impl Model {
     /// contract). The same seed and shard count give the same bits on the CPU, on one GPU
     /// (shards one after the other: this is also gradient accumulation) and on `shards` GPUs.
     /// `1` (the default) is the plain step. Layers that normalise over the batch use per-shard
-    /// statistics. A batch whose rows are not divisible by `shards` is an error.
+    /// statistics. A batch whose rows are not divisible by `shards` is an error. On a rank of a
+    /// data-parallel job the shard count is the world size; `1` or the world size are accepted
+    /// and change nothing.
     pub fn set_shards(&mut self, shards: usize) -> Result<()> {
         if shards == 0 {
             return Err(Error::invalid("the shard count must be at least 1, got 0"));
+        }
+        if let Some((_, world)) = self.data_parallel() {
+            // 1 is "no local sharding", what a command line passes by default.
+            if shards != world && shards != 1 {
+                return Err(Error::invalid(format!(
+                    "this model is a rank of a data-parallel job of {world} ranks: it trains \
+                     {world} shards, not {shards}"
+                )));
+            }
+            return Ok(());
         }
         self.shards = shards;
         Ok(())
     }
 
-    /// Shards per training batch (see [`Model::set_shards`]).
+    /// Shards per training batch (see [`Model::set_shards`]); in a data-parallel job, the
+    /// world size.
     pub fn shards(&self) -> usize {
-        self.shards
+        self.data_parallel().map_or(self.shards, |(_, world)| world)
+    }
+
+    /// Makes this model one rank of a data-parallel job (see `graph/cross_rank.rs`): every
+    /// training batch given to it is the *global* batch; this rank trains its shard
+    /// (rows `rank·B/R .. (rank+1)·B/R`) and `reducer` sums the gradients across ranks. Call it
+    /// after [`Model::to_device`] (which replaces the device state) and with one local shard.
+    pub fn set_cross_rank(&mut self, reducer: Box<dyn CrossRankReduce>) -> Result<()> {
+        if self.shards != 1 {
+            return Err(Error::invalid(format!(
+                "a data-parallel rank trains one shard; this model is set to {} shards",
+                self.shards
+            )));
+        }
+        self.ensure_exec(1)?.cross_rank = Some(reducer);
+        Ok(())
+    }
+
+    /// `(rank, world size)` when this model is a rank of a data-parallel job.
+    pub fn data_parallel(&self) -> Option<(usize, usize)> {
+        let r = self.exec.as_ref()?.cross_rank.as_ref()?;
+        Some((r.rank(), r.world_size()))
+    }
+
+    /// A data-parallel rank's rows of a `batch`-row global batch: `(first row, rows)`.
+    pub(super) fn rank_rows(&self, batch: usize) -> Result<Option<(usize, usize)>> {
+        match self.data_parallel() {
+            None => Ok(None),
+            Some((rank, world)) => {
+                let rows = shard_rows(batch, world)?;
+                Ok(Some((rank * rows, rows)))
+            }
+        }
+    }
+
+    /// Rows `first .. first + rows` of a tensor's values.
+    pub(super) fn rows_of(t: &Tensor, first: usize, rows: usize) -> &[f32] {
+        let w = t.row_len();
+        &t.data()[first * w..(first + rows) * w]
     }
 
     /// Plans the executor for one shard of a `batch`-row global batch, and the batch set that
@@ -41,6 +93,29 @@ impl Model {
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
         ex.ensure_batch_set(&self.nodes, &self.inputs, &self.outputs, batch)
+    }
+
+    /// Uploads rows `first .. first + rows` of a batch into the input and target buffers.
+    pub(super) fn upload_rows(
+        &mut self,
+        xs: &[&Tensor],
+        ys: &[&Tensor],
+        first: usize,
+        rows: usize,
+    ) -> Result<()> {
+        let ex = self
+            .exec
+            .as_mut()
+            .ok_or_else(|| Error::invalid("executor missing"))?;
+        for (x, &n) in xs.iter().zip(&self.inputs) {
+            let b = ex.node_output(n);
+            ex.upload(b, Self::rows_of(x, first, rows))?;
+        }
+        for (o, y) in ys.iter().enumerate() {
+            let b = ex.target(o);
+            ex.upload(b, Self::rows_of(y, first, rows))?;
+        }
+        Ok(())
     }
 
     /// Uploads a global batch of `rows` rows into the batch set.
@@ -74,5 +149,17 @@ impl Model {
             out.push((p.name.clone(), Tensor::new(p.shape.dims().to_vec(), v)?));
         }
         Ok(out)
+    }
+}
+
+impl Model {
+    /// Runs `f` on the model's backend (created on first use), e.g. to open a communicator
+    /// on its device and stream.
+    pub(crate) fn with_backend<T>(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn crate::backend::Backend) -> Result<T>,
+    ) -> Result<T> {
+        let ex = self.ensure_exec(1)?;
+        f(ex.backend.as_mut())
     }
 }

@@ -15,6 +15,11 @@ impl Model {
     pub fn train_step(&mut self, xs: &[&Tensor], ys: &[&Tensor]) -> Result<()> {
         let loss = self.config_ref()?.loss;
         let batch = self.check_train_batch(xs, ys, &loss)?;
+        if let Some((first, rows)) = self.rank_rows(batch)? {
+            self.ensure_exec(rows)?;
+            self.upload_rows(xs, ys, first, rows)?;
+            return self.run_train_step(rows);
+        }
         if self.shards > 1 {
             self.ensure_sharded_exec(batch)?;
             self.upload_sharded_batch(xs, ys, batch)?;
@@ -118,20 +123,21 @@ impl Model {
                 "prefetch: a prefetched batch is still pending; call train_step_prefetched first",
             ));
         }
+        let (first, rows) = self.rank_rows(batch)?.unwrap_or((0, batch));
         if self.shards > 1 {
             self.ensure_sharded_exec(batch)?;
         } else {
-            self.ensure_exec(batch)?;
+            self.ensure_exec(rows)?;
         }
         let ex = self
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
-        ex.ensure_staging(&self.nodes, &self.inputs, &self.outputs, batch)?;
+        ex.ensure_staging(&self.nodes, &self.inputs, &self.outputs, rows)?;
         for (i, t) in xs.iter().chain(ys).enumerate() {
-            ex.stage(i, t.data())?;
+            ex.stage(i, Self::rows_of(t, first, rows))?;
         }
-        ex.pending = Some(batch);
+        ex.pending = Some(rows);
         Ok(())
     }
 
