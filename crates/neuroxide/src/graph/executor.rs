@@ -7,15 +7,17 @@
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
 
 mod cross_rank;
+mod losses;
 mod shards;
 mod staging;
 
 use super::node::Node;
 use super::step::{Phase, StepKey, StepPlan, StepRecordings};
-use crate::backend::{Backend, BufId, LossArgs, OptimizerKind, OptimizerStep, StepBlock};
+use crate::backend::{Backend, BufId, OptimizerKind, OptimizerStep, StepBlock};
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
+use losses::LossSink;
 pub use shards::{shard_rows, shard_seed};
 
 /// Where a layer writes the gradient of one of its inputs.
@@ -75,18 +77,6 @@ pub(crate) struct Executor {
     flat: Option<(BufId, usize)>,
     /// Correct predictions of the current data-parallel step, per output.
     step_counts: Option<BufId>,
-}
-
-/// Where [`Executor::losses_into`] puts each output's loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LossSink {
-    /// `Scalar::Loss` and the running sum; correct predictions into the running count.
-    Running,
-    /// Shard `r` of a sharded step: into the shard loss sums (see `executor/shards.rs`).
-    Shard(usize),
-    /// `Scalar::Loss` only, and correct predictions into the step counts (a data-parallel
-    /// step reduces both across ranks first; see `executor/cross_rank.rs`).
-    Alone,
 }
 
 /// What one training step does besides forward and backward.
@@ -341,95 +331,6 @@ impl Executor {
             layer
                 .forward(&mut ctx, &io)
                 .map_err(|e| Error::layer(&node.name, e.to_string()))?;
-        }
-        Ok(())
-    }
-
-    /// Evaluates each output's loss (value into `Scalar::Loss`, gradient into the output node's
-    /// gradient buffer), adds it to the running sum and, when asked, counts correct predictions.
-    pub fn losses(
-        &mut self,
-        nodes: &[Node],
-        outputs: &[usize],
-        loss: &Loss,
-        batch: usize,
-        count_correct: bool,
-    ) -> Result<()> {
-        self.losses_into(
-            nodes,
-            outputs,
-            loss,
-            batch,
-            count_correct,
-            LossSink::Running,
-        )
-    }
-
-    /// [`Executor::losses`] into `sink`: for a shard of a sharded step each value is added into
-    /// the shard loss sums in rank order (see `executor/shards.rs`) instead of the running sum,
-    /// which receives the reduced loss once per step; correct predictions are counted into the
-    /// running count (integers: every order gives the same bits), or into the step counts.
-    fn losses_into(
-        &mut self,
-        nodes: &[Node],
-        outputs: &[usize],
-        loss: &Loss,
-        batch: usize,
-        count_correct: bool,
-        sink: LossSink,
-    ) -> Result<()> {
-        for (o, &node) in outputs.iter().enumerate() {
-            let cols = nodes[node].shape.last();
-            let rows = batch * nodes[node].shape.numel() / cols;
-            let grad = self.grad[node].ok_or_else(|| {
-                Error::invalid(format!(
-                    "output '{}' is a model input; it has nothing to train",
-                    nodes[node].name
-                ))
-            })?;
-            let loss_index = self.scalar_index(Scalar::Loss(o));
-            let (loss_out, loss_index, running_index) = match sink {
-                LossSink::Running => (
-                    self.scalars,
-                    loss_index,
-                    Some(self.scalar_index(Scalar::LossSum(o))),
-                ),
-                LossSink::Shard(0) => (self.shard_bufs.loss_sums()?, o, None),
-                LossSink::Shard(_) | LossSink::Alone => (self.scalars, loss_index, None),
-            };
-            self.backend.loss(&LossArgs {
-                kind: loss.kind,
-                target_kind: loss.targets,
-                rows,
-                cols,
-                pred: self.out[node],
-                target: self.targets[o],
-                grad,
-                loss_out,
-                loss_index,
-                running_index,
-            })?;
-            if matches!(sink, LossSink::Shard(r) if r > 0) {
-                let sums = self.shard_bufs.loss_sums()?;
-                self.backend
-                    .accumulate_scalar(self.scalars, loss_index, sums, o)?;
-            }
-            if count_correct {
-                let (out, index) = match (sink, self.step_counts) {
-                    (LossSink::Alone, Some(counts)) => (counts, o),
-                    _ => (self.scalars, self.scalar_index(Scalar::Correct(o))),
-                };
-                self.backend.count_correct(
-                    self.out[node],
-                    self.targets[o],
-                    loss.targets,
-                    loss.from_logits(),
-                    rows,
-                    cols,
-                    out,
-                    index,
-                )?;
-            }
         }
         Ok(())
     }
