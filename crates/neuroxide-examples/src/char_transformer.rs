@@ -168,14 +168,14 @@ pub fn train(
     let mut c = o.config.unwrap_or(TransformerConfig::mini(0));
     c.vocab = tokenizer.vocab();
     let mut m = model(&c, o.lr, o.seed)?;
-    crate::distributed::to_device_or_join(&mut m, o.device)?;
+    neuroxide::distributed::to_device_or_join(&mut m, o.device)?;
     log(&format!(
         "char transformer: vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
         c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),
         train_tokens.len(), val_tokens.len(), o.batch, o.steps, o.device
     ));
     m.set_shards(o.shards)?;
-    crate::graph::shard_rows(o.batch, o.shards)?;
+    neuroxide::graph::shard_rows(o.batch, o.shards)?;
     let sched = CosineWarmup::new(o.lr, o.warmup as f64, o.steps as f64);
     let (mut train_losses, mut val_losses, mut losses) = (Vec::new(), Vec::new(), Vec::new());
     let mut train_seconds = 0.0;

@@ -217,7 +217,7 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
     };
     let mut m = model(features, &options.hidden, outputs, options.seed)?;
     m.compile(optim::adam(options.lr), loss)?;
-    crate::distributed::to_device_or_join(&mut m, options.device)?;
+    neuroxide::distributed::to_device_or_join(&mut m, options.device)?;
     if options.verbose != Verbosity::Silent {
         neuroxide::out!("{}", m.summary());
     }

@@ -171,7 +171,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
         }
     }
     let mut m = options.model.build(options.seed)?;
-    crate::distributed::to_device_or_join(&mut m, options.device)?;
+    neuroxide::distributed::to_device_or_join(&mut m, options.device)?;
     if options.verbose != Verbosity::Silent {
         neuroxide::out!("{}", m.summary());
     }
