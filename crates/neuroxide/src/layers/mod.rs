@@ -53,12 +53,28 @@ pub struct ParamSpec {
     pub fan_out: usize,
 }
 
+/// A non-trainable tensor a layer keeps from batch to batch (BatchNorm's running mean and
+/// variance). It lives in the model's planned buffers beside the parameters, is initialised
+/// from `init` when the model is built, saved and loaded with the weights, moved with the
+/// model between devices, and never seen by the optimizer (it has no gradient). Only the
+/// layer's own forward pass writes it, typically in training mode only.
+#[derive(Clone, Debug)]
+pub struct StateSpec {
+    /// Name within the layer, e.g. `running_mean`.
+    pub name: &'static str,
+    /// Full shape of the tensor.
+    pub shape: Shape,
+    /// Its initial value (a constant initialiser: `Zeros`, `Ones`, `Constant`).
+    pub init: Initializer,
+}
+
 /// What a layer's kernels run with.
 pub struct LayerCtx<'a> {
     pub backend: &'a mut dyn Backend,
     /// Rows in this batch (≤ the planned capacity).
     pub batch: usize,
-    /// Training (dropout active) or inference.
+    /// The phase: `true` in a training step (dropout active, batch statistics, state
+    /// updated), `false` in evaluation and prediction (state only read).
     pub training: bool,
     /// Model seed and this node's index: the Philox key and stream of any randomness.
     pub seed: u64,
@@ -80,6 +96,8 @@ pub struct Io<'a> {
     pub output_shape: &'a Shape,
     pub params: &'a [BufId],
     pub workspace: &'a [BufId],
+    /// The layer's non-trainable state, in the order of [`Layer::state`].
+    pub state: &'a [BufId],
 }
 
 /// Gradient buffers for backward. `grad_inputs[i]` is `None` when input `i` needs no gradient
@@ -100,6 +118,10 @@ pub trait Layer: Send + Sync {
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape>;
     /// Parameters for the given input shapes.
     fn params(&self, _inputs: &[Shape]) -> Vec<ParamSpec> {
+        Vec::new()
+    }
+    /// Non-trainable state tensors for the given input shapes (see [`StateSpec`]).
+    fn state(&self, _inputs: &[Shape]) -> Vec<StateSpec> {
         Vec::new()
     }
     /// Workspace buffers, each given as a number of values **per sample** (multiplied by the
