@@ -181,7 +181,9 @@ impl Executor {
                 Some(l) => l
                     .workspace(&node.input_shapes, &node.shape)
                     .into_iter()
-                    .map(|per_sample| alloc(b, capacity * per_sample))
+                    .map(|per_sample| capacity * per_sample)
+                    .chain(l.fixed_workspace(&node.input_shapes))
+                    .map(|n| alloc(b, n))
                     .collect::<Result<Vec<_>>>()?,
                 None => Vec::new(),
             };

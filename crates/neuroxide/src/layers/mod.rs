@@ -7,6 +7,7 @@
 
 mod activation;
 mod attention;
+mod batchnorm;
 mod conv;
 mod dense;
 mod dropout;
@@ -22,6 +23,7 @@ mod spatial_dropout;
 
 pub use activation::{ActivationLayer, ActivationOp};
 pub use attention::MultiHeadAttention;
+pub use batchnorm::{BatchNorm, BatchNorm1D, BatchNorm2D};
 pub use conv::{Conv1D, Conv2D, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -95,6 +97,8 @@ pub struct Io<'a> {
     pub output: BufId,
     pub output_shape: &'a Shape,
     pub params: &'a [BufId],
+    /// The per-sample workspaces ([`Layer::workspace`]), then the fixed-size ones
+    /// ([`Layer::fixed_workspace`]).
     pub workspace: &'a [BufId],
     /// The layer's non-trainable state, in the order of [`Layer::state`].
     pub state: &'a [BufId],
@@ -127,6 +131,11 @@ pub trait Layer: Send + Sync {
     /// Workspace buffers, each given as a number of values **per sample** (multiplied by the
     /// planned batch capacity).
     fn workspace(&self, _inputs: &[Shape], _output: &Shape) -> Vec<usize> {
+        Vec::new()
+    }
+    /// Fixed-size workspace buffers (values independent of the batch: per-channel saved
+    /// statistics), given in values. In [`Io::workspace`] they follow the per-sample ones.
+    fn fixed_workspace(&self, _inputs: &[Shape]) -> Vec<usize> {
         Vec::new()
     }
     /// Checks the values of input `input` on the host before a batch that feeds this layer

@@ -100,7 +100,9 @@ impl LayerHarness {
         let workspace: Vec<BufId> = layer
             .workspace(&input_shapes, &output_shape)
             .into_iter()
-            .map(|per| alloc(batch * per))
+            .map(|per| batch * per)
+            .chain(layer.fixed_workspace(&input_shapes))
+            .map(&mut alloc)
             .collect();
         let state_specs = layer.state(&input_shapes);
         let state: Vec<BufId> = state_specs.iter().map(|p| alloc(p.shape.numel())).collect();
