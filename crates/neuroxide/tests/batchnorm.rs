@@ -186,3 +186,72 @@ fn save_load_round_trip_predicts_and_resumes_bit_identically() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The ops at a size where the elementwise passes split into several tasks: 1 and 2 threads
+/// give the same bits.
+#[test]
+fn ops_one_and_two_threads_bit_identical() {
+    use neuroxide::backend::cpu::CpuBackend;
+    use neuroxide::ops::batchnorm::*;
+    use neuroxide::Backend;
+    let g = Geometry {
+        batch: 8,
+        channels: 6,
+        plane: 24 * 24,
+    };
+    let mut rng = Rng::new(99);
+    let (x, dy) = (rng.vec(g.len(), -2.0, 2.0), rng.vec(g.len(), -1.0, 1.0));
+    let run = |threads| {
+        let mut be = CpuBackend::new(threads);
+        let mut buf = |v: &[f32]| {
+            let b = be.alloc(v.len()).unwrap();
+            be.upload(b, 0, v).unwrap();
+            b
+        };
+        let c = g.channels;
+        let (xb, dyb) = (buf(&x), buf(&dy));
+        let (gamma, beta) = (buf(&vec![1.5; c]), buf(&vec![0.25; c]));
+        let [mean, rstd, rm, rv, sa, sb] = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0].map(|v| buf(&vec![v; c]));
+        let (y, dx) = (buf(&vec![0.0; g.len()]), buf(&vec![0.0; g.len()]));
+        let s = BatchNormStats {
+            geometry: g,
+            x: xb,
+            mean,
+            rstd,
+            running_mean: rm,
+            running_var: rv,
+            eps: 1e-5,
+            momentum: 0.1,
+        };
+        batchnorm_stats(&mut be, &s).unwrap();
+        let n = BatchNormNormalize {
+            geometry: g,
+            x: xb,
+            mean,
+            scale: Scale::Rstd(rstd),
+            affine: Some((gamma, beta)),
+            y,
+        };
+        batchnorm_normalize(&mut be, &n).unwrap();
+        let b = BatchNormBackward {
+            geometry: g,
+            x: xb,
+            dy: dyb,
+            mean,
+            rstd,
+            gamma: Some(gamma),
+            sum_dy: sa,
+            sum_dy_xhat: sb,
+            dx: Some(dx),
+        };
+        batchnorm_backward(&mut be, &b).unwrap();
+        [mean, rstd, rm, rv, y, sa, sb, dx]
+            .map(|id| {
+                let mut v = vec![0.0f32; be.buf_len(id)];
+                be.download(id, 0, &mut v).unwrap();
+                v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>()
+            })
+            .to_vec()
+    };
+    assert_eq!(run(1), run(2));
+}
