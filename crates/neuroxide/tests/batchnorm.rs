@@ -20,7 +20,7 @@ fn evaluation_uses_running_statistics() {
     let beta = rng.vec(f, -0.5, 0.5);
     let layer = BatchNorm1D::new().momentum(0.25);
     let mut train = LayerHarness::new(Box::new(layer.clone()), vec![Shape::new([f])], batch, true);
-    let y_train = train.forward(&[x.clone()], &[gamma.clone(), beta.clone()]);
+    let y_train = train.forward(std::slice::from_ref(&x), &[gamma.clone(), beta.clone()]);
     let (rm, rv) = (train.state(0), train.state(1));
     let (m, mf) = (batch, batch as f32);
     for c in 0..f {
@@ -46,7 +46,7 @@ fn evaluation_uses_running_statistics() {
     let mut eval = LayerHarness::new(Box::new(layer), vec![Shape::new([f])], batch, false);
     eval.set_state(0, &rm);
     eval.set_state(1, &rv);
-    let y_eval = eval.forward(&[x.clone()], &[gamma.clone(), beta.clone()]);
+    let y_eval = eval.forward(std::slice::from_ref(&x), &[gamma.clone(), beta.clone()]);
     for (i, (&ye, &yt)) in y_eval.iter().zip(&y_train).enumerate() {
         let c = i % f;
         let want = ((x[i] - rm[c]) * (1.0 / (rv[c] + 1e-5).sqrt())) * gamma[c] + beta[c];
