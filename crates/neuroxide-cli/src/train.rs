@@ -121,7 +121,8 @@ pub struct CsvArgs {
 #[derive(Args)]
 pub struct MnistArgs {
     /// Model architecture: cnn (the mnist_cnn workload: two 3×3 conv + max-pool blocks, then
-    /// Dense 128 and 10) or mlp (784-256-128-10 ReLU).
+    /// Dense 128 and 10), cnn-bn (the same with BatchNorm after each conv and Dropout 0.3
+    /// before the classifier) or mlp (784-256-128-10 ReLU).
     #[arg(long, default_value = "cnn")]
     model: String,
     #[arg(long, default_value_t = 5)]

@@ -5,11 +5,19 @@
 //! (the losses first, then consumers in reverse topological order, input slots in order). The
 //! first writes the node's gradient buffer directly; each later one writes a buffer of its own
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
+//! Parameter gradients of a shared layer are added the same way (see `param_grads.rs`).
 
 mod cross_rank;
 mod losses;
 mod shards;
+mod bytes;
+mod param_grads;
+mod scalars;
 mod staging;
+
+pub use bytes::PlannedBytes;
+use param_grads::ParamGrads;
+pub(crate) use scalars::Scalar;
 
 use super::node::Node;
 use super::step::{Phase, StepKey, StepPlan, StepRecordings};
@@ -45,6 +53,11 @@ pub(crate) struct Executor {
     activation_bufs: Vec<BufId>,
     pub params: Vec<BufId>,
     pub grads: Vec<BufId>,
+    /// Where each node's backward writes its parameter gradients (shared layers).
+    param_grads: Vec<ParamGrads>,
+    /// The layers' non-trainable state ([`crate::layers::StateSpec`]): never updated by the
+    /// optimizer, written only by the layers' forward passes.
+    pub layer_state: Vec<BufId>,
     pub state: Vec<[Option<BufId>; 2]>,
     pub state_for: Option<OptimizerKind>,
     targets: Vec<BufId>,
@@ -90,21 +103,15 @@ pub(crate) struct StepSpec {
     pub shards: usize,
 }
 
-/// A fixed index into `Executor::scalars`.
-#[derive(Clone, Copy)]
-pub(crate) enum Scalar {
-    Loss(usize),
-    LossSum(usize),
-    Correct(usize),
-}
-
 impl Executor {
-    /// Plans parameter buffers (uploading `weights`) and activation buffers for `capacity` rows.
+    /// Plans parameter and state buffers (uploading `weights` and `states`) and activation
+    /// buffers for `capacity` rows.
     pub fn new(
         mut backend: Box<dyn Backend>,
         nodes: &[Node],
         outputs: &[usize],
         weights: &[Vec<f32>],
+        states: &[Vec<f32>],
         capacity: usize,
     ) -> Result<Self> {
         let mut params = Vec::with_capacity(weights.len());
@@ -115,6 +122,13 @@ impl Executor {
             params.push(p);
             grads.push(backend.alloc(w.len())?);
         }
+        let mut layer_state = Vec::with_capacity(states.len());
+        for v in states {
+            let b = backend.alloc(v.len())?;
+            backend.upload(b, 0, v)?;
+            layer_state.push(b);
+        }
+        let param_grads = param_grads::plan(backend.as_mut(), nodes, &grads)?;
         let scalars = backend.alloc(3 * outputs.len())?;
         let norm_partials = backend.alloc(weights.len().max(1))?;
         let step_block = backend.alloc(StepBlock::LEN)?;
@@ -130,6 +144,8 @@ impl Executor {
             activation_bufs: Vec::new(),
             params,
             grads,
+            param_grads,
+            layer_state,
             state: vec![[None, None]; weights.len()],
             state_for: None,
             targets: Vec::new(),
@@ -184,7 +200,9 @@ impl Executor {
                 Some(l) => l
                     .workspace(&node.input_shapes, &node.shape)
                     .into_iter()
-                    .map(|per_sample| alloc(b, capacity * per_sample))
+                    .map(|per_sample| capacity * per_sample)
+                    .chain(l.fixed_workspace(&node.input_shapes))
+                    .map(|n| alloc(b, n))
                     .collect::<Result<Vec<_>>>()?,
                 None => Vec::new(),
             };
@@ -272,35 +290,6 @@ impl Executor {
         self.targets[o]
     }
 
-    fn scalar_index(&self, s: Scalar) -> usize {
-        let n = self.targets.len();
-        match s {
-            Scalar::Loss(o) => o,
-            Scalar::LossSum(o) => n + o,
-            Scalar::Correct(o) => 2 * n + o,
-        }
-    }
-
-    /// Reads one scalar (synchronises the device).
-    pub fn read_scalar(&mut self, s: Scalar) -> Result<f32> {
-        let mut v = [0.0f32];
-        let i = self.scalar_index(s);
-        self.backend.download(self.scalars, i, &mut v)?;
-        Ok(v[0])
-    }
-
-    /// Zeroes the running loss sums and correct counts.
-    pub fn reset_running(&mut self) -> Result<()> {
-        let n = self.targets.len();
-        let zeros = [0.0f32; 16];
-        for chunk_start in (n..3 * n).step_by(16) {
-            let len = (3 * n - chunk_start).min(16);
-            self.backend
-                .upload(self.scalars, chunk_start, &zeros[..len])?;
-        }
-        Ok(())
-    }
-
     /// Runs every layer forward in topological order.
     pub fn forward(
         &mut self,
@@ -318,6 +307,7 @@ impl Executor {
                 output_shape: &node.shape,
                 params: &self.params[node.params.clone()],
                 workspace: &self.workspace[i],
+                state: &self.layer_state[node.state.clone()],
             };
             let mut ctx = LayerCtx {
                 backend: self.backend.as_mut(),
@@ -349,11 +339,12 @@ impl Executor {
                 output_shape: &node.shape,
                 params: &self.params[node.params.clone()],
                 workspace: &self.workspace[i],
+                state: &self.layer_state[node.state.clone()],
             };
             let g = GradIo {
                 grad_output,
                 grad_inputs: &self.edge_grad_bufs[i],
-                grad_params: &self.grads[node.params.clone()],
+                grad_params: self.param_grads[i].buffers(&self.grads[node.params.clone()]),
             };
             let mut ctx = LayerCtx {
                 backend: self.backend.as_mut(),
@@ -367,6 +358,8 @@ impl Executor {
             layer
                 .backward(&mut ctx, &io, &g)
                 .map_err(|e| Error::layer(&node.name, e.to_string()))?;
+            self.param_grads[i]
+                .add_into(self.backend.as_mut(), &self.grads[node.params.clone()])?;
             for (slot, e) in self.edges[i].iter().enumerate() {
                 if let EdgeGrad::Accumulate { edge, into } = *e {
                     let src = node.inputs[slot];

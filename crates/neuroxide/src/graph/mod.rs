@@ -17,12 +17,15 @@ mod executor;
 mod model;
 mod node;
 mod sequential;
+mod shared;
 mod step;
 
 pub use cross_rank::CrossRankReduce;
 pub use executor::{shard_rows, shard_seed};
+pub use executor::PlannedBytes;
 pub use model::{Model, ParamInfo, TrainConfig};
 pub use sequential::Sequential;
+pub use shared::SharedLayer;
 
 use crate::layers::{Add, Concat, Layer, Multiply};
 use crate::shape::Shape;
@@ -36,6 +39,9 @@ pub(crate) struct NodeDef {
     pub layer: Option<Box<dyn Layer>>,
     pub input_shape: Shape,
     pub inputs: Vec<SymbolicTensor>,
+    /// The identity of the [`SharedLayer`] this node applies, if any: nodes with the same
+    /// identity share one parameter set.
+    pub shared: Option<usize>,
 }
 
 /// A graph under construction. Cheap to clone (a shared handle).
@@ -61,6 +67,7 @@ impl Graph {
             layer: None,
             input_shape: shape.into(),
             inputs: Vec::new(),
+            shared: None,
         })
     }
     fn push(&self, def: NodeDef) -> SymbolicTensor {
@@ -84,6 +91,7 @@ impl Graph {
             layer: Some(layer),
             input_shape: Shape::default(),
             inputs: inputs.iter().map(|&s| s.clone()).collect(),
+            shared: None,
         })
     }
 }

@@ -47,6 +47,10 @@ pub struct Model {
     params: Vec<ParamInfo>,
     /// Host copy of the weights; authoritative while no executor exists.
     host_weights: Vec<Vec<f32>>,
+    /// The layers' non-trainable state tensors (see [`crate::layers::StateSpec`]).
+    state_info: Vec<ParamInfo>,
+    /// Host copy of the state; authoritative while no executor exists.
+    host_state: Vec<Vec<f32>>,
     seed: u64,
     device: Device,
     exec: Option<Executor>,
@@ -64,6 +68,26 @@ impl Model {
     /// The parameter tensors, in order.
     pub fn params(&self) -> &[ParamInfo] {
         &self.params
+    }
+
+    /// The non-trainable state tensors (BatchNorm's running statistics), in order, named
+    /// `node_name/state_name`.
+    pub fn state_info(&self) -> &[ParamInfo] {
+        &self.state_info
+    }
+
+    /// Total number of non-trainable values (the state tensors).
+    pub fn non_trainable_count(&self) -> usize {
+        self.state_info.iter().map(|p| p.shape.numel()).sum()
+    }
+
+    /// For every node (in the order of [`Model::layers`]): the name of the node whose
+    /// parameters it uses, when it is a later application of a shared layer.
+    pub fn shares(&self) -> Vec<Option<String>> {
+        self.nodes
+            .iter()
+            .map(|n| n.shares.map(|o| self.nodes[o].name.clone()))
+            .collect()
     }
 
     /// The model seed (initialisation, dropout).
@@ -87,7 +111,8 @@ impl Model {
             .collect()
     }
 
-    /// A table of layers, output shapes and parameter counts, like Keras' `summary()`.
+    /// A table of layers, output shapes and parameter counts (trainable and non-trainable,
+    /// counted once at a shared layer's first application), like Keras' `summary()`.
     pub fn summary(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!(
@@ -97,16 +122,23 @@ impl Model {
         s.push_str(&"-".repeat(80));
         s.push('\n');
         for node in &self.nodes {
-            let count: usize = self.params[node.params.clone()]
-                .iter()
-                .map(|p| p.shape.numel())
-                .sum();
+            let count: usize = match node.shares {
+                Some(_) => 0,
+                None => self.params[node.params.clone()]
+                    .iter()
+                    .chain(&self.state_info[node.state.clone()])
+                    .map(|p| p.shape.numel())
+                    .sum(),
+            };
             let kind = node.layer.as_ref().map_or("Input", |l| l.kind());
-            let inputs: Vec<&str> = node
+            let mut inputs: Vec<String> = node
                 .inputs
                 .iter()
-                .map(|&i| self.nodes[i].name.as_str())
+                .map(|&i| self.nodes[i].name.clone())
                 .collect();
+            if let Some(o) = node.shares {
+                inputs.push(format!("(shares {})", self.nodes[o].name));
+            }
             s.push_str(&format!(
                 "{:<24} {:<14} {:<18} {:>10}  {}\n",
                 node.name,
@@ -126,7 +158,10 @@ impl Model {
         }
         s.push_str(&"-".repeat(80));
         s.push('\n');
-        s.push_str(&format!("Total params: {}\n", self.param_count()));
+        let (trainable, fixed) = (self.param_count(), self.non_trainable_count());
+        s.push_str(&format!("Total params: {}\n", trainable + fixed));
+        s.push_str(&format!("Trainable params: {trainable}\n"));
+        s.push_str(&format!("Non-trainable params: {fixed}\n"));
         s
     }
 
@@ -135,7 +170,7 @@ impl Model {
         self.device
     }
 
-    /// Moves the model (weights and optimizer state) to another device.
+    /// Moves the model (weights, non-trainable state and optimizer state) to another device.
     pub fn to_device(&mut self, device: Device) -> Result<()> {
         if self.exec.is_some() && device == self.device {
             return Ok(());
@@ -217,6 +252,7 @@ impl Model {
                 &self.nodes,
                 &self.outputs,
                 &self.host_weights,
+                &self.host_state,
                 batch.max(1),
             )?;
             self.exec = Some(ex);
@@ -433,6 +469,13 @@ impl Model {
             .as_mut()
             .ok_or_else(|| Error::invalid("no batch has run yet"))?;
         ex.download_output(node, dst)
+    }
+
+    /// The device bytes the model's planned buffers take (parameters, gradients, optimizer
+    /// state, activations, workspaces, non-trainable state), once it has run: `None` before
+    /// the first batch. The step allocates nothing beyond the plan, so this is its peak.
+    pub fn planned_bytes(&self) -> Option<super::PlannedBytes> {
+        self.exec.as_ref().map(|e| e.planned_bytes())
     }
 
     /// Name of the backend the model runs on, once it has run.

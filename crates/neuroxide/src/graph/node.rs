@@ -13,6 +13,12 @@ pub(crate) struct Node {
     pub inputs: Vec<usize>,
     pub input_shapes: Vec<Shape>,
     pub shape: Shape,
-    /// This node's parameters in `Model::params`.
+    /// This node's parameters in `Model::params` (the same range for every application of a
+    /// shared layer).
     pub params: Range<usize>,
+    /// This node's non-trainable state in `Model::state_info` (shared like `params`).
+    pub state: Range<usize>,
+    /// For a later application of a shared layer: the node that owns the parameters (its
+    /// first application).
+    pub shares: Option<usize>,
 }

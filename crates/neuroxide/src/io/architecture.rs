@@ -5,7 +5,7 @@
 use super::preprocessing::Preprocessing;
 use crate::backend::OptimizerKind;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Model, NodeDef, SymbolicTensor};
+use crate::graph::{Graph, Model, NodeDef, SharedLayer, SymbolicTensor};
 use crate::layers::layer_from_config;
 use crate::loss::Loss;
 use crate::shape::Shape;
@@ -28,6 +28,10 @@ pub struct NodeSpec {
     pub inputs: Vec<String>,
     /// Per-sample output shape (no batch axis).
     pub shape: Vec<usize>,
+    /// A later application of a shared layer: the node whose parameters (and state) it uses.
+    /// Absent otherwise (and in files written before shared layers existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<String>,
 }
 
 /// What `compile` set.
@@ -75,12 +79,14 @@ impl Architecture {
         let nodes = model
             .layers()
             .into_iter()
-            .map(|(name, layer, inputs, shape)| NodeSpec {
+            .zip(model.shares())
+            .map(|((name, layer, inputs, shape), shares)| NodeSpec {
                 name,
                 kind: layer.map_or_else(|| "Input".to_string(), |l| l.kind().to_string()),
                 config: layer.map_or(serde_json::Value::Null, |l| l.config()),
                 inputs,
                 shape: shape.dims().to_vec(),
+                shares,
             })
             .collect();
         let (inputs, outputs) = model.io_names();
@@ -149,6 +155,51 @@ impl Architecture {
         Ok(total)
     }
 
+    /// Applies the layer of node `n`: a fresh layer from its configuration, or, when the node
+    /// or a later one shares parameters, the [`SharedLayer`] of the owning node.
+    fn apply_node<'a>(
+        &'a self,
+        g: &Graph,
+        n: &'a NodeSpec,
+        inputs: &[&SymbolicTensor],
+        shared: &mut HashMap<&'a str, SharedLayer>,
+    ) -> Result<SymbolicTensor> {
+        let layer = layer_from_config(&n.kind, &n.config)
+            .map_err(|e| Error::Format(format!("node '{}': {e}", n.name)))?;
+        let name = Some(n.name.clone());
+        if let Some(owner) = &n.shares {
+            let s = shared.get(owner.as_str()).ok_or_else(|| {
+                Error::Format(format!(
+                    "node '{}': field 'shares' names '{owner}', which is not a layer node \
+                     defined before it",
+                    n.name
+                ))
+            })?;
+            if s.layer().kind() != n.kind || s.layer().config() != n.config {
+                return Err(Error::Format(format!(
+                    "node '{}' shares the parameters of '{owner}' but has a different layer                      ({} {} vs {} {})",
+                    n.name,
+                    n.kind,
+                    n.config,
+                    s.layer().kind(),
+                    s.layer().config()
+                )));
+            }
+            return Ok(s.apply_to(name, inputs));
+        }
+        if self
+            .nodes
+            .iter()
+            .any(|m| m.shares.as_deref() == Some(n.name.as_str()))
+        {
+            let s = SharedLayer::from_box(layer);
+            let t = s.apply_to(name, inputs);
+            shared.insert(&n.name, s);
+            return Ok(t);
+        }
+        Ok(g.apply_layer(layer, name, inputs))
+    }
+
     /// Rebuilds the model (weights freshly initialised from the seed) and compiles it when the
     /// file says how. Every node is checked: known kind, valid config, inputs defined before
     /// use, and the inferred shape equal to the saved one.
@@ -185,6 +236,7 @@ impl Architecture {
         .map_err(|e| Error::Format(e.to_string()))?;
         let g = Graph::new();
         let mut sym: HashMap<&str, SymbolicTensor> = HashMap::new();
+        let mut shared: HashMap<&str, SharedLayer> = HashMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
             if sym.contains_key(n.name.as_str()) {
                 return Err(Error::Format(format!(
@@ -205,14 +257,13 @@ impl Architecture {
                     layer: None,
                     input_shape: Shape(n.shape.clone()),
                     inputs: Vec::new(),
+                    shared: None,
                 });
                 SymbolicTensor {
                     graph: g.clone(),
                     node: defs.len() - 1,
                 }
             } else {
-                let layer = layer_from_config(&n.kind, &n.config)
-                    .map_err(|e| Error::Format(format!("node '{}': {e}", n.name)))?;
                 let mut inputs = Vec::with_capacity(n.inputs.len());
                 for inp in &n.inputs {
                     inputs.push(sym.get(inp.as_str()).ok_or_else(|| {
@@ -222,7 +273,7 @@ impl Architecture {
                         ))
                     })?);
                 }
-                g.apply_layer(layer, Some(n.name.clone()), &inputs)
+                self.apply_node(&g, n, &inputs, &mut shared)?
             };
             sym.insert(&n.name, t);
         }

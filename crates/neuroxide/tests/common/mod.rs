@@ -70,6 +70,7 @@ pub struct LayerHarness {
     output: BufId,
     params: Vec<BufId>,
     workspace: Vec<BufId>,
+    state: Vec<BufId>,
     grad_output: BufId,
     grad_inputs: Vec<BufId>,
     grad_params: Vec<BufId>,
@@ -99,15 +100,19 @@ impl LayerHarness {
         let workspace: Vec<BufId> = layer
             .workspace(&input_shapes, &output_shape)
             .into_iter()
-            .map(|per| alloc(batch * per))
+            .map(|per| batch * per)
+            .chain(layer.fixed_workspace(&input_shapes))
+            .map(&mut alloc)
             .collect();
+        let state_specs = layer.state(&input_shapes);
+        let state: Vec<BufId> = state_specs.iter().map(|p| alloc(p.shape.numel())).collect();
         let grad_output = alloc(out_n);
         let grad_inputs: Vec<BufId> = input_shapes
             .iter()
             .map(|s| alloc(batch * s.numel()))
             .collect();
         let grad_params: Vec<BufId> = param_specs.iter().map(|p| alloc(p.shape.numel())).collect();
-        LayerHarness {
+        let mut h = LayerHarness {
             layer,
             input_shapes,
             output_shape,
@@ -121,10 +126,29 @@ impl LayerHarness {
             output,
             params,
             workspace,
+            state,
             grad_output,
             grad_inputs,
             grad_params,
+        };
+        for (b, spec) in h.state.clone().into_iter().zip(&state_specs) {
+            let n = spec.shape.numel();
+            let v = spec.init.values(n, n, n, 0, 0);
+            h.be.upload(b, 0, &v).expect("upload state");
         }
+        h
+    }
+
+    /// State tensor `i` (after a forward).
+    pub fn state(&mut self, i: usize) -> Vec<f32> {
+        let mut v = vec![0.0; self.be.buf_len(self.state[i])];
+        self.be.download(self.state[i], 0, &mut v).expect("state");
+        v
+    }
+
+    /// Replaces state tensor `i`.
+    pub fn set_state(&mut self, i: usize, values: &[f32]) {
+        self.be.upload(self.state[i], 0, values).expect("set state");
     }
 
     /// Number of values of input `i` for the whole batch.
@@ -156,6 +180,7 @@ impl LayerHarness {
             output_shape: &self.output_shape,
             params: &self.params,
             workspace: &self.workspace,
+            state: &self.state,
         };
         let mut ctx = LayerCtx {
             backend: &mut self.be,
@@ -211,6 +236,7 @@ impl LayerHarness {
             output_shape: &self.output_shape,
             params: &self.params,
             workspace: &self.workspace,
+            state: &self.state,
         };
         let g = GradIo {
             grad_output: self.grad_output,

@@ -134,22 +134,6 @@ impl Model {
         }
         Ok(())
     }
-
-    /// The gradients the last training step's update used (after the shard reduction and
-    /// clipping), named as in [`Model::params`]. Waits for the device.
-    pub fn gradients(&mut self) -> Result<Vec<(String, Tensor)>> {
-        let ex = self
-            .exec
-            .as_mut()
-            .ok_or_else(|| Error::invalid("gradients: no training step has run yet"))?;
-        let mut out = Vec::with_capacity(self.params.len());
-        for (p, &g) in self.params.iter().zip(&ex.grads) {
-            let mut v = vec![0.0f32; p.shape.numel()];
-            ex.backend.download(g, 0, &mut v)?;
-            out.push((p.name.clone(), Tensor::new(p.shape.dims().to_vec(), v)?));
-        }
-        Ok(out)
-    }
 }
 
 impl Model {
