@@ -17,6 +17,7 @@ pub mod backend;
 pub mod bench;
 pub mod console;
 pub mod data;
+pub mod dtype;
 /// Where a model runs (`Device::cpu()`, `Device::cuda(0)`, `Device::auto()`); defined with the
 /// backends it selects.
 pub mod device {
@@ -44,4 +45,4 @@ pub use error::{Error, Result};
 pub use graph::{Graph, LayerApply, Model, Sequential, SymbolicTensor};
 pub use loss::Loss;
 pub use shape::Shape;
-pub use tensor::{DType, Tensor};
+pub use tensor::{DType, HostData, HostDataMut, Tensor};

@@ -70,7 +70,7 @@ pub fn swiglu(x: &SymbolicTensor, ff: usize, dim: usize) -> SymbolicTensor {
 /// The model (uncompiled), parameters initialised from `seed`.
 pub fn build(c: &TransformerConfig, seed: u64) -> Result<Model> {
     let g = Graph::new();
-    let ids = g.input([c.seq]);
+    let ids = g.input_ids([c.seq]);
     let mut x = Embedding::new(c.vocab, c.dim).apply_named("token_embedding", &ids);
     x = PositionEmbedding::new().apply_named("position_embedding", &x);
     for i in 0..c.blocks {
@@ -282,11 +282,12 @@ pub fn generate(
     let mut out = String::new();
     for k in 0..n {
         let ctx = &ids[ids.len().saturating_sub(seq)..];
-        let mut x = vec![0.0f32; seq];
+        let mut x = vec![0i32; seq];
         for (d, &t) in x.iter_mut().zip(ctx) {
-            *d = t as f32;
+            *d = i32::try_from(t)
+                .map_err(|_| Error::invalid(format!("token id {t} exceeds the i32 range")))?;
         }
-        let logits = model.predict(&Tensor::new(vec![1, seq], x)?)?;
+        let logits = model.predict(&Tensor::from_i32(vec![1, seq], x)?)?;
         let row = &logits.data()[(ctx.len() - 1) * vocab..ctx.len() * vocab];
         let next = pick(row, o, k as u64);
         ids.push(next as u32);

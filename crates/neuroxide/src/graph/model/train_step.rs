@@ -16,7 +16,7 @@ impl Model {
         let loss = self.config_ref()?.loss;
         let batch = self.check_train_batch(xs, ys, &loss)?;
         self.ensure_exec(batch)?;
-        self.upload_batch(xs, ys)?;
+        self.upload_batch(xs, ys, loss.targets)?;
         self.run_train_step(batch)
     }
 
@@ -35,7 +35,7 @@ impl Model {
                 if let Some(k) = self.inputs.iter().position(|n| n == inp) {
                     if let Some(x) = xs.get(k) {
                         layer
-                            .check_input(slot, x.data())
+                            .check_input(slot, x.values())
                             .map_err(|e| Error::layer(&node.name, e.to_string()))?;
                     }
                 }
@@ -117,9 +117,10 @@ impl Model {
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
+        ex.ensure_targets(&self.nodes, &self.outputs, loss.targets)?;
         ex.ensure_staging(&self.nodes, &self.inputs, &self.outputs, batch)?;
         for (i, t) in xs.iter().chain(ys).enumerate() {
-            ex.stage(i, t.data())?;
+            ex.stage(i, t.values())?;
         }
         ex.pending = Some(batch);
         Ok(())
