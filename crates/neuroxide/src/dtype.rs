@@ -60,6 +60,30 @@ pub enum HostDataMut<'a> {
     BF16(&'a mut [bf16]),
 }
 
+impl<'a> From<&'a mut [f32]> for HostDataMut<'a> {
+    fn from(v: &'a mut [f32]) -> Self {
+        HostDataMut::F32(v)
+    }
+}
+
+impl<'a> From<&'a mut [i32]> for HostDataMut<'a> {
+    fn from(v: &'a mut [i32]) -> Self {
+        HostDataMut::I32(v)
+    }
+}
+
+impl<'a> From<&'a mut Vec<f32>> for HostDataMut<'a> {
+    fn from(v: &'a mut Vec<f32>) -> Self {
+        HostDataMut::F32(v)
+    }
+}
+
+impl<'a> From<&'a mut Vec<i32>> for HostDataMut<'a> {
+    fn from(v: &'a mut Vec<i32>) -> Self {
+        HostDataMut::I32(v)
+    }
+}
+
 impl HostData<'_> {
     /// The dtype of the values.
     pub fn dtype(&self) -> DType {
