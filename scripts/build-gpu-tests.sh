@@ -14,7 +14,8 @@ tests=()
 # Every integration test with a CUDA part: cuda_* plus the ones named here (matmul_exact too:
 # GPU hosts have AVX-512, which exercises the AVX-512 matmul path this machine lacks).
 for f in crates/neuroxide/tests/cuda_*.rs crates/neuroxide/tests/concurrency.rs \
-    crates/neuroxide/tests/async_input.rs crates/neuroxide/tests/matmul_exact.rs; do
+    crates/neuroxide/tests/async_input.rs crates/neuroxide/tests/matmul_exact.rs \
+    crates/neuroxide/tests/typed_buffers.rs; do
     [ -f "$f" ] && tests+=(--test "$(basename "$f" .rs)")
 done
 gpu_tests=" ${tests[*]} "

@@ -114,7 +114,10 @@ fn a_bad_token_id_is_a_clear_error() {
     neg[5] = -2;
     let neg = Tensor::from_i32(vec![2, c.seq], neg).unwrap();
     let e = m.predict(&neg).unwrap_err().to_string();
-    assert!(e.contains("id -2") && e.contains("vocabulary size 10"), "{e}");
+    assert!(
+        e.contains("id -2") && e.contains("vocabulary size 10"),
+        "{e}"
+    );
     let floats = x.to_f32();
     let e = m.predict(&floats).unwrap_err().to_string();
     assert!(

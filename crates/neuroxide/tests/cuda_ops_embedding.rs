@@ -110,7 +110,9 @@ fn bad_ids_are_named_with_the_vocabulary_size() {
         e.contains("id 65") && e.contains("vocabulary size 65") && e.contains("position 2"),
         "{e}"
     );
-    let e = check_ids("Embedding", &[0, -3], 65).unwrap_err().to_string();
+    let e = check_ids("Embedding", &[0, -3], 65)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("id -3") && e.contains("position 1") && e.contains("vocabulary size 65"),
         "{e}"

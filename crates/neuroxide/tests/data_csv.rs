@@ -128,7 +128,7 @@ fn headerless_numeric_file_with_target_index_and_auto_task() {
     let p20 = temp_file("int20.csv", rows(20).as_bytes());
     let d = read_csv(&p20, &CsvOptions::default()).unwrap();
     assert_eq!(d.task, Some(Task::Classification));
-    assert_eq!(d.targets.data()[19], 19.0);
+    assert_eq!(d.targets.ids().unwrap()[19], 19);
     // forcing regression keeps the raw values
     let d = read_csv(&p20, &CsvOptions::new().task(Task::Regression)).unwrap();
     assert_eq!(d.targets.data()[19], 190.0);

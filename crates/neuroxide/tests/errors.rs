@@ -110,10 +110,18 @@ fn class_label_out_of_range_names_the_row() {
     let floats = Tensor::new([4, 1], vec![0.0, 1.0, 1.0, 1.5]).unwrap();
     expect_err(
         "f32 labels",
-        &["target 0", "takes i32", "got a f32 tensor", "dtype mismatch", "to_i32"],
+        &[
+            "target 0",
+            "takes i32",
+            "got a f32 tensor",
+            "dtype mismatch",
+            "to_i32",
+        ],
         || m.train_on_batch(&x, &floats),
     );
-    expect_err("fractional label", &["position 3", "1.5"], || floats.to_i32());
+    expect_err("fractional label", &["position 3", "1.5"], || {
+        floats.to_i32()
+    });
     let nan = Tensor::new([4, 1], vec![f32::NAN, 1.0, 1.0, 1.0]).unwrap();
     expect_err("NaN label", &["position 0", "NaN"], || nan.to_i32());
     // Valid labels still train.

@@ -56,7 +56,11 @@ fn mnist_losses() -> Vec<u64> {
 /// Measured on commit 611bc08 (ids and labels as f32) with this file's code; CPU results are
 /// the same on every machine (exact mode).
 const CHAR_LOSSES_BEFORE: [u32; 4] = [1083248352, 1083451134, 1082998477, 1082674454];
-const MNIST_BEFORE: [u64; 3] = [4609883416358289408, 4606839535239902003, 4605133280969563832];
+const MNIST_BEFORE: [u64; 3] = [
+    4609883416358289408,
+    4606839535239902003,
+    4605133280969563832,
+];
 
 #[test]
 fn char_transformer_losses_are_bit_identical_to_f32_ids() {

@@ -579,7 +579,11 @@ impl Parser<'_> {
                 ));
             };
             let id = i32::try_from(i).map_err(|_| {
-                self.err(row.line, col + 1, format!("class index {i} exceeds the i32 range"))
+                self.err(
+                    row.line,
+                    col + 1,
+                    format!("class index {i} exceeds the i32 range"),
+                )
             })?;
             values.push(id);
         }

@@ -128,7 +128,12 @@ impl Buffers {
     pub fn check_typed(&self, kernel: &str, id: BufId, need: usize, dtype: DType) -> Result<()> {
         let b = self.get(id)?;
         if b.data.dtype() != dtype {
-            return Err(mismatch(&format!("cpu {kernel}"), id.0, b.data.dtype(), dtype));
+            return Err(mismatch(
+                &format!("cpu {kernel}"),
+                id.0,
+                b.data.dtype(),
+                dtype,
+            ));
         }
         let have = b.data.len();
         if need > have {

@@ -308,18 +308,22 @@ impl Backend for CpuBackend {
         self.bufs.check("count_correct", out, out_index + 1)?;
         let count = match target_kind {
             TargetKind::Dense => {
-                let ([pred, target], []) = self.bufs.ios(
-                    "count_correct",
-                    [(pred, n), (target, n)],
-                    [],
-                )?;
+                let ([pred, target], []) =
+                    self.bufs
+                        .ios("count_correct", [(pred, n), (target, n)], [])?;
                 reduce::count_correct(pred, loss::Targets::Dense(target), from_logits, rows, cols)
             }
             TargetKind::ClassIndex => {
                 let (labels, ([pred], [])) =
                     self.bufs
                         .ios_with_ids("count_correct", (target, rows), [(pred, n)], [])?;
-                reduce::count_correct(pred, loss::Targets::Classes(labels), from_logits, rows, cols)
+                reduce::count_correct(
+                    pred,
+                    loss::Targets::Classes(labels),
+                    from_logits,
+                    rows,
+                    cols,
+                )
             }
         };
         self.bufs.slice_mut("count_correct", out, out_index + 1)?[out_index] += count;
@@ -339,7 +343,8 @@ impl Backend for CpuBackend {
                 src.0
             ))
         })?;
-        self.bufs.slice_mut("accumulate_scalar", dst, dst_index + 1)?[dst_index] += v;
+        self.bufs
+            .slice_mut("accumulate_scalar", dst, dst_index + 1)?[dst_index] += v;
         Ok(())
     }
     fn clip_by_global_norm(

@@ -43,16 +43,15 @@ pub(super) fn batch_shape(rows: usize, dims: &[usize]) -> Vec<usize> {
 /// The dtype and shape of the target buffer of an output of per-sample shape `shape`: f32 of
 /// the output's shape for dense targets; for class labels, i32 with one label per prediction
 /// row (the output's shape without its last axis).
-pub(super) fn target_layout(
-    kind: TargetKind,
-    rows: usize,
-    shape: &Shape,
-) -> (DType, Vec<usize>) {
+pub(super) fn target_layout(kind: TargetKind, rows: usize, shape: &Shape) -> (DType, Vec<usize>) {
     match kind {
         TargetKind::Dense => (DType::F32, batch_shape(rows, shape.dims())),
         TargetKind::ClassIndex => {
             let dims = shape.dims();
-            (DType::I32, batch_shape(rows, &dims[..dims.len().saturating_sub(1)]))
+            (
+                DType::I32,
+                batch_shape(rows, &dims[..dims.len().saturating_sub(1)]),
+            )
         }
     }
 }
