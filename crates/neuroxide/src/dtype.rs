@@ -5,7 +5,6 @@
 //! layer to the kernels (`const int*` on CUDA) they are what they mean, and a buffer that holds
 //! ids can never be handed to a kernel that reads floats (every operand check compares dtypes).
 
-use half::bf16;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -49,7 +48,8 @@ impl fmt::Display for DType {
 pub enum HostData<'a> {
     F32(&'a [f32]),
     I32(&'a [i32]),
-    BF16(&'a [bf16]),
+    /// bf16 values as their bit patterns (no bf16 arithmetic on the host).
+    BF16(&'a [u16]),
 }
 
 /// Host memory of one dtype, borrowed for a download.
@@ -57,7 +57,7 @@ pub enum HostData<'a> {
 pub enum HostDataMut<'a> {
     F32(&'a mut [f32]),
     I32(&'a mut [i32]),
-    BF16(&'a mut [bf16]),
+    BF16(&'a mut [u16]),
 }
 
 impl<'a> From<&'a mut [f32]> for HostDataMut<'a> {
@@ -147,7 +147,7 @@ impl HostDataMut<'_> {
             HostDataMut::BF16(v) => (v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(*v)),
         };
         // SAFETY: plain-old-data slices viewed as their bytes, same lifetime; any byte pattern
-        // is a valid f32, i32 or bf16.
+        // is a valid f32, i32 or bf16 bit pattern.
         unsafe { std::slice::from_raw_parts_mut(ptr, len) }
     }
 }

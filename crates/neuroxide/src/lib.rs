@@ -14,7 +14,6 @@
 // which the CPU backend checks before calling.
 #[allow(clippy::expect_used, clippy::panic)]
 pub mod backend;
-pub mod bench;
 pub mod console;
 pub mod data;
 pub mod dtype;
@@ -24,7 +23,6 @@ pub mod device {
     pub use crate::backend::device::*;
 }
 pub mod error;
-pub mod examples;
 pub mod graph;
 pub mod io;
 pub mod layers;
@@ -33,11 +31,11 @@ pub mod math;
 pub mod memory;
 pub mod ops;
 pub mod optim;
+pub mod parity;
 pub mod philox;
 pub mod shape;
 pub mod tensor;
 pub mod train;
-pub mod validate;
 
 pub use backend::{Activation, Backend, BufId, LossKind, Mode, OptimizerKind, TargetKind};
 pub use device::Device;

@@ -4,13 +4,12 @@
 use crate::backend::{BufId, Copy2d};
 use crate::dtype::{mismatch, DType, HostData, HostDataMut};
 use crate::error::{Error, Result};
-use half::bf16;
 
 /// A buffer's values, stored in its dtype.
 pub(super) enum Storage {
     F32(Vec<f32>),
     I32(Vec<i32>),
-    BF16(Vec<bf16>),
+    BF16(Vec<u16>),
 }
 
 impl Storage {
@@ -18,7 +17,7 @@ impl Storage {
         match dtype {
             DType::F32 => Storage::F32(vec![0.0; len]),
             DType::I32 => Storage::I32(vec![0; len]),
-            DType::BF16 => Storage::BF16(vec![bf16::ZERO; len]),
+            DType::BF16 => Storage::BF16(vec![0u16; len]),
         }
     }
     fn dtype(&self) -> DType {

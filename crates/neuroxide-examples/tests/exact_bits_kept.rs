@@ -3,10 +3,10 @@
 //! test loss are pinned to the bits measured before the change (commit 611bc08, CPU).
 
 use neuroxide::data::text::{lm_batch, load_shakespeare, CharTokenizer};
-use neuroxide::examples::char_transformer::{self as ct, TransformerConfig};
-use neuroxide::examples::mnist::{self, MnistModel, MnistTrainOptions};
 use neuroxide::train::Verbosity;
 use neuroxide::Device;
+use neuroxide_examples::char_transformer::{self as ct, TransformerConfig};
+use neuroxide_examples::mnist::{self, MnistModel, MnistTrainOptions};
 use std::path::PathBuf;
 
 fn data_dir() -> PathBuf {
