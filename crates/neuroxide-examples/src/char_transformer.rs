@@ -68,7 +68,7 @@ pub fn swiglu(x: &SymbolicTensor, ff: usize, dim: usize) -> SymbolicTensor {
 /// The model (uncompiled), parameters initialised from `seed`.
 pub fn build(c: &TransformerConfig, seed: u64) -> Result<Model> {
     let g = Graph::new();
-    let ids = g.input([c.seq]);
+    let ids = g.input_ids([c.seq]); // i32 token ids
     let mut x = Embedding::new(c.vocab, c.dim).apply_named("token_embedding", &ids);
     x = PositionEmbedding::new().apply_named("position_embedding", &x);
     for i in 0..c.blocks {

@@ -19,6 +19,7 @@ pub mod data;
 /// Where a model runs (`Device::cpu()`, `Device::cuda(0)`, `Device::auto()`); defined with the
 /// backends it selects.
 pub mod distributed;
+pub mod dtype;
 pub mod device {
     pub use crate::backend::device::*;
 }
@@ -43,4 +44,4 @@ pub use error::{Error, Result};
 pub use graph::{Graph, LayerApply, Model, Sequential, SymbolicTensor};
 pub use loss::Loss;
 pub use shape::Shape;
-pub use tensor::{DType, Tensor};
+pub use tensor::{DType, HostData, HostDataMut, Tensor};

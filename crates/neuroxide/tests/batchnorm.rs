@@ -106,7 +106,8 @@ fn batches() -> Vec<(Tensor, Tensor)> {
     (0..5)
         .map(|_| {
             let x = Tensor::new([10, 2, 6, 5], rng.vec(600, -1.0, 1.0)).unwrap();
-            let y = Tensor::new([10, 1], (0..10).map(|_| rng.index(3) as f32).collect()).unwrap();
+            let y =
+                Tensor::from_i32([10, 1], (0..10).map(|_| rng.index(3) as i32).collect()).unwrap();
             (x, y)
         })
         .collect()

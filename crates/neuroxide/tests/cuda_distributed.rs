@@ -46,10 +46,10 @@ fn batch(b: usize) -> (Tensor, Tensor) {
     let x = (0..16 * 12)
         .map(|i| (((i * 7 + b) % 31) as f32 - 15.0) * 0.09)
         .collect();
-    let y = (0..16).map(|i| ((i + b) % 5) as f32).collect();
+    let y = (0..16).map(|i| ((i + b) % 5) as i32).collect();
     (
         Tensor::new([16, 12], x).expect("x"),
-        Tensor::new([16, 1], y).expect("y"),
+        Tensor::from_i32([16, 1], y).expect("y"),
     )
 }
 

@@ -63,9 +63,9 @@ fn data(rows: usize, width: usize, classes: usize) -> Dataset {
         .collect();
     x[1] = -0.0;
     x[2] = 1e-40;
-    let y = (0..rows).map(|i| ((i * 3) % classes) as f32).collect();
+    let y = (0..rows).map(|i| ((i * 3) % classes) as i32).collect();
     let x = Tensor::new([rows, width], x).expect("x");
-    let y = Tensor::new([rows, 1], y).expect("y");
+    let y = Tensor::from_i32([rows, 1], y).expect("y");
     Dataset::new(x, y).expect("dataset")
 }
 

@@ -55,10 +55,10 @@ fn batch(b: usize, rows: usize, width: usize, classes: usize) -> (Tensor, Tensor
     let x = (0..rows * width)
         .map(|i| (((i * 7 + b * 13) % 31) as f32 - 15.0) * 0.09)
         .collect();
-    let y = (0..rows).map(|i| ((i * 3 + b) % classes) as f32).collect();
+    let y = (0..rows).map(|i| ((i * 3 + b) % classes) as i32).collect();
     (
         Tensor::new([rows, width], x).expect("x"),
-        Tensor::new([rows, 1], y).expect("y"),
+        Tensor::from_i32([rows, 1], y).expect("y"),
     )
 }
 
@@ -154,10 +154,10 @@ fn split(x: &Tensor, y: &Tensor, r: usize) -> Vec<(Tensor, Tensor)> {
     (0..r)
         .map(|k| {
             let xd = x.data()[k * rows * xw..(k + 1) * rows * xw].to_vec();
-            let yd = y.data()[k * rows * yw..(k + 1) * rows * yw].to_vec();
+            let yd = y.ids().expect("labels")[k * rows * yw..(k + 1) * rows * yw].to_vec();
             (
                 Tensor::new(xs.clone(), xd).expect("x shard"),
-                Tensor::new([rows, yw], yd).expect("y shard"),
+                Tensor::from_i32([rows, yw], yd).expect("y shard"),
             )
         })
         .collect()

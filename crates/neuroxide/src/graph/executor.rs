@@ -7,13 +7,16 @@
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
 //! Parameter gradients of a shared layer are added the same way (see `param_grads.rs`).
 
+mod bytes;
 mod cross_rank;
 mod losses;
-mod shards;
-mod bytes;
 mod param_grads;
 mod scalars;
+mod shards;
 mod staging;
+mod targets;
+
+use targets::{batch_shape, target_layout};
 
 pub use bytes::PlannedBytes;
 use param_grads::ParamGrads;
@@ -21,7 +24,8 @@ pub(crate) use scalars::Scalar;
 
 use super::node::Node;
 use super::step::{Phase, StepKey, StepPlan, StepRecordings};
-use crate::backend::{Backend, BufId, OptimizerKind, OptimizerStep, StepBlock};
+use crate::backend::{Backend, BufId, OptimizerKind, OptimizerStep, StepBlock, TargetKind};
+use crate::dtype::{DType, HostData};
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
@@ -61,6 +65,9 @@ pub(crate) struct Executor {
     pub state: Vec<[Option<BufId>; 2]>,
     pub state_for: Option<OptimizerKind>,
     targets: Vec<BufId>,
+    /// How the target buffers store targets: f32 rows (`Dense`) or one i32 class label per
+    /// prediction row (`ClassIndex`); set by the loss ([`Executor::ensure_targets`]).
+    target_kind: TargetKind,
     /// `[loss of output o | running loss sum of output o | running correct count of output o]`.
     scalars: BufId,
     norm_partials: BufId,
@@ -149,6 +156,7 @@ impl Executor {
             state: vec![[None, None]; weights.len()],
             state_for: None,
             targets: Vec::new(),
+            target_kind: TargetKind::Dense,
             scalars,
             norm_partials,
             steps: 0,
@@ -181,28 +189,36 @@ impl Executor {
         }
         let b = &mut self.backend;
         let mut all = Vec::new();
-        let mut alloc = |b: &mut Box<dyn Backend>, n: usize| -> Result<BufId> {
-            let id = b.alloc(n)?;
-            all.push(id);
-            Ok(id)
-        };
+        // Every per-batch buffer with its dtype and shape (`[capacity, ...]` where it has one).
+        let mut alloc_typed =
+            |b: &mut Box<dyn Backend>, dtype: DType, shape: &[usize]| -> Result<BufId> {
+                let id = b.alloc_typed(dtype, shape)?;
+                all.push(id);
+                Ok(id)
+            };
         let mut out = Vec::with_capacity(nodes.len());
         let mut grad = Vec::with_capacity(nodes.len());
         let mut workspace = Vec::with_capacity(nodes.len());
         for node in nodes {
-            let n = capacity * node.shape.numel();
-            out.push(alloc(b, n)?);
+            // A node's output: its dtype (i32 for an id input) and shape `[capacity, ...]`.
+            let shape = batch_shape(capacity, node.shape.dims());
+            out.push(alloc_typed(b, node.dtype, &shape)?);
             grad.push(match node.layer {
-                Some(_) => Some(alloc(b, n)?),
+                Some(_) => Some(alloc_typed(b, DType::F32, &shape)?),
                 None => None,
             });
+            // Per-sample workspaces ([capacity, per_sample]), then the fixed-size ones.
             let ws = match &node.layer {
                 Some(l) => l
                     .workspace(&node.input_shapes, &node.shape)
                     .into_iter()
-                    .map(|per_sample| capacity * per_sample)
-                    .chain(l.fixed_workspace(&node.input_shapes))
-                    .map(|n| alloc(b, n))
+                    .map(|per_sample| vec![capacity, per_sample])
+                    .chain(
+                        l.fixed_workspace(&node.input_shapes)
+                            .into_iter()
+                            .map(|n| vec![n]),
+                    )
+                    .map(|dims| alloc_typed(b, DType::F32, &dims))
                     .collect::<Result<Vec<_>>>()?,
                 None => Vec::new(),
             };
@@ -225,7 +241,11 @@ impl Executor {
                         EdgeGrad::Direct(g)
                     }
                     Some(g) => EdgeGrad::Accumulate {
-                        edge: alloc(b, capacity * nodes[src].shape.numel())?,
+                        edge: alloc_typed(
+                            b,
+                            DType::F32,
+                            &batch_shape(capacity, nodes[src].shape.dims()),
+                        )?,
                         into: g,
                     },
                 };
@@ -237,9 +257,13 @@ impl Executor {
                 edges[i].push(e);
             }
         }
+        let target_kind = self.target_kind;
         let targets = outputs
             .iter()
-            .map(|&o| alloc(b, capacity * nodes[o].shape.numel()))
+            .map(|&o| {
+                let (dtype, shape) = target_layout(target_kind, capacity, &nodes[o].shape);
+                alloc_typed(b, dtype, &shape)
+            })
             .collect::<Result<Vec<_>>>()?;
         self.in_bufs = nodes
             .iter()
@@ -554,9 +578,9 @@ impl Executor {
         self.backend.optimizer_step_all(&self.optimizer_steps)
     }
 
-    /// Copies a host batch into a device buffer (checked length).
-    pub fn upload(&mut self, dst: BufId, values: &[f32]) -> Result<()> {
-        self.backend.upload(dst, 0, values)
+    /// Copies a host batch into a device buffer (checked length and dtype).
+    pub fn upload(&mut self, dst: BufId, values: HostData<'_>) -> Result<()> {
+        self.backend.upload_values(dst, 0, values)
     }
 
     /// Downloads the first `dst.len()` values of a node's output.

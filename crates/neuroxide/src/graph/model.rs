@@ -10,6 +10,7 @@ use super::executor::Executor;
 pub(crate) use super::node::Node;
 use crate::backend::{OptimizerKind, TargetKind};
 use crate::device::Device;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::Loss;
@@ -297,6 +298,28 @@ impl Model {
                     t.rows()
                 )));
             }
+            let want_dtype = if loss.is_none() {
+                self.nodes[n].dtype
+            } else if class_index {
+                DType::I32
+            } else {
+                DType::F32
+            };
+            if t.dtype() != want_dtype {
+                let hint = match (loss.is_some(), want_dtype) {
+                    (true, DType::I32) => " (class labels; convert with Tensor::to_i32)",
+                    (false, DType::I32) => " (token ids; convert with Tensor::to_i32)",
+                    (false, _) => " (declare id inputs with Graph::input_ids)",
+                    (true, _) => "",
+                };
+                return Err(Error::invalid(format!(
+                    "{what} {i} ('{}') takes {want_dtype} values{hint}, got a {} tensor of shape \
+                     {:?} (dtype mismatch)",
+                    self.nodes[n].name,
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
             if t.row_len() != want {
                 let expect = if class_index {
                     format!("{want} class index(es) per sample")
@@ -311,8 +334,8 @@ impl Model {
             }
             if class_index {
                 let classes = shape.last();
-                for (r, &v) in t.data().iter().enumerate() {
-                    if !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < classes) {
+                for (r, &v) in t.ids()?.iter().enumerate() {
+                    if usize::try_from(v).map_or(true, |c| c >= classes) {
                         return Err(Error::invalid(format!(
                             "target {i}, row {r}: {v} is not a class index in 0..{classes}"
                         )));
@@ -326,18 +349,21 @@ impl Model {
         Ok(rows)
     }
 
-    fn upload_batch(&mut self, xs: &[&Tensor], ys: &[&Tensor]) -> Result<()> {
+    /// Uploads a checked batch: inputs in their declared dtypes, targets in the layout of
+    /// the compiled loss (`targets`: i32 class labels or f32 rows).
+    fn upload_batch(&mut self, xs: &[&Tensor], ys: &[&Tensor], targets: TargetKind) -> Result<()> {
         let ex = self
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
+        ex.ensure_targets(&self.nodes, &self.outputs, targets)?;
         for (x, &n) in xs.iter().zip(&self.inputs) {
             let b = ex.node_output(n);
-            ex.upload(b, x.data())?;
+            ex.upload(b, x.values())?;
         }
         for (o, y) in ys.iter().enumerate() {
             let b = ex.target(o);
-            ex.upload(b, y.data())?;
+            ex.upload(b, y.values())?;
         }
         Ok(())
     }
@@ -361,7 +387,7 @@ impl Model {
             )));
         }
         self.ensure_exec(batch)?;
-        self.upload_batch(xs, ys)?;
+        self.upload_batch(xs, ys, config.loss.targets)?;
         let seed = self.seed;
         let ex = self
             .exec
@@ -402,7 +428,7 @@ impl Model {
                 .ok_or_else(|| Error::invalid("executor missing"))?;
             for (x, &n) in chunk.iter().zip(&self.inputs) {
                 let b = ex.node_output(n);
-                ex.upload(b, x.data())?;
+                ex.upload(b, x.values())?;
             }
             // The loss only names the recording's kind; prediction computes none.
             let loss = self.config.as_ref().map_or(Loss::mse(), |c| c.loss);
@@ -445,6 +471,17 @@ impl Model {
                 )
             })
             .collect()
+    }
+
+    /// The dtype of every node's output, in the order of [`Model::layers`] (a model input's
+    /// declared dtype; f32 for layers).
+    pub fn node_dtypes(&self) -> Vec<DType> {
+        self.nodes.iter().map(|n| n.dtype).collect()
+    }
+
+    /// The dtypes of the model inputs.
+    pub fn input_dtypes(&self) -> Vec<DType> {
+        self.inputs.iter().map(|&i| self.nodes[i].dtype).collect()
     }
 
     /// Names of the input and output nodes.

@@ -21,6 +21,7 @@
 //! ```
 
 use super::{NodeDef, SymbolicTensor};
+use crate::dtype::DType;
 use crate::layers::Layer;
 use crate::shape::Shape;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,6 +74,7 @@ impl SharedLayer {
             name,
             layer: Some(self.layer.clone_box()),
             input_shape: Shape::default(),
+            dtype: DType::F32,
             inputs: inputs.iter().map(|&s| s.clone()).collect(),
             shared: Some(self.id),
         })

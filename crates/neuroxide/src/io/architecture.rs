@@ -4,6 +4,7 @@
 
 use super::preprocessing::Preprocessing;
 use crate::backend::OptimizerKind;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Model, NodeDef, SharedLayer, SymbolicTensor};
 use crate::layers::layer_from_config;
@@ -32,6 +33,34 @@ pub struct NodeSpec {
     /// Absent otherwise (and in files written before shared layers existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shares: Option<String>,
+}
+
+/// The `config` of an Input node: `{"dtype": "i32"}` for an id input, nothing (null) for an
+/// f32 one, so files of f32 models are unchanged.
+fn input_config(dtype: DType) -> serde_json::Value {
+    match dtype {
+        DType::F32 => serde_json::Value::Null,
+        d => serde_json::json!({ "dtype": d.name() }),
+    }
+}
+
+/// The dtype of an Input node from its `config`: f32 when absent (files written before inputs
+/// had dtypes), else `"f32"`, `"i32"` or `"bf16"`.
+fn input_dtype(config: &serde_json::Value) -> std::result::Result<DType, String> {
+    let name = match config {
+        serde_json::Value::Null => return Ok(DType::F32),
+        serde_json::Value::Object(m) if m.is_empty() => return Ok(DType::F32),
+        serde_json::Value::Object(m) if m.len() == 1 && m.contains_key("dtype") => &m["dtype"],
+        other => return Err(format!("an Input's config holds only 'dtype', got {other}")),
+    };
+    match name.as_str() {
+        Some("f32") => Ok(DType::F32),
+        Some("i32") => Ok(DType::I32),
+        Some("bf16") => Ok(DType::BF16),
+        _ => Err(format!(
+            "input dtype {name} is not one of \"f32\", \"i32\", \"bf16\""
+        )),
+    }
 }
 
 /// What `compile` set.
@@ -80,10 +109,14 @@ impl Architecture {
             .layers()
             .into_iter()
             .zip(model.shares())
-            .map(|((name, layer, inputs, shape), shares)| NodeSpec {
+            .zip(model.node_dtypes())
+            .map(|(((name, layer, inputs, shape), shares), dtype)| NodeSpec {
                 name,
                 kind: layer.map_or_else(|| "Input".to_string(), |l| l.kind().to_string()),
-                config: layer.map_or(serde_json::Value::Null, |l| l.config()),
+                config: match layer {
+                    Some(l) => l.config(),
+                    None => input_config(dtype),
+                },
                 inputs,
                 shape: shape.dims().to_vec(),
                 shares,
@@ -251,11 +284,14 @@ impl Architecture {
                         n.name, n.inputs
                     )));
                 }
+                let dtype = input_dtype(&n.config)
+                    .map_err(|e| Error::Format(format!("node '{}': {e}", n.name)))?;
                 let mut defs = g.0.borrow_mut();
                 defs.push(NodeDef {
                     name: Some(n.name.clone()),
                     layer: None,
                     input_shape: Shape(n.shape.clone()),
+                    dtype,
                     inputs: Vec::new(),
                     shared: None,
                 });

@@ -38,6 +38,7 @@ pub use serialize::layer_from_config;
 pub use spatial_dropout::SpatialDropout2D;
 
 use crate::backend::{Backend, BufId};
+use crate::dtype::{DType, HostData};
 use crate::error::Result;
 use crate::shape::Shape;
 
@@ -138,10 +139,16 @@ pub trait Layer: Send + Sync {
     fn fixed_workspace(&self, _inputs: &[Shape]) -> Vec<usize> {
         Vec::new()
     }
+    /// The dtype input `input` must have: f32 for every layer but those that read integer
+    /// ids (Embedding: i32). Model building checks each input against it, so ids never reach
+    /// a layer that reads floats; the output of every layer is f32.
+    fn input_dtype(&self, _input: usize) -> DType {
+        DType::F32
+    }
     /// Checks the values of input `input` on the host before a batch that feeds this layer
     /// directly from a model input is uploaded (Embedding: every token id in range). Most
     /// layers accept any value.
-    fn check_input(&self, _input: usize, _values: &[f32]) -> Result<()> {
+    fn check_input(&self, _input: usize, _values: HostData<'_>) -> Result<()> {
         Ok(())
     }
     /// Computes the output.

@@ -7,7 +7,7 @@
 
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::layers::{GradIo, Io, Layer, LayerCtx, ParamSpec};
-use neuroxide::{Backend, BufId, Shape};
+use neuroxide::{Backend, BufId, DType, HostData, Shape};
 
 /// SplitMix64: a tiny deterministic generator for test data (not for the library).
 pub struct Rng(u64);
@@ -89,11 +89,16 @@ impl LayerHarness {
             .unwrap_or_else(|e| panic!("{}: output_shape failed: {e}", layer.kind()));
         let param_specs = layer.params(&input_shapes);
         let mut be = CpuBackend::new(1);
-        let mut alloc = |n: usize| be.alloc(n).expect("alloc");
+        // Inputs in the dtype the layer reads (i32 token ids for an Embedding).
         let inputs: Vec<BufId> = input_shapes
             .iter()
-            .map(|s| alloc(batch * s.numel()))
+            .enumerate()
+            .map(|(i, s)| {
+                be.alloc_typed(layer.input_dtype(i), &[batch * s.numel()])
+                    .expect("alloc")
+            })
             .collect();
+        let mut alloc = |n: usize| be.alloc(n).expect("alloc");
         let out_n = batch * output_shape.numel();
         let output = alloc(out_n);
         let params: Vec<BufId> = param_specs.iter().map(|p| alloc(p.shape.numel())).collect();
@@ -164,8 +169,16 @@ impl LayerHarness {
     fn upload(&mut self, inputs: &[Vec<f32>], params: &[Vec<f32>]) {
         assert_eq!(inputs.len(), self.inputs.len(), "number of inputs");
         assert_eq!(params.len(), self.params.len(), "number of parameters");
-        for (b, v) in self.inputs.iter().zip(inputs) {
-            self.be.upload(*b, 0, v).expect("upload input");
+        for (i, (b, v)) in self.inputs.iter().zip(inputs).enumerate() {
+            if self.layer.input_dtype(i) == DType::I32 {
+                // Test inputs of id layers are small integers written as f32 here.
+                let ids: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+                self.be
+                    .upload_values(*b, 0, HostData::I32(&ids))
+                    .expect("upload ids");
+            } else {
+                self.be.upload(*b, 0, v).expect("upload input");
+            }
         }
         for (b, v) in self.params.iter().zip(params) {
             self.be.upload(*b, 0, v).expect("upload param");
@@ -362,11 +375,11 @@ pub fn blobs(n: usize, seed: u32) -> Dataset {
             let noise = (r.next_f32() + r.next_f32() + r.next_f32() - 1.5) * 1.2;
             x.push(centre + noise);
         }
-        y.push(c as f32);
+        y.push(c as i32);
     }
     Dataset::new(
         Tensor::new([n, 4], x).unwrap(),
-        Tensor::new([n, 1], y).unwrap(),
+        Tensor::from_i32([n, 1], y).unwrap(),
     )
     .unwrap()
 }

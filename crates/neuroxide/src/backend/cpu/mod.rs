@@ -4,6 +4,7 @@
 //! arguments (sizes, aliasing) before running it, so a planning bug is an error, not UB.
 
 pub mod activation;
+mod buffers;
 pub mod elementwise;
 pub mod loss;
 pub mod matmul;
@@ -16,7 +17,9 @@ use crate::backend::device::Device;
 use crate::backend::{
     Activation, Backend, BufId, Copy2d, LossArgs, Matmul, OptimizerStep, StepBlock, TargetKind,
 };
+use crate::dtype::{DType, HostData, HostDataMut};
 use crate::error::{Error, Result};
+use buffers::Buffers;
 use pool::ThreadPool;
 
 /// Number of CPU threads to use when the caller says 0: `NEUROXIDE_THREADS`, else all cores.
@@ -34,11 +37,7 @@ pub struct CpuBackend {
     pool: ThreadPool,
 }
 
-/// Borrowed kernel operands: `N` inputs and `M` outputs.
-pub type KernelOperands<'a, const N: usize, const M: usize> = ([&'a [f32]; N], [&'a mut [f32]; M]);
-
-/// The buffer table, with checked borrows for kernels.
-struct Buffers(Vec<Vec<f32>>);
+pub use buffers::KernelOperands;
 
 impl CpuBackend {
     /// A CPU backend with `threads` threads (0 = [`default_threads`]).
@@ -49,7 +48,7 @@ impl CpuBackend {
             threads
         };
         CpuBackend {
-            bufs: Buffers(Vec::new()),
+            bufs: Buffers::default(),
             pool: ThreadPool::new(threads),
         }
     }
@@ -59,7 +58,7 @@ impl CpuBackend {
         &self.pool
     }
 
-    /// A buffer's values.
+    /// An f32 buffer's values.
     pub fn slice(&self, id: BufId) -> Result<&[f32]> {
         self.bufs.slice(id)
     }
@@ -77,86 +76,20 @@ impl CpuBackend {
         let ops = self.bufs.ios(kernel, ins, outs)?;
         Ok((&self.pool, ops))
     }
-}
 
-impl Buffers {
-    fn slice(&self, id: BufId) -> Result<&[f32]> {
-        self.0
-            .get(id.0 as usize)
-            .map(Vec::as_slice)
-            .ok_or_else(|| Error::backend(format!("cpu: unknown buffer {}", id.0)))
-    }
-
-    pub fn check(&self, kernel: &str, id: BufId, need: usize) -> Result<()> {
-        let have = self.slice(id)?.len();
-        if need > have {
-            return Err(Error::backend(format!(
-                "cpu {kernel}: buffer {} holds {have} values, the kernel needs {need}",
-                id.0
-            )));
-        }
-        Ok(())
-    }
-
-    /// Borrows `N` input buffers and one distinct output buffer (first `len` values of each).
-    pub fn io<const N: usize>(
+    /// [`CpuBackend::operands`] with one more input first: an i32 buffer of ids or class
+    /// labels (buffer, values touched), borrowed as `&[i32]`. An f32 buffer there is a dtype
+    /// error naming both dtypes.
+    #[allow(clippy::type_complexity)]
+    pub fn operands_with_ids<const N: usize, const M: usize>(
         &mut self,
         kernel: &str,
-        ins: [(BufId, usize); N],
-        out: (BufId, usize),
-    ) -> Result<([&[f32]; N], &mut [f32])> {
-        let (ins, [out]) = self.ios(kernel, ins, [out])?;
-        Ok((ins, out))
-    }
-
-    /// Borrows `N` input buffers and `M` output buffers (first `len` values of each). Outputs
-    /// must be distinct from each other and from the inputs; an entry of length 0 is unused and
-    /// yields an empty slice.
-    pub fn ios<const N: usize, const M: usize>(
-        &mut self,
-        kernel: &str,
+        ids: (BufId, usize),
         ins: [(BufId, usize); N],
         outs: [(BufId, usize); M],
-    ) -> Result<KernelOperands<'_, N, M>> {
-        for &(id, len) in ins.iter().chain(outs.iter()) {
-            self.check(kernel, id, len)?;
-        }
-        for (i, &(o, olen)) in outs.iter().enumerate() {
-            let clash = ins.iter().any(|&(id, len)| len > 0 && id == o)
-                || outs[i + 1..].iter().any(|&(id, len)| len > 0 && id == o);
-            if olen > 0 && clash {
-                return Err(Error::backend(format!(
-                    "cpu {kernel}: output buffer {} aliases another operand",
-                    o.0
-                )));
-            }
-        }
-        let base = self.0.as_mut_ptr();
-        // SAFETY: indices were checked above, and every non-empty output is distinct from all
-        // other operands, so no mutable borrow aliases another borrow. Borrows end with `&mut self`.
-        unsafe {
-            let ins = ins.map(|(id, len)| &(&*base.add(id.0 as usize))[..len]);
-            let outs = outs.map(|(id, len)| {
-                if len == 0 {
-                    &mut [][..]
-                } else {
-                    &mut (&mut *base.add(id.0 as usize))[..len]
-                }
-            });
-            Ok((ins, outs))
-        }
-    }
-
-    /// Mutable access to two distinct buffers.
-    pub fn two_mut(&mut self, a: BufId, b: BufId) -> Result<(&mut Vec<f32>, &mut Vec<f32>)> {
-        if a == b {
-            return Err(Error::backend(format!("cpu: buffer {} passed twice", a.0)));
-        }
-        self.slice(a)?;
-        self.slice(b)?;
-        let base = self.0.as_mut_ptr();
-        // SAFETY: distinct, checked indices.
-        unsafe { Ok((&mut *base.add(a.0 as usize), &mut *base.add(b.0 as usize))) }
+    ) -> Result<(&ThreadPool, &[i32], KernelOperands<'_, N, M>)> {
+        let (ids, ops) = self.bufs.ios_with_ids(kernel, ids, ins, outs)?;
+        Ok((&self.pool, ids, ops))
     }
 }
 
@@ -172,65 +105,36 @@ impl Backend for CpuBackend {
             threads: self.pool.threads(),
         }
     }
-    fn alloc(&mut self, len: usize) -> Result<BufId> {
-        let id = u32::try_from(self.bufs.0.len())
-            .map_err(|_| Error::backend("cpu: too many buffers"))?;
-        self.bufs.0.push(vec![0.0; len]);
-        Ok(BufId(id))
+    fn alloc_typed(&mut self, dtype: DType, shape: &[usize]) -> Result<BufId> {
+        self.bufs.alloc(dtype, shape)
     }
     fn free(&mut self, buf: BufId) -> Result<()> {
-        let b = self
-            .bufs
-            .0
-            .get_mut(buf.0 as usize)
-            .ok_or_else(|| Error::backend(format!("cpu: unknown buffer {}", buf.0)))?;
-        *b = Vec::new();
-        Ok(())
+        self.bufs.free(buf)
+    }
+    fn buf_dtype(&self, buf: BufId) -> Option<DType> {
+        self.bufs.dtype(buf)
+    }
+    fn buf_shape(&self, buf: BufId) -> Option<Vec<usize>> {
+        self.bufs.get(buf).ok().map(|b| b.shape.clone())
     }
     fn buf_len(&self, buf: BufId) -> usize {
-        self.bufs.slice(buf).map_or(0, <[f32]>::len)
+        self.bufs.len(buf)
     }
-    fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()> {
-        self.bufs.check("upload", dst, offset + src.len())?;
-        self.bufs.0[dst.0 as usize][offset..offset + src.len()].copy_from_slice(src);
-        Ok(())
+    fn upload_values(&mut self, dst: BufId, offset: usize, src: HostData<'_>) -> Result<()> {
+        self.bufs.upload(dst, offset, src)
     }
-    fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()> {
-        self.bufs.check("download", src, offset + dst.len())?;
-        dst.copy_from_slice(&self.bufs.0[src.0 as usize][offset..offset + dst.len()]);
-        Ok(())
+    fn download_values(&mut self, src: BufId, offset: usize, dst: HostDataMut<'_>) -> Result<()> {
+        self.bufs.download(src, offset, dst)
     }
     fn synchronize(&mut self) -> Result<()> {
         Ok(())
     }
     fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
-        self.bufs.check("fill", dst, len)?;
-        self.bufs.0[dst.0 as usize][..len].fill(value);
+        self.bufs.slice_mut("fill", dst, len)?[..len].fill(value);
         Ok(())
     }
     fn copy_2d(&mut self, c: &Copy2d) -> Result<()> {
-        if c.rows == 0 || c.cols == 0 {
-            return Ok(());
-        }
-        let src_need = c.src_offset + (c.rows - 1) * c.src_stride + c.cols;
-        let dst_need = c.dst_offset + (c.rows - 1) * c.dst_stride + c.cols;
-        self.bufs.check("copy_2d", c.src, src_need)?;
-        self.bufs.check("copy_2d", c.dst, dst_need)?;
-        if c.src == c.dst {
-            let buf = &mut self.bufs.0[c.src.0 as usize];
-            for r in 0..c.rows {
-                let s = c.src_offset + r * c.src_stride;
-                buf.copy_within(s..s + c.cols, c.dst_offset + r * c.dst_stride);
-            }
-            return Ok(());
-        }
-        let (src, dst) = self.bufs.two_mut(c.src, c.dst)?;
-        for r in 0..c.rows {
-            let s = c.src_offset + r * c.src_stride;
-            let d = c.dst_offset + r * c.dst_stride;
-            dst[d..d + c.cols].copy_from_slice(&src[s..s + c.cols]);
-        }
-        Ok(())
+        self.bufs.copy_2d(c)
     }
     fn matmul(&mut self, mm: &Matmul) -> Result<()> {
         let (m, n, k) = (mm.m, mm.n, mm.k);
@@ -323,8 +227,7 @@ impl Backend for CpuBackend {
         Ok(())
     }
     fn scale(&mut self, x: BufId, n: usize, s: f32) -> Result<()> {
-        self.bufs.check("scale", x, n)?;
-        for v in &mut self.bufs.0[x.0 as usize][..n] {
+        for v in &mut self.bufs.slice_mut("scale", x, n)?[..n] {
             *v *= s;
         }
         Ok(())
@@ -345,7 +248,7 @@ impl Backend for CpuBackend {
         let step = match step_block {
             Some(b) => {
                 self.bufs.check("dropout_forward", b, StepBlock::LEN)?;
-                self.bufs.0[b.0 as usize][StepBlock::DROPOUT_STEP].to_bits()
+                self.bufs.slice(b)?[StepBlock::DROPOUT_STEP].to_bits()
             }
             None => step,
         };
@@ -357,10 +260,6 @@ impl Backend for CpuBackend {
     }
     fn loss(&mut self, a: &LossArgs) -> Result<()> {
         let n = a.rows * a.cols;
-        let target_len = match a.target_kind {
-            TargetKind::Dense => n,
-            TargetKind::ClassIndex => a.rows,
-        };
         self.bufs.check("loss", a.loss_out, a.loss_index + 1)?;
         if let Some(r) = a.running_index {
             self.bufs.check("loss", a.loss_out, r + 1)?;
@@ -368,11 +267,26 @@ impl Backend for CpuBackend {
         if a.loss_out == a.grad || a.loss_out == a.pred || a.loss_out == a.target {
             return Err(Error::backend("cpu loss: loss_out aliases another operand"));
         }
-        let ([pred, target], grad) =
-            self.bufs
-                .io("loss", [(a.pred, n), (a.target, target_len)], (a.grad, n))?;
-        let value = loss::loss(a.kind, a.target_kind, pred, target, grad, a.rows, a.cols)?;
-        let out = &mut self.bufs.0[a.loss_out.0 as usize];
+        let value = match a.target_kind {
+            TargetKind::Dense => {
+                let ([pred, target], grad) =
+                    self.bufs
+                        .io("loss", [(a.pred, n), (a.target, n)], (a.grad, n))?;
+                let targets = loss::Targets::Dense(target);
+                loss::loss(a.kind, targets, pred, grad, a.rows, a.cols)?
+            }
+            TargetKind::ClassIndex => {
+                let (labels, ([pred], [grad])) = self.bufs.ios_with_ids(
+                    "loss",
+                    (a.target, a.rows),
+                    [(a.pred, n)],
+                    [(a.grad, n)],
+                )?;
+                let targets = loss::Targets::Classes(labels);
+                loss::loss(a.kind, targets, pred, grad, a.rows, a.cols)?
+            }
+        };
+        let out = self.bufs.slice_mut("loss", a.loss_out, a.loss_index + 1)?;
         out[a.loss_index] = value;
         if let Some(r) = a.running_index {
             out[r] += value;
@@ -390,22 +304,29 @@ impl Backend for CpuBackend {
         out: BufId,
         out_index: usize,
     ) -> Result<()> {
-        let target_len = match target_kind {
-            TargetKind::Dense => rows * cols,
-            TargetKind::ClassIndex => rows,
-        };
-        self.bufs.check("count_correct", pred, rows * cols)?;
-        self.bufs.check("count_correct", target, target_len)?;
+        let n = rows * cols;
         self.bufs.check("count_correct", out, out_index + 1)?;
-        let count = reduce::count_correct(
-            &self.bufs.slice(pred)?[..rows * cols],
-            &self.bufs.slice(target)?[..target_len],
-            target_kind,
-            from_logits,
-            rows,
-            cols,
-        );
-        self.bufs.0[out.0 as usize][out_index] += count;
+        let count = match target_kind {
+            TargetKind::Dense => {
+                let ([pred, target], []) =
+                    self.bufs
+                        .ios("count_correct", [(pred, n), (target, n)], [])?;
+                reduce::count_correct(pred, loss::Targets::Dense(target), from_logits, rows, cols)
+            }
+            TargetKind::ClassIndex => {
+                let (labels, ([pred], [])) =
+                    self.bufs
+                        .ios_with_ids("count_correct", (target, rows), [(pred, n)], [])?;
+                reduce::count_correct(
+                    pred,
+                    loss::Targets::Classes(labels),
+                    from_logits,
+                    rows,
+                    cols,
+                )
+            }
+        };
+        self.bufs.slice_mut("count_correct", out, out_index + 1)?[out_index] += count;
         Ok(())
     }
     fn accumulate_scalar(
@@ -415,10 +336,15 @@ impl Backend for CpuBackend {
         dst: BufId,
         dst_index: usize,
     ) -> Result<()> {
-        self.bufs.check("accumulate_scalar", src, src_index + 1)?;
-        self.bufs.check("accumulate_scalar", dst, dst_index + 1)?;
-        let v = self.bufs.0[src.0 as usize][src_index];
-        self.bufs.0[dst.0 as usize][dst_index] += v;
+        let v = self.bufs.slice(src)?.get(src_index).copied();
+        let v = v.ok_or_else(|| {
+            Error::backend(format!(
+                "cpu accumulate_scalar: buffer {} has no value {src_index}",
+                src.0
+            ))
+        })?;
+        self.bufs
+            .slice_mut("accumulate_scalar", dst, dst_index + 1)?[dst_index] += v;
         Ok(())
     }
     fn clip_by_global_norm(

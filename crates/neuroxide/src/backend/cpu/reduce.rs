@@ -1,7 +1,7 @@
 //! Reductions: global-norm clipping and accuracy counts (column sums and sums of squares are
 //! chunked ops in `crate::ops::reduce`). Orders are those documented on the `Backend` methods.
 
-use crate::backend::TargetKind;
+use super::loss::Targets;
 
 /// The factor global-norm clipping multiplies every gradient by, or `None` when the norm is
 /// within `max_norm`.
@@ -27,10 +27,11 @@ pub fn argmax(row: &[f32]) -> usize {
 }
 
 /// Number of correct predictions (see `Backend::count_correct`).
+/// A class index that is negative or not below `cols` never counts as correct (the loss of
+/// the same batch reports it as an error).
 pub fn count_correct(
     pred: &[f32],
-    target: &[f32],
-    target_kind: TargetKind,
+    targets: Targets<'_>,
     from_logits: bool,
     rows: usize,
     cols: usize,
@@ -39,14 +40,18 @@ pub fn count_correct(
     for i in 0..rows {
         let ok = if cols == 1 {
             let threshold = if from_logits { 0.0 } else { 0.5 };
-            (pred[i] >= threshold) == (target[i] >= 0.5)
+            let positive = match targets {
+                Targets::Dense(t) => t[i] >= 0.5,
+                Targets::Classes(l) => l[i] >= 1,
+            };
+            (pred[i] >= threshold) == positive
         } else {
             let p = argmax(&pred[i * cols..(i + 1) * cols]);
-            let t = match target_kind {
-                TargetKind::ClassIndex => target[i] as usize,
-                TargetKind::Dense => argmax(&target[i * cols..(i + 1) * cols]),
+            let t = match targets {
+                Targets::Classes(l) => usize::try_from(l[i]).ok().filter(|&t| t < cols),
+                Targets::Dense(t) => Some(argmax(&t[i * cols..(i + 1) * cols])),
             };
-            p == t
+            t == Some(p)
         };
         if ok {
             count += 1.0;

@@ -12,6 +12,7 @@ use super::compile::{self, Family};
 use super::context::{self, drv, DeviceShared, Func};
 use super::launch::{blocks_for, KArgs, BLOCK};
 use crate::backend::{Activation, BackendStats, BufId};
+use crate::dtype::{mismatch, DType};
 use crate::error::{Error, Result};
 use cudarc::driver::{result as cu, sys, CudaStream};
 use std::collections::HashMap;
@@ -20,11 +21,14 @@ use std::sync::Arc;
 /// The statistics a [`CudaBackend`] keeps (see [`BackendStats`]).
 pub type CudaStats = BackendStats;
 
-/// A live buffer: its block and its length in f32 values.
-#[derive(Clone, Copy)]
+/// A live buffer: its block, its length in values, its dtype and shape (the buffer table
+/// entry every transfer and operand check reads).
+#[derive(Clone)]
 pub(super) struct Buf {
     pub(super) block: Block,
     pub(super) len: usize,
+    pub(super) dtype: DType,
+    pub(super) shape: Vec<usize>,
 }
 
 /// The CUDA backend.
@@ -133,6 +137,23 @@ impl CudaBackend {
     ) -> Result<([u64; N], [u64; M])> {
         self.bind()?;
         self.ios(kernel, ins, outs)
+    }
+
+    /// [`CudaBackend::operands`] with one more input first: an i32 buffer of ids or class
+    /// labels (buffer, values touched), as the CPU's `operands_with_ids` checks it; the kernel
+    /// takes it as `const int*`.
+    #[allow(clippy::type_complexity)]
+    pub fn operands_with_ids<const N: usize, const M: usize>(
+        &mut self,
+        kernel: &str,
+        ids: (BufId, usize),
+        ins: [(BufId, usize); N],
+        outs: [(BufId, usize); M],
+    ) -> Result<(u64, [u64; N], [u64; M])> {
+        self.bind()?;
+        let p = self.buf_typed(kernel, ids.0, ids.1, DType::I32)?;
+        let (pi, po) = self.ios(kernel, ins, outs)?;
+        Ok((p, pi, po))
     }
 
     /// Launches kernel `name` of an op's family on this backend's stream (counted in
@@ -282,13 +303,28 @@ impl CudaBackend {
         Ok(())
     }
 
+    /// The device pointer of an f32 buffer holding at least `need` values.
     pub(crate) fn buf(&self, kernel: &str, id: BufId, need: usize) -> Result<u64> {
+        self.buf_typed(kernel, id, need, DType::F32)
+    }
+
+    /// The device pointer of a `dtype` buffer holding at least `need` values; a buffer of
+    /// another dtype is an error naming both.
+    pub(crate) fn buf_typed(
+        &self,
+        kernel: &str,
+        id: BufId,
+        need: usize,
+        dtype: DType,
+    ) -> Result<u64> {
         let b = self
             .bufs
             .get(id.0 as usize)
-            .copied()
-            .flatten()
+            .and_then(Option::as_ref)
             .ok_or_else(|| Error::backend(format!("cuda {kernel}: unknown buffer {}", id.0)))?;
+        if b.dtype != dtype {
+            return Err(mismatch(&format!("cuda {kernel}"), id.0, b.dtype, dtype));
+        }
         if need > b.len {
             return Err(Error::backend(format!(
                 "cuda {kernel}: buffer {} holds {} values, the kernel needs {need}",
@@ -296,6 +332,24 @@ impl CudaBackend {
             )));
         }
         Ok(b.block.ptr)
+    }
+
+    /// The dtype a copy from `src` moves: the copy kernels move 4-byte words without
+    /// arithmetic, so f32 and i32 buffers copy alike (source and destination must agree);
+    /// 2-byte bf16 buffers have no copy kernel yet.
+    pub(super) fn copy_dtype(&self, kernel: &str, src: BufId) -> Result<DType> {
+        let b = self
+            .bufs
+            .get(src.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Error::backend(format!("cuda {kernel}: unknown buffer {}", src.0)))?;
+        if b.dtype.size_bytes() != 4 {
+            return Err(Error::backend(format!(
+                "cuda {kernel}: buffer {} holds {} values; the copy kernels move 4-byte values",
+                src.0, b.dtype
+            )));
+        }
+        Ok(b.dtype)
     }
 
     /// Checks `ins` and `outs` (buffer, needed length) like the CPU backend's `ios`: every
@@ -427,7 +481,7 @@ impl CudaBackend {
         }
         self.reset_status()?;
         let row = word[0] >> 32;
-        let t = f32::from_bits(word[0] as u32);
+        let t = word[0] as u32 as i32;
         Err(Error::invalid(format!(
             "target of row {row} is {t}, not a class index in 0..{cols} (reported by the cuda \
              loss kernel at the next synchronisation)"

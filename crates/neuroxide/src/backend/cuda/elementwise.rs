@@ -26,8 +26,9 @@ impl CudaBackend {
         }
         let src_need = c.src_offset + (c.rows - 1) * c.src_stride + c.cols;
         let dst_need = c.dst_offset + (c.rows - 1) * c.dst_stride + c.cols;
-        let ps = self.buf("copy_2d", c.src, src_need)?;
-        let pd = self.buf("copy_2d", c.dst, dst_need)?;
+        let dtype = self.copy_dtype("copy_2d", c.src)?;
+        let ps = self.buf_typed("copy_2d", c.src, src_need, dtype)?;
+        let pd = self.buf_typed("copy_2d", c.dst, dst_need, dtype)?;
         let gx = blocks_for(c.cols, BLOCK as usize, 64);
         let gy = c.rows.min(65_535) as u32;
         let args = KArgs::new()
@@ -224,7 +225,15 @@ impl CudaBackend {
         let mut args = KArgs::new().u64(pairs.len());
         let mut longest = 0;
         for (k, &(src, dst, n)) in pairs.iter().enumerate() {
-            let ([ps], [pd]) = self.ios("copy_many", [(src, n)], [(dst, n)])?;
+            let dtype = self.copy_dtype("copy_many", src)?;
+            let ps = self.buf_typed("copy_many", src, n, dtype)?;
+            let pd = self.buf_typed("copy_many", dst, n, dtype)?;
+            if n > 0 && src == dst {
+                return Err(crate::error::Error::backend(format!(
+                    "cuda copy_many: output buffer {} aliases another operand",
+                    dst.0
+                )));
+            }
             // An output must not be another pair's input or output (blocks run in any order).
             let clash = pairs
                 .iter()

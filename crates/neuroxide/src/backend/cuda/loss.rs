@@ -5,6 +5,7 @@ use super::backend::CudaBackend;
 use super::compile;
 use super::launch::{blocks_for, KArgs, BLOCK};
 use crate::backend::{BufId, LossArgs, LossKind, TargetKind};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 pub(super) fn loss_code(kind: LossKind) -> (i32, f32) {
@@ -45,8 +46,17 @@ impl CudaBackend {
                 "cuda loss: loss_out aliases another operand",
             ));
         }
-        let ([pp, pt], [pg]) =
-            self.ios("loss", [(a.pred, n), (a.target, target_len)], [(a.grad, n)])?;
+        // Class indices are an i32 buffer (`const int *labels`), dense targets an f32 one; the
+        // kernel reads the one its `class_targets` flag names (the other pointer is null).
+        let (pt, pl, [pp], [pg]) = if class_targets {
+            let pl = self.buf_typed("loss", a.target, target_len, DType::I32)?;
+            let ([pp], [pg]) = self.ios("loss", [(a.pred, n)], [(a.grad, n)])?;
+            (0, pl, [pp], [pg])
+        } else {
+            let ([pp, pt], [pg]) =
+                self.ios("loss", [(a.pred, n), (a.target, target_len)], [(a.grad, n)])?;
+            (pt, 0, [pp], [pg])
+        };
         let scratch = self.scratch(a.rows)?;
         let (kind, param) = loss_code(a.kind);
         let d_elem = n as f32;
@@ -62,6 +72,7 @@ impl CudaBackend {
                 .i32(i32::from(class_targets))
                 .ptr(pp)
                 .ptr(pt)
+                .ptr(pl)
                 .ptr(pg)
                 .ptr(scratch)
                 .u64(a.rows)
@@ -102,13 +113,20 @@ impl CudaBackend {
             TargetKind::ClassIndex => rows,
         };
         let pp = self.buf("count_correct", pred, rows * cols)?;
-        let pt = self.buf("count_correct", target, target_len)?;
+        let (pt, pl) = match target_kind {
+            TargetKind::Dense => (self.buf("count_correct", target, target_len)?, 0),
+            TargetKind::ClassIndex => {
+                let pl = self.buf_typed("count_correct", target, target_len, DType::I32)?;
+                (0, pl)
+            }
+        };
         let po = self.buf("count_correct", out, out_index + 1)?;
         let scratch = self.scratch(rows)?;
         if rows > 0 {
             let args = KArgs::new()
                 .ptr(pp)
                 .ptr(pt)
+                .ptr(pl)
                 .i32(i32::from(target_kind == TargetKind::ClassIndex))
                 .i32(i32::from(from_logits))
                 .u64(rows)

@@ -29,10 +29,13 @@
 //! gradient buffer itself* — `g(R-1) + S` has the bits of `S + g(R-1)` (IEEE addition is
 //! commutative) — and `scale` multiplies it by `fl(1/R)` in place. No atomics, no new kernels.
 
+use super::targets::{batch_shape, target_layout};
 use super::{Executor, LossSink, Scalar, StepSpec};
 use crate::backend::{BufId, Copy2d};
+use crate::dtype::HostData;
 use crate::error::{Error, Result};
 use crate::graph::node::Node;
+use crate::shape::Shape;
 
 /// The buffers only sharded steps use.
 #[derive(Default)]
@@ -92,8 +95,12 @@ impl Executor {
         rows: usize,
     ) -> Result<()> {
         let count = inputs.len() + outputs.len();
+        let target_dtype = target_layout(self.target_kind, 1, &Shape::default()).0;
         let sb = &self.shard_bufs;
-        if sb.batch.len() == count && rows <= sb.batch_rows && sb.inputs == inputs {
+        let same_targets = sb.batch[inputs.len().min(sb.batch.len())..]
+            .iter()
+            .all(|&b| self.backend.buf_dtype(b) == Some(target_dtype));
+        if sb.batch.len() == count && rows <= sb.batch_rows && sb.inputs == inputs && same_targets {
             return Ok(());
         }
         self.forget_recordings();
@@ -101,8 +108,14 @@ impl Executor {
             self.backend.free(b)?;
         }
         let mut batch = Vec::with_capacity(count);
-        for &n in inputs.iter().chain(outputs) {
-            batch.push(self.backend.alloc(rows * nodes[n].shape.numel())?);
+        // Inputs in their declared dtype; targets as the loss reads them (i32 class ids).
+        for &n in inputs {
+            let shape = batch_shape(rows, nodes[n].shape.dims());
+            batch.push(self.backend.alloc_typed(nodes[n].dtype, &shape)?);
+        }
+        for &n in outputs {
+            let (dtype, shape) = target_layout(self.target_kind, rows, &nodes[n].shape);
+            batch.push(self.backend.alloc_typed(dtype, &shape)?);
         }
         let sb = &mut self.shard_bufs;
         sb.batch = batch;
@@ -113,9 +126,14 @@ impl Executor {
     }
 
     /// Uploads `values` (`rows` rows) into batch-set buffer `i` (inputs first, then targets).
-    pub fn upload_to_batch_set(&mut self, i: usize, values: &[f32], rows: usize) -> Result<()> {
+    pub fn upload_to_batch_set(
+        &mut self,
+        i: usize,
+        values: HostData<'_>,
+        rows: usize,
+    ) -> Result<()> {
         let b = self.batch_set_buffer(i, rows)?;
-        self.backend.upload(b, 0, values)?;
+        self.backend.upload_values(b, 0, values)?;
         self.shard_bufs.widths[i] = values.len() / rows.max(1);
         Ok(())
     }

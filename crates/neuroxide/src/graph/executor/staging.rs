@@ -2,15 +2,18 @@
 //! batch is uploaded into (`Backend::upload_staged`) while the current step computes, copied
 //! into the input and target buffers at the start of the next step.
 
+use super::targets::{batch_shape, target_layout};
 use super::Executor;
 use crate::backend::{BufId, COPY_MANY_MAX};
+use crate::dtype::HostData;
 use crate::error::{Error, Result};
 use crate::graph::node::Node;
 
 impl Executor {
     /// Makes the staging set hold `rows` rows of every model input (node indices `inputs`) and
-    /// every target (for `outputs`; the full node width, which also fits class indices).
-    /// Allocates only when it grows, so steady-state prefetching allocates nothing.
+    /// every target (for `outputs`), each in the dtype and layout of the buffer it is copied
+    /// into (i32 for ids and class labels). Allocates only when it grows or a dtype changes, so
+    /// steady-state prefetching allocates nothing.
     pub fn ensure_staging(
         &mut self,
         nodes: &[Node],
@@ -19,15 +22,27 @@ impl Executor {
         rows: usize,
     ) -> Result<()> {
         let count = inputs.len() + outputs.len();
-        if self.staging.len() == count && rows <= self.staging_rows {
+        let target_dtype = self.target_dtype();
+        let same_dtypes = self.staging.len() == count
+            && self.staging[inputs.len()..]
+                .iter()
+                .all(|&b| self.backend.buf_dtype(b) == Some(target_dtype));
+        if same_dtypes && rows <= self.staging_rows {
             return Ok(());
         }
         for b in self.staging.drain(..) {
             self.backend.free(b)?;
         }
         let rows = rows.max(self.capacity);
-        for &n in inputs.iter().chain(outputs) {
-            let b = self.backend.alloc(rows * nodes[n].shape.numel())?;
+        for &n in inputs {
+            let b = self
+                .backend
+                .alloc_typed(nodes[n].dtype, &batch_shape(rows, nodes[n].shape.dims()))?;
+            self.staging.push(b);
+        }
+        for &n in outputs {
+            let (dtype, shape) = target_layout(self.target_kind, rows, &nodes[n].shape);
+            let b = self.backend.alloc_typed(dtype, &shape)?;
             self.staging.push(b);
         }
         self.staged_lens = vec![0; count];
@@ -37,7 +52,7 @@ impl Executor {
 
     /// Queues the asynchronous upload of `values` into staging buffer `i` (see
     /// [`Backend::upload_staged`]).
-    pub fn stage(&mut self, i: usize, values: &[f32]) -> Result<()> {
+    pub fn stage(&mut self, i: usize, values: HostData<'_>) -> Result<()> {
         let b = *self
             .staging
             .get(i)

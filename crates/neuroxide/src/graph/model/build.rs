@@ -3,6 +3,7 @@
 
 use super::{Model, Node, ParamInfo};
 use crate::device::Device;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{NodeDef, SymbolicTensor};
 use crate::shape::Shape;
@@ -191,11 +192,29 @@ fn build_node(
             inputs,
             input_shapes,
             shape: def.input_shape.clone(),
+            dtype: def.dtype,
             params: 0..0,
             state: 0..0,
             shares: None,
         });
     };
+    for (slot, &i) in inputs.iter().enumerate() {
+        let (have, want) = (nodes[i].dtype, layer.input_dtype(slot));
+        if have != want {
+            let hint = match want {
+                DType::I32 => "; declare the model input with Graph::input_ids",
+                _ => "; i32 ids feed an Embedding",
+            };
+            return Err(Error::layer(
+                &name,
+                format!(
+                    "{} input {slot} must be {want}, but '{}' is {have}{hint}",
+                    layer.kind(),
+                    nodes[i].name
+                ),
+            ));
+        }
+    }
     let shape = layer.output_shape(&input_shapes).map_err(|e| {
         let shapes: Vec<String> = input_shapes.iter().map(ToString::to_string).collect();
         Error::layer(&name, format!("{e} (input shapes: {})", shapes.join(", ")))
@@ -233,6 +252,7 @@ fn build_node(
             inputs,
             input_shapes,
             shape,
+            dtype: DType::F32,
             params: own.params.clone(),
             state: own.state.clone(),
             shares: Some(o),
@@ -269,6 +289,7 @@ fn build_node(
         inputs,
         input_shapes,
         shape,
+        dtype: DType::F32,
         params: start..created.params.len(),
         state: state_start..created.state_info.len(),
         shares: None,

@@ -7,6 +7,8 @@
 //! gradient is `((g0 + g1) + …) · fl(1/R)`, in rank order.
 
 use super::Model;
+use crate::backend::TargetKind;
+use crate::dtype::HostData;
 use crate::error::{Error, Result};
 use crate::graph::executor::shard_rows;
 use crate::graph::CrossRankReduce;
@@ -78,20 +80,23 @@ impl Model {
     }
 
     /// Rows `first .. first + rows` of a tensor's values.
-    pub(super) fn rows_of(t: &Tensor, first: usize, rows: usize) -> &[f32] {
+    pub(super) fn rows_of(t: &Tensor, first: usize, rows: usize) -> HostData<'_> {
         let w = t.row_len();
-        &t.data()[first * w..(first + rows) * w]
+        t.values().slice(first * w..(first + rows) * w)
     }
 
     /// Plans the executor for one shard of a `batch`-row global batch, and the batch set that
     /// holds the whole global batch.
     pub(super) fn ensure_sharded_exec(&mut self, batch: usize) -> Result<()> {
         let rows = shard_rows(batch, self.shards)?;
+        let targets = self.config_ref()?.loss.targets;
         self.ensure_exec(rows)?;
         let ex = self
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
+        // Targets first: the batch set holds them in the dtype the loss reads.
+        ex.ensure_targets(&self.nodes, &self.outputs, targets)?;
         ex.ensure_batch_set(&self.nodes, &self.inputs, &self.outputs, batch)
     }
 
@@ -102,11 +107,13 @@ impl Model {
         ys: &[&Tensor],
         first: usize,
         rows: usize,
+        targets: TargetKind,
     ) -> Result<()> {
         let ex = self
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
+        ex.ensure_targets(&self.nodes, &self.outputs, targets)?;
         for (x, &n) in xs.iter().zip(&self.inputs) {
             let b = ex.node_output(n);
             ex.upload(b, Self::rows_of(x, first, rows))?;
@@ -124,13 +131,15 @@ impl Model {
         xs: &[&Tensor],
         ys: &[&Tensor],
         rows: usize,
+        targets: TargetKind,
     ) -> Result<()> {
         let ex = self
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
+        ex.ensure_targets(&self.nodes, &self.outputs, targets)?;
         for (i, t) in xs.iter().chain(ys).enumerate() {
-            ex.upload_to_batch_set(i, t.data(), rows)?;
+            ex.upload_to_batch_set(i, t.values(), rows)?;
         }
         Ok(())
     }

@@ -17,15 +17,15 @@ impl Model {
         let batch = self.check_train_batch(xs, ys, &loss)?;
         if let Some((first, rows)) = self.rank_rows(batch)? {
             self.ensure_exec(rows)?;
-            self.upload_rows(xs, ys, first, rows)?;
+            self.upload_rows(xs, ys, first, rows, loss.targets)?;
             return self.run_train_step(rows);
         }
         if self.shards > 1 {
             self.ensure_sharded_exec(batch)?;
-            self.upload_sharded_batch(xs, ys, batch)?;
+            self.upload_sharded_batch(xs, ys, batch, loss.targets)?;
         } else {
             self.ensure_exec(batch)?;
-            self.upload_batch(xs, ys)?;
+            self.upload_batch(xs, ys, loss.targets)?;
         }
         self.run_train_step(batch)
     }
@@ -45,7 +45,7 @@ impl Model {
                 if let Some(k) = self.inputs.iter().position(|n| n == inp) {
                     if let Some(x) = xs.get(k) {
                         layer
-                            .check_input(slot, x.data())
+                            .check_input(slot, x.values())
                             .map_err(|e| Error::layer(&node.name, e.to_string()))?;
                     }
                 }
@@ -133,6 +133,7 @@ impl Model {
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
+        ex.ensure_targets(&self.nodes, &self.outputs, loss.targets)?;
         ex.ensure_staging(&self.nodes, &self.inputs, &self.outputs, rows)?;
         for (i, t) in xs.iter().chain(ys).enumerate() {
             ex.stage(i, Self::rows_of(t, first, rows))?;
