@@ -32,7 +32,7 @@ fn main() -> neuroxide::Result<()> {
 
     // Token + position embeddings, 2 pre-norm blocks, final LayerNorm, head without bias.
     let g = Graph::new();
-    let tokens = g.input([T]);
+    let tokens = g.input_ids([T]); // i32 token ids, never floats
     let mut x = Embedding::new(tokenizer.vocab(), D).apply(&tokens);
     x = PositionEmbedding::new().apply(&x);
     for _ in 0..2 {

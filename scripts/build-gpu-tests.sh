@@ -17,7 +17,8 @@ tests=()
 # per package, since `--test NAME` applies to one package at a time.
 ex_tests=()
 for f in crates/neuroxide/tests/cuda_*.rs crates/neuroxide/tests/concurrency.rs \
-    crates/neuroxide/tests/async_input.rs crates/neuroxide/tests/matmul_exact.rs; do
+    crates/neuroxide/tests/async_input.rs crates/neuroxide/tests/matmul_exact.rs \
+    crates/neuroxide/tests/typed_buffers.rs; do
     [ -f "$f" ] && tests+=(--test "$(basename "$f" .rs)")
 done
 for f in crates/neuroxide-examples/tests/cuda_*.rs; do

@@ -14,6 +14,7 @@ extern crate neuroxide;
 
 mod bench;
 mod evaluate;
+mod launch;
 mod plot;
 mod predict;
 mod train;
@@ -44,6 +45,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Generate text with a saved character model (`train transformer --save DIR`).
     Generate(transformer::GenerateArgs),
+    /// Data-parallel training: one `train` process per GPU (`launch --gpus N -- train …`).
+    Launch(launch::LaunchArgs),
 }
 
 fn run(cli: Cli) -> neuroxide::Result<ExitCode> {
@@ -54,6 +57,7 @@ fn run(cli: Cli) -> neuroxide::Result<ExitCode> {
         Command::Validate(a) => validate::run(a),
         Command::Bench(a) => bench::run(a).map(|()| ExitCode::SUCCESS),
         Command::Generate(a) => transformer::generate(a).map(|()| ExitCode::SUCCESS),
+        Command::Launch(a) => launch::run(a).map(|()| ExitCode::SUCCESS),
     }
 }
 

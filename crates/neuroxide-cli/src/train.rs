@@ -112,12 +112,17 @@ pub struct CsvArgs {
     /// Only print the final metrics.
     #[arg(long)]
     quiet: bool,
+    /// Split every batch into R equal shards whose gradients are summed in rank order (the
+    /// bits of R data-parallel GPUs; see `neuroxide launch`); 1: plain training.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
 }
 
 #[derive(Args)]
 pub struct MnistArgs {
     /// Model architecture: cnn (the mnist_cnn workload: two 3×3 conv + max-pool blocks, then
-    /// Dense 128 and 10) or mlp (784-256-128-10 ReLU).
+    /// Dense 128 and 10), cnn-bn (the same with BatchNorm after each conv and Dropout 0.3
+    /// before the classifier) or mlp (784-256-128-10 ReLU).
     #[arg(long, default_value = "cnn")]
     model: String,
     #[arg(long, default_value_t = 5)]
@@ -147,6 +152,10 @@ pub struct MnistArgs {
     /// Write loss/accuracy curves (.png or .svg).
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Split every batch into R equal shards whose gradients are summed in rank order (the
+    /// bits of R data-parallel GPUs; see `neuroxide launch`); 1: plain training.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
 }
 
 #[derive(Subcommand)]
@@ -253,10 +262,24 @@ pub fn csv_options(a: &CsvArgs) -> Result<CsvTrainOptions> {
         },
         save: a.save.clone(),
         save_on_divergence: a.save_on_divergence,
+        shards: a.shards,
     })
 }
 
-fn run_csv(a: CsvArgs) -> Result<()> {
+/// Only rank 0 of a data-parallel launch saves models and writes plots (every rank computes
+/// the same weights); the others drop `--save` and `--plot`. Returns whether this is rank 0.
+fn keep_outputs_on_rank0(save: &mut Option<PathBuf>, plot: &mut Option<PathBuf>) -> Result<bool> {
+    let rank0 = neuroxide::distributed::rank_from_env()? == 0;
+    if !rank0 {
+        *save = None;
+        *plot = None;
+    }
+    Ok(rank0)
+}
+
+fn run_csv(mut a: CsvArgs) -> Result<()> {
+    let rank0 = keep_outputs_on_rank0(&mut a.save, &mut a.plot)?;
+    a.quiet |= !rank0;
     if let Some(p) = &a.plot {
         check_plot_path(p)?;
     }
@@ -352,7 +375,8 @@ fn check_mnist_sizes(a: &MnistArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_mnist(a: MnistArgs) -> Result<()> {
+fn run_mnist(mut a: MnistArgs) -> Result<()> {
+    let rank0 = keep_outputs_on_rank0(&mut a.save, &mut a.plot)?;
     check_mnist_sizes(&a)?;
     if let Some(p) = &a.plot {
         check_plot_path(p)?;
@@ -366,9 +390,14 @@ fn run_mnist(a: MnistArgs) -> Result<()> {
         device: Device::parse(&a.device)?,
         train_limit: a.limit,
         verify_checksums: !a.no_verify,
-        verbose: Verbosity::Progress,
+        verbose: if rank0 {
+            Verbosity::Progress
+        } else {
+            Verbosity::Silent
+        },
         save: a.save.clone(),
         save_on_divergence: a.save_on_divergence,
+        shards: a.shards,
     };
     let r = mnist::train(&options)?;
     outln!(

@@ -41,9 +41,17 @@ pub struct TransformerArgs {
     /// Save the trained model and its tokenizer (directory).
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Split every batch into R equal shards whose gradients are summed in rank order (the
+    /// bits of R data-parallel GPUs; see `neuroxide launch`); 1: plain training.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
 }
 
-pub fn train(a: TransformerArgs) -> Result<()> {
+pub fn train(mut a: TransformerArgs) -> Result<()> {
+    // Only rank 0 of a data-parallel launch saves (every rank computes the same weights).
+    if neuroxide::distributed::rank_from_env()? != 0 {
+        a.save = None;
+    }
     if a.steps == 0 || a.batch_size == 0 {
         return Err(Error::invalid(
             "--steps and --batch-size must be at least 1",
@@ -60,6 +68,7 @@ pub fn train(a: TransformerArgs) -> Result<()> {
         eval_windows: a.eval_windows,
         sample_chars: a.sample,
         save: a.save.clone(),
+        shards: a.shards,
         ..CharTrainOptions::default()
     };
     if let Some(d) = a.data_dir {

@@ -203,7 +203,7 @@ fn command_line_errors_are_clear() {
         ),
         (
             vec!["train", "mnist", "--model", "resnet"],
-            "unknown MNIST model 'resnet': expected 'cnn' or 'mlp'",
+            "unknown MNIST model 'resnet': expected 'cnn', 'cnn-bn' or 'mlp'",
         ),
         (
             vec!["train", "mnist", "--data-dir", "/nonexistent/mnist"],

@@ -68,7 +68,7 @@ pub fn swiglu(x: &SymbolicTensor, ff: usize, dim: usize) -> SymbolicTensor {
 /// The model (uncompiled), parameters initialised from `seed`.
 pub fn build(c: &TransformerConfig, seed: u64) -> Result<Model> {
     let g = Graph::new();
-    let ids = g.input([c.seq]);
+    let ids = g.input_ids([c.seq]); // i32 token ids
     let mut x = Embedding::new(c.vocab, c.dim).apply_named("token_embedding", &ids);
     x = PositionEmbedding::new().apply_named("position_embedding", &x);
     for i in 0..c.blocks {
@@ -112,6 +112,8 @@ pub struct CharTrainOptions {
     pub save: Option<PathBuf>,
     /// The architecture with the vocabulary replaced by the text's (None: the mini model).
     pub config: Option<TransformerConfig>,
+    /// Shards per batch (data-parallel sharding; 1: plain training). See `Model::set_shards`.
+    pub shards: usize,
 }
 
 impl Default for CharTrainOptions {
@@ -131,6 +133,7 @@ impl Default for CharTrainOptions {
             sample_chars: 300,
             save: None,
             config: None,
+            shards: 1,
         }
     }
 }
@@ -165,12 +168,14 @@ pub fn train(
     let mut c = o.config.unwrap_or(TransformerConfig::mini(0));
     c.vocab = tokenizer.vocab();
     let mut m = model(&c, o.lr, o.seed)?;
-    m.to_device(o.device)?;
+    neuroxide::distributed::to_device_or_join(&mut m, o.device)?;
     log(&format!(
         "char transformer: vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
         c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),
         train_tokens.len(), val_tokens.len(), o.batch, o.steps, o.device
     ));
+    m.set_shards(o.shards)?;
+    neuroxide::graph::shard_rows(o.batch, o.shards)?;
     let sched = CosineWarmup::new(o.lr, o.warmup as f64, o.steps as f64);
     let (mut train_losses, mut val_losses, mut losses) = (Vec::new(), Vec::new(), Vec::new());
     let mut train_seconds = 0.0;

@@ -58,6 +58,8 @@ pub struct CsvTrainOptions {
     /// Save the model even when training diverged (for inspection; loading it needs
     /// [`neuroxide::io::load_allowing_non_finite`]).
     pub save_on_divergence: bool,
+    /// Shards per batch (data-parallel sharding; 1: plain training). See `Model::set_shards`.
+    pub shards: usize,
 }
 
 impl Default for CsvTrainOptions {
@@ -80,6 +82,7 @@ impl Default for CsvTrainOptions {
             verbose: Verbosity::Lines,
             save: None,
             save_on_divergence: false,
+            shards: 1,
         }
     }
 }
@@ -214,7 +217,7 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
     };
     let mut m = model(features, &options.hidden, outputs, options.seed)?;
     m.compile(optim::adam(options.lr), loss)?;
-    m.to_device(options.device)?;
+    neuroxide::distributed::to_device_or_join(&mut m, options.device)?;
     if options.verbose != Verbosity::Silent {
         neuroxide::out!("{}", m.summary());
     }
@@ -222,6 +225,7 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
         .epochs(options.epochs)
         .batch_size(options.batch_size)
         .seed(options.seed)
+        .shards(options.shards)
         .validation_data(val_set.clone())
         .verbose(options.verbose);
     if task == Task::Regression {

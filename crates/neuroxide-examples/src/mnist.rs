@@ -3,6 +3,10 @@
 //! - `mnist_cnn` (the default): Conv2D(1→16, 3×3, pad 1) ReLU → MaxPool(2) →
 //!   Conv2D(16→32, 3×3, pad 1) ReLU → MaxPool(2) → Flatten → Dense(1568→128) ReLU →
 //!   Dense(128→10), on `[1, 28, 28]` images;
+//! - `mnist_cnn_bn` (`--model cnn-bn`, closer to GoNeuron's report): Conv2D(1→16, 3×3, pad 1,
+//!   no bias) → BatchNorm2D → ReLU → MaxPool(2) → Conv2D(16→32, 3×3, pad 1, no bias) →
+//!   BatchNorm2D → ReLU → MaxPool(2) → Flatten → Dense(1568→128) ReLU → Dropout(0.3) →
+//!   Dense(128→10);
 //! - `mnist_mlp`: Dense(784→256) ReLU → Dense(256→128) ReLU → Dense(128→10).
 //!
 //! Shared by `examples/mnist_cnn.rs`, `examples/mnist_mlp.rs`, `neuroxide train mnist` and the
@@ -10,11 +14,13 @@
 
 use neuroxide::data::{Mnist, MnistOptions};
 use neuroxide::io::{save, Preprocessing, SaveOptions};
-use neuroxide::layers::{Conv2D, Dense, Flatten, Initializer, MaxPool2D, Padding};
+use neuroxide::layers::{
+    ActivationLayer, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, Initializer, MaxPool2D, Padding,
+};
 use neuroxide::train::{
     evaluate, fit_dataset, ConfusionMatrix, FitOptions, History, Metric, Verbosity,
 };
-use neuroxide::{optim, Device, Loss, Model, Result, Sequential};
+use neuroxide::{optim, Activation, Device, Loss, Model, Result, Sequential};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -24,18 +30,21 @@ pub enum MnistModel {
     /// The convolutional network (`mnist_cnn`).
     #[default]
     Cnn,
+    /// The CNN with BatchNorm and Dropout (`mnist_cnn_bn`).
+    CnnBn,
     /// The multi-layer perceptron (`mnist_mlp`).
     Mlp,
 }
 
 impl MnistModel {
-    /// Parses `cnn` or `mlp`.
+    /// Parses `cnn`, `cnn-bn` or `mlp`.
     pub fn parse(name: &str) -> Result<MnistModel> {
         match name.trim().to_ascii_lowercase().as_str() {
             "cnn" => Ok(MnistModel::Cnn),
+            "cnn-bn" | "cnn_bn" => Ok(MnistModel::CnnBn),
             "mlp" => Ok(MnistModel::Mlp),
             other => Err(neuroxide::Error::invalid(format!(
-                "unknown MNIST model '{other}': expected 'cnn' or 'mlp'"
+                "unknown MNIST model '{other}': expected 'cnn', 'cnn-bn' or 'mlp'"
             ))),
         }
     }
@@ -43,6 +52,7 @@ impl MnistModel {
     pub fn build(self, seed: u64) -> Result<Model> {
         match self {
             MnistModel::Cnn => cnn_model(seed),
+            MnistModel::CnnBn => compiled(cnn_bn_layers(seed)?),
             MnistModel::Mlp => model(seed),
         }
     }
@@ -69,11 +79,42 @@ pub fn cnn_layers(seed: u64) -> Result<Model> {
         .build(seed)
 }
 
-/// The CNN, compiled with Adam(1e-3) and cross-entropy, initialised from `seed`.
-pub fn cnn_model(seed: u64) -> Result<Model> {
-    let mut m = cnn_layers(seed)?;
+/// The `mnist_cnn_bn` layers (uncompiled): the CNN with each convolution followed by
+/// BatchNorm2D (so the convolutions have no bias: BatchNorm's shift replaces it) before its
+/// ReLU, and Dropout(0.3) before the classifier.
+pub fn cnn_bn_layers(seed: u64) -> Result<Model> {
+    let he = Initializer::HeUniform;
+    let conv = |filters| {
+        Conv2D::new(filters, (3, 3))
+            .padding(Padding::Explicit(1, 1))
+            .no_bias()
+            .kernel_init(he)
+    };
+    Sequential::new([1, 28, 28])
+        .add(conv(16))
+        .add(BatchNorm2D::new())
+        .add(ActivationLayer::new(Activation::Relu))
+        .add(MaxPool2D::new((2, 2)))
+        .add(conv(32))
+        .add(BatchNorm2D::new())
+        .add(ActivationLayer::new(Activation::Relu))
+        .add(MaxPool2D::new((2, 2)))
+        .add(Flatten::new())
+        .add(Dense::new(128).relu().kernel_init(he))
+        .add(Dropout::new(0.3))
+        .add(Dense::new(10))
+        .build(seed)
+}
+
+/// `m` compiled with Adam(1e-3) and cross-entropy on logits.
+fn compiled(mut m: Model) -> Result<Model> {
     m.compile(optim::adam(1e-3), Loss::cross_entropy())?;
     Ok(m)
+}
+
+/// The CNN, compiled with Adam(1e-3) and cross-entropy, initialised from `seed`.
+pub fn cnn_model(seed: u64) -> Result<Model> {
+    compiled(cnn_layers(seed)?)
 }
 
 /// The MLP, compiled, with parameters initialised from `seed`.
@@ -117,6 +158,8 @@ pub struct MnistTrainOptions {
     pub save: Option<PathBuf>,
     /// Save the model even when training diverged.
     pub save_on_divergence: bool,
+    /// Shards per batch (data-parallel sharding; 1: plain training). See `Model::set_shards`.
+    pub shards: usize,
 }
 
 impl Default for MnistTrainOptions {
@@ -133,6 +176,7 @@ impl Default for MnistTrainOptions {
             verbose: Verbosity::Progress,
             save: None,
             save_on_divergence: false,
+            shards: 1,
         }
     }
 }
@@ -168,7 +212,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
         }
     }
     let mut m = options.model.build(options.seed)?;
-    m.to_device(options.device)?;
+    neuroxide::distributed::to_device_or_join(&mut m, options.device)?;
     if options.verbose != Verbosity::Silent {
         neuroxide::out!("{}", m.summary());
     }
@@ -180,6 +224,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
             .epochs(options.epochs)
             .batch_size(options.batch_size)
             .seed(options.seed)
+            .shards(options.shards)
             .verbose(options.verbose),
     );
     let save_options = SaveOptions {

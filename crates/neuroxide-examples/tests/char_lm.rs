@@ -49,9 +49,14 @@ fn shakespeare_is_the_shipped_text_and_round_trips() {
     // Windows: y is x shifted by one, the same for the same seed and step.
     let (x, y) = lm_batch(train, 16, 4, 9, 3).unwrap();
     let (x2, _) = lm_batch(train, 16, 4, 9, 3).unwrap();
-    assert_eq!(x.data(), x2.data());
-    assert_eq!(&x.data()[1..16], &y.data()[..15]);
-    assert_ne!(lm_batch(train, 16, 4, 9, 4).unwrap().0.data(), x.data());
+    // Windows are i32 ids: the next token at every position.
+    assert_eq!(x.dtype(), neuroxide::DType::I32);
+    assert_eq!(x.ids().unwrap(), x2.ids().unwrap());
+    assert_eq!(&x.ids().unwrap()[1..16], &y.ids().unwrap()[..15]);
+    assert_ne!(
+        lm_batch(train, 16, 4, 9, 4).unwrap().0.ids().unwrap(),
+        x.ids().unwrap()
+    );
 }
 
 fn batch(ids: &[u32], seq: usize, n: usize, step: u64) -> (Tensor, Tensor) {
@@ -65,14 +70,14 @@ fn changing_future_tokens_leaves_earlier_outputs_bit_identical() {
     let (_, ids) = corpus();
     let (x, _) = batch(&ids, c.seq, 2, 0);
     let a = m.predict(&x).unwrap();
-    let mut changed = x.data().to_vec();
+    let mut changed = x.ids().unwrap().to_vec();
     for row in 0..2 {
         for t in 20..c.seq {
-            changed[row * c.seq + t] = ((changed[row * c.seq + t] as u32 + 7) % 76) as f32;
+            changed[row * c.seq + t] = (changed[row * c.seq + t] + 7) % 76;
         }
     }
     let b = m
-        .predict(&Tensor::new(vec![2, c.seq], changed).unwrap())
+        .predict(&Tensor::from_i32(vec![2, c.seq], changed).unwrap())
         .unwrap();
     let v = c.vocab;
     for row in 0..2 {
@@ -93,10 +98,10 @@ fn changing_future_tokens_leaves_earlier_outputs_bit_identical() {
 fn a_bad_token_id_is_a_clear_error() {
     let c = tiny(10);
     let mut m = ct::model(&c, 1e-3, 1).unwrap();
-    let mut x = vec![1.0f32; 2 * c.seq];
-    x[37] = 10.0;
-    let x = Tensor::new(vec![2, c.seq], x).unwrap();
-    let y = Tensor::new(vec![2, c.seq], vec![0.0; 2 * c.seq]).unwrap();
+    let mut x = vec![1i32; 2 * c.seq];
+    x[37] = 10;
+    let x = Tensor::from_i32(vec![2, c.seq], x).unwrap();
+    let y = Tensor::from_i32(vec![2, c.seq], vec![0; 2 * c.seq]).unwrap();
     let e = m.train_step(&[&x], &[&y]).unwrap_err().to_string();
     assert!(
         e.contains("token_embedding") && e.contains("id 10") && e.contains("vocabulary size 10"),
@@ -104,6 +109,21 @@ fn a_bad_token_id_is_a_clear_error() {
     );
     let e = m.predict(&x).unwrap_err().to_string();
     assert!(e.contains("id 10"), "{e}");
+    // Negative ids too, and ids given as floats are a dtype error, not a conversion.
+    let mut neg = vec![1i32; 2 * c.seq];
+    neg[5] = -2;
+    let neg = Tensor::from_i32(vec![2, c.seq], neg).unwrap();
+    let e = m.predict(&neg).unwrap_err().to_string();
+    assert!(
+        e.contains("id -2") && e.contains("vocabulary size 10"),
+        "{e}"
+    );
+    let floats = x.to_f32();
+    let e = m.predict(&floats).unwrap_err().to_string();
+    assert!(
+        e.contains("takes i32 values") && e.contains("got a f32 tensor") && e.contains("dtype"),
+        "{e}"
+    );
 }
 
 fn train_steps(device: Device, steps: usize) -> (Vec<u32>, Vec<Vec<u32>>) {
@@ -197,7 +217,7 @@ fn rmsnorm_swiglu_block_trains() {
     use neuroxide::layers::{Dense, Embedding, MultiHeadAttention, PositionEmbedding, RmsNorm};
     let (_, ids) = corpus();
     let g = Graph::new();
-    let tokens = g.input([16]);
+    let tokens = g.input_ids([16]);
     let x = PositionEmbedding::new().apply(&Embedding::new(76, 32).apply(&tokens));
     let h = MultiHeadAttention::new(2)
         .causal()

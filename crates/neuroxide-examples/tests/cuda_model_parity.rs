@@ -182,7 +182,7 @@ fn cuda_step_allocates_nothing_and_syncs_only_for_the_loss() {
         (0..32 * 64).map(|i| (i % 7) as f32 * 0.1).collect(),
     )
     .expect("x");
-    let y = Tensor::new([32, 1], (0..32).map(|i| (i % 10) as f32).collect()).expect("y");
+    let y = Tensor::from_i32([32, 1], (0..32).map(|i| i % 10).collect()).expect("y");
     m.train_step(&[&x], &[&y]).expect("first step");
     m.last_loss().expect("loss");
     let before = m.backend_stats().expect("stats");

@@ -44,10 +44,10 @@ fn batches(sizes: &[usize]) -> Vec<(Tensor, Tensor)> {
             let x = (0..rows * 24)
                 .map(|i| (((i * 7 + b * 13) % 29) as f32 - 14.0) * 0.11)
                 .collect();
-            let y = (0..rows).map(|i| ((i + b) % 5) as f32).collect();
+            let y = (0..rows).map(|i| ((i + b) % 5) as i32).collect();
             (
                 Tensor::new([rows, 24], x).expect("x"),
-                Tensor::new([rows, 1], y).expect("y"),
+                Tensor::from_i32([rows, 1], y).expect("y"),
             )
         })
         .collect()

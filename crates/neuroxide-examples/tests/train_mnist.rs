@@ -61,3 +61,40 @@ fn mnist_cnn_on_10k_images_reaches_96_percent() {
     assert!(r.test_accuracy >= 0.96, "test accuracy {}", r.test_accuracy);
     assert_eq!(r.confusion.total(), 10_000);
 }
+
+/// `--model cnn-bn` (BatchNorm + Dropout) trains on a few hundred MNIST images: the loss of the
+/// third epoch is well below the first's, the running statistics moved away from (0, 1), and
+/// the training accuracy beats chance by far.
+#[test]
+fn mnist_cnn_bn_trains_on_a_few_hundred_images() {
+    use neuroxide::data::{Mnist, MnistOptions};
+    use neuroxide::train::{fit_dataset, FitOptions, Verbosity};
+    let (train, _) = Mnist::load_with(
+        common::data_dir().join("mnist"),
+        &MnistOptions {
+            verify_checksums: false,
+            limit: Some(384),
+        },
+    )
+    .unwrap();
+    let mut m = MnistModel::parse("cnn-bn").unwrap().build(1).unwrap();
+    assert_eq!(m.non_trainable_count(), 2 * (16 + 32));
+    let h = fit_dataset(
+        &mut m,
+        &train,
+        FitOptions::new()
+            .epochs(3)
+            .batch_size(64)
+            .seed(1)
+            .verbose(Verbosity::Silent),
+    )
+    .unwrap();
+    let loss = |e: usize| h.epochs[e].logs.get("loss").unwrap();
+    println!("cnn-bn losses {:.4} {:.4} {:.4}", loss(0), loss(1), loss(2));
+    assert!(loss(2) < 0.6 * loss(0), "{} -> {}", loss(0), loss(2));
+    let acc = h.epochs[2].logs.get("accuracy").unwrap();
+    assert!(acc > 0.6, "training accuracy {acc}");
+    let state = m.state_tensors().unwrap();
+    assert_eq!(state[0].0, "batchnorm2d_1/running_mean");
+    assert!(state[0].1.data().iter().all(|v| *v != 0.0));
+}

@@ -17,6 +17,8 @@ pub mod console;
 pub mod data;
 /// Where a model runs (`Device::cpu()`, `Device::cuda(0)`, `Device::auto()`); defined with the
 /// backends it selects.
+pub mod distributed;
+pub mod dtype;
 pub mod device {
     pub use crate::backend::device::*;
 }
@@ -41,4 +43,4 @@ pub use error::{Error, Result};
 pub use graph::{Graph, LayerApply, Model, Sequential, SymbolicTensor};
 pub use loss::Loss;
 pub use shape::Shape;
-pub use tensor::{DType, Tensor};
+pub use tensor::{DType, HostData, HostDataMut, Tensor};

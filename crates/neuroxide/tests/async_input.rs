@@ -54,8 +54,8 @@ fn class_batches(rng: &mut Rng, rows: &[usize], inputs: usize, classes: usize) -
     rows.iter()
         .map(|&r| {
             let x = Tensor::new([r, inputs], rng.vec(r * inputs, -1.0, 1.0)).unwrap();
-            let y =
-                Tensor::new([r, 1], (0..r).map(|_| rng.index(classes) as f32).collect()).unwrap();
+            let y = Tensor::from_i32([r, 1], (0..r).map(|_| rng.index(classes) as i32).collect())
+                .unwrap();
             (vec![x], vec![y])
         })
         .collect()

@@ -62,7 +62,7 @@ fn model(seed: u64) -> Model {
 fn data(rows: usize) -> (Tensor, Tensor) {
     let mut r = Rng::new(5);
     let x = Tensor::new([rows, 2 * 12 * 12], r.vec(rows * 288, -1.0, 1.0)).unwrap();
-    let y = Tensor::new([rows, 1], (0..rows).map(|_| r.index(5) as f32).collect()).unwrap();
+    let y = Tensor::from_i32([rows, 1], (0..rows).map(|_| r.index(5) as i32).collect()).unwrap();
     (x, y)
 }
 

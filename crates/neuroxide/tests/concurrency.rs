@@ -18,11 +18,11 @@ fn synthetic(seed: u32, rows: usize) -> (Tensor, Tensor) {
             .collect();
         let label = usize::from(feats[0] + feats[1] > 0.0) + usize::from(feats[2] > 0.2);
         x.extend(feats);
-        y.push(label as f32);
+        y.push(label as i32);
     }
     (
         Tensor::new([rows, 16], x).expect("x"),
-        Tensor::new([rows, 1], y).expect("y"),
+        Tensor::from_i32([rows, 1], y).expect("y"),
     )
 }
 

@@ -1,6 +1,6 @@
 //! `ops::embedding`: the gather, its backward as a gather in the chunked order (checked against
-//! a plain restatement on the CPU, with repeated ids across several chunks), the host id check,
-//! and CPU vs CUDA bit for bit (ids repeated across chunk boundaries; signed zeros and denormals
+//! a plain restatement on the CPU, with repeated ids across several chunks), the host id check
+//! (negative and too-large i32 ids), an f32 buffer refused as ids, and CPU vs CUDA bit for bit (ids repeated across chunk boundaries; signed zeros and denormals
 //! in the gradients).
 
 #[path = "support/parity_pair.rs"]
@@ -14,7 +14,7 @@ use neuroxide::ops::embedding::{
     EmbeddingGather,
 };
 use neuroxide::ops::reduce::CHUNK;
-use neuroxide::Backend;
+use neuroxide::{Backend, DType, HostData};
 use parity_pair::{edge_values, rng, Pair, Rng};
 
 fn grads(r: &mut Rng, n: usize) -> Vec<f32> {
@@ -28,7 +28,7 @@ fn grads(r: &mut Rng, n: usize) -> Vec<f32> {
 }
 
 /// The rule restated: per vocabulary row, chunks of 256 positions, matching rows added in order.
-fn reference_backward(ids: &[f32], dout: &[f32], vocab: usize, dim: usize) -> Vec<f32> {
+fn reference_backward(ids: &[i32], dout: &[f32], vocab: usize, dim: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; vocab * dim];
     for v in 0..vocab {
         for j in 0..dim {
@@ -36,7 +36,7 @@ fn reference_backward(ids: &[f32], dout: &[f32], vocab: usize, dim: usize) -> Ve
             for (c, chunk) in ids.chunks(CHUNK).enumerate() {
                 let mut acc = 0.0f32;
                 for (k, &id) in chunk.iter().enumerate() {
-                    if id as usize == v {
+                    if usize::try_from(id) == Ok(v) {
                         acc += dout[(c * CHUNK + k) * dim + j];
                     }
                 }
@@ -52,16 +52,16 @@ fn reference_backward(ids: &[f32], dout: &[f32], vocab: usize, dim: usize) -> Ve
 fn embedding_backward_follows_the_chunked_rule_on_cpu() {
     let mut r = rng("embedding_backward_follows_the_chunked_rule_on_cpu");
     for (rows, vocab, dim) in [(1, 3, 2), (700, 5, 67), (2048, 65, 16)] {
-        let ids: Vec<f32> = (0..rows).map(|_| r.below(vocab) as f32).collect();
+        let ids: Vec<i32> = (0..rows).map(|_| r.below(vocab) as i32).collect();
         let dout = grads(&mut r, rows * dim);
         let mut be = CpuBackend::new(2);
         let (bi, bd, bt, bo) = (
-            be.alloc(rows).unwrap(),
+            be.alloc_typed(DType::I32, &[rows]).unwrap(),
             be.alloc(rows * dim).unwrap(),
             be.alloc(vocab * dim).unwrap(),
             be.alloc(rows * dim).unwrap(),
         );
-        be.upload(bi, 0, &ids).unwrap();
+        be.upload_values(bi, 0, HostData::I32(&ids)).unwrap();
         be.upload(bd, 0, &dout).unwrap();
         let a = EmbeddingBackward {
             ids: bi,
@@ -91,7 +91,7 @@ fn embedding_backward_follows_the_chunked_rule_on_cpu() {
         let mut y = vec![0.0; rows * dim];
         be.download(bo, 0, &mut y).unwrap();
         for (k, &id) in ids.iter().enumerate() {
-            let v = id as usize;
+            let v = id as usize; // ids drawn in 0..vocab
             let bits = |s: &[f32]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(
                 bits(&y[k * dim..(k + 1) * dim]),
@@ -103,18 +103,45 @@ fn embedding_backward_follows_the_chunked_rule_on_cpu() {
 
 #[test]
 fn bad_ids_are_named_with_the_vocabulary_size() {
-    let e = check_ids("Embedding", &[1.0, 2.0, 65.0], 65)
+    let e = check_ids("Embedding", &[1, 2, 65], 65)
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("65") && e.contains("vocabulary size 65") && e.contains("position 2"),
+        e.contains("id 65") && e.contains("vocabulary size 65") && e.contains("position 2"),
         "{e}"
     );
-    let e = check_ids("Embedding", &[1.5], 65).unwrap_err().to_string();
-    assert!(e.contains("1.5"), "{e}");
-    assert!(check_ids("Embedding", &[-1.0], 65).is_err());
-    assert!(check_ids("Embedding", &[f32::NAN], 65).is_err());
-    assert!(check_ids("Embedding", &[0.0, 64.0], 65).is_ok());
+    let e = check_ids("Embedding", &[0, -3], 65)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("id -3") && e.contains("position 1") && e.contains("vocabulary size 65"),
+        "{e}"
+    );
+    assert!(check_ids("Embedding", &[i32::MIN], 65).is_err());
+    assert!(check_ids("Embedding", &[0, 64], 65).is_ok());
+}
+
+#[test]
+fn an_f32_buffer_is_refused_as_ids() {
+    let mut be = CpuBackend::new(1);
+    let (ids, table, out) = (
+        be.alloc(2).unwrap(),
+        be.alloc(6).unwrap(),
+        be.alloc(6).unwrap(),
+    );
+    let f = EmbeddingGather {
+        ids,
+        table,
+        out,
+        rows: 2,
+        vocab: 2,
+        dim: 3,
+    };
+    let e = embedding_forward(&mut be, &f).unwrap_err().to_string();
+    assert!(
+        e.contains("embedding_forward") && e.contains("f32") && e.contains("i32"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -130,15 +157,15 @@ fn embedding_ops_cpu_vs_cuda() {
         (4096, 256, 96),
     ] {
         // A few invalid ids too: the kernels must be safe on them (zeros / skipped).
-        let ids: Vec<f32> = (0..rows)
+        let ids: Vec<i32> = (0..rows)
             .map(|k| match k % 97 {
-                13 => vocab as f32,
-                29 => -1.0,
-                41 => 0.5,
-                _ => r.below(vocab) as f32,
+                13 => vocab as i32,
+                29 => -1,
+                41 => i32::MIN,
+                _ => r.below(vocab) as i32,
             })
             .collect();
-        let ids = p.buf(&ids);
+        let ids = p.ids(&ids);
         let table = p.buf(&grads(&mut r, vocab * dim));
         let out = p.out(rows * dim);
         let f = EmbeddingGather {

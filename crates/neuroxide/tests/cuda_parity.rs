@@ -428,8 +428,8 @@ fn losses_all_kinds_both_target_kinds() {
             let dense = p.buf(&dense_v);
             let mut targets = vec![(TargetKind::Dense, dense)];
             if matches!(kind, LossKind::CrossEntropy | LossKind::Nll) {
-                let labels: Vec<f32> = (0..rows).map(|_| r.below(cols) as f32).collect();
-                targets.push((TargetKind::ClassIndex, p.buf(&labels)));
+                let labels: Vec<i32> = (0..rows).map(|_| r.below(cols) as i32).collect();
+                targets.push((TargetKind::ClassIndex, p.ids(&labels)));
             }
             for (target_kind, target) in targets {
                 let idx = r.below(4);
@@ -505,9 +505,13 @@ fn count_correct_accumulate_sum_squares_and_clipping() {
                 .map(|_| (r.below(3) as f32) * 0.5)
                 .collect::<Vec<_>>(),
         );
-        let labels = p.buf(
+        // i32 labels, `cols` (out of range: never counted) and -1 included.
+        let labels = p.ids(
             &(0..rows)
-                .map(|_| r.below(cols + 1) as f32)
+                .map(|k| match k % 53 {
+                    7 => -1,
+                    _ => r.below(cols + 1) as i32,
+                })
                 .collect::<Vec<_>>(),
         );
         for from_logits in [false, true] {

@@ -43,10 +43,10 @@ fn iris_real_table() {
     assert_eq!(d.num_classes(), Some(3));
     assert_eq!(d.features.row(0), [5.1, 3.5, 1.4, 0.2]);
     assert_eq!(d.features.row(149), [5.9, 3.0, 5.1, 1.8]);
-    let y = d.targets.data();
-    assert_eq!((y[0], y[50], y[100], y[149]), (0.0, 1.0, 2.0, 2.0));
+    let y = d.targets.ids().unwrap();
+    assert_eq!((y[0], y[50], y[100], y[149]), (0, 1, 2, 2));
     for class in 0..3 {
-        assert_eq!(y.iter().filter(|&&v| v == class as f32).count(), 50);
+        assert_eq!(y.iter().filter(|&&v| v == class).count(), 50);
     }
 }
 
@@ -103,7 +103,7 @@ fn headerless_numeric_file_with_target_index_and_auto_task() {
     assert_eq!(d.feature_names, ["column_2", "column_3"]);
     assert_eq!(d.target_names, ["column_1"]);
     assert_eq!(d.task, Some(Task::Classification));
-    assert_eq!(d.targets.data(), [1.0, 0.0, 2.0]);
+    assert_eq!(d.targets.ids().unwrap(), [1, 0, 2]);
     assert_eq!(d.features.data(), [0.5, 2.5, 1.5, 3.5, 2.5, 4.5]);
 
     // fractional targets → regression
@@ -128,7 +128,7 @@ fn headerless_numeric_file_with_target_index_and_auto_task() {
     let p20 = temp_file("int20.csv", rows(20).as_bytes());
     let d = read_csv(&p20, &CsvOptions::default()).unwrap();
     assert_eq!(d.task, Some(Task::Classification));
-    assert_eq!(d.targets.data()[19], 19.0);
+    assert_eq!(d.targets.ids().unwrap()[19], 19);
     // forcing regression keeps the raw values
     let d = read_csv(&p20, &CsvOptions::new().task(Task::Regression)).unwrap();
     assert_eq!(d.targets.data()[19], 190.0);
@@ -162,7 +162,7 @@ fn reuses_a_saved_label_encoder() {
     let enc: LabelEncoder = serde_json::from_str(&json).unwrap();
     let path = temp_file("test_split.csv", b"w,animal\n1,emu\n2,emu\n");
     let d = read_csv(&path, &CsvOptions::new().label_encoder(enc)).unwrap();
-    assert_eq!(d.targets.data(), [2.0, 2.0]);
+    assert_eq!(d.targets.ids().unwrap(), [2, 2]);
     assert_eq!(d.num_classes(), Some(3));
 }
 

@@ -144,8 +144,8 @@ fn synthetic_mnist_loads() {
     assert_eq!(train.x.shape(), [3, 784]);
     assert_eq!(train.y.shape(), [3, 1]);
     assert_eq!(test.x.shape(), [2, 784]);
-    assert_eq!(train.y.data(), [5.0, 0.0, 9.0]);
-    assert_eq!(test.y.data(), [7.0, 2.0]);
+    assert_eq!(train.y.ids().unwrap(), [5, 0, 9]);
+    assert_eq!(test.y.ids().unwrap(), [7, 2]);
     // image 1, pixel 0 is byte 7; image 0, pixel 255 is byte 255; pixel 256 wraps to 0
     assert_eq!(train.x.row(1)[0], 7.0 / 255.0);
     assert_eq!(train.x.row(0)[255], 1.0);
@@ -160,7 +160,7 @@ fn synthetic_mnist_loads() {
     )
     .unwrap();
     assert_eq!((train.len(), test.len()), (2, 2));
-    assert_eq!(train.y.data(), [5.0, 0.0]);
+    assert_eq!(train.y.ids().unwrap(), [5, 0]);
 }
 
 #[test]
@@ -316,9 +316,9 @@ fn real_mnist_from_repo() {
     assert_eq!(train.y.shape(), [60000, 1]);
     assert_eq!(test.x.shape(), [10000, 784]);
     assert_eq!(test.y.shape(), [10000, 1]);
-    assert_eq!(&train.y.data()[..5], [5.0, 0.0, 4.0, 1.0, 9.0]);
-    assert_eq!(&test.y.data()[..5], [7.0, 2.0, 1.0, 0.0, 4.0]);
-    let count = |y: &[f32]| {
+    assert_eq!(&train.y.ids().unwrap()[..5], [5, 0, 4, 1, 9]);
+    assert_eq!(&test.y.ids().unwrap()[..5], [7, 2, 1, 0, 4]);
+    let count = |y: &[i32]| {
         let mut c = [0usize; 10];
         for &v in y {
             c[v as usize] += 1;
@@ -326,11 +326,11 @@ fn real_mnist_from_repo() {
         c
     };
     assert_eq!(
-        count(train.y.data()),
+        count(train.y.ids().unwrap()),
         [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     );
     assert_eq!(
-        count(test.y.data()),
+        count(test.y.ids().unwrap()),
         [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     );
     let (lo, hi) = train

@@ -97,24 +97,35 @@ fn train_on_batch_with_wrong_target_width_or_rows() {
 fn class_label_out_of_range_names_the_row() {
     let mut m = classifier();
     let x = t(&[4, 4], 0.3);
-    let labels = Tensor::new([4, 1], vec![0.0, 2.0, 5.0, 1.0]).unwrap();
+    let labels = Tensor::from_i32([4, 1], vec![0, 2, 5, 1]).unwrap();
     expect_err("label 5 of 3 classes", &["row 2", "5", "0..3"], || {
         m.train_on_batch(&x, &labels)
     });
-    let labels = Tensor::new([4, 1], vec![0.0, -1.0, 1.0, 1.0]).unwrap();
+    let labels = Tensor::from_i32([4, 1], vec![0, -1, 1, 1]).unwrap();
     expect_err("negative label", &["row 1", "-1"], || {
         m.train_on_batch(&x, &labels)
     });
-    let labels = Tensor::new([4, 1], vec![0.0, 1.0, 1.0, 1.5]).unwrap();
-    expect_err("fractional label", &["row 3", "1.5"], || {
-        m.train_on_batch(&x, &labels)
+    // Labels are i32: f32 labels are a dtype error naming both dtypes, and the explicit
+    // conversion refuses a fractional or NaN value, naming it.
+    let floats = Tensor::new([4, 1], vec![0.0, 1.0, 1.0, 1.5]).unwrap();
+    expect_err(
+        "f32 labels",
+        &[
+            "target 0",
+            "takes i32",
+            "got a f32 tensor",
+            "dtype mismatch",
+            "to_i32",
+        ],
+        || m.train_on_batch(&x, &floats),
+    );
+    expect_err("fractional label", &["position 3", "1.5"], || {
+        floats.to_i32()
     });
-    let labels = Tensor::new([4, 1], vec![f32::NAN, 1.0, 1.0, 1.0]).unwrap();
-    expect_err("NaN label", &["row 0", "NaN"], || {
-        m.train_on_batch(&x, &labels)
-    });
+    let nan = Tensor::new([4, 1], vec![f32::NAN, 1.0, 1.0, 1.0]).unwrap();
+    expect_err("NaN label", &["position 0", "NaN"], || nan.to_i32());
     // Valid labels still train.
-    let labels = Tensor::new([4, 1], vec![0.0, 2.0, 1.0, 1.0]).unwrap();
+    let labels = Tensor::from_i32([4, 1], vec![0, 2, 1, 1]).unwrap();
     assert!(m.train_on_batch(&x, &labels).unwrap().is_finite());
 }
 
@@ -253,7 +264,7 @@ fn dense_loss_with_class_index_targets() {
     };
     m.compile(optim::sgd(0.1), loss).unwrap();
     let x = t(&[2, 4], 0.5);
-    let y = Tensor::new([2, 1], vec![0.0, 2.0]).unwrap();
+    let y = Tensor::from_i32([2, 1], vec![0, 2]).unwrap();
     expect_err("MSE with class indices", &["Mse", "class"], || {
         m.train_on_batch(&x, &y)
     });

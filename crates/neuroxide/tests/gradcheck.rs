@@ -12,9 +12,10 @@ mod common;
 
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
-    ActivationLayer, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten,
-    GlobalAveragePool2D, Layer, LayerNorm, MaxPool1D, MaxPool2D, MultiHeadAttention, Multiply,
-    PositionEmbedding, Reshape, RmsNorm, SequencePooling, SpatialDropout2D,
+    ActivationLayer, Add, AvgPool2D, BatchNorm1D, BatchNorm2D, Concat, Conv1D, Conv2D, Dense,
+    Dropout, Embedding, Flatten, GlobalAveragePool2D, Layer, LayerNorm, MaxPool1D, MaxPool2D,
+    MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm, SequencePooling,
+    SpatialDropout2D,
 };
 use neuroxide::{Activation, Shape};
 
@@ -436,6 +437,8 @@ fn every_layer_kind_is_checked() {
         "AvgPool2D",
         "GlobalAveragePool2D",
         "SpatialDropout2D",
+        "BatchNorm1D",
+        "BatchNorm2D",
         // gradcheck_transformer.rs
         "Embedding",
         "PositionEmbedding",
@@ -460,6 +463,8 @@ fn every_layer_kind_is_checked() {
         Box::new(AvgPool2D::new((2, 2))),
         Box::new(GlobalAveragePool2D::new()),
         Box::new(SpatialDropout2D::new(0.1)),
+        Box::new(BatchNorm1D::new()),
+        Box::new(BatchNorm2D::new()),
         Box::new(Embedding::new(2, 2)),
         Box::new(PositionEmbedding::new()),
         Box::new(LayerNorm::new()),

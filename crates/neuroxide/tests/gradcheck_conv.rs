@@ -3,14 +3,15 @@
 //! depthwise, fused activation, no bias, Conv1D and MaxPool1D. Same method as `gradcheck.rs`:
 //! `L = Σ r_i · y_i` in f64, central differences of step `h·max(|x|, 1)`, every input and
 //! parameter element. Max-pooling inputs are distinct values spaced well beyond the step, so
-//! no perturbation changes a window's argmax.
+//! no perturbation changes a window's argmax. BatchNorm is checked in training mode (through
+//! the batch statistics), including a channel of more than one chunk (M > 256).
 
 mod common;
 
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
-    AvgPool2D, Conv1D, Conv2D, GlobalAveragePool2D, Layer, MaxPool1D, MaxPool2D, Padding,
-    SpatialDropout2D,
+    AvgPool2D, BatchNorm1D, BatchNorm2D, Conv1D, Conv2D, GlobalAveragePool2D, Layer, MaxPool1D,
+    MaxPool2D, Padding, SpatialDropout2D,
 };
 use neuroxide::{Activation, Shape};
 
@@ -66,6 +67,37 @@ fn check(name: &str, layer: Box<dyn Layer>, input: &[usize], batch: usize, x: Op
         "{name}: {} gradient values disagree:\n{}",
         failures.len(),
         failures[..failures.len().min(20)].join("\n")
+    );
+}
+
+#[test]
+fn batchnorm1d_training() {
+    check("BatchNorm1D", Box::new(BatchNorm1D::new()), &[3], 5, None);
+}
+
+#[test]
+fn batchnorm2d_training_affine_and_not() {
+    check(
+        "BatchNorm2D",
+        Box::new(BatchNorm2D::new()),
+        &[3, 3, 4],
+        2,
+        None,
+    );
+    check(
+        "BatchNorm2D no affine",
+        Box::new(BatchNorm2D::new().affine(false)),
+        &[2, 2, 3],
+        3,
+        None,
+    );
+    // 3 images of 10×10: 300 values per channel, two chunks of the reduction.
+    check(
+        "BatchNorm2D two chunks",
+        Box::new(BatchNorm2D::new().momentum(0.3)),
+        &[2, 10, 10],
+        3,
+        None,
     );
 }
 

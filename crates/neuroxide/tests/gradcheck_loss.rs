@@ -11,7 +11,7 @@ use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::ops::loss::LossArgs;
 
 use neuroxide::ops::elementwise;
-use neuroxide::{Backend, LossKind, TargetKind};
+use neuroxide::{Backend, DType, HostData, LossKind, TargetKind};
 
 const RTOL: f64 = 1e-2;
 const ATOL: f64 = 1e-3;
@@ -27,11 +27,23 @@ fn eval_loss(
 ) -> (f32, Vec<f32>) {
     let mut be = CpuBackend::new(1);
     let p = be.alloc(pred.len()).unwrap();
-    let t = be.alloc(target.len()).unwrap();
     let g = be.alloc(pred.len()).unwrap();
     let out = be.alloc(3).unwrap();
     be.upload(p, 0, pred).unwrap();
-    be.upload(t, 0, target).unwrap();
+    // Class indices go to the backend as i32 labels (the test writes them as small floats).
+    let t = match target_kind {
+        TargetKind::Dense => {
+            let t = be.alloc(target.len()).unwrap();
+            be.upload(t, 0, target).unwrap();
+            t
+        }
+        TargetKind::ClassIndex => {
+            let labels: Vec<i32> = target.iter().map(|&v| v as i32).collect();
+            let t = be.alloc_typed(DType::I32, &[labels.len()]).unwrap();
+            be.upload_values(t, 0, HostData::I32(&labels)).unwrap();
+            t
+        }
+    };
     elementwise::fill(&mut be, g, pred.len(), f32::NAN).unwrap();
     loss::loss(
         &mut be,

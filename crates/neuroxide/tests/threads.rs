@@ -24,7 +24,8 @@ use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
 use neuroxide::optim::{self, OptimizerKind};
 use neuroxide::{
-    Activation, Backend, BufId, Device, Graph, Loss, LossKind, Model, TargetKind, Tensor,
+    Activation, Backend, BufId, DType, Device, Graph, HostData, Loss, LossKind, Model, TargetKind,
+    Tensor,
 };
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -383,8 +384,10 @@ fn losses_and_metrics() {
                 TargetKind::Dense => buf(be, &data(17, rows * cols, 0.0, 1.0)),
                 TargetKind::ClassIndex => {
                     let mut r = Rng::new(18);
-                    let labels: Vec<f32> = (0..rows).map(|_| r.index(cols) as f32).collect();
-                    buf(be, &labels)
+                    let labels: Vec<i32> = (0..rows).map(|_| r.index(cols) as i32).collect();
+                    let b = be.alloc_typed(DType::I32, &[rows]).unwrap();
+                    be.upload_values(b, 0, HostData::I32(&labels)).unwrap();
+                    b
                 }
             };
             let grad = be.alloc(rows * cols).unwrap();
@@ -525,8 +528,8 @@ fn train_mlp(threads: usize) -> TrainBits {
     let rows = 256;
     let xs = Tensor::new([rows, 64], data(30, rows * 64, -1.0, 1.0)).unwrap();
     let mut rng = Rng::new(31);
-    let labels: Vec<f32> = (0..rows).map(|_| rng.index(10) as f32).collect();
-    let ys = Tensor::new([rows, 1], labels).unwrap();
+    let labels: Vec<i32> = (0..rows).map(|_| rng.index(10) as i32).collect();
+    let ys = Tensor::from_i32([rows, 1], labels).unwrap();
     let mut losses = Vec::new();
     for _ in 0..6 {
         losses.push(m.train_on_batch(&xs, &ys).unwrap().to_bits());

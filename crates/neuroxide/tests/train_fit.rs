@@ -253,7 +253,7 @@ fn fit_reports_bad_arguments() {
         e.contains("clip norm must be a positive finite number"),
         "{e}"
     );
-    let bad_y = Tensor::new([12, 1], vec![5.0; 12]).unwrap();
+    let bad_y = Tensor::from_i32([12, 1], vec![5; 12]).unwrap();
     let e = m.fit(&data.x, &bad_y, quiet()).unwrap_err().to_string();
     assert!(e.contains("5 is not a class index in 0..3"), "{e}");
     let e = m

@@ -87,10 +87,7 @@ pub fn run(device: Device, opts: &BenchOptions) -> Result<BenchRecord> {
         items_per_s: Some(train.len() as f64 / s),
         unit: "images".into(),
         tflops: None,
-        peak_mem_mib: model
-            .backend_stats()
-            .filter(|_| device.is_cuda())
-            .map(|st| st.bytes_allocated as f64 / (1024.0 * 1024.0)),
+        peak_mem_mib: model.planned_bytes().map(|b| b.total_mib()),
         launches_per_step: model.step_launch_info().map(|(n, _)| n),
         batch: BATCH,
         steps,

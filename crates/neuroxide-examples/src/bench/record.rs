@@ -27,7 +27,8 @@ pub struct BenchRecord {
     pub unit: String,
     /// TFLOP/s where WORKLOADS.md defines the step's FLOPs, else `null`.
     pub tflops: Option<f64>,
-    /// Peak device memory in MiB, `null` when the backend cannot tell.
+    /// Peak device memory in MiB: the model's planned buffers ([`crate::Model::planned_bytes`]),
+    /// on every device; `null` for a skipped workload and for other frameworks that cannot tell.
     pub peak_mem_mib: Option<f64>,
     /// Kernels one training step launches (one replayed CUDA graph counts every kernel it
     /// holds), `null` when not counted.
@@ -111,7 +112,7 @@ pub fn render_table(records: &[BenchRecord]) -> String {
             opt(r.items_per_s, 0),
             r.unit,
             opt(r.tflops, 2),
-            opt(r.peak_mem_mib, 0),
+            opt(r.peak_mem_mib, 1),
             r.steps,
             r.skipped
                 .as_deref()

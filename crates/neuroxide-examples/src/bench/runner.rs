@@ -186,12 +186,10 @@ pub fn run_workload(
     if let Some(Some(why)) = recording_failure {
         eprintln!("bench {}: step recording was turned off: {why}", w.name);
     }
-    // Device memory the backend holds (its caching allocator's blocks included): on a GPU,
-    // the whole model's footprint, comparable to torch.cuda.max_memory_allocated.
-    let peak_mem_mib = model
-        .backend_stats()
-        .filter(|_| device.is_cuda())
-        .map(|s| s.bytes_allocated as f64 / (1024.0 * 1024.0));
+    // The model's planned device bytes (parameters, gradients, optimizer state, activations,
+    // workspaces, state): the step allocates nothing beyond its plan, so this is its peak, the
+    // same number on every device (kernels' scratch for chunked partials not included).
+    let peak_mem_mib = model.planned_bytes().map(|b| b.total_mib());
     Ok(BenchRecord {
         framework: "neuroxide".into(),
         workload: w.name.into(),

@@ -165,26 +165,27 @@ impl Workload {
                     let x = uniform(self.batch * 784, seed, 2 * i);
                     let y = uniform(self.batch, seed, 2 * i + 1)
                         .into_iter()
-                        .map(|u| (u * 10.0).floor().min(9.0))
+                        .map(|u| (u * 10.0).floor().min(9.0) as i32)
                         .collect();
                     Ok((
                         Tensor::new([self.batch, 784], x)?,
-                        Tensor::new([self.batch], y)?,
+                        Tensor::from_i32([self.batch], y)?,
                     ))
                 })
                 .collect(),
             Arch::Transformer { vocab, context, .. } => (0..4u32)
                 .map(|i| {
                     let n = self.batch * context;
-                    let ids = |stream| -> Vec<f32> {
+                    // Token ids (i32), the same draws as when they were floats.
+                    let ids = |stream| -> Vec<i32> {
                         uniform(n, seed, stream)
                             .into_iter()
-                            .map(|u| (u * vocab as f32).floor().min(vocab as f32 - 1.0))
+                            .map(|u| (u * vocab as f32).floor().min(vocab as f32 - 1.0) as i32)
                             .collect()
                     };
                     Ok((
-                        Tensor::new([self.batch, context], ids(2 * i))?,
-                        Tensor::new([self.batch, context], ids(2 * i + 1))?,
+                        Tensor::from_i32([self.batch, context], ids(2 * i))?,
+                        Tensor::from_i32([self.batch, context], ids(2 * i + 1))?,
                     ))
                 })
                 .collect(),

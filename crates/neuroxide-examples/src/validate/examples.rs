@@ -283,6 +283,7 @@ pub fn run_transformer(device: Device, budget: &Budget, seed: u64) -> Result<Exa
         sample_chars: 0,
         save: None,
         config: None,
+        shards: 1,
     };
     let mut r = ct::train(&o, true, &mut |_| {})?;
     Ok(ExampleRun {

@@ -16,6 +16,7 @@ mod kinds;
 
 pub use kinds::{host_scalars, Activation, LossKind, OptimizerKind, StepBlock, TargetKind};
 
+use crate::dtype::{DType, HostData, HostDataMut};
 use crate::error::Result;
 
 /// Handle of a buffer owned by a backend (an index into its buffer table).
@@ -77,7 +78,8 @@ pub enum Kernels<'a> {
     Cuda(&'a mut cuda::CudaBackend),
 }
 
-/// The kernels. All sizes are in f32 elements. A kernel's output buffer must not be one of its
+/// The kernels. All sizes are in elements; kernel operands are f32 buffers unless a method
+/// says otherwise (class-index targets are i32). A kernel's output buffer must not be one of its
 /// inputs unless the method says so; backends return an error on such aliasing.
 pub trait Backend: Send {
     /// The concrete backend, for the ops of `crate::ops` (see [`Kernels`]).
@@ -86,20 +88,41 @@ pub trait Backend: Send {
     fn name(&self) -> String;
     /// The device this backend runs on.
     fn device(&self) -> device::Device;
-    /// Allocates a zero-filled buffer of `len` f32 values.
-    fn alloc(&mut self, len: usize) -> Result<BufId>;
+    /// Allocates a zero-filled buffer of `dtype` values with shape `shape` (its length is the
+    /// product). The backend's buffer table records both: transfers and kernel operands are
+    /// checked against the dtype ([`crate::dtype::mismatch`] names both).
+    fn alloc_typed(&mut self, dtype: DType, shape: &[usize]) -> Result<BufId>;
+    /// Allocates a zero-filled buffer of `len` f32 values (shape `[len]`).
+    fn alloc(&mut self, len: usize) -> Result<BufId> {
+        self.alloc_typed(DType::F32, &[len])
+    }
+    /// A buffer's dtype (`None` for an unknown or freed buffer).
+    fn buf_dtype(&self, buf: BufId) -> Option<DType>;
+    /// A buffer's shape as allocated (`None` for an unknown or freed buffer).
+    fn buf_shape(&self, buf: BufId) -> Option<Vec<usize>>;
     /// Releases a buffer: `buf` must not be used again, and its memory may serve a later
     /// [`Backend::alloc`]. Backends that do not recycle memory keep it until they are dropped.
     fn free(&mut self, buf: BufId) -> Result<()> {
         let _ = buf;
         Ok(())
     }
-    /// Length of a buffer in f32 values.
+    /// Length of a buffer in values of its dtype.
     fn buf_len(&self, buf: BufId) -> usize;
-    /// Copies `src` into `dst[offset..offset + src.len()]`.
-    fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()>;
-    /// Copies `src[offset..offset + dst.len()]` into `dst`; waits for pending work.
-    fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()>;
+    /// Copies `src` into `dst[offset..offset + src.len()]`; `src` must have the buffer's dtype
+    /// (an error naming the buffer and both dtypes otherwise: values are never converted).
+    fn upload_values(&mut self, dst: BufId, offset: usize, src: HostData<'_>) -> Result<()>;
+    /// Copies `src[offset..offset + dst.len()]` into `dst`, which must have the buffer's
+    /// dtype; waits for pending work.
+    fn download_values(&mut self, src: BufId, offset: usize, dst: HostDataMut<'_>) -> Result<()>;
+    /// Copies f32 `src` into `dst[offset..offset + src.len()]` (an f32 buffer).
+    fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()> {
+        self.upload_values(dst, offset, HostData::F32(src))
+    }
+    /// Copies `src[offset..offset + dst.len()]` of an f32 buffer into `dst`; waits for
+    /// pending work.
+    fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()> {
+        self.download_values(src, offset, HostDataMut::F32(dst))
+    }
     /// Waits until every queued kernel has finished.
     fn synchronize(&mut self) -> Result<()>;
 
@@ -124,8 +147,8 @@ pub trait Backend: Send {
     ///   waits, counted in [`BackendStats::syncs`], only if they have not).
     ///
     /// Default (backends without a copy engine, the CPU): [`Backend::upload`] at offset 0.
-    fn upload_staged(&mut self, dst: BufId, src: &[f32]) -> Result<()> {
-        self.upload(dst, 0, src)
+    fn upload_staged(&mut self, dst: BufId, src: HostData<'_>) -> Result<()> {
+        self.upload_values(dst, 0, src)
     }
     /// Ends the current group of [`Backend::upload_staged`] calls: kernels queued from now on
     /// run after the group's copies have completed. On CUDA this is a device-side wait

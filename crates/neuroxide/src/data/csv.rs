@@ -47,7 +47,7 @@ impl TargetColumns {
 /// What the targets mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Task {
-    /// One column of class labels, encoded as class indices `0..k` stored as f32.
+    /// One column of class labels, encoded as class indices `0..k` in an i32 tensor.
     Classification,
     /// One or more numeric columns, kept as values.
     Regression,
@@ -578,8 +578,15 @@ impl Parser<'_> {
                     ),
                 ));
             };
-            values.push(i as f32);
+            let id = i32::try_from(i).map_err(|_| {
+                self.err(
+                    row.line,
+                    col + 1,
+                    format!("class index {i} exceeds the i32 range"),
+                )
+            })?;
+            values.push(id);
         }
-        Ok((Tensor::new(vec![data.len(), 1], values)?, encoder))
+        Ok((Tensor::from_i32(vec![data.len(), 1], values)?, encoder))
     }
 }

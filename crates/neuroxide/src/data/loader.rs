@@ -11,7 +11,7 @@
 use crate::data::dataset::Dataset;
 use crate::data::shuffle::shuffle;
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{HostDataMut, Tensor};
 
 /// Batches over a borrowed dataset.
 #[derive(Clone, Debug)]
@@ -114,14 +114,16 @@ impl<'a> DataLoader<'a> {
 
     /// Copies batch `batch_index` of an epoch whose row order is `order` into `x_out` and
     /// `y_out` (row-major, the first `rows * row_len` values are written) and returns the number
-    /// of rows. Allocates nothing.
-    pub fn fill_batch(
+    /// of rows. Each destination must have its column's dtype (i32 ids and labels stay i32).
+    /// Allocates nothing.
+    pub fn fill_batch<'x, 'y>(
         &self,
         order: &[usize],
         batch_index: usize,
-        x_out: &mut [f32],
-        y_out: &mut [f32],
+        x_out: impl Into<HostDataMut<'x>>,
+        y_out: impl Into<HostDataMut<'y>>,
     ) -> Result<usize> {
+        let (mut x_out, mut y_out) = (x_out.into(), y_out.into());
         let n = self.dataset.len();
         if order.len() != n {
             return Err(Error::invalid(format!(
@@ -154,8 +156,8 @@ impl<'a> DataLoader<'a> {
                 y_out.len()
             )));
         }
-        copy_rows(&self.dataset.x, picked, x_out);
-        copy_rows(&self.dataset.y, picked, y_out);
+        self.dataset.x.copy_rows_into(picked, &mut x_out)?;
+        self.dataset.y.copy_rows_into(picked, &mut y_out)?;
         Ok(rows)
     }
 
@@ -169,22 +171,13 @@ impl<'a> DataLoader<'a> {
     }
 }
 
-/// Copies rows `picked` of `src` to the front of `out`; indices and sizes are checked by callers.
-fn copy_rows(src: &Tensor, picked: &[usize], out: &mut [f32]) {
-    let len = src.row_len();
-    if len == 0 {
-        return;
-    }
-    for (chunk, &r) in out.chunks_exact_mut(len).zip(picked) {
-        chunk.copy_from_slice(src.row(r));
-    }
-}
-
+/// The rows `picked` (checked by the caller) of `src` as a new tensor of its dtype.
 fn batch_tensor(src: &Tensor, picked: &[usize]) -> Tensor {
     let mut shape = src.shape().to_vec();
     shape[0] = picked.len();
-    let mut t = Tensor::zeros(shape);
-    copy_rows(src, picked, t.data_mut());
+    let mut t = Tensor::zeros_of(src.dtype(), shape);
+    // Same dtype by construction: the copy cannot fail.
+    let _ = src.copy_rows_into(picked, &mut t.values_mut());
     t
 }
 

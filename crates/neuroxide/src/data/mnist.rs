@@ -3,7 +3,7 @@
 //! Files: `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
 //! `t10k-labels-idx1-ubyte`, each either raw or gzip-compressed with a `.gz` suffix (the raw
 //! name is tried first). Images become rows of 784 f32 pixels in `[0, 1]` (`byte / 255`), labels
-//! class indices `0..=9` stored as f32 in a `[n, 1]` tensor.
+//! class indices `0..=9` in an i32 `[n, 1]` tensor.
 
 use crate::data::dataset::Dataset;
 use crate::data::idx::{parse_idx_expecting, read_maybe_gzip, IdxArray};
@@ -209,9 +209,9 @@ fn load_split(dir: &Path, prefix: &str, options: &MnistOptions) -> Result<Datase
         .iter()
         .map(|&b| lut[usize::from(b)])
         .collect();
-    let y: Vec<f32> = labels.data[..n].iter().map(|&l| f32::from(l)).collect();
+    let y: Vec<i32> = labels.data[..n].iter().map(|&l| i32::from(l)).collect();
     Dataset::new(
         Tensor::new(vec![n, MNIST_PIXELS], x)?,
-        Tensor::new(vec![n, 1], y)?,
+        Tensor::from_i32(vec![n, 1], y)?,
     )
 }

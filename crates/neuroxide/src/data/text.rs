@@ -2,7 +2,8 @@
 //! the Shakespeare corpus shipped in `data/text/` (checksum verified), the train/validation
 //! split (last 10%), and LM windows at seeded random offsets.
 //!
-//! Token ids travel to the model as f32 values (exact below 2^24).
+//! Token ids travel to the model as i32 tensors (the model input is declared with
+//! `Graph::input_ids`): never as floats.
 
 use crate::error::{Error, Result};
 use crate::philox::philox4x32_10;
@@ -149,12 +150,12 @@ pub fn lm_batch(
             [seed as u32, (seed >> 32) as u32],
         );
         let o = ((u64::from(w[0]) << 32 | u64::from(w[1])) % span) as usize;
-        x.extend(tokens[o..o + seq].iter().map(|&t| t as f32));
-        y.extend(tokens[o + 1..o + seq + 1].iter().map(|&t| t as f32));
+        push_ids(&mut x, &tokens[o..o + seq])?;
+        push_ids(&mut y, &tokens[o + 1..o + seq + 1])?;
     }
     Ok((
-        Tensor::new(vec![batch, seq], x)?,
-        Tensor::new(vec![batch, seq], y)?,
+        Tensor::from_i32(vec![batch, seq], x)?,
+        Tensor::from_i32(vec![batch, seq], y)?,
     ))
 }
 
@@ -175,11 +176,25 @@ pub fn lm_eval_batches(
         let mut y = Vec::with_capacity(m * seq);
         for w in k..k + m {
             let o = w * seq;
-            x.extend(tokens[o..o + seq].iter().map(|&t| t as f32));
-            y.extend(tokens[o + 1..o + seq + 1].iter().map(|&t| t as f32));
+            push_ids(&mut x, &tokens[o..o + seq])?;
+            push_ids(&mut y, &tokens[o + 1..o + seq + 1])?;
         }
-        out.push((Tensor::new(vec![m, seq], x)?, Tensor::new(vec![m, seq], y)?));
+        out.push((
+            Tensor::from_i32(vec![m, seq], x)?,
+            Tensor::from_i32(vec![m, seq], y)?,
+        ));
         k += m;
     }
     Ok(out)
+}
+
+/// Appends token ids as the i32 values a model input takes; an id above `i32::MAX` is an
+/// error naming it.
+fn push_ids(out: &mut Vec<i32>, tokens: &[u32]) -> Result<()> {
+    for &t in tokens {
+        let id = i32::try_from(t)
+            .map_err(|_| Error::invalid(format!("token id {t} exceeds the i32 range")))?;
+        out.push(id);
+    }
+    Ok(())
 }

@@ -5,19 +5,35 @@
 //! (the losses first, then consumers in reverse topological order, input slots in order). The
 //! first writes the node's gradient buffer directly; each later one writes a buffer of its own
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
+//! Parameter gradients of a shared layer are added the same way (see `param_grads.rs`).
 
+mod bytes;
+mod cross_rank;
+mod losses;
+mod param_grads;
+mod scalars;
+mod shards;
 mod staging;
+mod targets;
+
+use targets::{batch_shape, target_layout};
+
+pub use bytes::PlannedBytes;
+use param_grads::ParamGrads;
+pub(crate) use scalars::Scalar;
 
 use super::node::Node;
 use super::step::{Phase, StepKey, StepPlan, StepRecordings};
-use crate::backend::{Backend, BufId, OptimizerKind, StepBlock};
+use crate::backend::{Backend, BufId, OptimizerKind, StepBlock, TargetKind};
+use crate::dtype::{DType, HostData};
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
 use crate::ops::elementwise;
-use crate::ops::loss::{loss as loss_op, LossArgs};
 use crate::ops::optimizer::{self, OptimizerStep};
-use crate::ops::reduce::{self, ClipByGlobalNorm, CountCorrect};
+use crate::ops::reduce::{self, ClipByGlobalNorm};
+use losses::LossSink;
+pub use shards::{shard_rows, shard_seed};
 
 /// Where a layer writes the gradient of one of its inputs.
 #[derive(Clone, Copy, Debug)]
@@ -44,9 +60,17 @@ pub(crate) struct Executor {
     activation_bufs: Vec<BufId>,
     pub params: Vec<BufId>,
     pub grads: Vec<BufId>,
+    /// Where each node's backward writes its parameter gradients (shared layers).
+    param_grads: Vec<ParamGrads>,
+    /// The layers' non-trainable state ([`crate::layers::StateSpec`]): never updated by the
+    /// optimizer, written only by the layers' forward passes.
+    pub layer_state: Vec<BufId>,
     pub state: Vec<[Option<BufId>; 2]>,
     pub state_for: Option<OptimizerKind>,
     targets: Vec<BufId>,
+    /// How the target buffers store targets: f32 rows (`Dense`) or one i32 class label per
+    /// prediction row (`ClassIndex`); set by the loss ([`Executor::ensure_targets`]).
+    target_kind: TargetKind,
     /// `[loss of output o | running loss sum of output o | running correct count of output o]`.
     scalars: BufId,
     norm_partials: BufId,
@@ -68,6 +92,14 @@ pub(crate) struct Executor {
     pub recordings: StepRecordings,
     /// The optimizer updates of the current step (kept to reuse its allocation).
     optimizer_steps: Vec<OptimizerStep>,
+    /// Buffers of sharded training steps (empty until the first one; see `executor/shards.rs`).
+    shard_bufs: shards::ShardBuffers,
+    /// The cross-rank reduction of a data-parallel job (see `executor/cross_rank.rs`).
+    pub cross_rank: Option<Box<dyn super::CrossRankReduce>>,
+    /// The flat vector a data-parallel step reduces, and its length.
+    flat: Option<(BufId, usize)>,
+    /// Correct predictions of the current data-parallel step, per output.
+    step_counts: Option<BufId>,
 }
 
 /// What one training step does besides forward and backward.
@@ -77,23 +109,19 @@ pub(crate) struct StepSpec {
     pub loss: Loss,
     pub clip: Option<f32>,
     pub track_accuracy: bool,
-}
-
-/// A fixed index into `Executor::scalars`.
-#[derive(Clone, Copy)]
-pub(crate) enum Scalar {
-    Loss(usize),
-    LossSum(usize),
-    Correct(usize),
+    /// Shards per global batch (1: the plain step; see `executor/shards.rs`).
+    pub shards: usize,
 }
 
 impl Executor {
-    /// Plans parameter buffers (uploading `weights`) and activation buffers for `capacity` rows.
+    /// Plans parameter and state buffers (uploading `weights` and `states`) and activation
+    /// buffers for `capacity` rows.
     pub fn new(
         mut backend: Box<dyn Backend>,
         nodes: &[Node],
         outputs: &[usize],
         weights: &[Vec<f32>],
+        states: &[Vec<f32>],
         capacity: usize,
     ) -> Result<Self> {
         let mut params = Vec::with_capacity(weights.len());
@@ -104,6 +132,13 @@ impl Executor {
             params.push(p);
             grads.push(backend.alloc(w.len())?);
         }
+        let mut layer_state = Vec::with_capacity(states.len());
+        for v in states {
+            let b = backend.alloc(v.len())?;
+            backend.upload(b, 0, v)?;
+            layer_state.push(b);
+        }
+        let param_grads = param_grads::plan(backend.as_mut(), nodes, &grads)?;
         let scalars = backend.alloc(3 * outputs.len())?;
         let norm_partials = backend.alloc(weights.len().max(1))?;
         let step_block = backend.alloc(StepBlock::LEN)?;
@@ -119,9 +154,12 @@ impl Executor {
             activation_bufs: Vec::new(),
             params,
             grads,
+            param_grads,
+            layer_state,
             state: vec![[None, None]; weights.len()],
             state_for: None,
             targets: Vec::new(),
+            target_kind: TargetKind::Dense,
             scalars,
             norm_partials,
             steps: 0,
@@ -132,6 +170,10 @@ impl Executor {
             step_block,
             recordings: StepRecordings::from_env(),
             optimizer_steps: Vec::new(),
+            shard_bufs: shards::ShardBuffers::default(),
+            cross_rank: None,
+            flat: None,
+            step_counts: None,
         };
         ex.plan_activations(nodes, outputs, capacity)?;
         Ok(ex)
@@ -150,26 +192,36 @@ impl Executor {
         }
         let b = &mut self.backend;
         let mut all = Vec::new();
-        let mut alloc = |b: &mut Box<dyn Backend>, n: usize| -> Result<BufId> {
-            let id = b.alloc(n)?;
-            all.push(id);
-            Ok(id)
-        };
+        // Every per-batch buffer with its dtype and shape (`[capacity, ...]` where it has one).
+        let mut alloc_typed =
+            |b: &mut Box<dyn Backend>, dtype: DType, shape: &[usize]| -> Result<BufId> {
+                let id = b.alloc_typed(dtype, shape)?;
+                all.push(id);
+                Ok(id)
+            };
         let mut out = Vec::with_capacity(nodes.len());
         let mut grad = Vec::with_capacity(nodes.len());
         let mut workspace = Vec::with_capacity(nodes.len());
         for node in nodes {
-            let n = capacity * node.shape.numel();
-            out.push(alloc(b, n)?);
+            // A node's output: its dtype (i32 for an id input) and shape `[capacity, ...]`.
+            let shape = batch_shape(capacity, node.shape.dims());
+            out.push(alloc_typed(b, node.dtype, &shape)?);
             grad.push(match node.layer {
-                Some(_) => Some(alloc(b, n)?),
+                Some(_) => Some(alloc_typed(b, DType::F32, &shape)?),
                 None => None,
             });
+            // Per-sample workspaces ([capacity, per_sample]), then the fixed-size ones.
             let ws = match &node.layer {
                 Some(l) => l
                     .workspace(&node.input_shapes, &node.shape)
                     .into_iter()
-                    .map(|per_sample| alloc(b, capacity * per_sample))
+                    .map(|per_sample| vec![capacity, per_sample])
+                    .chain(
+                        l.fixed_workspace(&node.input_shapes)
+                            .into_iter()
+                            .map(|n| vec![n]),
+                    )
+                    .map(|dims| alloc_typed(b, DType::F32, &dims))
                     .collect::<Result<Vec<_>>>()?,
                 None => Vec::new(),
             };
@@ -192,7 +244,11 @@ impl Executor {
                         EdgeGrad::Direct(g)
                     }
                     Some(g) => EdgeGrad::Accumulate {
-                        edge: alloc(b, capacity * nodes[src].shape.numel())?,
+                        edge: alloc_typed(
+                            b,
+                            DType::F32,
+                            &batch_shape(capacity, nodes[src].shape.dims()),
+                        )?,
                         into: g,
                     },
                 };
@@ -204,9 +260,13 @@ impl Executor {
                 edges[i].push(e);
             }
         }
+        let target_kind = self.target_kind;
         let targets = outputs
             .iter()
-            .map(|&o| alloc(b, capacity * nodes[o].shape.numel()))
+            .map(|&o| {
+                let (dtype, shape) = target_layout(target_kind, capacity, &nodes[o].shape);
+                alloc_typed(b, dtype, &shape)
+            })
             .collect::<Result<Vec<_>>>()?;
         self.in_bufs = nodes
             .iter()
@@ -257,35 +317,6 @@ impl Executor {
         self.targets[o]
     }
 
-    fn scalar_index(&self, s: Scalar) -> usize {
-        let n = self.targets.len();
-        match s {
-            Scalar::Loss(o) => o,
-            Scalar::LossSum(o) => n + o,
-            Scalar::Correct(o) => 2 * n + o,
-        }
-    }
-
-    /// Reads one scalar (synchronises the device).
-    pub fn read_scalar(&mut self, s: Scalar) -> Result<f32> {
-        let mut v = [0.0f32];
-        let i = self.scalar_index(s);
-        self.backend.download(self.scalars, i, &mut v)?;
-        Ok(v[0])
-    }
-
-    /// Zeroes the running loss sums and correct counts.
-    pub fn reset_running(&mut self) -> Result<()> {
-        let n = self.targets.len();
-        let zeros = [0.0f32; 16];
-        for chunk_start in (n..3 * n).step_by(16) {
-            let len = (3 * n - chunk_start).min(16);
-            self.backend
-                .upload(self.scalars, chunk_start, &zeros[..len])?;
-        }
-        Ok(())
-    }
-
     /// Runs every layer forward in topological order.
     pub fn forward(
         &mut self,
@@ -303,6 +334,7 @@ impl Executor {
                 output_shape: &node.shape,
                 params: &self.params[node.params.clone()],
                 workspace: &self.workspace[i],
+                state: &self.layer_state[node.state.clone()],
             };
             let mut ctx = LayerCtx {
                 backend: self.backend.as_mut(),
@@ -316,57 +348,6 @@ impl Executor {
             layer
                 .forward(&mut ctx, &io)
                 .map_err(|e| Error::layer(&node.name, e.to_string()))?;
-        }
-        Ok(())
-    }
-
-    /// Evaluates each output's loss (value into `Scalar::Loss`, gradient into the output node's
-    /// gradient buffer), adds it to the running sum and, when asked, counts correct predictions.
-    pub fn losses(
-        &mut self,
-        nodes: &[Node],
-        outputs: &[usize],
-        loss: &Loss,
-        batch: usize,
-        count_correct: bool,
-    ) -> Result<()> {
-        for (o, &node) in outputs.iter().enumerate() {
-            let cols = nodes[node].shape.last();
-            let rows = batch * nodes[node].shape.numel() / cols;
-            let grad = self.grad[node].ok_or_else(|| {
-                Error::invalid(format!(
-                    "output '{}' is a model input; it has nothing to train",
-                    nodes[node].name
-                ))
-            })?;
-            let loss_index = self.scalar_index(Scalar::Loss(o));
-            let args = LossArgs {
-                kind: loss.kind,
-                target_kind: loss.targets,
-                rows,
-                cols,
-                pred: self.out[node],
-                target: self.targets[o],
-                grad,
-                loss_out: self.scalars,
-                loss_index,
-                running_index: Some(self.scalar_index(Scalar::LossSum(o))),
-            };
-            loss_op(&mut *self.backend, &args)?;
-            if count_correct {
-                let correct = self.scalar_index(Scalar::Correct(o));
-                let args = CountCorrect {
-                    pred: self.out[node],
-                    target: self.targets[o],
-                    target_kind: loss.targets,
-                    from_logits: loss.from_logits(),
-                    rows,
-                    cols,
-                    out: self.scalars,
-                    out_index: correct,
-                };
-                reduce::count_correct(&mut *self.backend, &args)?;
-            }
         }
         Ok(())
     }
@@ -385,11 +366,12 @@ impl Executor {
                 output_shape: &node.shape,
                 params: &self.params[node.params.clone()],
                 workspace: &self.workspace[i],
+                state: &self.layer_state[node.state.clone()],
             };
             let g = GradIo {
                 grad_output,
                 grad_inputs: &self.edge_grad_bufs[i],
-                grad_params: &self.grads[node.params.clone()],
+                grad_params: self.param_grads[i].buffers(&self.grads[node.params.clone()]),
             };
             let mut ctx = LayerCtx {
                 backend: self.backend.as_mut(),
@@ -403,6 +385,8 @@ impl Executor {
             layer
                 .backward(&mut ctx, &io, &g)
                 .map_err(|e| Error::layer(&node.name, e.to_string()))?;
+            self.param_grads[i]
+                .add_into(self.backend.as_mut(), &self.grads[node.params.clone()])?;
             for (slot, e) in self.edges[i].iter().enumerate() {
                 if let EdgeGrad::Accumulate { edge, into } = *e {
                     let src = node.inputs[slot];
@@ -447,6 +431,14 @@ impl Executor {
         seed: u64,
     ) -> Result<()> {
         self.ensure_optimizer_state(spec.optimizer)?;
+        if self.cross_rank.is_some() {
+            let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
+            self.backend.upload(self.step_block, 0, &block)?;
+            return self.cross_rank_step(nodes, outputs, spec, batch, seed);
+        }
+        if spec.shards > 1 {
+            self.ensure_shard_sums(outputs.len())?;
+        }
         let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
         self.backend.upload(self.step_block, 0, &block)?;
         let key = StepKey::new(
@@ -456,9 +448,14 @@ impl Executor {
             spec.track_accuracy,
             spec.clip,
             Some(spec.optimizer),
-        );
+        )
+        .with_shards(spec.shards);
         let replayed = self.run_step(key, &mut |ex| {
-            ex.queue_step(nodes, outputs, spec, batch, seed)
+            if spec.shards > 1 {
+                ex.queue_sharded_step(nodes, outputs, spec, batch, seed)
+            } else {
+                ex.queue_step(nodes, outputs, spec, batch, seed)
+            }
         })?;
         if replayed {
             self.steps += 1; // a queued or recorded step counted it in `update`
@@ -585,9 +582,9 @@ impl Executor {
         optimizer::step_all(&mut *self.backend, &self.optimizer_steps)
     }
 
-    /// Copies a host batch into a device buffer (checked length).
-    pub fn upload(&mut self, dst: BufId, values: &[f32]) -> Result<()> {
-        self.backend.upload(dst, 0, values)
+    /// Copies a host batch into a device buffer (checked length and dtype).
+    pub fn upload(&mut self, dst: BufId, values: HostData<'_>) -> Result<()> {
+        self.backend.upload_values(dst, 0, values)
     }
 
     /// Downloads the first `dst.len()` values of a node's output.

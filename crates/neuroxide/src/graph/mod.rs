@@ -12,15 +12,22 @@
 //! assert_eq!(model.param_count(), 8 * 8 + 8 + 8 + 1);
 //! ```
 
+mod cross_rank;
 mod executor;
 mod model;
 mod node;
 mod sequential;
+mod shared;
 mod step;
 
+pub use cross_rank::CrossRankReduce;
+pub use executor::PlannedBytes;
+pub use executor::{shard_rows, shard_seed};
 pub use model::{Model, ParamInfo, TrainConfig};
 pub use sequential::Sequential;
+pub use shared::SharedLayer;
 
+use crate::dtype::DType;
 use crate::layers::{Add, Concat, Layer, Multiply};
 use crate::shape::Shape;
 use std::cell::RefCell;
@@ -32,7 +39,12 @@ pub(crate) struct NodeDef {
     /// `None` for a model input.
     pub layer: Option<Box<dyn Layer>>,
     pub input_shape: Shape,
+    /// The dtype of a model input (f32 unless declared otherwise); layers output f32.
+    pub dtype: DType,
     pub inputs: Vec<SymbolicTensor>,
+    /// The identity of the [`SharedLayer`] this node applies, if any: nodes with the same
+    /// identity share one parameter set.
+    pub shared: Option<usize>,
 }
 
 /// A graph under construction. Cheap to clone (a shared handle).
@@ -51,13 +63,25 @@ impl Graph {
     pub fn new() -> Self {
         Graph::default()
     }
-    /// Declares a model input with the given per-sample shape (no batch axis).
+    /// Declares an f32 model input with the given per-sample shape (no batch axis).
     pub fn input(&self, shape: impl Into<Shape>) -> SymbolicTensor {
+        self.input_typed(shape, DType::F32)
+    }
+    /// Declares a model input of i32 ids (token ids for an `Embedding`) with the given
+    /// per-sample shape. Batches for it are i32 tensors ([`crate::Tensor::from_i32`]); the ids
+    /// stay i32 from the data layer to the kernels.
+    pub fn input_ids(&self, shape: impl Into<Shape>) -> SymbolicTensor {
+        self.input_typed(shape, DType::I32)
+    }
+    /// Declares a model input of any dtype with the given per-sample shape.
+    pub fn input_typed(&self, shape: impl Into<Shape>, dtype: DType) -> SymbolicTensor {
         self.push(NodeDef {
             name: None,
             layer: None,
             input_shape: shape.into(),
+            dtype,
             inputs: Vec::new(),
+            shared: None,
         })
     }
     fn push(&self, def: NodeDef) -> SymbolicTensor {
@@ -80,7 +104,9 @@ impl Graph {
             name,
             layer: Some(layer),
             input_shape: Shape::default(),
+            dtype: DType::F32,
             inputs: inputs.iter().map(|&s| s.clone()).collect(),
+            shared: None,
         })
     }
 }

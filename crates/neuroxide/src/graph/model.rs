@@ -2,6 +2,7 @@
 //! used, an executor holding its buffers on a device.
 
 mod build;
+mod shards;
 mod train_step;
 mod weights;
 
@@ -9,6 +10,7 @@ use super::executor::Executor;
 pub(crate) use super::node::Node;
 use crate::backend::{OptimizerKind, TargetKind};
 use crate::device::Device;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::loss::Loss;
@@ -46,10 +48,16 @@ pub struct Model {
     params: Vec<ParamInfo>,
     /// Host copy of the weights; authoritative while no executor exists.
     host_weights: Vec<Vec<f32>>,
+    /// The layers' non-trainable state tensors (see [`crate::layers::StateSpec`]).
+    state_info: Vec<ParamInfo>,
+    /// Host copy of the state; authoritative while no executor exists.
+    host_state: Vec<Vec<f32>>,
     seed: u64,
     device: Device,
     exec: Option<Executor>,
     config: Option<TrainConfig>,
+    /// Shards per training batch (1: the plain step; see [`Model::set_shards`]).
+    shards: usize,
 }
 
 impl Model {
@@ -61,6 +69,26 @@ impl Model {
     /// The parameter tensors, in order.
     pub fn params(&self) -> &[ParamInfo] {
         &self.params
+    }
+
+    /// The non-trainable state tensors (BatchNorm's running statistics), in order, named
+    /// `node_name/state_name`.
+    pub fn state_info(&self) -> &[ParamInfo] {
+        &self.state_info
+    }
+
+    /// Total number of non-trainable values (the state tensors).
+    pub fn non_trainable_count(&self) -> usize {
+        self.state_info.iter().map(|p| p.shape.numel()).sum()
+    }
+
+    /// For every node (in the order of [`Model::layers`]): the name of the node whose
+    /// parameters it uses, when it is a later application of a shared layer.
+    pub fn shares(&self) -> Vec<Option<String>> {
+        self.nodes
+            .iter()
+            .map(|n| n.shares.map(|o| self.nodes[o].name.clone()))
+            .collect()
     }
 
     /// The model seed (initialisation, dropout).
@@ -84,7 +112,8 @@ impl Model {
             .collect()
     }
 
-    /// A table of layers, output shapes and parameter counts, like Keras' `summary()`.
+    /// A table of layers, output shapes and parameter counts (trainable and non-trainable,
+    /// counted once at a shared layer's first application), like Keras' `summary()`.
     pub fn summary(&self) -> String {
         let mut s = String::new();
         s.push_str(&format!(
@@ -94,16 +123,23 @@ impl Model {
         s.push_str(&"-".repeat(80));
         s.push('\n');
         for node in &self.nodes {
-            let count: usize = self.params[node.params.clone()]
-                .iter()
-                .map(|p| p.shape.numel())
-                .sum();
+            let count: usize = match node.shares {
+                Some(_) => 0,
+                None => self.params[node.params.clone()]
+                    .iter()
+                    .chain(&self.state_info[node.state.clone()])
+                    .map(|p| p.shape.numel())
+                    .sum(),
+            };
             let kind = node.layer.as_ref().map_or("Input", |l| l.kind());
-            let inputs: Vec<&str> = node
+            let mut inputs: Vec<String> = node
                 .inputs
                 .iter()
-                .map(|&i| self.nodes[i].name.as_str())
+                .map(|&i| self.nodes[i].name.clone())
                 .collect();
+            if let Some(o) = node.shares {
+                inputs.push(format!("(shares {})", self.nodes[o].name));
+            }
             s.push_str(&format!(
                 "{:<24} {:<14} {:<18} {:>10}  {}\n",
                 node.name,
@@ -123,7 +159,10 @@ impl Model {
         }
         s.push_str(&"-".repeat(80));
         s.push('\n');
-        s.push_str(&format!("Total params: {}\n", self.param_count()));
+        let (trainable, fixed) = (self.param_count(), self.non_trainable_count());
+        s.push_str(&format!("Total params: {}\n", trainable + fixed));
+        s.push_str(&format!("Trainable params: {trainable}\n"));
+        s.push_str(&format!("Non-trainable params: {fixed}\n"));
         s
     }
 
@@ -132,7 +171,7 @@ impl Model {
         self.device
     }
 
-    /// Moves the model (weights and optimizer state) to another device.
+    /// Moves the model (weights, non-trainable state and optimizer state) to another device.
     pub fn to_device(&mut self, device: Device) -> Result<()> {
         if self.exec.is_some() && device == self.device {
             return Ok(());
@@ -214,6 +253,7 @@ impl Model {
                 &self.nodes,
                 &self.outputs,
                 &self.host_weights,
+                &self.host_state,
                 batch.max(1),
             )?;
             self.exec = Some(ex);
@@ -258,6 +298,28 @@ impl Model {
                     t.rows()
                 )));
             }
+            let want_dtype = if loss.is_none() {
+                self.nodes[n].dtype
+            } else if class_index {
+                DType::I32
+            } else {
+                DType::F32
+            };
+            if t.dtype() != want_dtype {
+                let hint = match (loss.is_some(), want_dtype) {
+                    (true, DType::I32) => " (class labels; convert with Tensor::to_i32)",
+                    (false, DType::I32) => " (token ids; convert with Tensor::to_i32)",
+                    (false, _) => " (declare id inputs with Graph::input_ids)",
+                    (true, _) => "",
+                };
+                return Err(Error::invalid(format!(
+                    "{what} {i} ('{}') takes {want_dtype} values{hint}, got a {} tensor of shape \
+                     {:?} (dtype mismatch)",
+                    self.nodes[n].name,
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
             if t.row_len() != want {
                 let expect = if class_index {
                     format!("{want} class index(es) per sample")
@@ -272,8 +334,8 @@ impl Model {
             }
             if class_index {
                 let classes = shape.last();
-                for (r, &v) in t.data().iter().enumerate() {
-                    if !(v >= 0.0 && v.fract() == 0.0 && (v as usize) < classes) {
+                for (r, &v) in t.ids()?.iter().enumerate() {
+                    if usize::try_from(v).map_or(true, |c| c >= classes) {
                         return Err(Error::invalid(format!(
                             "target {i}, row {r}: {v} is not a class index in 0..{classes}"
                         )));
@@ -287,18 +349,21 @@ impl Model {
         Ok(rows)
     }
 
-    fn upload_batch(&mut self, xs: &[&Tensor], ys: &[&Tensor]) -> Result<()> {
+    /// Uploads a checked batch: inputs in their declared dtypes, targets in the layout of
+    /// the compiled loss (`targets`: i32 class labels or f32 rows).
+    fn upload_batch(&mut self, xs: &[&Tensor], ys: &[&Tensor], targets: TargetKind) -> Result<()> {
         let ex = self
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
+        ex.ensure_targets(&self.nodes, &self.outputs, targets)?;
         for (x, &n) in xs.iter().zip(&self.inputs) {
             let b = ex.node_output(n);
-            ex.upload(b, x.data())?;
+            ex.upload(b, x.values())?;
         }
         for (o, y) in ys.iter().enumerate() {
             let b = ex.target(o);
-            ex.upload(b, y.data())?;
+            ex.upload(b, y.values())?;
         }
         Ok(())
     }
@@ -322,7 +387,7 @@ impl Model {
             )));
         }
         self.ensure_exec(batch)?;
-        self.upload_batch(xs, ys)?;
+        self.upload_batch(xs, ys, config.loss.targets)?;
         let seed = self.seed;
         let ex = self
             .exec
@@ -363,7 +428,7 @@ impl Model {
                 .ok_or_else(|| Error::invalid("executor missing"))?;
             for (x, &n) in chunk.iter().zip(&self.inputs) {
                 let b = ex.node_output(n);
-                ex.upload(b, x.data())?;
+                ex.upload(b, x.values())?;
             }
             // The loss only names the recording's kind; prediction computes none.
             let loss = self.config.as_ref().map_or(Loss::mse(), |c| c.loss);
@@ -408,6 +473,17 @@ impl Model {
             .collect()
     }
 
+    /// The dtype of every node's output, in the order of [`Model::layers`] (a model input's
+    /// declared dtype; f32 for layers).
+    pub fn node_dtypes(&self) -> Vec<DType> {
+        self.nodes.iter().map(|n| n.dtype).collect()
+    }
+
+    /// The dtypes of the model inputs.
+    pub fn input_dtypes(&self) -> Vec<DType> {
+        self.inputs.iter().map(|&i| self.nodes[i].dtype).collect()
+    }
+
     /// Names of the input and output nodes.
     pub fn io_names(&self) -> (Vec<String>, Vec<String>) {
         let names = |v: &[usize]| v.iter().map(|&i| self.nodes[i].name.clone()).collect();
@@ -430,6 +506,13 @@ impl Model {
             .as_mut()
             .ok_or_else(|| Error::invalid("no batch has run yet"))?;
         ex.download_output(node, dst)
+    }
+
+    /// The device bytes the model's planned buffers take (parameters, gradients, optimizer
+    /// state, activations, workspaces, non-trainable state), once it has run: `None` before
+    /// the first batch. The step allocates nothing beyond the plan, so this is its peak.
+    pub fn planned_bytes(&self) -> Option<super::PlannedBytes> {
+        self.exec.as_ref().map(|e| e.planned_bytes())
     }
 
     /// Name of the backend the model runs on, once it has run.

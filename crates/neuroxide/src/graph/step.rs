@@ -33,6 +33,8 @@ pub(crate) struct StepKey {
     /// The optimizer with its learning rate zeroed (the rate is read from the scalar block);
     /// `None` for evaluation and prediction, which update nothing.
     pub optimizer: Option<OptimizerKind>,
+    /// Shards per global batch of a training step (1 otherwise).
+    pub shards: usize,
 }
 
 impl StepKey {
@@ -51,7 +53,14 @@ impl StepKey {
             track_accuracy,
             clip_bits: clip.map(f32::to_bits),
             optimizer: optimizer.map(|o| o.with_lr(0.0)),
+            shards: 1,
         }
+    }
+
+    /// The same key for a step that splits its batch into `shards` shards.
+    pub fn with_shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
     }
 }
 

@@ -4,8 +4,9 @@
 
 use super::preprocessing::Preprocessing;
 use crate::backend::OptimizerKind;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Model, NodeDef, SymbolicTensor};
+use crate::graph::{Graph, Model, NodeDef, SharedLayer, SymbolicTensor};
 use crate::layers::layer_from_config;
 use crate::loss::Loss;
 use crate::shape::Shape;
@@ -28,6 +29,38 @@ pub struct NodeSpec {
     pub inputs: Vec<String>,
     /// Per-sample output shape (no batch axis).
     pub shape: Vec<usize>,
+    /// A later application of a shared layer: the node whose parameters (and state) it uses.
+    /// Absent otherwise (and in files written before shared layers existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<String>,
+}
+
+/// The `config` of an Input node: `{"dtype": "i32"}` for an id input, nothing (null) for an
+/// f32 one, so files of f32 models are unchanged.
+fn input_config(dtype: DType) -> serde_json::Value {
+    match dtype {
+        DType::F32 => serde_json::Value::Null,
+        d => serde_json::json!({ "dtype": d.name() }),
+    }
+}
+
+/// The dtype of an Input node from its `config`: f32 when absent (files written before inputs
+/// had dtypes), else `"f32"`, `"i32"` or `"bf16"`.
+fn input_dtype(config: &serde_json::Value) -> std::result::Result<DType, String> {
+    let name = match config {
+        serde_json::Value::Null => return Ok(DType::F32),
+        serde_json::Value::Object(m) if m.is_empty() => return Ok(DType::F32),
+        serde_json::Value::Object(m) if m.len() == 1 && m.contains_key("dtype") => &m["dtype"],
+        other => return Err(format!("an Input's config holds only 'dtype', got {other}")),
+    };
+    match name.as_str() {
+        Some("f32") => Ok(DType::F32),
+        Some("i32") => Ok(DType::I32),
+        Some("bf16") => Ok(DType::BF16),
+        _ => Err(format!(
+            "input dtype {name} is not one of \"f32\", \"i32\", \"bf16\""
+        )),
+    }
 }
 
 /// What `compile` set.
@@ -75,12 +108,18 @@ impl Architecture {
         let nodes = model
             .layers()
             .into_iter()
-            .map(|(name, layer, inputs, shape)| NodeSpec {
+            .zip(model.shares())
+            .zip(model.node_dtypes())
+            .map(|(((name, layer, inputs, shape), shares), dtype)| NodeSpec {
                 name,
                 kind: layer.map_or_else(|| "Input".to_string(), |l| l.kind().to_string()),
-                config: layer.map_or(serde_json::Value::Null, |l| l.config()),
+                config: match layer {
+                    Some(l) => l.config(),
+                    None => input_config(dtype),
+                },
                 inputs,
                 shape: shape.dims().to_vec(),
+                shares,
             })
             .collect();
         let (inputs, outputs) = model.io_names();
@@ -149,6 +188,51 @@ impl Architecture {
         Ok(total)
     }
 
+    /// Applies the layer of node `n`: a fresh layer from its configuration, or, when the node
+    /// or a later one shares parameters, the [`SharedLayer`] of the owning node.
+    fn apply_node<'a>(
+        &'a self,
+        g: &Graph,
+        n: &'a NodeSpec,
+        inputs: &[&SymbolicTensor],
+        shared: &mut HashMap<&'a str, SharedLayer>,
+    ) -> Result<SymbolicTensor> {
+        let layer = layer_from_config(&n.kind, &n.config)
+            .map_err(|e| Error::Format(format!("node '{}': {e}", n.name)))?;
+        let name = Some(n.name.clone());
+        if let Some(owner) = &n.shares {
+            let s = shared.get(owner.as_str()).ok_or_else(|| {
+                Error::Format(format!(
+                    "node '{}': field 'shares' names '{owner}', which is not a layer node \
+                     defined before it",
+                    n.name
+                ))
+            })?;
+            if s.layer().kind() != n.kind || s.layer().config() != n.config {
+                return Err(Error::Format(format!(
+                    "node '{}' shares the parameters of '{owner}' but has a different layer                      ({} {} vs {} {})",
+                    n.name,
+                    n.kind,
+                    n.config,
+                    s.layer().kind(),
+                    s.layer().config()
+                )));
+            }
+            return Ok(s.apply_to(name, inputs));
+        }
+        if self
+            .nodes
+            .iter()
+            .any(|m| m.shares.as_deref() == Some(n.name.as_str()))
+        {
+            let s = SharedLayer::from_box(layer);
+            let t = s.apply_to(name, inputs);
+            shared.insert(&n.name, s);
+            return Ok(t);
+        }
+        Ok(g.apply_layer(layer, name, inputs))
+    }
+
     /// Rebuilds the model (weights freshly initialised from the seed) and compiles it when the
     /// file says how. Every node is checked: known kind, valid config, inputs defined before
     /// use, and the inferred shape equal to the saved one.
@@ -185,6 +269,7 @@ impl Architecture {
         .map_err(|e| Error::Format(e.to_string()))?;
         let g = Graph::new();
         let mut sym: HashMap<&str, SymbolicTensor> = HashMap::new();
+        let mut shared: HashMap<&str, SharedLayer> = HashMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
             if sym.contains_key(n.name.as_str()) {
                 return Err(Error::Format(format!(
@@ -199,20 +284,22 @@ impl Architecture {
                         n.name, n.inputs
                     )));
                 }
+                let dtype = input_dtype(&n.config)
+                    .map_err(|e| Error::Format(format!("node '{}': {e}", n.name)))?;
                 let mut defs = g.0.borrow_mut();
                 defs.push(NodeDef {
                     name: Some(n.name.clone()),
                     layer: None,
                     input_shape: Shape(n.shape.clone()),
+                    dtype,
                     inputs: Vec::new(),
+                    shared: None,
                 });
                 SymbolicTensor {
                     graph: g.clone(),
                     node: defs.len() - 1,
                 }
             } else {
-                let layer = layer_from_config(&n.kind, &n.config)
-                    .map_err(|e| Error::Format(format!("node '{}': {e}", n.name)))?;
                 let mut inputs = Vec::with_capacity(n.inputs.len());
                 for inp in &n.inputs {
                     inputs.push(sym.get(inp.as_str()).ok_or_else(|| {
@@ -222,7 +309,7 @@ impl Architecture {
                         ))
                     })?);
                 }
-                g.apply_layer(layer, Some(n.name.clone()), &inputs)
+                self.apply_node(&g, n, &inputs, &mut shared)?
             };
             sym.insert(&n.name, t);
         }

@@ -1,6 +1,8 @@
 //! A saved model is a directory:
 //! - `model.json`: the architecture, compile settings, preprocessing and training progress;
-//! - `weights.safetensors`: every parameter, named `node/param`, f32;
+//! - `weights.safetensors`: every parameter, named `node/param`, then every non-trainable state
+//!   tensor (BatchNorm's running statistics), named `node/state`, f32 (a model without state
+//!   has only parameters there, as before state existed);
 //! - `optimizer.safetensors` (optional): the optimizer state per parameter and slot, with the
 //!   update count, for resuming training exactly;
 //! - `manifest.json`: size and SHA-256 of each file above, written last (see [`super::manifest`]).
@@ -90,8 +92,9 @@ pub fn save(model: &mut Model, dir: impl AsRef<Path>, options: &SaveOptions) -> 
                 .into(),
         ));
     }
-    let weights: Vec<NamedTensor> = model
-        .weights()?
+    let mut tensors = model.weights()?;
+    tensors.extend(model.state_tensors()?);
+    let weights: Vec<NamedTensor> = tensors
         .into_iter()
         .map(|(name, t)| NamedTensor {
             name,
@@ -318,10 +321,36 @@ fn file_err(path: &Path, message: impl std::fmt::Display) -> Error {
     Error::Format(format!("{}: {message}", path.display()))
 }
 
-/// Matches the file's tensors to the model's parameters by name and shape.
+/// Matches the file's tensors to the model's parameters and state tensors by name and shape.
 fn set_weights_from(model: &mut Model, file: &TensorFile, path: &Path) -> Result<()> {
-    let mut weights = Vec::with_capacity(model.params().len());
-    for p in model.params() {
+    let weights = named_from(model.params(), file, path)?;
+    let state = named_from(model.state_info(), file, path)?;
+    if let Some(extra) = file.tensors.keys().find(|k| {
+        !model
+            .params()
+            .iter()
+            .chain(model.state_info())
+            .any(|p| &p.name == *k)
+    }) {
+        return Err(file_err(
+            path,
+            format!(
+                "tensor '{extra}' does not belong to any parameter of the model (nor to its state)"
+            ),
+        ));
+    }
+    model.set_weights(&weights)?;
+    model.set_state_tensors(&state)
+}
+
+/// The file's tensors for `info` (parameters or state), checked by name and shape.
+fn named_from(
+    info: &[crate::graph::ParamInfo],
+    file: &TensorFile,
+    path: &Path,
+) -> Result<Vec<(String, Tensor)>> {
+    let mut weights = Vec::with_capacity(info.len());
+    for p in info {
         let t = file
             .tensors
             .get(&p.name)
@@ -342,17 +371,7 @@ fn set_weights_from(model: &mut Model, file: &TensorFile, path: &Path) -> Result
             Tensor::new(t.shape.clone(), t.values.clone())?,
         ));
     }
-    if let Some(extra) = file
-        .tensors
-        .keys()
-        .find(|k| !model.params().iter().any(|p| &p.name == *k))
-    {
-        return Err(file_err(
-            path,
-            format!("tensor '{extra}' does not belong to any parameter of the model"),
-        ));
-    }
-    model.set_weights(&weights)
+    Ok(weights)
 }
 
 fn set_optimizer_from(model: &mut Model, file: &TensorFile, path: &Path) -> Result<()> {

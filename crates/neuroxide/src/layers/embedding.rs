@@ -1,8 +1,10 @@
 //! Token embedding (a table lookup by integer id) and the learned positional embedding added
-//! to it. Token ids arrive as f32 values (exact below 2^24); a bad id is rejected on the host
-//! when the batch enters the model ([`Layer::check_input`]).
+//! to it. Token ids are i32 from the data layer to the kernel (the model input is declared
+//! with `Graph::input_ids`); a negative or out-of-range id is rejected on the host when the
+//! batch enters the model ([`Layer::check_input`]).
 
 use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
+use crate::dtype::{DType, HostData};
 use crate::error::{Error, Result};
 use crate::ops::elementwise;
 use crate::ops::embedding::{
@@ -60,8 +62,17 @@ impl Layer for Embedding {
             fan_out: self.dim,
         }]
     }
-    fn check_input(&self, _input: usize, values: &[f32]) -> Result<()> {
-        check_ids("Embedding", values, self.vocab)
+    fn input_dtype(&self, _input: usize) -> DType {
+        DType::I32
+    }
+    fn check_input(&self, _input: usize, values: HostData<'_>) -> Result<()> {
+        match values {
+            HostData::I32(ids) => check_ids("Embedding", ids, self.vocab),
+            other => Err(Error::invalid(format!(
+                "Embedding takes i32 token ids, got {} values",
+                other.dtype()
+            ))),
+        }
     }
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()> {
         embedding_forward(

@@ -7,6 +7,7 @@
 
 mod activation;
 mod attention;
+mod batchnorm;
 mod conv;
 mod dense;
 mod dropout;
@@ -22,6 +23,7 @@ mod spatial_dropout;
 
 pub use activation::{ActivationLayer, ActivationOp};
 pub use attention::MultiHeadAttention;
+pub use batchnorm::{BatchNorm, BatchNorm1D, BatchNorm2D};
 pub use conv::{Conv1D, Conv2D, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
@@ -36,6 +38,7 @@ pub use serialize::layer_from_config;
 pub use spatial_dropout::SpatialDropout2D;
 
 use crate::backend::{Backend, BufId};
+use crate::dtype::{DType, HostData};
 use crate::error::Result;
 use crate::shape::Shape;
 
@@ -53,12 +56,28 @@ pub struct ParamSpec {
     pub fan_out: usize,
 }
 
+/// A non-trainable tensor a layer keeps from batch to batch (BatchNorm's running mean and
+/// variance). It lives in the model's planned buffers beside the parameters, is initialised
+/// from `init` when the model is built, saved and loaded with the weights, moved with the
+/// model between devices, and never seen by the optimizer (it has no gradient). Only the
+/// layer's own forward pass writes it, typically in training mode only.
+#[derive(Clone, Debug)]
+pub struct StateSpec {
+    /// Name within the layer, e.g. `running_mean`.
+    pub name: &'static str,
+    /// Full shape of the tensor.
+    pub shape: Shape,
+    /// Its initial value (a constant initialiser: `Zeros`, `Ones`, `Constant`).
+    pub init: Initializer,
+}
+
 /// What a layer's kernels run with.
 pub struct LayerCtx<'a> {
     pub backend: &'a mut dyn Backend,
     /// Rows in this batch (≤ the planned capacity).
     pub batch: usize,
-    /// Training (dropout active) or inference.
+    /// The phase: `true` in a training step (dropout active, batch statistics, state
+    /// updated), `false` in evaluation and prediction (state only read).
     pub training: bool,
     /// Model seed and this node's index: the Philox key and stream of any randomness.
     pub seed: u64,
@@ -79,7 +98,11 @@ pub struct Io<'a> {
     pub output: BufId,
     pub output_shape: &'a Shape,
     pub params: &'a [BufId],
+    /// The per-sample workspaces ([`Layer::workspace`]), then the fixed-size ones
+    /// ([`Layer::fixed_workspace`]).
     pub workspace: &'a [BufId],
+    /// The layer's non-trainable state, in the order of [`Layer::state`].
+    pub state: &'a [BufId],
 }
 
 /// Gradient buffers for backward. `grad_inputs[i]` is `None` when input `i` needs no gradient
@@ -102,15 +125,30 @@ pub trait Layer: Send + Sync {
     fn params(&self, _inputs: &[Shape]) -> Vec<ParamSpec> {
         Vec::new()
     }
+    /// Non-trainable state tensors for the given input shapes (see [`StateSpec`]).
+    fn state(&self, _inputs: &[Shape]) -> Vec<StateSpec> {
+        Vec::new()
+    }
     /// Workspace buffers, each given as a number of values **per sample** (multiplied by the
     /// planned batch capacity).
     fn workspace(&self, _inputs: &[Shape], _output: &Shape) -> Vec<usize> {
         Vec::new()
     }
+    /// Fixed-size workspace buffers (values independent of the batch: per-channel saved
+    /// statistics), given in values. In [`Io::workspace`] they follow the per-sample ones.
+    fn fixed_workspace(&self, _inputs: &[Shape]) -> Vec<usize> {
+        Vec::new()
+    }
+    /// The dtype input `input` must have: f32 for every layer but those that read integer
+    /// ids (Embedding: i32). Model building checks each input against it, so ids never reach
+    /// a layer that reads floats; the output of every layer is f32.
+    fn input_dtype(&self, _input: usize) -> DType {
+        DType::F32
+    }
     /// Checks the values of input `input` on the host before a batch that feeds this layer
     /// directly from a model input is uploaded (Embedding: every token id in range). Most
     /// layers accept any value.
-    fn check_input(&self, _input: usize, _values: &[f32]) -> Result<()> {
+    fn check_input(&self, _input: usize, _values: HostData<'_>) -> Result<()> {
         Ok(())
     }
     /// Computes the output.

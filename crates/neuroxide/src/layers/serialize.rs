@@ -1,10 +1,10 @@
 //! Rebuilding layers from their saved JSON configuration (the architecture file).
 
 use super::{
-    ActivationLayer, ActivationOp, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout,
-    Embedding, Flatten, GlobalAveragePool2D, Initializer, Layer, LayerNorm, MaxPool1D, MaxPool2D,
-    MultiHeadAttention, Multiply, PoolWindow, PositionEmbedding, Reshape, RmsNorm, SeqPoolMode,
-    SequencePooling, SpatialDropout2D,
+    ActivationLayer, ActivationOp, Add, AvgPool2D, BatchNorm, Concat, Conv1D, Conv2D, Dense,
+    Dropout, Embedding, Flatten, GlobalAveragePool2D, Initializer, Layer, LayerNorm, MaxPool1D,
+    MaxPool2D, MultiHeadAttention, Multiply, PoolWindow, PositionEmbedding, Reshape, RmsNorm,
+    SeqPoolMode, SequencePooling, SpatialDropout2D,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -86,6 +86,8 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         }),
+        "BatchNorm1D" => Box::new(batchnorm::<false>(kind, config)?),
+        "BatchNorm2D" => Box::new(batchnorm::<true>(kind, config)?),
         "Add" => Box::new(Add),
         "Concat" => Box::new(Concat),
         "Multiply" => Box::new(Multiply),
@@ -113,5 +115,13 @@ fn pool_window(kind: &str, config: &Value) -> Result<PoolWindow> {
         size: field(kind, config, "size")?,
         stride: field(kind, config, "stride")?,
         padding: field(kind, config, "padding")?,
+    })
+}
+
+fn batchnorm<const SPATIAL: bool>(kind: &str, config: &Value) -> Result<BatchNorm<SPATIAL>> {
+    Ok(BatchNorm {
+        momentum: field(kind, config, "momentum")?,
+        eps: field(kind, config, "eps")?,
+        affine: field(kind, config, "affine")?,
     })
 }

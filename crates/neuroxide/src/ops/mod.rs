@@ -13,6 +13,7 @@
 //! Ops know nothing of layers, graphs or training; layers call them.
 
 pub mod attention;
+pub mod batchnorm;
 pub mod channel;
 pub mod conv;
 pub mod copy;
@@ -49,4 +50,5 @@ pub const CUDA_FAMILIES: &[Family] = &[
     attention::CUDA,
     rmsnorm::CUDA,
     seqpool::CUDA,
+    batchnorm::CUDA,
 ];

@@ -17,7 +17,7 @@ pub(crate) struct BatchBuffers<'a> {
 fn batch_tensor(src: &Tensor, rows: usize) -> Tensor {
     let mut shape = src.shape().to_vec();
     shape[0] = rows;
-    Tensor::zeros(shape)
+    Tensor::zeros_of(src.dtype(), shape)
 }
 
 impl<'a> BatchBuffers<'a> {
@@ -77,7 +77,7 @@ impl<'a> BatchBuffers<'a> {
         };
         let got = self
             .loader
-            .fill_batch(order, b, x.data_mut(), y.data_mut())?;
+            .fill_batch(order, b, x.values_mut(), y.values_mut())?;
         Ok((x, y, got))
     }
 }

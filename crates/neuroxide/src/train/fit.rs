@@ -78,6 +78,8 @@ pub struct FitOptions<'a> {
     pub clip_norm: Option<f32>,
     /// Skip the last partial batch of each epoch.
     pub drop_last: bool,
+    /// Shards per batch (`None`: keep the model's setting; see [`Model::set_shards`]).
+    pub shards: Option<usize>,
 }
 
 impl Default for FitOptions<'_> {
@@ -95,6 +97,7 @@ impl Default for FitOptions<'_> {
             verbose: Verbosity::Progress,
             clip_norm: None,
             drop_last: false,
+            shards: None,
         }
     }
 }
@@ -192,6 +195,16 @@ impl<'a> FitOptions<'a> {
         self
     }
     /// Skip the last partial batch.
+    /// Splits each batch into `shards` equal shards whose gradients are summed in rank order
+    /// ([`Model::set_shards`]). The batch size must be divisible by `shards`; so must a last
+    /// short batch of an epoch, or `fit` stops with an error before training (use
+    /// `drop_last`, or a batch size dividing the training rows) — a short last batch is never
+    /// split unevenly, so every shard of every step has the same rows on every device.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
     pub fn drop_last(mut self, drop_last: bool) -> Self {
         self.drop_last = drop_last;
         self
@@ -221,6 +234,7 @@ pub fn fit_dataset(model: &mut Model, data: &Dataset, options: FitOptions) -> Re
         verbose,
         clip_norm,
         drop_last,
+        shards,
     } = options;
     check_single_io(model, "fit")?;
     if batch_size == 0 {
@@ -269,6 +283,10 @@ pub fn fit_dataset(model: &mut Model, data: &Dataset, options: FitOptions) -> Re
     }
     let rows_per_epoch = buf.rows_per_epoch();
     let last_rows = buf.rows_of(steps - 1);
+    if let Some(r) = shards {
+        model.set_shards(r)?;
+    }
+    check_shards(model.shards(), buf.rows_of(0), last_rows)?;
     let val_bs = validation_batch_size.unwrap_or(batch_size);
     match verbose {
         Verbosity::Silent => {}
@@ -376,4 +394,18 @@ pub fn fit_dataset(model: &mut Model, data: &Dataset, options: FitOptions) -> Re
         cb.on_train_end(model, &history)?;
     }
     Ok(history)
+}
+
+/// Checks that the first (full) and the last batch of an epoch split into `shards` equal
+/// shards, before any training.
+fn check_shards(shards: usize, batch_rows: usize, last_rows: usize) -> Result<()> {
+    crate::graph::shard_rows(batch_rows, shards)?;
+    if !last_rows.is_multiple_of(shards) {
+        return Err(Error::invalid(format!(
+            "fit: the last batch of each epoch has {last_rows} rows, which do not split into \
+             {shards} equal shards; use drop_last, or a batch size that divides the training \
+             rows"
+        )));
+    }
+    Ok(())
 }

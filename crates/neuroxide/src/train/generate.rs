@@ -56,11 +56,13 @@ pub fn generate(
     let mut out = String::new();
     for k in 0..n {
         let ctx = &ids[ids.len().saturating_sub(seq)..];
-        let mut x = vec![0.0f32; seq];
+        // Token ids stay i32 (the model input is declared with `Graph::input_ids`).
+        let mut x = vec![0i32; seq];
         for (d, &t) in x.iter_mut().zip(ctx) {
-            *d = t as f32;
+            *d = i32::try_from(t)
+                .map_err(|_| Error::invalid(format!("token id {t} exceeds the i32 range")))?;
         }
-        let logits = model.predict(&Tensor::new(vec![1, seq], x)?)?;
+        let logits = model.predict(&Tensor::from_i32(vec![1, seq], x)?)?;
         let row = &logits.data()[(ctx.len() - 1) * vocab..ctx.len() * vocab];
         let next = pick(row, o, k as u64);
         ids.push(next as u32);

@@ -10,7 +10,7 @@
 //! as in the device counter.
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{HostData, Tensor};
 
 /// A metric by name; see the free functions for the exact definitions.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -98,20 +98,36 @@ pub fn target_classes(pred: &Tensor, target: &Tensor) -> Result<Vec<usize>> {
             target.shape()
         )));
     }
-    target
-        .data()
-        .iter()
-        .enumerate()
-        .map(|(r, &v)| {
-            if v >= 0.0 && v.fract() == 0.0 && (v as usize) < cols {
-                Ok(v as usize)
-            } else {
-                Err(Error::invalid(format!(
-                    "target row {r}: {v} is not a class index in 0..{cols}"
-                )))
-            }
-        })
-        .collect()
+    let bad = |r: usize, v: &dyn std::fmt::Display| {
+        Error::invalid(format!(
+            "target row {r}: {v} is not a class index in 0..{cols}"
+        ))
+    };
+    match target.values() {
+        // i32 class labels (the data layer's); negative ones are errors too.
+        HostData::I32(ids) => ids
+            .iter()
+            .enumerate()
+            .map(|(r, &v)| {
+                usize::try_from(v)
+                    .ok()
+                    .filter(|&c| c < cols)
+                    .ok_or_else(|| bad(r, &v))
+            })
+            .collect(),
+        _ => target
+            .data()
+            .iter()
+            .enumerate()
+            .map(|(r, &v)| {
+                if v >= 0.0 && v.fract() == 0.0 && (v as usize) < cols {
+                    Ok(v as usize)
+                } else {
+                    Err(bad(r, &v))
+                }
+            })
+            .collect(),
+    }
 }
 
 fn check_rows(pred: &Tensor) -> Result<()> {

@@ -7,7 +7,7 @@
 //! let mut model = Sequential::new([2]).add(Dense::new(8).relu()).add(Dense::new(2)).build(1).unwrap();
 //! model.compile(optim::adam(0.05), Loss::cross_entropy()).unwrap();
 //! let x = Tensor::new([4, 2], vec![0., 0., 0., 1., 1., 0., 1., 1.]).unwrap();
-//! let y = Tensor::new([4, 1], vec![0., 1., 1., 0.]).unwrap();
+//! let y = Tensor::from_i32([4, 1], vec![0, 1, 1, 0]).unwrap(); // class labels are i32
 //! let history = model
 //!     .fit(&x, &y, FitOptions::new().epochs(200).batch_size(4).verbose(Verbosity::Silent))
 //!     .unwrap();

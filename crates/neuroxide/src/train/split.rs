@@ -25,8 +25,10 @@ pub fn stratified_split(data: &Dataset, fraction: f32, seed: u64) -> Result<(Dat
     }
     let n = data.len();
     let mut classes = Vec::with_capacity(n);
-    for (r, &v) in data.y.data().iter().enumerate() {
-        if !(v >= 0.0 && v.fract() == 0.0 && v < 1e6) {
+    // Class labels are i32 (f32 ones are converted, naming a non-integer value).
+    let labels = data.y.to_i32()?;
+    for (r, &v) in labels.ids()?.iter().enumerate() {
+        if !(0..1_000_000).contains(&v) {
             return Err(Error::invalid(format!(
                 "a stratified split needs class indices; target row {r} is {v}"
             )));

@@ -8,7 +8,7 @@
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::layers::{GradIo, Io, Layer, LayerCtx, ParamSpec};
 use neuroxide::ops::elementwise;
-use neuroxide::{Backend, BufId, Shape};
+use neuroxide::{Backend, BufId, DType, HostData, Shape};
 
 /// SplitMix64: a tiny deterministic generator for test data (not for the library).
 pub struct Rng(u64);
@@ -71,6 +71,7 @@ pub struct LayerHarness {
     output: BufId,
     params: Vec<BufId>,
     workspace: Vec<BufId>,
+    state: Vec<BufId>,
     grad_output: BufId,
     grad_inputs: Vec<BufId>,
     grad_params: Vec<BufId>,
@@ -89,26 +90,35 @@ impl LayerHarness {
             .unwrap_or_else(|e| panic!("{}: output_shape failed: {e}", layer.kind()));
         let param_specs = layer.params(&input_shapes);
         let mut be = CpuBackend::new(1);
-        let mut alloc = |n: usize| be.alloc(n).expect("alloc");
+        // Inputs in the dtype the layer reads (i32 token ids for an Embedding).
         let inputs: Vec<BufId> = input_shapes
             .iter()
-            .map(|s| alloc(batch * s.numel()))
+            .enumerate()
+            .map(|(i, s)| {
+                be.alloc_typed(layer.input_dtype(i), &[batch * s.numel()])
+                    .expect("alloc")
+            })
             .collect();
+        let mut alloc = |n: usize| be.alloc(n).expect("alloc");
         let out_n = batch * output_shape.numel();
         let output = alloc(out_n);
         let params: Vec<BufId> = param_specs.iter().map(|p| alloc(p.shape.numel())).collect();
         let workspace: Vec<BufId> = layer
             .workspace(&input_shapes, &output_shape)
             .into_iter()
-            .map(|per| alloc(batch * per))
+            .map(|per| batch * per)
+            .chain(layer.fixed_workspace(&input_shapes))
+            .map(&mut alloc)
             .collect();
+        let state_specs = layer.state(&input_shapes);
+        let state: Vec<BufId> = state_specs.iter().map(|p| alloc(p.shape.numel())).collect();
         let grad_output = alloc(out_n);
         let grad_inputs: Vec<BufId> = input_shapes
             .iter()
             .map(|s| alloc(batch * s.numel()))
             .collect();
         let grad_params: Vec<BufId> = param_specs.iter().map(|p| alloc(p.shape.numel())).collect();
-        LayerHarness {
+        let mut h = LayerHarness {
             layer,
             input_shapes,
             output_shape,
@@ -122,10 +132,29 @@ impl LayerHarness {
             output,
             params,
             workspace,
+            state,
             grad_output,
             grad_inputs,
             grad_params,
+        };
+        for (b, spec) in h.state.clone().into_iter().zip(&state_specs) {
+            let n = spec.shape.numel();
+            let v = spec.init.values(n, n, n, 0, 0);
+            h.be.upload(b, 0, &v).expect("upload state");
         }
+        h
+    }
+
+    /// State tensor `i` (after a forward).
+    pub fn state(&mut self, i: usize) -> Vec<f32> {
+        let mut v = vec![0.0; self.be.buf_len(self.state[i])];
+        self.be.download(self.state[i], 0, &mut v).expect("state");
+        v
+    }
+
+    /// Replaces state tensor `i`.
+    pub fn set_state(&mut self, i: usize, values: &[f32]) {
+        self.be.upload(self.state[i], 0, values).expect("set state");
     }
 
     /// Number of values of input `i` for the whole batch.
@@ -141,8 +170,16 @@ impl LayerHarness {
     fn upload(&mut self, inputs: &[Vec<f32>], params: &[Vec<f32>]) {
         assert_eq!(inputs.len(), self.inputs.len(), "number of inputs");
         assert_eq!(params.len(), self.params.len(), "number of parameters");
-        for (b, v) in self.inputs.iter().zip(inputs) {
-            self.be.upload(*b, 0, v).expect("upload input");
+        for (i, (b, v)) in self.inputs.iter().zip(inputs).enumerate() {
+            if self.layer.input_dtype(i) == DType::I32 {
+                // Test inputs of id layers are small integers written as f32 here.
+                let ids: Vec<i32> = v.iter().map(|&x| x as i32).collect();
+                self.be
+                    .upload_values(*b, 0, HostData::I32(&ids))
+                    .expect("upload ids");
+            } else {
+                self.be.upload(*b, 0, v).expect("upload input");
+            }
         }
         for (b, v) in self.params.iter().zip(params) {
             self.be.upload(*b, 0, v).expect("upload param");
@@ -157,6 +194,7 @@ impl LayerHarness {
             output_shape: &self.output_shape,
             params: &self.params,
             workspace: &self.workspace,
+            state: &self.state,
         };
         let mut ctx = LayerCtx {
             backend: &mut self.be,
@@ -212,6 +250,7 @@ impl LayerHarness {
             output_shape: &self.output_shape,
             params: &self.params,
             workspace: &self.workspace,
+            state: &self.state,
         };
         let g = GradIo {
             grad_output: self.grad_output,
@@ -337,11 +376,11 @@ pub fn blobs(n: usize, seed: u32) -> Dataset {
             let noise = (r.next_f32() + r.next_f32() + r.next_f32() - 1.5) * 1.2;
             x.push(centre + noise);
         }
-        y.push(c as f32);
+        y.push(c as i32);
     }
     Dataset::new(
         Tensor::new([n, 4], x).unwrap(),
-        Tensor::new([n, 1], y).unwrap(),
+        Tensor::from_i32([n, 1], y).unwrap(),
     )
     .unwrap()
 }

@@ -13,6 +13,7 @@ use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::cuda::CudaBackend;
 use neuroxide::backend::{Backend, BufId};
 use neuroxide::parity::ulp_distance;
+use neuroxide::{DType, HostData};
 
 /// Values that catch order and padding mistakes: ±0, denormals, tiny products that underflow,
 /// huge magnitudes.
@@ -145,6 +146,15 @@ impl Pair {
         assert_eq!(a, b);
         self.cpu.upload(a, 0, data).unwrap();
         self.gpu.upload(b, 0, data).unwrap();
+        a
+    }
+    /// An i32 buffer (ids, class labels) with the same values on both backends.
+    pub fn ids(&mut self, data: &[i32]) -> BufId {
+        let a = self.cpu.alloc_typed(DType::I32, &[data.len()]).unwrap();
+        let b = self.gpu.alloc_typed(DType::I32, &[data.len()]).unwrap();
+        assert_eq!(a, b);
+        self.cpu.upload_values(a, 0, HostData::I32(data)).unwrap();
+        self.gpu.upload_values(b, 0, HostData::I32(data)).unwrap();
         a
     }
     pub fn zeros(&mut self, n: usize) -> BufId {

@@ -1,14 +1,18 @@
 //! The CPU backend: buffers in host memory and an allocation-free thread pool (`pool.rs`) for
 //! the ops' CPU kernels (`crate::ops`).
 //!
-//! This file owns the buffer table and checks every kernel's operands (sizes, aliasing) before
-//! an op borrows them ([`CpuBackend::operands`]), so a planning bug is an error, not UB.
+//! This file owns the backend; `buffers.rs` the dtype-tagged buffer table, which checks every
+//! kernel's operands (sizes, dtypes, aliasing) before an op borrows them
+//! ([`CpuBackend::operands`]), so a planning bug is an error, not UB.
 
+mod buffers;
 pub mod pool;
 
 use crate::backend::device::Device;
 use crate::backend::{Backend, BufId};
-use crate::error::{Error, Result};
+use crate::dtype::{DType, HostData, HostDataMut};
+use crate::error::Result;
+use buffers::Buffers;
 use pool::ThreadPool;
 
 /// Number of CPU threads to use when the caller says 0: `NEUROXIDE_THREADS`, else all cores.
@@ -26,11 +30,7 @@ pub struct CpuBackend {
     pool: ThreadPool,
 }
 
-/// Borrowed kernel operands: `N` inputs and `M` outputs.
-pub type KernelOperands<'a, const N: usize, const M: usize> = ([&'a [f32]; N], [&'a mut [f32]; M]);
-
-/// The buffer table, with checked borrows for kernels.
-struct Buffers(Vec<Vec<f32>>);
+pub use buffers::KernelOperands;
 
 impl CpuBackend {
     /// A CPU backend with `threads` threads (0 = [`default_threads`]).
@@ -41,7 +41,7 @@ impl CpuBackend {
             threads
         };
         CpuBackend {
-            bufs: Buffers(Vec::new()),
+            bufs: Buffers::default(),
             pool: ThreadPool::new(threads),
         }
     }
@@ -51,7 +51,7 @@ impl CpuBackend {
         &self.pool
     }
 
-    /// A buffer's values.
+    /// An f32 buffer's values.
     pub fn slice(&self, id: BufId) -> Result<&[f32]> {
         self.bufs.slice(id)
     }
@@ -69,63 +69,35 @@ impl CpuBackend {
         let ops = self.bufs.ios(kernel, ins, outs)?;
         Ok((&self.pool, ops))
     }
-}
 
-impl Buffers {
-    fn slice(&self, id: BufId) -> Result<&[f32]> {
-        self.0
-            .get(id.0 as usize)
-            .map(Vec::as_slice)
-            .ok_or_else(|| Error::backend(format!("cpu: unknown buffer {}", id.0)))
-    }
-
-    pub fn check(&self, kernel: &str, id: BufId, need: usize) -> Result<()> {
-        let have = self.slice(id)?.len();
-        if need > have {
-            return Err(Error::backend(format!(
-                "cpu {kernel}: buffer {} holds {have} values, the kernel needs {need}",
-                id.0
-            )));
-        }
-        Ok(())
-    }
-
-    /// Borrows `N` input buffers and `M` output buffers (first `len` values of each). Outputs
-    /// must be distinct from each other and from the inputs; an entry of length 0 is unused and
-    /// yields an empty slice.
-    pub fn ios<const N: usize, const M: usize>(
+    /// [`CpuBackend::operands`] with one more input first: an i32 buffer of ids or class
+    /// labels (buffer, values touched), borrowed as `&[i32]`. An f32 buffer there is a dtype
+    /// error naming both dtypes.
+    #[allow(clippy::type_complexity)]
+    pub fn operands_with_ids<const N: usize, const M: usize>(
         &mut self,
         kernel: &str,
+        ids: (BufId, usize),
         ins: [(BufId, usize); N],
         outs: [(BufId, usize); M],
-    ) -> Result<KernelOperands<'_, N, M>> {
-        for &(id, len) in ins.iter().chain(outs.iter()) {
-            self.check(kernel, id, len)?;
-        }
-        for (i, &(o, olen)) in outs.iter().enumerate() {
-            let clash = ins.iter().any(|&(id, len)| len > 0 && id == o)
-                || outs[i + 1..].iter().any(|&(id, len)| len > 0 && id == o);
-            if olen > 0 && clash {
-                return Err(Error::backend(format!(
-                    "cpu {kernel}: output buffer {} aliases another operand",
-                    o.0
-                )));
-            }
-        }
-        let base = self.0.as_mut_ptr();
-        // SAFETY: indices were checked above, and every non-empty output is distinct from all
-        // other operands, so no mutable borrow aliases another borrow. Borrows end with `&mut self`.
-        unsafe {
-            let ins = ins.map(|(id, len)| &(&*base.add(id.0 as usize))[..len]);
-            let outs = outs.map(|(id, len)| {
-                if len == 0 {
-                    &mut [][..]
-                } else {
-                    &mut (&mut *base.add(id.0 as usize))[..len]
-                }
-            });
-            Ok((ins, outs))
-        }
+    ) -> Result<(&ThreadPool, &[i32], KernelOperands<'_, N, M>)> {
+        let (ids, ops) = self.bufs.ios_with_ids(kernel, ids, ins, outs)?;
+        Ok((&self.pool, ids, ops))
+    }
+
+    /// Copies spans of `cols` values from buffer `src` (first `src_need` values touched) to
+    /// `dst` (first `dst_need`), one per `(src_start, dst_start)` in order, for buffers of any
+    /// one dtype (a copy does no arithmetic; `ops::copy` is the op). `src == dst` is allowed
+    /// when the spans do not overlap.
+    pub fn copy_spans(
+        &mut self,
+        kernel: &str,
+        src: (BufId, usize),
+        dst: (BufId, usize),
+        cols: usize,
+        spans: impl Iterator<Item = (usize, usize)>,
+    ) -> Result<()> {
+        self.bufs.copy_spans(kernel, src, dst, cols, spans)
     }
 }
 
@@ -141,33 +113,26 @@ impl Backend for CpuBackend {
             threads: self.pool.threads(),
         }
     }
-    fn alloc(&mut self, len: usize) -> Result<BufId> {
-        let id = u32::try_from(self.bufs.0.len())
-            .map_err(|_| Error::backend("cpu: too many buffers"))?;
-        self.bufs.0.push(vec![0.0; len]);
-        Ok(BufId(id))
+    fn alloc_typed(&mut self, dtype: DType, shape: &[usize]) -> Result<BufId> {
+        self.bufs.alloc(dtype, shape)
     }
     fn free(&mut self, buf: BufId) -> Result<()> {
-        let b = self
-            .bufs
-            .0
-            .get_mut(buf.0 as usize)
-            .ok_or_else(|| Error::backend(format!("cpu: unknown buffer {}", buf.0)))?;
-        *b = Vec::new();
-        Ok(())
+        self.bufs.free(buf)
+    }
+    fn buf_dtype(&self, buf: BufId) -> Option<DType> {
+        self.bufs.dtype(buf)
+    }
+    fn buf_shape(&self, buf: BufId) -> Option<Vec<usize>> {
+        self.bufs.get(buf).ok().map(|b| b.shape.clone())
     }
     fn buf_len(&self, buf: BufId) -> usize {
-        self.bufs.slice(buf).map_or(0, <[f32]>::len)
+        self.bufs.len(buf)
     }
-    fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()> {
-        self.bufs.check("upload", dst, offset + src.len())?;
-        self.bufs.0[dst.0 as usize][offset..offset + src.len()].copy_from_slice(src);
-        Ok(())
+    fn upload_values(&mut self, dst: BufId, offset: usize, src: HostData<'_>) -> Result<()> {
+        self.bufs.upload(dst, offset, src)
     }
-    fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()> {
-        self.bufs.check("download", src, offset + dst.len())?;
-        dst.copy_from_slice(&self.bufs.0[src.0 as usize][offset..offset + dst.len()]);
-        Ok(())
+    fn download_values(&mut self, src: BufId, offset: usize, dst: HostDataMut<'_>) -> Result<()> {
+        self.bufs.download(src, offset, dst)
     }
     fn synchronize(&mut self) -> Result<()> {
         Ok(())

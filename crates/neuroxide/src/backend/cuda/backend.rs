@@ -12,6 +12,7 @@ use super::compile::{self, Family};
 use super::context::{self, drv, DeviceShared, Func};
 use super::launch::{blocks_for, KArgs, BLOCK};
 use crate::backend::{BackendStats, BufId};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use cudarc::driver::{result as cu, sys, CudaStream};
 use std::collections::HashMap;
@@ -20,11 +21,14 @@ use std::sync::Arc;
 /// The statistics a [`CudaBackend`] keeps (see [`BackendStats`]).
 pub type CudaStats = BackendStats;
 
-/// A live buffer: its block and its length in f32 values.
-#[derive(Clone, Copy)]
+/// A live buffer: its block, its length in values, its dtype and shape (the buffer table
+/// entry every transfer and operand check reads).
+#[derive(Clone)]
 pub(super) struct Buf {
     pub(super) block: Block,
     pub(super) len: usize,
+    pub(super) dtype: DType,
+    pub(super) shape: Vec<usize>,
 }
 
 /// The CUDA backend.
@@ -107,18 +111,6 @@ impl CudaBackend {
         &self.stream
     }
 
-    /// The device pointers of an op's operands, checked exactly as the CPU backend's
-    /// [`crate::backend::cpu::CpuBackend::operands`] checks them; binds the context.
-    pub fn operands<const N: usize, const M: usize>(
-        &mut self,
-        kernel: &str,
-        ins: [(BufId, usize); N],
-        outs: [(BufId, usize); M],
-    ) -> Result<([u64; N], [u64; M])> {
-        self.bind()?;
-        self.ios(kernel, ins, outs)
-    }
-
     /// Launches kernel `name` of an op's family on this backend's stream (counted in
     /// [`BackendStats::kernel_launches`]).
     pub fn launch_op(
@@ -199,7 +191,7 @@ impl CudaBackend {
         self.dev.sm_count
     }
 
-    pub(super) fn bind(&self) -> Result<()> {
+    pub(crate) fn bind(&self) -> Result<()> {
         drv("binding the context", self.dev.ctx.bind_to_thread())
     }
 
@@ -311,50 +303,6 @@ impl CudaBackend {
         Ok(())
     }
 
-    pub(super) fn buf(&self, kernel: &str, id: BufId, need: usize) -> Result<u64> {
-        let b = self
-            .bufs
-            .get(id.0 as usize)
-            .copied()
-            .flatten()
-            .ok_or_else(|| Error::backend(format!("cuda {kernel}: unknown buffer {}", id.0)))?;
-        if need > b.len {
-            return Err(Error::backend(format!(
-                "cuda {kernel}: buffer {} holds {} values, the kernel needs {need}",
-                id.0, b.len
-            )));
-        }
-        Ok(b.block.ptr)
-    }
-
-    /// Checks `ins` and `outs` (buffer, needed length) like the CPU backend's `ios`: every
-    /// buffer exists and is long enough; outputs of non-zero length are distinct from each
-    /// other and from every input of non-zero length. Returns the device pointers.
-    pub(super) fn ios<const N: usize, const M: usize>(
-        &self,
-        kernel: &str,
-        ins: [(BufId, usize); N],
-        outs: [(BufId, usize); M],
-    ) -> Result<([u64; N], [u64; M])> {
-        let mut pi = [0u64; N];
-        let mut po = [0u64; M];
-        for (p, &(id, len)) in pi.iter_mut().zip(ins.iter()) {
-            *p = self.buf(kernel, id, len)?;
-        }
-        for (i, &(o, olen)) in outs.iter().enumerate() {
-            po[i] = self.buf(kernel, o, olen)?;
-            let clash = ins.iter().any(|&(id, len)| len > 0 && id == o)
-                || outs[i + 1..].iter().any(|&(id, len)| len > 0 && id == o);
-            if olen > 0 && clash {
-                return Err(Error::backend(format!(
-                    "cuda {kernel}: output buffer {} aliases another operand",
-                    o.0
-                )));
-            }
-        }
-        Ok((pi, po))
-    }
-
     pub(super) fn func(&mut self, family: Family, name: &'static str) -> Result<Func> {
         if let Some(f) = self.funcs.get(name) {
             return Ok(*f);
@@ -456,7 +404,7 @@ impl CudaBackend {
         }
         self.reset_status()?;
         let row = word[0] >> 32;
-        let t = f32::from_bits(word[0] as u32);
+        let t = word[0] as u32 as i32;
         Err(Error::invalid(format!(
             "target of row {row} is {t}, not a class index in 0..{cols} (reported by the cuda \
              loss kernel at the next synchronisation)"

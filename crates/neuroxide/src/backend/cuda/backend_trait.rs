@@ -2,12 +2,20 @@
 //! recording. Every method checks its arguments as the CPU backend does, then queues work on
 //! the backend's stream; only `download` and `synchronize` wait.
 
-use super::backend::{Buf, CudaBackend, F32};
+use super::backend::{Buf, CudaBackend};
 use super::context::drv;
 use crate::backend::device::Device;
 use crate::backend::{Backend, BackendStats, BufId, StagedSpan};
+use crate::dtype::{DType, HostData, HostDataMut};
 use crate::error::{Error, Result};
 use cudarc::driver::result as cu;
+
+impl CudaBackend {
+    /// A live buffer's table entry.
+    fn live(&self, buf: BufId) -> Option<&Buf> {
+        self.bufs.get(buf.0 as usize).and_then(Option::as_ref)
+    }
+}
 
 impl Backend for CudaBackend {
     fn kernels(&mut self) -> crate::backend::Kernels<'_> {
@@ -19,14 +27,16 @@ impl Backend for CudaBackend {
     fn device(&self) -> Device {
         Device::Cuda(self.dev.ordinal)
     }
-    fn alloc(&mut self, len: usize) -> Result<BufId> {
+    fn alloc_typed(&mut self, dtype: DType, shape: &[usize]) -> Result<BufId> {
         self.not_capturing("allocating a buffer")?;
         self.bind()?;
         let id =
             u32::try_from(self.bufs.len()).map_err(|_| Error::backend("cuda: too many buffers"))?;
-        let bytes = len
-            .checked_mul(F32)
-            .ok_or_else(|| Error::backend(format!("cuda: buffer of {len} values is too large")))?;
+        let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let bytes = len.and_then(|n| n.checked_mul(dtype.size_bytes()));
+        let (len, bytes) = len.zip(bytes).ok_or_else(|| {
+            Error::backend(format!("cuda: a buffer of shape {shape:?} is too large"))
+        })?;
         self.order_after_staged()?;
         let block = self.raw_alloc(bytes)?;
         if len > 0 {
@@ -35,7 +45,12 @@ impl Backend for CudaBackend {
                 cu::memset_d8_async(block.ptr, 0, bytes, self.stream.cu_stream())
             })?;
         }
-        self.bufs.push(Some(Buf { block, len }));
+        self.bufs.push(Some(Buf {
+            block,
+            len,
+            dtype,
+            shape: shape.to_vec(),
+        }));
         Ok(BufId(id))
     }
     fn free(&mut self, buf: BufId) -> Result<()> {
@@ -89,34 +104,45 @@ impl Backend for CudaBackend {
         self.recorder.clear();
     }
     fn buf_len(&self, buf: BufId) -> usize {
-        self.bufs
-            .get(buf.0 as usize)
-            .copied()
-            .flatten()
-            .map_or(0, |b| b.len)
+        self.live(buf).map_or(0, |b| b.len)
     }
-    fn upload(&mut self, dst: BufId, offset: usize, src: &[f32]) -> Result<()> {
+    fn buf_dtype(&self, buf: BufId) -> Option<DType> {
+        self.live(buf).map(|b| b.dtype)
+    }
+    fn buf_shape(&self, buf: BufId) -> Option<Vec<usize>> {
+        self.live(buf).map(|b| b.shape.clone())
+    }
+    fn upload_values(&mut self, dst: BufId, offset: usize, src: HostData<'_>) -> Result<()> {
         self.not_capturing("copying from the host")?;
         self.bind()?;
-        let p = self.buf("upload", dst, offset + src.len())?;
+        let dtype = src.dtype();
+        let p = self.buf_typed("upload", dst, offset + src.len(), dtype)?;
         if src.is_empty() {
             return Ok(());
         }
+        let at = p + (offset * dtype.size_bytes()) as u64;
         // SAFETY: the destination range was checked. From pageable memory the driver stages
         // the data before returning, so `src` may be reused at once; the copy is stream-ordered.
         drv("upload", unsafe {
-            cu::memcpy_htod_async(p + (offset * F32) as u64, src, self.stream.cu_stream())
+            cu::memcpy_htod_async(at, src.bytes(), self.stream.cu_stream())
         })
     }
-    fn download(&mut self, src: BufId, offset: usize, dst: &mut [f32]) -> Result<()> {
+    fn download_values(
+        &mut self,
+        src: BufId,
+        offset: usize,
+        mut dst: HostDataMut<'_>,
+    ) -> Result<()> {
         self.not_capturing("copying to the host")?;
         self.bind()?;
-        let p = self.buf("download", src, offset + dst.len())?;
+        let dtype = dst.dtype();
+        let p = self.buf_typed("download", src, offset + dst.len(), dtype)?;
         if !dst.is_empty() {
+            let at = p + (offset * dtype.size_bytes()) as u64;
             // SAFETY: the source range was checked; the stream is synchronised below before
             // `dst` is read.
             drv("download", unsafe {
-                cu::memcpy_dtoh_async(dst, p + (offset * F32) as u64, self.stream.cu_stream())
+                cu::memcpy_dtoh_async(dst.bytes_mut(), at, self.stream.cu_stream())
             })?;
         }
         self.sync_stream()
@@ -128,9 +154,9 @@ impl Backend for CudaBackend {
         }
         self.sync_stream()
     }
-    fn upload_staged(&mut self, dst: BufId, src: &[f32]) -> Result<()> {
+    fn upload_staged(&mut self, dst: BufId, src: HostData<'_>) -> Result<()> {
         self.bind()?;
-        let p = self.buf("upload_staged", dst, src.len())?;
+        let p = self.buf_typed("upload_staged", dst, src.len(), src.dtype())?;
         if src.is_empty() {
             return Ok(());
         }
@@ -138,7 +164,7 @@ impl Backend for CudaBackend {
             self.staging = Some(super::staging::Staging::new(&self.dev)?);
         }
         match &mut self.staging {
-            Some(s) => s.upload(&self.stream, p, src, &mut self.stats),
+            Some(s) => s.upload(&self.stream, p, src.bytes(), &mut self.stats),
             None => Err(Error::backend("cuda: staging state missing")),
         }
     }

@@ -5,10 +5,11 @@
 //! (assembling a family's translation unit, NVRTC options), `header.rs` (the codes and
 //! constants generated from the Rust definitions), `alloc.rs` (caching allocator), `launch.rs`
 //! (kernel arguments), `staging.rs` (pinned staging memory and the copy stream for asynchronous
-//! input), `backend.rs` (buffers, operand checks, launches, scratch and device tables),
-//! `backend_trait.rs` (the `Backend` implementation), `graph.rs` (recorded steps), `blas.rs`
-//! (cuBLAS reference for benchmarks), `kernels/` (`math.cuh`, `common.cuh`, and `math_eval.cu`
-//! which tests `math.cuh`). The kernels themselves are in `crate::ops`.
+//! input), `backend.rs` (buffers, launches, scratch and device tables), `operands.rs` (operand
+//! checks), `backend_trait.rs` (the `Backend` implementation), `graph.rs` (recorded steps),
+//! `nccl.rs` (communicators, the exact rank-order reduction), `blas.rs` (cuBLAS reference for
+//! benchmarks), `kernels/` (`math.cuh`, `common.cuh`, and `math_eval.cu` which tests
+//! `math.cuh`). The kernels themselves are in `crate::ops`.
 //!
 //! Builds and runs on machines without CUDA: every entry point checks that the libraries load
 //! and returns `Error::Backend` when they do not.
@@ -22,6 +23,8 @@ mod context;
 mod graph;
 pub mod header;
 pub mod launch;
+pub mod nccl;
+mod operands;
 mod profile;
 mod staging;
 

@@ -27,9 +27,10 @@ use crate::error::{Error, Result};
 use cudarc::driver::{result as cu, sys, CudaEvent, CudaStream};
 use std::sync::Arc;
 
-/// One pinned host buffer of `cap` f32 values (null while `cap == 0`).
+/// One pinned host buffer of `cap` bytes (null while `cap == 0`). Bytes, because a staged
+/// upload carries values of the destination buffer's dtype (f32 features, i32 ids).
 struct Pinned {
-    ptr: *mut f32,
+    ptr: *mut u8,
     cap: usize,
 }
 
@@ -38,24 +39,21 @@ struct Pinned {
 unsafe impl Send for Pinned {}
 
 impl Pinned {
-    /// Makes room for `len` values. The caller guarantees no copy out of the old memory is in
+    /// Makes room for `bytes` bytes. The caller guarantees no copy out of the old memory is in
     /// flight (the group's `done` event has completed).
-    fn grow(&mut self, len: usize, stats: &mut BackendStats) -> Result<()> {
-        if len <= self.cap {
+    fn grow(&mut self, bytes: usize, stats: &mut BackendStats) -> Result<()> {
+        if bytes <= self.cap {
             return Ok(());
         }
         self.release()?;
-        let bytes = len
-            .checked_mul(std::mem::size_of::<f32>())
-            .ok_or_else(|| Error::backend(format!("cuda: staging {len} values is too large")))?;
         // SAFETY: plain page-locked host allocation; the context is bound by the caller.
         let p = unsafe { cu::malloc_host(bytes, 0) }.map_err(|e| {
             Error::backend(format!(
                 "cuda: allocating {bytes} bytes of pinned host staging memory failed: {e}"
             ))
         })?;
-        self.ptr = p.cast::<f32>();
-        self.cap = len;
+        self.ptr = p.cast::<u8>();
+        self.cap = bytes;
         stats.pinned_allocs += 1;
         Ok(())
     }
@@ -129,13 +127,13 @@ impl Staging {
         })
     }
 
-    /// Queues the copy of `src` to device address `dst` (checked by the caller to hold
-    /// `src.len()` values) on the copy stream.
+    /// Queues the copy of the bytes `src` to device address `dst` (checked by the caller to
+    /// hold them, in the buffer's dtype) on the copy stream.
     pub fn upload(
         &mut self,
         compute: &CudaStream,
         dst: u64,
-        src: &[f32],
+        src: &[u8],
         stats: &mut BackendStats,
     ) -> Result<()> {
         if self.filled == 0 {
@@ -150,13 +148,13 @@ impl Staging {
         }
         let slot = &mut g.slots[self.filled];
         slot.grow(src.len(), stats)?;
-        // SAFETY: the slot holds at least `src.len()` values and no copy out of it is in
+        // SAFETY: the slot holds at least `src.len()` bytes and no copy out of it is in
         // flight (`begin_group` checked the group's previous copies completed).
         let host = unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), slot.ptr, src.len());
             std::slice::from_raw_parts(slot.ptr, src.len())
         };
-        // SAFETY: `dst` holds `src.len()` values; `host` is pinned memory that stays untouched
+        // SAFETY: `dst` holds `src.len()` bytes; `host` is pinned memory that stays untouched
         // until `done` (recorded below) has completed.
         drv("staged upload", unsafe {
             cu::memcpy_htod_async(dst, host, self.copy.cu_stream())

@@ -3,6 +3,7 @@
 
 use super::{Model, Node, ParamInfo};
 use crate::device::Device;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{NodeDef, SymbolicTensor};
 use crate::shape::Shape;
@@ -89,21 +90,25 @@ impl Model {
         }
         let mut remap = vec![usize::MAX; defs.len()];
         let mut nodes: Vec<Node> = Vec::new();
-        let mut params = Vec::new();
-        let mut host_weights = Vec::new();
+        let mut created = Created::default();
+        let mut owners: HashMap<usize, usize> = HashMap::new();
         for (n, def) in defs.iter().enumerate() {
             if !needed[n] {
                 continue;
             }
+            let owner = def.shared.and_then(|id| owners.get(&id).copied());
             let node = build_node(
                 def,
                 names[n].clone(),
                 &remap,
                 &nodes,
-                &mut params,
-                &mut host_weights,
+                owner,
+                &mut created,
                 seed,
             )?;
+            if let (Some(id), None) = (def.shared, owner) {
+                owners.insert(id, nodes.len());
+            }
             remap[n] = nodes.len();
             nodes.push(node);
         }
@@ -120,12 +125,15 @@ impl Model {
             inputs: input_nodes.iter().map(|&n| remap[n]).collect(),
             outputs: outputs.iter().map(|t| remap[t.node]).collect(),
             nodes,
-            params,
-            host_weights,
+            params: created.params,
+            host_weights: created.weights,
+            state_info: created.state_info,
+            host_state: created.state,
             seed,
             device: Device::cpu(),
             exec: None,
             config: None,
+            shards: 1,
         })
     }
 }
@@ -145,14 +153,28 @@ fn node_names(defs: &[NodeDef]) -> Vec<String> {
         .collect()
 }
 
-/// Builds one node: infers its shape and creates its parameters.
+/// The parameters and state tensors created so far, with their initial values.
+#[derive(Default)]
+struct Created {
+    params: Vec<ParamInfo>,
+    weights: Vec<Vec<f32>>,
+    state_info: Vec<ParamInfo>,
+    state: Vec<Vec<f32>>,
+}
+
+/// Philox stream base of state initialisers (apart from the parameters' streams `0, 1, …`;
+/// today's state initialisers are constants and draw nothing).
+const STATE_STREAM: u32 = 0x5747_0000;
+
+/// Builds one node: infers its shape and creates its parameters and state, or, for a later
+/// application of a shared layer, checks that the owner's parameters fit and uses them.
 fn build_node(
     def: &NodeDef,
     name: String,
     remap: &[usize],
     nodes: &[Node],
-    params: &mut Vec<ParamInfo>,
-    host_weights: &mut Vec<Vec<f32>>,
+    owner: Option<usize>,
+    created: &mut Created,
     seed: u64,
 ) -> Result<Node> {
     let inputs: Vec<usize> = def.inputs.iter().map(|t| remap[t.node]).collect();
@@ -170,24 +192,93 @@ fn build_node(
             inputs,
             input_shapes,
             shape: def.input_shape.clone(),
+            dtype: def.dtype,
             params: 0..0,
+            state: 0..0,
+            shares: None,
         });
     };
+    for (slot, &i) in inputs.iter().enumerate() {
+        let (have, want) = (nodes[i].dtype, layer.input_dtype(slot));
+        if have != want {
+            let hint = match want {
+                DType::I32 => "; declare the model input with Graph::input_ids",
+                _ => "; i32 ids feed an Embedding",
+            };
+            return Err(Error::layer(
+                &name,
+                format!(
+                    "{} input {slot} must be {want}, but '{}' is {have}{hint}",
+                    layer.kind(),
+                    nodes[i].name
+                ),
+            ));
+        }
+    }
     let shape = layer.output_shape(&input_shapes).map_err(|e| {
         let shapes: Vec<String> = input_shapes.iter().map(ToString::to_string).collect();
         Error::layer(&name, format!("{e} (input shapes: {})", shapes.join(", ")))
     })?;
-    let start = params.len();
+    if let Some(o) = owner {
+        let own = &nodes[o];
+        let want: Vec<&Shape> = created.params[own.params.clone()]
+            .iter()
+            .chain(&created.state_info[own.state.clone()])
+            .map(|p| &p.shape)
+            .collect();
+        let need_params = layer.params(&input_shapes);
+        let need_state = layer.state(&input_shapes);
+        let need: Vec<&Shape> = need_params
+            .iter()
+            .map(|p| &p.shape)
+            .chain(need_state.iter().map(|s| &s.shape))
+            .collect();
+        if want != need {
+            let show = |v: &[&Shape]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+            return Err(Error::layer(
+                &name,
+                format!(
+                    "shares the parameters of '{}', which have shapes {:?}, but its inputs need \
+                     {:?}",
+                    own.name,
+                    show(&want),
+                    show(&need)
+                ),
+            ));
+        }
+        return Ok(Node {
+            name,
+            layer: Some(layer.clone()),
+            inputs,
+            input_shapes,
+            shape,
+            dtype: DType::F32,
+            params: own.params.clone(),
+            state: own.state.clone(),
+            shares: Some(o),
+        });
+    }
+    let start = created.params.len();
     for spec in layer.params(&input_shapes) {
-        let stream = params.len() as u32;
-        host_weights.push(spec.init.values(
+        let stream = created.params.len() as u32;
+        created.weights.push(spec.init.values(
             spec.shape.numel(),
             spec.fan_in,
             spec.fan_out,
             seed,
             stream,
         ));
-        params.push(ParamInfo {
+        created.params.push(ParamInfo {
+            name: format!("{name}/{}", spec.name),
+            shape: spec.shape,
+        });
+    }
+    let state_start = created.state_info.len();
+    for spec in layer.state(&input_shapes) {
+        let stream = STATE_STREAM + created.state_info.len() as u32;
+        let n = spec.shape.numel();
+        created.state.push(spec.init.values(n, n, n, seed, stream));
+        created.state_info.push(ParamInfo {
             name: format!("{name}/{}", spec.name),
             shape: spec.shape,
         });
@@ -198,6 +289,9 @@ fn build_node(
         inputs,
         input_shapes,
         shape,
-        params: start..params.len(),
+        dtype: DType::F32,
+        params: start..created.params.len(),
+        state: state_start..created.state_info.len(),
+        shares: None,
     })
 }

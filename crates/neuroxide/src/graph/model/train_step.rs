@@ -15,8 +15,18 @@ impl Model {
     pub fn train_step(&mut self, xs: &[&Tensor], ys: &[&Tensor]) -> Result<()> {
         let loss = self.config_ref()?.loss;
         let batch = self.check_train_batch(xs, ys, &loss)?;
-        self.ensure_exec(batch)?;
-        self.upload_batch(xs, ys)?;
+        if let Some((first, rows)) = self.rank_rows(batch)? {
+            self.ensure_exec(rows)?;
+            self.upload_rows(xs, ys, first, rows, loss.targets)?;
+            return self.run_train_step(rows);
+        }
+        if self.shards > 1 {
+            self.ensure_sharded_exec(batch)?;
+            self.upload_sharded_batch(xs, ys, batch, loss.targets)?;
+        } else {
+            self.ensure_exec(batch)?;
+            self.upload_batch(xs, ys, loss.targets)?;
+        }
         self.run_train_step(batch)
     }
 
@@ -35,7 +45,7 @@ impl Model {
                 if let Some(k) = self.inputs.iter().position(|n| n == inp) {
                     if let Some(x) = xs.get(k) {
                         layer
-                            .check_input(slot, x.data())
+                            .check_input(slot, x.values())
                             .map_err(|e| Error::layer(&node.name, e.to_string()))?;
                     }
                 }
@@ -81,6 +91,7 @@ impl Model {
             loss,
             clip,
             track_accuracy: track,
+            shards: self.shards,
         };
         ex.train_step(&self.nodes, &self.outputs, &spec, batch, seed)
     }
@@ -112,16 +123,22 @@ impl Model {
                 "prefetch: a prefetched batch is still pending; call train_step_prefetched first",
             ));
         }
-        self.ensure_exec(batch)?;
+        let (first, rows) = self.rank_rows(batch)?.unwrap_or((0, batch));
+        if self.shards > 1 {
+            self.ensure_sharded_exec(batch)?;
+        } else {
+            self.ensure_exec(rows)?;
+        }
         let ex = self
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
-        ex.ensure_staging(&self.nodes, &self.inputs, &self.outputs, batch)?;
+        ex.ensure_targets(&self.nodes, &self.outputs, loss.targets)?;
+        ex.ensure_staging(&self.nodes, &self.inputs, &self.outputs, rows)?;
         for (i, t) in xs.iter().chain(ys).enumerate() {
-            ex.stage(i, t.data())?;
+            ex.stage(i, Self::rows_of(t, first, rows))?;
         }
-        ex.pending = Some(batch);
+        ex.pending = Some(rows);
         Ok(())
     }
 
@@ -139,7 +156,7 @@ impl Model {
         let batch = ex.pending.ok_or_else(|| {
             Error::invalid("train_step_prefetched: no batch was prefetched; call prefetch first")
         })?;
-        ex.take_staged(&self.inputs, batch)?;
+        ex.take_staged(&self.inputs, batch, self.shards > 1)?;
         self.run_train_step(batch)
     }
 

@@ -1,60 +1,71 @@
-//! A model's weights and optimizer state: reading them back from the device, replacing them
-//! (loading a saved model), and restoring optimizer state to resume training bit for bit.
+//! A model's weights, non-trainable state and optimizer state: reading them back from the
+//! device, replacing them (loading a saved model), and restoring optimizer state to resume
+//! training bit for bit.
 
-use super::Model;
+use super::{Model, ParamInfo};
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
 impl Model {
-    /// Copies device weights into the host copy.
+    /// Copies device weights and state into the host copies.
     pub(super) fn sync_host_weights(&mut self) -> Result<()> {
         if let Some(ex) = self.exec.as_mut() {
             for (w, &p) in self.host_weights.iter_mut().zip(&ex.params) {
+                ex.backend.download(p, 0, w)?;
+            }
+            for (w, &p) in self.host_state.iter_mut().zip(&ex.layer_state) {
                 ex.backend.download(p, 0, w)?;
             }
         }
         Ok(())
     }
 
+    /// The current non-trainable state tensors, named as in [`Model::state_info`].
+    pub fn state_tensors(&mut self) -> Result<Vec<(String, Tensor)>> {
+        self.sync_host_weights()?;
+        named(&self.state_info, &self.host_state)
+    }
+
+    /// Replaces every state tensor; each must match the state's name and shape.
+    pub fn set_state_tensors(&mut self, tensors: &[(String, Tensor)]) -> Result<()> {
+        check_named("state", &self.state_info, tensors)?;
+        for (i, (_, t)) in tensors.iter().enumerate() {
+            self.host_state[i].copy_from_slice(t.data());
+            if let Some(ex) = self.exec.as_mut() {
+                ex.backend.upload(ex.layer_state[i], 0, t.data())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameter gradients of the last training step (after clipping, before nothing
+    /// else: the update reads but never changes them), named as in [`Model::params`]. A
+    /// shared layer's gradient is the sum over its applications (see
+    /// [`crate::graph::SharedLayer`]). An error before the first training step.
+    pub fn gradients(&mut self) -> Result<Vec<(String, Tensor)>> {
+        let ex = self
+            .exec
+            .as_mut()
+            .filter(|e| e.state_for.is_some())
+            .ok_or_else(|| Error::invalid("gradients: no training step has run yet"))?;
+        let mut values = Vec::with_capacity(ex.grads.len());
+        for &g in &ex.grads {
+            let mut v = vec![0.0; ex.backend.buf_len(g)];
+            ex.backend.download(g, 0, &mut v)?;
+            values.push(v);
+        }
+        named(&self.params, &values)
+    }
+
     /// The current weights, named as in [`Model::params`].
     pub fn weights(&mut self) -> Result<Vec<(String, Tensor)>> {
         self.sync_host_weights()?;
-        self.params
-            .iter()
-            .zip(&self.host_weights)
-            .map(|(p, w)| {
-                Ok((
-                    p.name.clone(),
-                    Tensor::new(p.shape.dims().to_vec(), w.clone())?,
-                ))
-            })
-            .collect()
+        named(&self.params, &self.host_weights)
     }
 
     /// Replaces every weight; each tensor must match the parameter's name and shape.
     pub fn set_weights(&mut self, weights: &[(String, Tensor)]) -> Result<()> {
-        if weights.len() != self.params.len() {
-            return Err(Error::Format(format!(
-                "expected {} weight tensors, got {}",
-                self.params.len(),
-                weights.len()
-            )));
-        }
-        for (p, (name, t)) in self.params.iter().zip(weights) {
-            if *name != p.name {
-                return Err(Error::Format(format!(
-                    "expected weight '{}', got '{name}'",
-                    p.name
-                )));
-            }
-            if t.shape() != p.shape.dims() {
-                return Err(Error::Format(format!(
-                    "weight '{name}': expected shape {}, got {:?}",
-                    p.shape,
-                    t.shape()
-                )));
-            }
-        }
+        check_named("weight", &self.params, weights)?;
         for (i, (_, t)) in weights.iter().enumerate() {
             self.host_weights[i].copy_from_slice(t.data());
             if let Some(ex) = self.exec.as_mut() {
@@ -129,4 +140,44 @@ impl Model {
         ex.steps = steps;
         Ok(())
     }
+}
+
+/// Host values as named tensors.
+fn named(info: &[ParamInfo], values: &[Vec<f32>]) -> Result<Vec<(String, Tensor)>> {
+    info.iter()
+        .zip(values)
+        .map(|(p, w)| {
+            Ok((
+                p.name.clone(),
+                Tensor::new(p.shape.dims().to_vec(), w.clone())?,
+            ))
+        })
+        .collect()
+}
+
+/// Checks that `tensors` match `info` one for one, by name and shape.
+fn check_named(what: &str, info: &[ParamInfo], tensors: &[(String, Tensor)]) -> Result<()> {
+    if tensors.len() != info.len() {
+        return Err(Error::Format(format!(
+            "expected {} {what} tensors, got {}",
+            info.len(),
+            tensors.len()
+        )));
+    }
+    for (p, (name, t)) in info.iter().zip(tensors) {
+        if *name != p.name {
+            return Err(Error::Format(format!(
+                "expected {what} '{}', got '{name}'",
+                p.name
+            )));
+        }
+        if t.shape() != p.shape.dims() {
+            return Err(Error::Format(format!(
+                "{what} '{name}': expected shape {}, got {:?}",
+                p.shape,
+                t.shape()
+            )));
+        }
+    }
+    Ok(())
 }

@@ -54,28 +54,28 @@ pub fn copy_2d(backend: &mut dyn Backend, c: &Copy2d) -> Result<()> {
     let dst_need = c.dst_offset + (c.rows - 1) * c.dst_stride + c.cols;
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            if c.src == c.dst {
-                let need = src_need.max(dst_need);
-                let (_, ([], [buf])) = cpu.operands("copy_2d", [], [(c.src, need)])?;
-                for r in 0..c.rows {
-                    let s = c.src_offset + r * c.src_stride;
-                    buf.copy_within(s..s + c.cols, c.dst_offset + r * c.dst_stride);
-                }
-                return Ok(());
-            }
-            let (_, ([src], [dst])) =
-                cpu.operands("copy_2d", [(c.src, src_need)], [(c.dst, dst_need)])?;
-            for r in 0..c.rows {
-                let s = c.src_offset + r * c.src_stride;
-                let d = c.dst_offset + r * c.dst_stride;
-                dst[d..d + c.cols].copy_from_slice(&src[s..s + c.cols]);
-            }
-            Ok(())
+            // Any dtype (f32 values, i32 ids and labels, bf16 bits): a copy does no arithmetic.
+            let spans = (0..c.rows).map(|r| {
+                (
+                    c.src_offset + r * c.src_stride,
+                    c.dst_offset + r * c.dst_stride,
+                )
+            });
+            cpu.copy_spans(
+                "copy_2d",
+                (c.src, src_need),
+                (c.dst, dst_need),
+                c.cols,
+                spans,
+            )
         }
         Kernels::Cuda(cuda) => {
-            // Both as inputs: the same buffer is allowed (disjoint regions).
-            let ([ps, pd], []) =
-                cuda.operands("copy_2d", [(c.src, src_need), (c.dst, dst_need)], [])?;
+            // The kernel moves 4-byte words: f32 and i32 buffers copy alike (both of one
+            // dtype). The same buffer is allowed (disjoint regions).
+            cuda.bind()?;
+            let dtype = cuda.copy_dtype("copy_2d", c.src)?;
+            let ps = cuda.buf_typed("copy_2d", c.src, src_need, dtype)?;
+            let pd = cuda.buf_typed("copy_2d", c.dst, dst_need, dtype)?;
             let gx = blocks_for(c.cols, BLOCK as usize, 64);
             let gy = c.rows.min(65_535) as u32;
             let args = KArgs::new()
@@ -109,7 +109,16 @@ pub fn copy_many(backend: &mut dyn Backend, pairs: &[(BufId, BufId, usize)]) -> 
     let mut args = KArgs::new().u64(pairs.len());
     let mut longest = 0;
     for (k, &(src, dst, n)) in pairs.iter().enumerate() {
-        let ([ps], [pd]) = cuda.operands("copy_many", [(src, n)], [(dst, n)])?;
+        cuda.bind()?;
+        let dtype = cuda.copy_dtype("copy_many", src)?;
+        let ps = cuda.buf_typed("copy_many", src, n, dtype)?;
+        let pd = cuda.buf_typed("copy_many", dst, n, dtype)?;
+        if n > 0 && src == dst {
+            return Err(Error::backend(format!(
+                "cuda copy_many: output buffer {} aliases another operand",
+                dst.0
+            )));
+        }
         // An output must not be another pair's input or output (blocks run in any order).
         let clash = pairs
             .iter()

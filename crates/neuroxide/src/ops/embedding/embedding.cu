@@ -1,17 +1,17 @@
 // Embedding gather, its backward as a gather (no atomics), and the positional add
 // (ops/embedding/mod.rs states the orders).
 
-// The row an id names, or -1 when it is not an integer in [0, vocab) (NaN included): the twin
-// of `ops::embedding::id_index`.
-__device__ __forceinline__ long long nx_id_index(float id, u64 vocab) {
-    if (id >= 0.0f && id < (float)vocab && truncf(id) == id) {
+// The row an i32 id names, or -1 when it is negative or not below vocab: the twin of
+// `ops::embedding::id_index`.
+__device__ __forceinline__ long long nx_id_index(int id, u64 vocab) {
+    if (id >= 0 && (u64)id < vocab) {
         return (long long)id;
     }
     return -1;
 }
 
 // out[r*dim + j] = table[id[r]*dim + j]; zeros for an invalid id.
-extern "C" __global__ void nx_embedding_forward(const float *ids, const float *table, float *out,
+extern "C" __global__ void nx_embedding_forward(const int *ids, const float *table, float *out,
                                                 u64 rows, u64 vocab, u64 dim) {
     NX_GRID_STRIDE(e, rows * dim) {
         const u64 r = e / dim;
@@ -24,7 +24,7 @@ extern "C" __global__ void nx_embedding_forward(const float *ids, const float *t
 // Pass 1: partial[c*vocab*dim + v*dim + j] = chunk c (rows c*256 ...) of the sum of dout[r, j]
 // over the rows with id v, rows in order, skipping the others. Grid: (element blocks, chunks);
 // with one chunk `partial` is the output.
-extern "C" __global__ void nx_embedding_backward_partial(const float *ids, const float *dout,
+extern "C" __global__ void nx_embedding_backward_partial(const int *ids, const float *dout,
                                                          float *partial, u64 rows, u64 vocab,
                                                          u64 dim) {
     const u64 e = (u64)blockIdx.x * blockDim.x + threadIdx.x;

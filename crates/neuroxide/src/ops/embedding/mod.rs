@@ -1,9 +1,10 @@
 //! Embedding gather (forward), its backward written as a gather (PARITY rule 6: no atomics),
 //! and the broadcast add of a learned positional table.
 //!
-//! Ids travel as f32 values (exact below 2^24). The host rejects a non-integer or out-of-range
-//! id before it reaches a kernel ([`check_ids`]); the kernels are still safe on such a value:
-//! [`id_index`] maps it to "no row", the forward writes zeros and the backward skips it.
+//! Ids are an i32 buffer (`&[i32]` on the CPU, `const int*` on CUDA), never floats. The host
+//! rejects a negative or out-of-range id before it reaches a kernel ([`check_ids`]); the
+//! kernels are still safe on such a value: [`id_index`] maps it to "no row", the forward writes
+//! zeros and the backward skips it.
 //!
 //! Orders:
 //! - Forward `out[r, j] = table[id[r], j]` (a copy, no arithmetic).
@@ -24,20 +25,16 @@ use crate::error::{Error, Result};
 /// The CUDA source of this folder.
 pub const CUDA: Family = Family::new("embedding.cu", include_str!("embedding.cu"));
 
-/// The row an id names, or `None` when the id is not an integer in `0..vocab` (NaN included).
+/// The row an id names, or `None` when the id is negative or not below `vocab`.
 /// `embedding.cu` has the same test (`nx_id_index`).
 #[inline]
-pub fn id_index(id: f32, vocab: usize) -> Option<usize> {
-    if id >= 0.0 && id < vocab as f32 && id.fract() == 0.0 {
-        Some(id as usize)
-    } else {
-        None
-    }
+pub fn id_index(id: i32, vocab: usize) -> Option<usize> {
+    usize::try_from(id).ok().filter(|&v| v < vocab)
 }
 
-/// Checks every id on the host: an error names the first bad id, its position and the
-/// vocabulary size.
-pub fn check_ids(what: &str, ids: &[f32], vocab: usize) -> Result<()> {
+/// Checks every id on the host: an error names the first bad id (negative or too large), its
+/// position and the vocabulary size.
+pub fn check_ids(what: &str, ids: &[i32], vocab: usize) -> Result<()> {
     for (pos, &id) in ids.iter().enumerate() {
         if id_index(id, vocab).is_none() {
             return Err(Error::invalid(format!(
@@ -48,7 +45,8 @@ pub fn check_ids(what: &str, ids: &[f32], vocab: usize) -> Result<()> {
     Ok(())
 }
 
-/// `out[r, :] = table[ids[r], :]` for `r < rows`; `table` is `vocab × dim`.
+/// `out[r, :] = table[ids[r], :]` for `r < rows`; `ids` is an i32 buffer, `table` is
+/// `vocab × dim`.
 #[derive(Clone, Copy, Debug)]
 pub struct EmbeddingGather {
     pub ids: BufId,
@@ -83,11 +81,13 @@ pub struct AddPosition {
 /// Runs [`EmbeddingGather`].
 pub fn embedding_forward(backend: &mut dyn Backend, a: &EmbeddingGather) -> Result<()> {
     let (rows, vocab, dim) = (a.rows, a.vocab, a.dim);
-    let ins = [(a.ids, rows), (a.table, vocab * dim)];
+    let ids = (a.ids, rows);
+    let ins = [(a.table, vocab * dim)];
     let outs = [(a.out, rows * dim)];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (pool, ([ids, table], [out])) = cpu.operands("embedding_forward", ins, outs)?;
+            let (pool, ids, ([table], [out])) =
+                cpu.operands_with_ids("embedding_forward", ids, ins, outs)?;
             par_rows(pool, out, rows, dim, &|r0, block| {
                 for (k, o) in block.chunks_mut(dim).enumerate() {
                     match id_index(ids[r0 + k], vocab) {
@@ -99,7 +99,8 @@ pub fn embedding_forward(backend: &mut dyn Backend, a: &EmbeddingGather) -> Resu
             Ok(())
         }
         Kernels::Cuda(cuda) => {
-            let ([ids, table], [out]) = cuda.operands("embedding_forward", ins, outs)?;
+            let (ids, [table], [out]) =
+                cuda.operands_with_ids("embedding_forward", ids, ins, outs)?;
             if rows * dim == 0 {
                 return Ok(());
             }
@@ -118,18 +119,21 @@ pub fn embedding_forward(backend: &mut dyn Backend, a: &EmbeddingGather) -> Resu
 /// Runs [`EmbeddingBackward`].
 pub fn embedding_backward(backend: &mut dyn Backend, a: &EmbeddingBackward) -> Result<()> {
     let (rows, vocab, dim) = (a.rows, a.vocab, a.dim);
-    let ins = [(a.ids, rows), (a.grad_out, rows * dim)];
+    let ids = (a.ids, rows);
+    let ins = [(a.grad_out, rows * dim)];
     let outs = [(a.grad_table, vocab * dim)];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (pool, ([ids, dout], [dtable])) = cpu.operands("embedding_backward", ins, outs)?;
+            let (pool, ids, ([dout], [dtable])) =
+                cpu.operands_with_ids("embedding_backward", ids, ins, outs)?;
             par_rows(pool, dtable, vocab, dim, &|v0, block| {
                 gather_rows(ids, dout, rows, vocab, dim, v0, block)
             });
             Ok(())
         }
         Kernels::Cuda(cuda) => {
-            let ([ids, dout], [dtable]) = cuda.operands("embedding_backward", ins, outs)?;
+            let (ids, [dout], [dtable]) =
+                cuda.operands_with_ids("embedding_backward", ids, ins, outs)?;
             let n = vocab * dim;
             if n == 0 {
                 return Ok(());
@@ -167,7 +171,7 @@ pub fn embedding_backward(backend: &mut dyn Backend, a: &EmbeddingBackward) -> R
 /// Vocabulary rows `v0 ..` of the backward: per row, per block of 64 columns, one partial per
 /// chunk of 256 positions (walked in order), folded into the total in chunk order.
 fn gather_rows(
-    ids: &[f32],
+    ids: &[i32],
     dout: &[f32],
     rows: usize,
     vocab: usize,

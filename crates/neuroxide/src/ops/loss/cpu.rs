@@ -2,7 +2,7 @@
 //! are documented on [`LossKind`]; rows are processed in order, so the per-row sums and the total
 //! are accumulated exactly as documented.
 
-use crate::backend::{LossKind, TargetKind};
+use crate::backend::LossKind;
 use crate::error::{Error, Result};
 use crate::math;
 use crate::ops::elementwise::activation::softplus;
@@ -19,30 +19,40 @@ fn sign(d: f32) -> f32 {
     }
 }
 
-/// Class index of row `i`, checked against `cols`.
-fn label(target: &[f32], i: usize, cols: usize) -> Result<usize> {
-    let t = target[i];
-    if t >= 0.0 && (t as usize) < cols && t.fract() == 0.0 {
-        Ok(t as usize)
-    } else {
-        Err(Error::invalid(format!(
+/// A loss's or a metric's targets as the CPU kernels read them: dense f32 rows, or one i32
+/// class index per row (never carried as a float).
+#[derive(Clone, Copy, Debug)]
+pub enum Targets<'a> {
+    Dense(&'a [f32]),
+    Classes(&'a [i32]),
+}
+
+/// Class index of row `i`, checked against `cols` (negative ids included).
+fn label(labels: &[i32], i: usize, cols: usize) -> Result<usize> {
+    let t = labels[i];
+    match usize::try_from(t) {
+        Ok(l) if l < cols => Ok(l),
+        _ => Err(Error::invalid(format!(
             "target of row {i} is {t}, not a class index in 0..{cols}"
-        )))
+        ))),
     }
 }
 
 /// Computes the mean loss and writes `grad` (rows × cols). Returns the loss.
 pub fn loss(
     kind: LossKind,
-    target_kind: TargetKind,
+    targets: Targets<'_>,
     pred: &[f32],
-    target: &[f32],
     grad: &mut [f32],
     rows: usize,
     cols: usize,
 ) -> Result<f32> {
     let n = rows * cols;
-    let class_targets = target_kind == TargetKind::ClassIndex;
+    let (target, labels): (&[f32], &[i32]) = match targets {
+        Targets::Dense(t) => (t, &[]),
+        Targets::Classes(l) => (&[], l),
+    };
+    let class_targets = matches!(targets, Targets::Classes(_));
     if class_targets && !matches!(kind, LossKind::CrossEntropy | LossKind::Nll) {
         return Err(Error::invalid(format!(
             "loss {kind:?} needs dense targets, got class indices"
@@ -60,7 +70,7 @@ pub fn loss(
                 let (mx, s) = row_max_sum(p);
                 let ls = math::log(s);
                 let lab = if class_targets {
-                    Some(label(target, i, cols)?)
+                    Some(label(labels, i, cols)?)
                 } else {
                     None
                 };
@@ -81,7 +91,7 @@ pub fn loss(
             }
             LossKind::Nll => {
                 let lab = if class_targets {
-                    Some(label(target, i, cols)?)
+                    Some(label(labels, i, cols)?)
                 } else {
                     None
                 };

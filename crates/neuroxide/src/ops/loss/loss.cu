@@ -7,9 +7,10 @@
 // writes total / denom (and adds it to the running sum when asked). This is the CPU's exact
 // order.
 //
-// Invalid class indices cannot return an error from the device: the smallest offending row and
-// its value are recorded in status (atomicMin on (row << 32 | value bits), so the report does
-// not depend on scheduling) and the host raises the error at the next synchronisation.
+// Class indices are i32 labels (`const int *labels`). Invalid ones (negative or >= cols) cannot
+// return an error from the device: the smallest offending row and its value are recorded in
+// status (atomicMin on (row << 32 | value bits), so the report does not depend on scheduling)
+// and the host raises the error at the next synchronisation.
 
 
 __device__ __forceinline__ float nx_sign(float d) {
@@ -79,16 +80,17 @@ __device__ __forceinline__ void nx_loss_elem(int kind, float param, float p, flo
     }
 }
 
-// Class index of a row: t >= 0, integral and < cols (the CPU's `label`), else -1.
-__device__ __forceinline__ long long nx_label(float t, u64 cols) {
-    if (t >= 0.0f && (double)t < (double)cols && truncf(t) == t) {
+// Class index of a row: 0 <= t < cols (the CPU's `label`), else -1.
+__device__ __forceinline__ long long nx_label(int t, u64 cols) {
+    if (t >= 0 && (u64)t < cols) {
         return (long long)t;
     }
     return -1;
 }
 
 extern "C" __global__ void nx_loss_rows(int kind, float param, int target_kind,
-                                        const float *pred, const float *target, float *grad,
+                                        const float *pred, const float *target,
+                                        const int *labels, float *grad,
                                         float *scratch, u64 rows, u64 cols, float d_elem,
                                         float d_rows, u64 *status) {
     const bool class_targets = target_kind == NX_TARGET_CLASS_INDEX;
@@ -98,10 +100,10 @@ extern "C" __global__ void nx_loss_rows(int kind, float param, int target_kind,
         const float *tr = target + row * cols;
         long long lab = -1;
         if (class_targets) {
-            const float tv = target[row];
+            const int tv = labels[row];
             lab = nx_label(tv, cols);
             if (lab < 0 && lane == 0) {
-                atomicMin(status, (row << 32) | (u64)__float_as_uint(tv));
+                atomicMin(status, (row << 32) | (u64)(unsigned int)tv);
             }
         }
         float mx = 0.0f;

@@ -17,9 +17,9 @@ pub const CUDA: Family = Family::new("ops/loss/loss.cu", include_str!("loss.cu")
 
 /// A loss evaluation: writes the mean loss to `loss_out[loss_index]` and `dLoss/dPred` to `grad`.
 ///
-/// `pred` and `grad` are `rows × cols`; `target` is `rows × cols` for dense targets or `rows`
-/// class indices (stored as f32) for [`TargetKind::ClassIndex`]. See [`LossKind`] for each loss's
-/// formula and reduction order.
+/// `pred` and `grad` are `rows × cols`; `target` is an f32 buffer of `rows × cols` for dense
+/// targets or an i32 buffer of `rows` class indices for [`TargetKind::ClassIndex`]. See
+/// [`LossKind`] for each loss's formula and reduction order.
 #[derive(Clone, Copy, Debug)]
 pub struct LossArgs {
     pub kind: LossKind,
@@ -42,12 +42,20 @@ pub fn loss(backend: &mut dyn Backend, a: &LossArgs) -> Result<()> {
     let class_targets = a.target_kind == TargetKind::ClassIndex;
     let target_len = if class_targets { a.rows } else { n };
     let out_len = a.loss_index.max(a.running_index.unwrap_or(0)) + 1;
-    let ins = [(a.pred, n), (a.target, target_len)];
     let outs = [(a.grad, n), (a.loss_out, out_len)];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (_, ([pred, target], [grad, out])) = cpu.operands("loss", ins, outs)?;
-            let value = cpu::loss(a.kind, a.target_kind, pred, target, grad, a.rows, a.cols)?;
+            let (value, out) = if class_targets {
+                let (_, labels, ([pred], [grad, out])) =
+                    cpu.operands_with_ids("loss", (a.target, target_len), [(a.pred, n)], outs)?;
+                let targets = cpu::Targets::Classes(labels);
+                (cpu::loss(a.kind, targets, pred, grad, a.rows, a.cols)?, out)
+            } else {
+                let ins = [(a.pred, n), (a.target, target_len)];
+                let (_, ([pred, target], [grad, out])) = cpu.operands("loss", ins, outs)?;
+                let targets = cpu::Targets::Dense(target);
+                (cpu::loss(a.kind, targets, pred, grad, a.rows, a.cols)?, out)
+            };
             out[a.loss_index] = value;
             if let Some(r) = a.running_index {
                 out[r] += value;
@@ -61,7 +69,17 @@ pub fn loss(backend: &mut dyn Backend, a: &LossArgs) -> Result<()> {
                     a.kind
                 )));
             }
-            let ([pp, pt], [pg, p_out]) = cuda.operands("loss", ins, outs)?;
+            // Class indices are an i32 buffer (`const int *labels`), dense targets an f32 one;
+            // the kernel reads the one its target kind names (the other pointer is null).
+            let (pt, pl, [pp], [pg, p_out]) = if class_targets {
+                let (pl, pi, po) =
+                    cuda.operands_with_ids("loss", (a.target, target_len), [(a.pred, n)], outs)?;
+                (0, pl, pi, po)
+            } else {
+                let ins = [(a.pred, n), (a.target, target_len)];
+                let ([pp, pt], po) = cuda.operands("loss", ins, outs)?;
+                (pt, 0, [pp], po)
+            };
             let running = a.running_index.map_or(-1, |r| r as i64);
             let scratch = cuda.op_scratch(a.rows)?;
             let (kind, param) = a.kind.kernel_args();
@@ -78,6 +96,7 @@ pub fn loss(backend: &mut dyn Backend, a: &LossArgs) -> Result<()> {
                     .i32(a.target_kind.cuda_code().0)
                     .ptr(pp)
                     .ptr(pt)
+                    .ptr(pl)
                     .ptr(pg)
                     .ptr(scratch)
                     .u64(a.rows)

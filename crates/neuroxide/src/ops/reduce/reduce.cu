@@ -72,30 +72,27 @@ __device__ __forceinline__ u64 nx_argmax(const float *r, u64 cols) {
     return best;
 }
 
-// Rust's `t as usize` for a class index stored as f32 (saturating; NaN and negatives give 0).
-__device__ __forceinline__ u64 nx_as_index(float t) {
-    if (!(t > 0.0f)) {
-        return 0;
-    }
-    if (t >= 18446744073709551616.0f) {
-        return ~0ull;
-    }
-    return (u64)t;
+// A class label as a row index: labels[i] when it is in [0, cols), else ~0 (matches no column;
+// the CPU's `usize::try_from(l).ok().filter(|&t| t < cols)`).
+__device__ __forceinline__ u64 nx_label_index(int l, u64 cols) {
+    return (l >= 0 && (u64)l < cols) ? (u64)l : ~0ull;
 }
 
 // Pass 1: ok[i] = 1 when row i is predicted correctly, else 0 (ops::reduce::count_correct).
 extern "C" __global__ void nx_correct_rows(const float *pred, const float *target,
-                                           int target_kind, int from_logits, u64 rows, u64 cols,
-                                           float *ok) {
+                                           const int *labels, int target_kind, int from_logits,
+                                           u64 rows, u64 cols, float *ok) {
     const bool class_targets = target_kind == NX_TARGET_CLASS_INDEX;
     NX_GRID_STRIDE(i, rows) {
         bool good;
         if (cols == 1) {
             const float threshold = from_logits ? 0.0f : 0.5f;
-            good = (pred[i] >= threshold) == (target[i] >= 0.5f);
+            const bool positive = class_targets ? labels[i] >= 1 : target[i] >= 0.5f;
+            good = (pred[i] >= threshold) == positive;
         } else {
             const u64 p = nx_argmax(pred + i * cols, cols);
-            const u64 t = class_targets ? nx_as_index(target[i]) : nx_argmax(target + i * cols, cols);
+            const u64 t =
+                class_targets ? nx_label_index(labels[i], cols) : nx_argmax(target + i * cols, cols);
             good = p == t;
         }
         ok[i] = good ? 1.0f : 0.0f;

@@ -6,6 +6,7 @@ use super::CUDA;
 use crate::backend::cuda::{blocks_for, KArgs, BLOCK};
 use crate::backend::{Backend, BufId, Kernels, TargetKind};
 use crate::error::Result;
+use crate::ops::loss::cpu::Targets;
 
 /// The factor global-norm clipping multiplies every gradient by, or `None` when the norm is
 /// within `max_norm`.
@@ -30,11 +31,11 @@ pub fn argmax(row: &[f32]) -> usize {
     best
 }
 
-/// Number of correct predictions (see [`CountCorrect`]).
+/// Number of correct predictions (see [`CountCorrect`]). A class index that is negative or not
+/// below `cols` never counts as correct (the loss of the same batch reports it as an error).
 pub fn count_correct_rows(
     pred: &[f32],
-    target: &[f32],
-    target_kind: TargetKind,
+    targets: Targets<'_>,
     from_logits: bool,
     rows: usize,
     cols: usize,
@@ -43,14 +44,18 @@ pub fn count_correct_rows(
     for i in 0..rows {
         let ok = if cols == 1 {
             let threshold = if from_logits { 0.0 } else { 0.5 };
-            (pred[i] >= threshold) == (target[i] >= 0.5)
+            let positive = match targets {
+                Targets::Dense(t) => t[i] >= 0.5,
+                Targets::Classes(l) => l[i] >= 1,
+            };
+            (pred[i] >= threshold) == positive
         } else {
             let p = argmax(&pred[i * cols..(i + 1) * cols]);
-            let t = match target_kind {
-                TargetKind::ClassIndex => target[i] as usize,
-                TargetKind::Dense => argmax(&target[i * cols..(i + 1) * cols]),
+            let t = match targets {
+                Targets::Classes(l) => usize::try_from(l[i]).ok().filter(|&t| t < cols),
+                Targets::Dense(t) => Some(argmax(&t[i * cols..(i + 1) * cols])),
             };
-            p == t
+            t == Some(p)
         };
         if ok {
             count += 1.0;
@@ -64,7 +69,8 @@ pub fn count_correct_rows(
 ///
 /// `cols == 1`: binary, correct when `(pred >= 0.5) == (target >= 0.5)` (or `pred >= 0` when
 /// `from_logits`). `cols > 1`: the prediction is the first index of the row maximum; the
-/// target is a class index (`ClassIndex`) or the first index of the target row's maximum.
+/// target is a class index (`ClassIndex`: an i32 buffer of `rows` labels; with `cols == 1` a
+/// label `>= 1` is positive) or the first index of the target row's maximum.
 /// Rows are counted in order from 0.
 #[derive(Clone, Copy, Debug)]
 pub struct CountCorrect {
@@ -85,22 +91,57 @@ pub fn count_correct(backend: &mut dyn Backend, a: &CountCorrect) -> Result<()> 
         TargetKind::Dense => rows * cols,
         TargetKind::ClassIndex => rows,
     };
-    let ins = [(a.pred, rows * cols), (a.target, target_len)];
+    let class_targets = a.target_kind == TargetKind::ClassIndex;
+    let pred_in = (a.pred, rows * cols);
     let outs = [(a.out, a.out_index + 1)];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (_, ([pred, target], [out])) = cpu.operands("count_correct", ins, outs)?;
-            let count = count_correct_rows(pred, target, a.target_kind, a.from_logits, rows, cols);
+            let (count, out) = if class_targets {
+                let (_, labels, ([pred], [out])) = cpu.operands_with_ids(
+                    "count_correct",
+                    (a.target, target_len),
+                    [pred_in],
+                    outs,
+                )?;
+                let targets = Targets::Classes(labels);
+                (
+                    count_correct_rows(pred, targets, a.from_logits, rows, cols),
+                    out,
+                )
+            } else {
+                let ins = [pred_in, (a.target, target_len)];
+                let (_, ([pred, target], [out])) = cpu.operands("count_correct", ins, outs)?;
+                let targets = Targets::Dense(target);
+                (
+                    count_correct_rows(pred, targets, a.from_logits, rows, cols),
+                    out,
+                )
+            };
             out[a.out_index] += count;
             Ok(())
         }
         Kernels::Cuda(cuda) => {
-            let ([pp, pt], [po]) = cuda.operands("count_correct", ins, outs)?;
+            // Class indices are an i32 buffer (`const int *labels`), dense targets an f32 one;
+            // the kernel reads the one its target kind names (the other pointer is null).
+            let (pt, pl, [pp], [po]) = if class_targets {
+                let (pl, pi, po) = cuda.operands_with_ids(
+                    "count_correct",
+                    (a.target, target_len),
+                    [pred_in],
+                    outs,
+                )?;
+                (0, pl, pi, po)
+            } else {
+                let ins = [pred_in, (a.target, target_len)];
+                let ([pp, pt], po) = cuda.operands("count_correct", ins, outs)?;
+                (pt, 0, [pp], po)
+            };
             let scratch = cuda.op_scratch(rows)?;
             if rows > 0 {
                 let args = KArgs::new()
                     .ptr(pp)
                     .ptr(pt)
+                    .ptr(pl)
                     .i32(a.target_kind.cuda_code().0)
                     .i32(i32::from(a.from_logits))
                     .u64(rows)

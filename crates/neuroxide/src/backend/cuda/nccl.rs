@@ -1,0 +1,313 @@
+//! NCCL between processes (one GPU each), loaded at run time like the rest of CUDA: a machine
+//! without `libnccl.so` builds and runs everything else, and only asking for a communicator
+//! fails, with an error saying what to install.
+//!
+//! The exact reduction ([`NcclComm::reduce_exact`]) fixes the order of the cross-rank sum, which
+//! `ncclAllReduce` leaves to the algorithm and topology NCCL picks:
+//! 1. the flat vector of `n` values is cut into `world` slices, slice `j` being elements
+//!    `j·c .. min((j+1)·c, n)` with `c = ceil(n / world)`;
+//! 2. in one NCCL group, rank `k` sends slice `j` of its vector to rank `j` and receives slice
+//!    `k` of every rank `j`'s vector into its slot `j` (its own slice is copied into slot `k`);
+//! 3. rank `k` folds its slots in rank order, `((s0 + s1) + s2) + …` (`add_assign` into slot 0),
+//!    then multiplies the first `scaled` elements of the vector by `fl(1/world)` (`scale`);
+//! 4. in a second group every rank sends its reduced slice to every other rank (an all-gather).
+//!
+//! That is the traffic of a ring all-reduce (each rank sends and receives `(world-1)/world` of
+//! the vector twice), and every element's sum is the left fold of the sharded step
+//! (`graph/executor/shards.rs`), so `world` GPUs give the bits of one GPU or the CPU running
+//! `world` shards. [`NcclComm::all_reduce_fast`] is one `ncclAllReduce` (sum) then the same
+//! scaling: faster, and not bit-exact (NCCL's order is its own).
+//!
+//! Everything is queued on the backend's compute stream, after the backward kernels that wrote
+//! the vector and before the update. NVLink multicast (NVLS) is never requested, and
+//! `cuMulticastCreate` never called; `neuroxide launch` also sets `NCCL_NVLS_ENABLE=0`.
+
+use super::backend::CudaBackend;
+use crate::backend::{Backend, BufId};
+use crate::error::{Error, Result};
+use crate::ops::copy::{self, Copy2d};
+use crate::ops::elementwise;
+use cudarc::nccl::{result as nc, sys as ns};
+
+/// Whether `libnccl.so` can be loaded.
+pub fn nccl_present() -> bool {
+    // SAFETY: only tries to dlopen the library.
+    unsafe { ns::is_culib_present() }
+}
+
+fn check_present() -> Result<()> {
+    if nccl_present() {
+        Ok(())
+    } else {
+        Err(Error::backend(
+            "NCCL (libnccl.so.2) could not be loaded: install NCCL (e.g. pip install \
+             nvidia-nccl-cu13) or add its lib directory to LD_LIBRARY_PATH",
+        ))
+    }
+}
+
+fn nccl<T>(what: &str, r: std::result::Result<T, nc::NcclError>) -> Result<T> {
+    r.map_err(|e| Error::backend(format!("nccl {what}: {e:?}")))
+}
+
+/// A new NCCL unique id (rank 0 creates it; the rendezvous hands it to the others).
+pub fn unique_id() -> Result<Vec<u8>> {
+    check_present()?;
+    let id = nccl("ncclGetUniqueId", nc::get_uniqueid())?;
+    Ok(id.internal.iter().map(|&c| c as u8).collect())
+}
+
+/// Elements of slice `j` of an `n`-element vector cut into `world` slices (module doc, step 1):
+/// `(start, len)`.
+pub fn slice_of(n: usize, world: usize, j: usize) -> (usize, usize) {
+    let c = n.div_ceil(world.max(1));
+    let start = (j * c).min(n);
+    (start, c.min(n - start))
+}
+
+/// One process's NCCL communicator with the scratch buffers of the exact reduction.
+pub struct NcclComm {
+    comm: ns::ncclComm_t,
+    rank: usize,
+    world: usize,
+    /// Slot buffers of the exact reduction (one per rank, `ceil(n / world)` values each).
+    slots: Vec<BufId>,
+    slot_len: usize,
+}
+
+// SAFETY: the communicator is used by one thread at a time (it is owned by one executor).
+unsafe impl Send for NcclComm {}
+
+impl NcclComm {
+    /// Joins the job `id` as `rank` of `world` on the backend's GPU (blocks until every rank
+    /// has joined: the rendezvous's timeout has already proven they are alive).
+    pub fn new(backend: &CudaBackend, id: &[u8], rank: usize, world: usize) -> Result<Self> {
+        check_present()?;
+        if id.len() != 128 {
+            return Err(Error::backend(format!(
+                "nccl: a unique id has 128 bytes, got {}",
+                id.len()
+            )));
+        }
+        let mut uid = ns::ncclUniqueId { internal: [0; 128] };
+        for (d, &s) in uid.internal.iter_mut().zip(id) {
+            *d = s as ::core::ffi::c_char;
+        }
+        backend.bind()?;
+        let mut comm: ns::ncclComm_t = std::ptr::null_mut();
+        // SAFETY: `comm` receives the new communicator; the id came from ncclGetUniqueId.
+        nccl("ncclCommInitRank", unsafe {
+            nc::comm_init_rank(&mut comm, world as i32, uid, rank as i32)
+        })?;
+        Ok(NcclComm {
+            comm,
+            rank,
+            world,
+            slots: Vec::new(),
+            slot_len: 0,
+        })
+    }
+
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    pub fn world(&self) -> usize {
+        self.world
+    }
+
+    fn stream(backend: &CudaBackend) -> ns::cudaStream_t {
+        backend.stream().cu_stream() as ns::cudaStream_t
+    }
+
+    fn ensure_slots(&mut self, backend: &mut CudaBackend, n: usize) -> Result<()> {
+        let len = n.div_ceil(self.world).max(1);
+        if self.slots.len() == self.world && len <= self.slot_len {
+            return Ok(());
+        }
+        for b in self.slots.drain(..) {
+            backend.free(b)?;
+        }
+        for _ in 0..self.world {
+            self.slots.push(backend.alloc(len)?);
+        }
+        self.slot_len = len;
+        Ok(())
+    }
+
+    /// Rank-order reduction of the first `n` values of `flat` on every rank (module doc); the
+    /// first `scaled` values of the result are multiplied by `fl(1/world)`.
+    pub fn reduce_exact(
+        &mut self,
+        backend: &mut CudaBackend,
+        flat: BufId,
+        n: usize,
+        scaled: usize,
+    ) -> Result<()> {
+        self.ensure_slots(backend, n)?;
+        let (k, w) = (self.rank, self.world);
+        let (my_start, my_len) = slice_of(n, w, k);
+        let base = backend.buf("nccl reduce", flat, n)?;
+        let stream = Self::stream(backend);
+        let f32_ptr = |p: u64, i: usize| (p + (i * 4) as u64) as *mut ::core::ffi::c_void;
+        let mut slot_ptrs = Vec::with_capacity(w);
+        for &s in &self.slots {
+            slot_ptrs.push(backend.buf("nccl reduce", s, self.slot_len)?);
+        }
+        // Step 2: scatter the slices (one group: sends and receives of all peers at once).
+        nccl("ncclGroupStart", nc::group_start())?;
+        for j in (0..w).filter(|&j| j != k) {
+            let (start, len) = slice_of(n, w, j);
+            // SAFETY: the pointers address `len` / `my_len` values of live device buffers.
+            unsafe {
+                nccl(
+                    "ncclSend",
+                    nc::send(
+                        f32_ptr(base, start),
+                        len,
+                        ns::ncclDataType_t::ncclFloat32,
+                        j as i32,
+                        self.comm,
+                        stream,
+                    ),
+                )?;
+                nccl(
+                    "ncclRecv",
+                    nc::recv(
+                        f32_ptr(slot_ptrs[j], 0),
+                        my_len,
+                        ns::ncclDataType_t::ncclFloat32,
+                        j as i32,
+                        self.comm,
+                        stream,
+                    ),
+                )?;
+            }
+        }
+        nccl("ncclGroupEnd", nc::group_end())?;
+        if my_len > 0 {
+            copy::copy_2d(
+                backend,
+                &Copy2d {
+                    src_offset: my_start,
+                    ..Copy2d::plain(flat, self.slots[k], my_len)
+                },
+            )?;
+            // Step 3: the left fold in rank order, then the scaling of the scaled prefix.
+            for j in 1..w {
+                elementwise::add_assign(backend, self.slots[0], self.slots[j], my_len)?;
+            }
+            let scaled_here = scaled.saturating_sub(my_start).min(my_len);
+            if scaled_here > 0 {
+                elementwise::scale(backend, self.slots[0], scaled_here, 1.0 / w as f32)?;
+            }
+            copy::copy_2d(
+                backend,
+                &Copy2d {
+                    dst_offset: my_start,
+                    ..Copy2d::plain(self.slots[0], flat, my_len)
+                },
+            )?;
+        }
+        // Step 4: all-gather the reduced slices.
+        nccl("ncclGroupStart", nc::group_start())?;
+        for j in (0..w).filter(|&j| j != k) {
+            let (start, len) = slice_of(n, w, j);
+            // SAFETY: as above.
+            unsafe {
+                nccl(
+                    "ncclSend",
+                    nc::send(
+                        f32_ptr(slot_ptrs[0], 0),
+                        my_len,
+                        ns::ncclDataType_t::ncclFloat32,
+                        j as i32,
+                        self.comm,
+                        stream,
+                    ),
+                )?;
+                nccl(
+                    "ncclRecv",
+                    nc::recv(
+                        f32_ptr(base, start),
+                        len,
+                        ns::ncclDataType_t::ncclFloat32,
+                        j as i32,
+                        self.comm,
+                        stream,
+                    ),
+                )?;
+            }
+        }
+        nccl("ncclGroupEnd", nc::group_end())?;
+        Ok(())
+    }
+
+    /// `ncclAllReduce` (sum) of the first `n` values of `flat`, then the first `scaled` values
+    /// times `fl(1/world)`. Not bit-exact: NCCL chooses the order of the sum.
+    pub fn all_reduce_fast(
+        &mut self,
+        backend: &mut CudaBackend,
+        flat: BufId,
+        n: usize,
+        scaled: usize,
+    ) -> Result<()> {
+        let p = backend.buf("nccl all-reduce", flat, n)? as *mut ::core::ffi::c_void;
+        let stream = Self::stream(backend);
+        // SAFETY: in-place all-reduce of `n` values of a live device buffer.
+        unsafe {
+            nccl(
+                "ncclAllReduce",
+                nc::all_reduce(
+                    p,
+                    p,
+                    n,
+                    ns::ncclDataType_t::ncclFloat32,
+                    ns::ncclRedOp_t::ncclSum,
+                    self.comm,
+                    stream,
+                ),
+            )?;
+        }
+        if scaled > 0 {
+            elementwise::scale(backend, flat, scaled, 1.0 / self.world as f32)?;
+        }
+        Ok(())
+    }
+
+    /// Aborts the communicator (a peer died): pending NCCL work is cancelled, nothing hangs.
+    pub fn abort(&mut self) {
+        if !self.comm.is_null() {
+            // SAFETY: the communicator is live; it is not used again.
+            let _ = unsafe { nc::comm_abort(self.comm) };
+            self.comm = std::ptr::null_mut();
+        }
+    }
+
+    /// NCCL's asynchronous error of this communicator, if any (a peer died or the network
+    /// failed), for the liveness check between steps.
+    pub fn async_error(&self) -> Result<()> {
+        if self.comm.is_null() {
+            return Err(Error::backend("nccl: the communicator was aborted"));
+        }
+        let mut e = ns::ncclResult_t::ncclSuccess;
+        // SAFETY: the communicator is live.
+        unsafe { ns::ncclCommGetAsyncError(self.comm, &mut e) };
+        if e == ns::ncclResult_t::ncclSuccess || e == ns::ncclResult_t::ncclInProgress {
+            Ok(())
+        } else {
+            Err(Error::backend(format!(
+                "nccl: communicator failed ({e:?}): another rank died or the network failed"
+            )))
+        }
+    }
+}
+
+impl Drop for NcclComm {
+    fn drop(&mut self) {
+        if !self.comm.is_null() {
+            // SAFETY: the communicator is live and not used after this.
+            let _ = unsafe { nc::comm_destroy(self.comm) };
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Data-parallel training over several processes, one GPU each (issue 13).
+//!
+//! A job is `R` processes started by `neuroxide launch --gpus R -- <train command>` or by any
+//! launcher that sets `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR` and `MASTER_PORT`
+//! ([`DistEnv`]). Every rank reads the same global batches (same seed, same shuffle) and trains
+//! its shard of each; the gradients are summed across ranks over NCCL
+//! (`backend/cuda/nccl.rs`) in rank order, so the job computes the bits of one GPU or the CPU
+//! running `R` shards (`Model::set_shards`). [`ReduceMode::Fast`] uses `ncclAllReduce`
+//! instead: faster, not bit-exact.
+//!
+//! Joining: rank 0 creates the NCCL unique id and hands it out through the TCP rendezvous on
+//! `MASTER_ADDR:MASTER_PORT` ([`rendezvous`]); each rank then opens its communicator on
+//! `cuda:LOCAL_RANK`. Liveness: the rendezvous times out when a rank never joins; before every
+//! step a rank checks its communicator's asynchronous error and stops with an error when a
+//! peer died; `neuroxide launch` stops the whole job as soon as any rank exits with an error.
+
+pub mod env;
+pub mod rendezvous;
+
+pub use env::DistEnv;
+
+use crate::backend::cuda::nccl::{unique_id, NcclComm};
+use crate::backend::{Backend, BufId, Kernels};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::graph::{CrossRankReduce, Model};
+use std::time::Duration;
+
+/// How gradients are summed across ranks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ReduceMode {
+    /// Rank-order sum with grouped `ncclSend`/`ncclRecv`: bit-identical to `R` shards on one
+    /// device.
+    #[default]
+    Exact,
+    /// `ncclAllReduce`: NCCL's own order; not bit-exact.
+    Fast,
+}
+
+impl ReduceMode {
+    /// `NEUROXIDE_DP_REDUCE` (`exact`, the default, or `fast`; `neuroxide launch --fast` sets it).
+    pub fn from_env() -> Result<ReduceMode> {
+        match std::env::var("NEUROXIDE_DP_REDUCE").as_deref() {
+            Err(_) | Ok("exact") | Ok("") => Ok(ReduceMode::Exact),
+            Ok("fast") => Ok(ReduceMode::Fast),
+            Ok(v) => Err(Error::invalid(format!(
+                "NEUROXIDE_DP_REDUCE='{v}': expected exact or fast"
+            ))),
+        }
+    }
+}
+
+/// The rendezvous timeout: `NEUROXIDE_RENDEZVOUS_TIMEOUT` seconds, 120 by default.
+pub fn rendezvous_timeout() -> Result<Duration> {
+    match std::env::var("NEUROXIDE_RENDEZVOUS_TIMEOUT") {
+        Err(_) => Ok(Duration::from_secs(120)),
+        Ok(v) => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|s| *s > 0.0 && s.is_finite())
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "NEUROXIDE_RENDEZVOUS_TIMEOUT='{v}' is not a positive number of seconds"
+                ))
+            }),
+    }
+}
+
+/// [`CrossRankReduce`] over an NCCL communicator.
+pub struct NcclReducer {
+    comm: NcclComm,
+    mode: ReduceMode,
+}
+
+impl CrossRankReduce for NcclReducer {
+    fn rank(&self) -> usize {
+        self.comm.rank()
+    }
+    fn world_size(&self) -> usize {
+        self.comm.world()
+    }
+    fn reduce(
+        &mut self,
+        backend: &mut dyn Backend,
+        flat: BufId,
+        n: usize,
+        scaled: usize,
+    ) -> Result<()> {
+        let Kernels::Cuda(cuda) = backend.kernels() else {
+            return Err(Error::invalid(
+                "data-parallel training over NCCL needs a CUDA device",
+            ));
+        };
+        let done = match self.mode {
+            ReduceMode::Exact => self.comm.reduce_exact(cuda, flat, n, scaled),
+            ReduceMode::Fast => self.comm.all_reduce_fast(cuda, flat, n, scaled),
+        };
+        if done.is_err() {
+            self.comm.abort();
+        }
+        done
+    }
+    fn check_alive(&self) -> Result<()> {
+        self.comm.async_error()
+    }
+}
+
+/// Makes `model` rank `env.rank` of the job: moves it to `cuda:LOCAL_RANK`, exchanges the NCCL
+/// id through the rendezvous (failing after `timeout`), opens the communicator and installs
+/// the reducer. The model must be compiled-ready and not sharded locally.
+pub fn join(model: &mut Model, env: &DistEnv, mode: ReduceMode, timeout: Duration) -> Result<()> {
+    model.to_device(Device::cuda(env.local_rank))?;
+    let id = rendezvous::exchange_id(env, timeout, &mut unique_id)?;
+    model.reset_running()?; // creates the device state
+    let comm = model.with_backend(&mut |b| match b.kernels() {
+        Kernels::Cuda(cuda) => NcclComm::new(cuda, &id, env.rank, env.world_size),
+        Kernels::Cpu(_) => Err(Error::invalid(
+            "data-parallel training over NCCL needs a CUDA device",
+        )),
+    })?;
+    model.set_cross_rank(Box::new(NcclReducer { comm, mode }))
+}
+
+/// Puts `model` on `device`, or — in a data-parallel launch ([`DistEnv::from_env`]) — joins
+/// the job on `cuda:LOCAL_RANK` (any `device` given is replaced; a CPU device is an error).
+/// Returns the job's environment when it joined one.
+pub fn to_device_or_join(model: &mut Model, device: Device) -> Result<Option<DistEnv>> {
+    match DistEnv::from_env()? {
+        None => {
+            model.to_device(device)?;
+            Ok(None)
+        }
+        Some(env) => {
+            if !device.is_cuda() {
+                return Err(Error::invalid(format!(
+                    "data-parallel launch (WORLD_SIZE={}): training runs on cuda:LOCAL_RANK; \
+                     pass --device cuda",
+                    env.world_size
+                )));
+            }
+            join(model, &env, ReduceMode::from_env()?, rendezvous_timeout()?)?;
+            Ok(Some(env))
+        }
+    }
+}
+
+/// This process's rank in a data-parallel launch (0 otherwise): only rank 0 prints progress,
+/// saves models and writes plots.
+pub fn rank_from_env() -> Result<usize> {
+    Ok(DistEnv::from_env()?.map_or(0, |e| e.rank))
+}

@@ -1,0 +1,109 @@
+//! The NCCL path of data parallelism with world size 1 on one GPU: joining the job (rendezvous,
+//! `ncclCommInitRank`) works, and training through the exact reduction — and through the fast
+//! one, which for a single rank sums nothing — gives the bits of plain training on that GPU.
+//! Needs a GPU (skip rules of PARITY.md) and NCCL (`libnccl.so.2`; without it the test prints
+//! "skipped", and fails only under `NEUROXIDE_REQUIRE_NCCL=1`).
+
+#[path = "support/require_cuda.rs"]
+mod require_cuda;
+
+use neuroxide::backend::cuda::nccl::nccl_present;
+use neuroxide::distributed::{join, DistEnv, ReduceMode};
+use neuroxide::layers::{Dense, Dropout};
+use neuroxide::optim;
+use neuroxide::{Activation, Device, Loss, Model, Sequential, Tensor};
+use std::time::Duration;
+
+fn ready() -> bool {
+    if let Err(e) = neuroxide::backend::cuda::probe(0) {
+        require_cuda::skip(format!("no usable CUDA device: {e}"));
+        return false;
+    }
+    if !nccl_present() {
+        if std::env::var("NEUROXIDE_REQUIRE_NCCL").is_ok_and(|v| v == "1") {
+            panic!("NEUROXIDE_REQUIRE_NCCL=1 but libnccl.so.2 cannot be loaded");
+        }
+        println!("skipped: NCCL (libnccl.so.2) cannot be loaded");
+        return false;
+    }
+    true
+}
+
+fn model() -> Model {
+    let mut m = Sequential::new([12])
+        .add(Dense::new(24).activation(Activation::GeluTanh))
+        .add(Dropout::new(0.3))
+        .add(Dense::new(5))
+        .build(5)
+        .expect("build");
+    m.compile(optim::adam(0.01), Loss::cross_entropy())
+        .expect("compile");
+    m.set_clip_norm(Some(0.5)).expect("clip");
+    m
+}
+
+fn batch(b: usize) -> (Tensor, Tensor) {
+    let x = (0..16 * 12)
+        .map(|i| (((i * 7 + b) % 31) as f32 - 15.0) * 0.09)
+        .collect();
+    let y = (0..16).map(|i| ((i + b) % 5) as i32).collect();
+    (
+        Tensor::new([16, 12], x).expect("x"),
+        Tensor::from_i32([16, 1], y).expect("y"),
+    )
+}
+
+/// Six steps (two prefetched); loss bits, running totals and weights.
+fn train(m: &mut Model) -> (Vec<u32>, (u32, u32), Vec<Vec<u32>>) {
+    m.reset_running().expect("reset");
+    let mut losses = Vec::new();
+    for b in 0..4 {
+        let (x, y) = batch(b);
+        losses.push(m.train_on_batch(&x, &y).expect("step").to_bits());
+    }
+    for b in 4..6 {
+        let (x, y) = batch(b);
+        m.prefetch(&[&x], &[&y]).expect("prefetch");
+        m.train_step_prefetched().expect("step");
+        losses.push(m.last_loss().expect("loss").to_bits());
+    }
+    let (l, c) = m.running_totals().expect("totals");
+    let w = m
+        .weights()
+        .expect("weights")
+        .iter()
+        .map(|(_, t)| t.data().iter().map(|v| v.to_bits()).collect())
+        .collect();
+    (losses, (l.to_bits(), c.to_bits()), w)
+}
+
+#[test]
+fn cuda_nccl_world_size_one_equals_plain_training() {
+    if !ready() {
+        return;
+    }
+    let mut plain = model();
+    plain.to_device(Device::cuda(0)).expect("device");
+    let expect = train(&mut plain);
+    for mode in [ReduceMode::Exact, ReduceMode::Fast] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let env = DistEnv {
+            rank: 0,
+            world_size: 1,
+            local_rank: 0,
+            master_addr: "127.0.0.1".into(),
+            master_port: port,
+        };
+        let mut m = model();
+        join(&mut m, &env, mode, Duration::from_secs(30)).expect("join");
+        assert_eq!(m.data_parallel(), Some((0, 1)));
+        assert_eq!(
+            train(&mut m),
+            expect,
+            "{mode:?}: NCCL world size 1 vs plain"
+        );
+    }
+}
