@@ -13,6 +13,7 @@
 //! Ops know nothing of layers, graphs or training; layers call them.
 
 pub mod attention;
+pub mod batched_matmul;
 pub mod channel;
 pub mod conv;
 pub mod embedding;
@@ -35,4 +36,5 @@ pub const CUDA_FAMILIES: &[Family] = &[
     attention::CUDA,
     rmsnorm::CUDA,
     seqpool::CUDA,
+    batched_matmul::CUDA,
 ];
