@@ -16,6 +16,7 @@ pub mod attention;
 pub mod batched_matmul;
 pub mod channel;
 pub mod conv;
+pub mod dims;
 pub mod embedding;
 pub mod layernorm;
 pub mod pool;
