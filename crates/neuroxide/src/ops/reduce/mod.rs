@@ -176,15 +176,18 @@ pub fn sum_squares(
 
 /// [`chunked`] with the chunk partials computed on the pool's threads, a round of
 /// `ROUND` chunks at a time (partials on the stack: no allocation), then added in chunk order
-/// on the calling thread. The same bits as [`chunked`], whatever the thread count.
+/// on the calling thread. Each task walks `LANES` chunks side by side (one accumulator each,
+/// every accumulator in its own chunk's index order), so the chains overlap. The same bits as
+/// [`chunked`], whatever the thread count.
 pub fn chunked_parallel(
     pool: &ThreadPool,
     n: usize,
-    step: &(dyn Fn(f32, usize) -> f32 + Sync),
+    step: &(impl Fn(f32, usize) -> f32 + Sync),
 ) -> f32 {
     const ROUND: usize = 1024;
+    const LANES: usize = 8;
     let n_chunks = chunks(n);
-    if n_chunks < 64 || pool.threads() == 1 {
+    if n_chunks < 64 {
         return chunked(n, step);
     }
     let mut partials = [0.0f32; ROUND];
@@ -192,7 +195,7 @@ pub fn chunked_parallel(
     for r0 in (0..n_chunks).step_by(ROUND) {
         let count = ROUND.min(n_chunks - r0);
         let tasks = pool.threads() * 2;
-        let per = count.div_ceil(tasks);
+        let per = count.div_ceil(tasks).next_multiple_of(LANES);
         let shared = SharedMut::new(&mut partials[..count]);
         pool.run(tasks, &|t| {
             let (c0, c1) = (t * per, ((t + 1) * per).min(count));
@@ -201,12 +204,27 @@ pub fn chunked_parallel(
             }
             // SAFETY: tasks write disjoint ranges of `partials`, which outlives the run.
             let dst = unsafe { shared.slice(c0, c1 - c0) };
-            for (c, p) in (r0 + c0..r0 + c1).zip(dst.iter_mut()) {
-                let mut acc = 0.0f32;
-                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                    acc = step(acc, i);
+            for (g, out) in dst.chunks_mut(LANES).enumerate() {
+                let first = r0 + c0 + g * LANES;
+                let full = out.len() == LANES && (first + LANES) * CHUNK <= n;
+                if full {
+                    let mut acc = [0.0f32; LANES];
+                    for e in 0..CHUNK {
+                        for (l, a) in acc.iter_mut().enumerate() {
+                            *a = step(*a, (first + l) * CHUNK + e);
+                        }
+                    }
+                    out.copy_from_slice(&acc);
+                } else {
+                    for (l, o) in out.iter_mut().enumerate() {
+                        let c = first + l;
+                        let mut acc = 0.0f32;
+                        for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                            acc = step(acc, i);
+                        }
+                        *o = acc;
+                    }
                 }
-                *p = acc;
             }
         });
         for (c, &p) in partials[..count].iter().enumerate() {
