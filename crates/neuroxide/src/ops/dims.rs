@@ -23,6 +23,11 @@ impl Dims4 {
         let mut d = [1; MAX_AXES];
         d[MAX_AXES - shape.len()..].copy_from_slice(shape);
         let dims = Dims4(d);
+        if d.iter().any(|&a| a >= 1 << 32) {
+            return Err(Error::Shape(format!(
+                "{op}: shape {shape:?} has an axis of 2^32 values or more"
+            )));
+        }
         if dims
             .0
             .iter()
@@ -56,5 +61,37 @@ impl Dims4 {
             )));
         }
         Ok(MAX_AXES - rank + axis)
+    }
+}
+
+impl Dims4 {
+    /// The extents packed two per 64-bit kernel argument (`d0 | d1 << 32`, `d2 | d3 << 32`;
+    /// every extent is below 2^32, [`Dims4::new`] checks it).
+    pub(crate) fn words(&self) -> [u64; 2] {
+        let d = self.0.map(|a| a as u64);
+        [d[0] | (d[1] << 32), d[2] | (d[3] << 32)]
+    }
+
+    /// Row-major index of coordinates `c` in a tensor of these extents, where an axis of
+    /// length 1 broadcasts (its coordinate is ignored). `nx_bcast_index` in `broadcast.cu` is
+    /// the device twin.
+    #[inline]
+    pub fn broadcast_index(&self, c: [usize; MAX_AXES]) -> usize {
+        let mut idx = 0;
+        for (a, &d) in self.0.iter().enumerate() {
+            idx = idx * d + if d == 1 { 0 } else { c[a] };
+        }
+        idx
+    }
+
+    /// Coordinates of row-major index `i`.
+    #[inline]
+    pub fn coords(&self, mut i: usize) -> [usize; MAX_AXES] {
+        let mut c = [0; MAX_AXES];
+        for a in (0..MAX_AXES).rev() {
+            c[a] = i % self.0[a];
+            i /= self.0[a];
+        }
+        c
     }
 }

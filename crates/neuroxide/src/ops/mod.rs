@@ -19,6 +19,7 @@ pub mod conv;
 pub mod dims;
 pub mod embedding;
 pub mod layernorm;
+pub mod permute;
 pub mod pool;
 pub mod reduce;
 pub mod rmsnorm;
@@ -38,4 +39,5 @@ pub const CUDA_FAMILIES: &[Family] = &[
     rmsnorm::CUDA,
     seqpool::CUDA,
     batched_matmul::CUDA,
+    permute::CUDA,
 ];
