@@ -14,6 +14,7 @@
 
 pub mod attention;
 pub mod batched_matmul;
+pub mod broadcast;
 pub mod channel;
 pub mod conv;
 pub mod dims;
@@ -40,4 +41,5 @@ pub const CUDA_FAMILIES: &[Family] = &[
     seqpool::CUDA,
     batched_matmul::CUDA,
     permute::CUDA,
+    broadcast::CUDA,
 ];

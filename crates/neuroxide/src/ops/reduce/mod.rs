@@ -29,16 +29,24 @@ pub fn chunks(n: usize) -> usize {
     n.div_ceil(CHUNK)
 }
 
+/// The partial of chunk `c` of an `n`-term reduction: its terms folded in index order from
+/// `0.0` (the device twin is `nx_chunk_partial`).
+#[inline]
+pub fn chunk_partial(n: usize, c: usize, mut step: impl FnMut(f32, usize) -> f32) -> f32 {
+    let mut acc = 0.0f32;
+    for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+        acc = step(acc, i);
+    }
+    acc
+}
+
 /// Reduces `n` terms in the chunked order: `step(acc, i)` folds term `i` into `acc`
 /// (`acc + x[i]`, or `x[i].mul_add(y[i], acc)`).
 #[inline]
 pub fn chunked(n: usize, mut step: impl FnMut(f32, usize) -> f32) -> f32 {
     let mut total = 0.0f32;
     for c in 0..chunks(n) {
-        let mut acc = 0.0f32;
-        for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-            acc = step(acc, i);
-        }
+        let acc = chunk_partial(n, c, &mut step);
         total = if c == 0 { acc } else { total + acc };
     }
     total
