@@ -19,6 +19,7 @@ pub mod channel;
 pub mod conv;
 pub mod dims;
 pub mod embedding;
+pub mod gather;
 pub mod layernorm;
 pub mod permute;
 pub mod pool;
@@ -42,4 +43,5 @@ pub const CUDA_FAMILIES: &[Family] = &[
     batched_matmul::CUDA,
     permute::CUDA,
     broadcast::CUDA,
+    gather::CUDA,
 ];
