@@ -2,8 +2,8 @@
 //! be traced to the hardware and code that produced it (date, commit, CPU, GPU, driver, CUDA).
 //! Every probe degrades to "unknown" or "none: <reason>" instead of failing.
 
-use crate::backend::cuda;
-use crate::error::Error;
+use neuroxide::backend::cuda;
+use neuroxide::error::Error;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -7,11 +7,11 @@
 
 use super::record::BenchRecord;
 use super::runner::{device_kind, device_name, median, BenchOptions};
-use crate::data::{Mnist, MnistOptions};
-use crate::error::{Error, Result};
-use crate::examples::mnist;
-use crate::train::{fit_dataset, FitOptions, Verbosity};
-use crate::Device;
+use crate::mnist;
+use neuroxide::data::{Mnist, MnistOptions};
+use neuroxide::error::{Error, Result};
+use neuroxide::train::{fit_dataset, FitOptions, Verbosity};
+use neuroxide::Device;
 use std::time::Instant;
 
 /// Workload name (WORKLOADS.md / issue 9).

@@ -8,13 +8,13 @@
 //! Shared by `examples/mnist_cnn.rs`, `examples/mnist_mlp.rs`, `neuroxide train mnist` and the
 //! validation report.
 
-use crate::data::{Mnist, MnistOptions};
-use crate::io::{save, Preprocessing, SaveOptions};
-use crate::layers::{Conv2D, Dense, Flatten, Initializer, MaxPool2D, Padding};
-use crate::train::{
+use neuroxide::data::{Mnist, MnistOptions};
+use neuroxide::io::{save, Preprocessing, SaveOptions};
+use neuroxide::layers::{Conv2D, Dense, Flatten, Initializer, MaxPool2D, Padding};
+use neuroxide::train::{
     evaluate, fit_dataset, ConfusionMatrix, FitOptions, History, Metric, Verbosity,
 };
-use crate::{optim, Device, Loss, Model, Result, Sequential};
+use neuroxide::{optim, Device, Loss, Model, Result, Sequential};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -34,7 +34,7 @@ impl MnistModel {
         match name.trim().to_ascii_lowercase().as_str() {
             "cnn" => Ok(MnistModel::Cnn),
             "mlp" => Ok(MnistModel::Mlp),
-            other => Err(crate::Error::invalid(format!(
+            other => Err(neuroxide::Error::invalid(format!(
                 "unknown MNIST model '{other}': expected 'cnn' or 'mlp'"
             ))),
         }
@@ -154,7 +154,7 @@ pub struct MnistReport {
 
 /// Loads MNIST, trains the model and evaluates it on the test set.
 pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
-    super::guard::check_save_target(options.save.as_deref())?;
+    crate::guard::check_save_target(options.save.as_deref())?;
     let (mut train_set, test_set) = Mnist::load_with(
         &options.data_dir,
         &MnistOptions {
@@ -170,7 +170,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
     let mut m = options.model.build(options.seed)?;
     m.to_device(options.device)?;
     if options.verbose != Verbosity::Silent {
-        crate::out!("{}", m.summary());
+        neuroxide::out!("{}", m.summary());
     }
     let start = Instant::now();
     let fitted = fit_dataset(
@@ -191,7 +191,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
         epochs_completed: None,
         include_optimizer: true,
     };
-    let history = super::guard::after_fit(
+    let history = crate::guard::after_fit(
         fitted,
         &mut m,
         options.save.as_deref(),
@@ -203,7 +203,7 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
     let predictions = test
         .predictions
         .as_ref()
-        .ok_or_else(|| crate::Error::invalid("evaluation returned no predictions"))?;
+        .ok_or_else(|| neuroxide::Error::invalid("evaluation returned no predictions"))?;
     let confusion = ConfusionMatrix::from_predictions(predictions, &test_set.y, &[])?;
     if let Some(dir) = &options.save {
         save(

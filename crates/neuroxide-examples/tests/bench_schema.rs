@@ -1,8 +1,8 @@
 //! `neuroxide bench`: the JSON schema of a record (shared with benches/pytorch_reference.py),
 //! the workload table of WORKLOADS.md, and the timing protocol on a real (short) run.
 
-use neuroxide::bench::{run_workload, workload, workloads, BenchOptions, BenchRecord};
 use neuroxide::{Device, Mode};
+use neuroxide_examples::bench::{run_workload, workload, workloads, BenchOptions, BenchRecord};
 use serde_json::Value;
 
 const FIELDS: [&str; 16] = [

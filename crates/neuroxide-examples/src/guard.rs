@@ -3,16 +3,16 @@
 //! directory or an unwritable place would otherwise be found only after the whole run), and a
 //! diverged run is an error that saves nothing unless asked to.
 
-use crate::error::{Error, Result};
-use crate::graph::Model;
-use crate::io::{save, SaveOptions};
-use crate::train::History;
+use neuroxide::error::{Error, Result};
+use neuroxide::graph::Model;
+use neuroxide::io::{save, SaveOptions};
+use neuroxide::train::History;
 use std::path::Path;
 
 /// Checks the save target before any training.
 pub fn check_save_target(save: Option<&Path>) -> Result<()> {
     match save {
-        Some(dir) => crate::io::atomic_dir::check_target(dir)
+        Some(dir) => neuroxide::io::atomic_dir::check_target(dir)
             .map_err(|e| Error::invalid(format!("--save: {e}"))),
         None => Ok(()),
     }

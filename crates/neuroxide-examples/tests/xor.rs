@@ -1,8 +1,8 @@
 //! XOR (2-4-1, tanh/sigmoid, Adam 0.05, MSE, full batch, 500 steps as in `examples/xor.rs`)
 //! learns all four rows, |prediction − target| < 0.1, from each of five seeds.
 
-use neuroxide::examples::xor;
 use neuroxide::Device;
+use neuroxide_examples::xor;
 
 const STEPS: usize = 500;
 

@@ -1,12 +1,12 @@
 //! The validation report: table rendering, failure detection (criteria, errors, parity, thread
 //! parity) and the row names in failure messages.
 
-use neuroxide::validate::report::{escape_cell, time_per_step};
-use neuroxide::validate::{
+use neuroxide::{Device, Result, Tensor};
+use neuroxide_examples::validate::report::{escape_cell, time_per_step};
+use neuroxide_examples::validate::{
     validate_examples, Budget, Criterion, DeviceSelection, Example, ExampleRun, Outcome, Parity,
     ParityStats, Report, Row, SystemInfo, ValidateOptions,
 };
-use neuroxide::{Device, Result, Tensor};
 
 fn sys(gpu: Option<&str>) -> SystemInfo {
     SystemInfo {
@@ -226,7 +226,7 @@ fn fake_examples() -> Vec<Example> {
         e(
             "good",
             "Good",
-            Ok(fake_good as neuroxide::validate::examples::RunFn),
+            Ok(fake_good as neuroxide_examples::validate::examples::RunFn),
         ),
         e("threads", "Threads", Ok(fake_thread_dependent)),
         e("broken", "Broken", Ok(fake_error)),
@@ -304,7 +304,7 @@ fn real_xor_passes_and_forced_threshold_fails() {
         only: vec!["xor".into()],
         ..ValidateOptions::default()
     };
-    let rep = neuroxide::validate::validate(&opts, &mut |_| {}).unwrap();
+    let rep = neuroxide_examples::validate::validate(&opts, &mut |_| {}).unwrap();
     assert!(rep.passed(), "{:?}", rep.failures());
     let Outcome::Measured { metric, steps, .. } = rep.rows[0].cpu else {
         panic!("xor did not run: {:?}", rep.rows[0].cpu);
@@ -316,7 +316,7 @@ fn real_xor_passes_and_forced_threshold_fails() {
         thread_parity: false,
         ..opts
     };
-    let rep = neuroxide::validate::validate(&opts, &mut |_| {}).unwrap();
+    let rep = neuroxide_examples::validate::validate(&opts, &mut |_| {}).unwrap();
     let f = rep.failures();
     assert_eq!(f.len(), 1);
     assert!(
@@ -332,7 +332,7 @@ fn csv_row_trains_iris_and_logs_every_step() {
         quick: true,
         parity_subset: false,
     };
-    let r = neuroxide::validate::examples::run_csv(Device::cpu(), &budget, 1).unwrap();
+    let r = neuroxide_examples::validate::examples::run_csv(Device::cpu(), &budget, 1).unwrap();
     // 120 training rows in batches of 32 → 4 steps per epoch.
     assert_eq!(budget.csv_epochs(), 100);
     assert_eq!(r.steps, 400);

@@ -3,8 +3,8 @@
 //! a measurement held in the row; nothing is typed in by hand.
 
 use super::criteria::{num, Criterion};
-use super::parity::ParityStats;
 use super::system::SystemInfo;
+use neuroxide::parity::ParityStats;
 
 /// What one example produced on one backend.
 #[derive(Clone, Debug, PartialEq)]

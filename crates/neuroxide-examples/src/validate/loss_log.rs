@@ -4,9 +4,9 @@
 //! report accepts that cost (its speed column says so) because parity must cover every step,
 //! not only the epoch averages `fit` keeps.
 
-use crate::error::Result;
-use crate::graph::Model;
-use crate::train::callbacks::Callback;
+use neuroxide::error::Result;
+use neuroxide::graph::Model;
+use neuroxide::train::callbacks::Callback;
 
 /// Appends `Model::last_loss()` to `losses` after every training step.
 pub struct LossLog<'a> {

@@ -4,12 +4,12 @@
 //! scalar block), with each optimizer, and when the batch size changes mid-training (one
 //! recording per batch size). Needs a GPU; skip rules of PARITY.md.
 
-#[path = "support/require_cuda.rs"]
+#[path = "../../neuroxide/tests/support/require_cuda.rs"]
 mod require_cuda;
 
 use neuroxide::layers::{Dense, Dropout};
 use neuroxide::optim::{self, OptimizerKind};
-use neuroxide::validate::parity::{compare_losses, compare_weights};
+use neuroxide::parity::{compare_losses, compare_weights};
 use neuroxide::{Activation, Device, Loss, Model, Sequential, Tensor};
 
 fn gpu() -> Option<Device> {

@@ -2,13 +2,13 @@
 //! model (its feature columns found by name, its normalisation applied and checked), then
 //! evaluated or turned into decoded predictions.
 
-use super::csv::regression_report;
-use super::csv::RegressionReport;
-use crate::data::{read_csv, CsvOptions, Dataset, TargetColumns, Task};
-use crate::error::{Error, Result};
-use crate::io::SavedModel;
-use crate::train::{evaluate, ConfusionMatrix, Evaluation, Metric};
-use crate::Tensor;
+use crate::csv::regression_report;
+use crate::csv::RegressionReport;
+use neuroxide::data::{read_csv, CsvOptions, Dataset, TargetColumns, Task};
+use neuroxide::error::{Error, Result};
+use neuroxide::io::SavedModel;
+use neuroxide::train::{evaluate, ConfusionMatrix, Evaluation, Metric};
+use neuroxide::Tensor;
 use std::path::Path;
 
 /// A table read for a saved model: inputs in the model's feature order (normalised), and the
@@ -22,7 +22,7 @@ pub struct PreparedTable {
 /// The first row's fields, split at the sniffed delimiter (as [`read_csv`] will split them).
 fn header_names(file: &Path) -> Result<Vec<String>> {
     let text = std::fs::read(file).map_err(|e| Error::io(file, e))?;
-    let delimiter = crate::data::csv_detect::sniff_delimiter(&text).map_or(b',', |(d, _)| d);
+    let delimiter = neuroxide::data::csv_detect::sniff_delimiter(&text).map_or(b',', |(d, _)| d);
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

@@ -2,11 +2,11 @@
 //! parity from one seed, CPU 1-thread-vs-N-threads parity, and speed.
 
 use super::examples::{examples, Budget, Example, ExampleRun};
-use super::parity::{compare_losses, compare_weights};
 use super::report::{Outcome, Parity, Report, Row};
 use super::system::{self, SystemInfo};
-use crate::device::Device;
-use crate::error::{Error, Result};
+use neuroxide::device::Device;
+use neuroxide::error::{Error, Result};
+use neuroxide::parity::{compare_losses, compare_weights};
 use std::time::Instant;
 
 /// Which backends to validate.

@@ -1,17 +1,19 @@
 //! The examples the report validates. Each is a function that trains the library's reference
-//! example (`crate::examples::*`) on one device and returns what the report needs: the measured
+//! example (`crate::*`) on one device and returns what the report needs: the measured
 //! value of its criterion, every step's loss and the final weights (for parity), and its speed.
 //! An example whose code does not exist yet says why, and its row says "not available".
 
 use super::criteria::Criterion;
 use super::loss_log::LossLog;
-use crate::data::{read_csv, CsvOptions, Dataset, Mnist, MnistOptions, Normalizer, NormalizerKind};
-use crate::device::Device;
-use crate::error::{Error, Result};
-use crate::examples::xor;
-use crate::graph::Model;
-use crate::tensor::Tensor;
-use crate::train::{evaluate, fit_dataset, stratified_split, FitOptions, Verbosity};
+use crate::xor;
+use neuroxide::data::{
+    read_csv, CsvOptions, Dataset, Mnist, MnistOptions, Normalizer, NormalizerKind,
+};
+use neuroxide::device::Device;
+use neuroxide::error::{Error, Result};
+use neuroxide::graph::Model;
+use neuroxide::tensor::Tensor;
+use neuroxide::train::{evaluate, fit_dataset, stratified_split, FitOptions, Verbosity};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -220,8 +222,11 @@ pub fn run_csv(device: Device, budget: &Budget, seed: u64) -> Result<ExampleRun>
     let norm = Normalizer::fit(NormalizerKind::Standardize, &train.x)?;
     norm.transform(&mut train.x)?;
     norm.transform(&mut test.x)?;
-    let mut model = crate::examples::csv::model(train.x.row_len(), &[64, 32], classes, seed)?;
-    model.compile(crate::optim::adam(1e-3), crate::Loss::cross_entropy())?;
+    let mut model = crate::csv::model(train.x.row_len(), &[64, 32], classes, seed)?;
+    model.compile(
+        neuroxide::optim::adam(1e-3),
+        neuroxide::Loss::cross_entropy(),
+    )?;
     let (mut run, _) = fit_and_test(model, device, &train, &test, budget.csv_epochs(), 32, seed)?;
     run.detail = format!("iris, {classes} classes; {}", run.detail);
     Ok(run)
@@ -231,26 +236,16 @@ pub fn run_csv(device: Device, budget: &Budget, seed: u64) -> Result<ExampleRun>
 /// Dense 128, Dense 10; Adam(1e-3), cross-entropy) on the first training images of
 /// `data/mnist` (checksums verified), tested on the test set.
 pub fn run_mnist(device: Device, budget: &Budget, seed: u64) -> Result<ExampleRun> {
-    run_mnist_model(
-        crate::examples::mnist::MnistModel::Cnn,
-        device,
-        budget,
-        seed,
-    )
+    run_mnist_model(crate::mnist::MnistModel::Cnn, device, budget, seed)
 }
 
 /// MNIST with the example's MLP (784-256-128-10), same budget and data as [`run_mnist`].
 pub fn run_mnist_mlp(device: Device, budget: &Budget, seed: u64) -> Result<ExampleRun> {
-    run_mnist_model(
-        crate::examples::mnist::MnistModel::Mlp,
-        device,
-        budget,
-        seed,
-    )
+    run_mnist_model(crate::mnist::MnistModel::Mlp, device, budget, seed)
 }
 
 fn run_mnist_model(
-    which: crate::examples::mnist::MnistModel,
+    which: crate::mnist::MnistModel,
     device: Device,
     budget: &Budget,
     seed: u64,
@@ -268,7 +263,7 @@ fn run_mnist_model(
 /// Shakespeare, AdamW(2e-3 peak, wd 0.01) with warm-up and cosine decay, batch 32; success is
 /// the validation loss (nats/char, 256 windows of the last 10% of the text).
 pub fn run_transformer(device: Device, budget: &Budget, seed: u64) -> Result<ExampleRun> {
-    use crate::examples::char_transformer::{self as ct, CharTrainOptions};
+    use crate::char_transformer::{self as ct, CharTrainOptions};
     let steps = budget.transformer_steps();
     let file = data_path("text/shakespeare8.txt");
     let data_dir = file

@@ -1,13 +1,14 @@
 //! The CSV workflow of `neuroxide train csv`, `evaluate` and `predict` with its default
 //! settings, on the repository's real tables.
 
+#[path = "../../neuroxide/tests/common/mod.rs"]
 mod common;
 
 use common::{data_dir, temp_dir};
 use neuroxide::data::Task;
-use neuroxide::examples::csv::{evaluate_table, predict_table, train, CsvTrainOptions};
 use neuroxide::io;
 use neuroxide::train::Verbosity;
+use neuroxide_examples::csv::{evaluate_table, predict_table, train, CsvTrainOptions};
 
 #[test]
 fn iris_with_default_settings_reaches_93_percent_validation_accuracy() {
@@ -238,7 +239,7 @@ fn headerless_tables_round_trip_through_a_saved_model() {
     assert!(e.evaluation.accuracy.unwrap() > 0.9);
 
     // A model that was not trained on a table has nothing to match columns against.
-    let mut mlp = neuroxide::examples::mnist::model(1).unwrap();
+    let mut mlp = neuroxide_examples::mnist::model(1).unwrap();
     mlp.save(dir.join("mnist")).unwrap();
     let mut saved = io::load(dir.join("mnist")).unwrap();
     let e = predict_table(&mut saved, &dir.join("features.csv"))

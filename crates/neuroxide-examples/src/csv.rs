@@ -3,27 +3,27 @@
 //! the training split only, train an MLP (ReLU hidden layers, Adam) with early stopping on the
 //! validation loss that restores the best weights, and report validation metrics. The table side
 //! of `neuroxide evaluate` and `neuroxide predict` for saved models is in
-//! [`super::csv_saved`] (re-exported here).
+//! [`crate::csv_saved`] (re-exported here).
 //!
 //! Defaults follow scikit-learn's `MLPClassifier` practice on standardised inputs: hidden layers
 //! 64 and 32, Adam(1e-2), batch 32, up to 200 epochs, patience 20 (on Iris, wine and breast-cancer
 //! tables 1e-2 matched 1e-3 in accuracy and stopped 3–5 times sooner).
 
-use crate::data::{
+use neuroxide::data::{
     read_csv, CsvData, CsvOptions, Dataset, Normalizer, NormalizerKind, TargetColumns, Task,
 };
-use crate::error::{Error, Result};
-use crate::io::{save, Preprocessing, SaveOptions};
-use crate::layers::Dense;
-use crate::train::metrics::{mean_absolute_error, mean_squared_error, r2_score};
-use crate::train::{
+use neuroxide::error::{Error, Result};
+use neuroxide::io::{save, Preprocessing, SaveOptions};
+use neuroxide::layers::Dense;
+use neuroxide::train::metrics::{mean_absolute_error, mean_squared_error, r2_score};
+use neuroxide::train::{
     evaluate, fit_dataset, stratified_split, ConfusionMatrix, EarlyStopping, Evaluation,
     FitOptions, History, Metric, Verbosity,
 };
-use crate::{optim, Device, Loss, Model, Sequential, Tensor};
+use neuroxide::{optim, Device, Loss, Model, Sequential, Tensor};
 use std::path::{Path, PathBuf};
 
-pub use super::csv_saved::{
+pub use crate::csv_saved::{
     evaluate_table, predict_table, prepare_table, PreparedTable, TableEvaluation, TablePredictions,
 };
 
@@ -34,7 +34,7 @@ pub struct CsvTrainOptions {
     /// Target column by header name (or 0-based index when no column has that name); `None`
     /// uses the last column.
     pub target: Option<String>,
-    /// `None` detects it (see [`crate::data::CsvOptions::task`]); a given task always wins.
+    /// `None` detects it (see [`neuroxide::data::CsvOptions::task`]); a given task always wins.
     pub task: Option<Task>,
     /// Whether the first row is a header; `None` detects it.
     pub header: Option<bool>,
@@ -56,7 +56,7 @@ pub struct CsvTrainOptions {
     /// Save the trained model (with its preprocessing) into this directory.
     pub save: Option<PathBuf>,
     /// Save the model even when training diverged (for inspection; loading it needs
-    /// [`crate::io::load_allowing_non_finite`]).
+    /// [`neuroxide::io::load_allowing_non_finite`]).
     pub save_on_divergence: bool,
 }
 
@@ -138,9 +138,9 @@ pub fn model(features: usize, hidden: &[usize], outputs: usize, seed: u64) -> Re
         .map(|n| n.to_string())
         .collect();
     let what = format!("the MLP {} (hidden sizes from --hidden)", shape.join("-"));
-    let params = crate::memory::dense_stack_params(features, hidden, outputs, &what)?;
-    crate::memory::check_host(
-        crate::memory::training_bytes(params, &what)?,
+    let params = neuroxide::memory::dense_stack_params(features, hidden, outputs, &what)?;
+    neuroxide::memory::check_host(
+        neuroxide::memory::training_bytes(params, &what)?,
         &format!("{what}, {params} parameters with gradients and Adam state,"),
     )?;
     let mut s = Sequential::new([features]);
@@ -155,7 +155,7 @@ pub fn model(features: usize, hidden: &[usize], outputs: usize, seed: u64) -> Re
 
 /// Trains on a table; see the module documentation.
 pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
-    super::guard::check_save_target(options.save.as_deref())?;
+    crate::guard::check_save_target(options.save.as_deref())?;
     let table = read_table(
         &options.file,
         options.target.as_deref(),
@@ -168,7 +168,7 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
     )?;
     if options.verbose != Verbosity::Silent {
         for note in &table.notes {
-            crate::outln!("{}: {note}", options.file.display());
+            neuroxide::outln!("{}: {note}", options.file.display());
         }
     }
     let task = table
@@ -216,7 +216,7 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
     m.compile(optim::adam(options.lr), loss)?;
     m.to_device(options.device)?;
     if options.verbose != Verbosity::Silent {
-        crate::out!("{}", m.summary());
+        neuroxide::out!("{}", m.summary());
     }
     let mut fit = FitOptions::new()
         .epochs(options.epochs)
@@ -243,7 +243,7 @@ pub fn train(options: &CsvTrainOptions) -> Result<CsvReport> {
         target_normalizer,
     };
     let fitted = fit_dataset(&mut m, &train_set, fit);
-    let history = super::guard::after_fit(
+    let history = crate::guard::after_fit(
         fitted,
         &mut m,
         options.save.as_deref(),

@@ -5,12 +5,12 @@
 //!
 //! Without a usable GPU every test prints why it was skipped and passes.
 
-#[path = "support/require_cuda.rs"]
+#[path = "../../neuroxide/tests/support/require_cuda.rs"]
 mod require_cuda;
 
 use neuroxide::data::{CsvOptions, Mnist, MnistOptions, TargetColumns};
 use neuroxide::layers::{Dense, Dropout};
-use neuroxide::validate::parity::{compare_losses, compare_weights, ParityStats};
+use neuroxide::parity::{compare_losses, compare_weights, ParityStats};
 use neuroxide::{optim, Activation, Device, Loss, Model, Sequential, Tensor};
 use std::path::PathBuf;
 
@@ -96,11 +96,11 @@ fn batches(x: &Tensor, y: &Tensor, size: usize) -> Vec<(Tensor, Tensor)> {
 
 #[test]
 fn xor_500_steps_bit_identical() {
-    let (x, y) = neuroxide::examples::xor::data().expect("data");
+    let (x, y) = neuroxide_examples::xor::data().expect("data");
     let steps: Vec<_> = (0..500).map(|_| (x.clone(), y.clone())).collect();
     assert_parity(
         "xor",
-        &|| neuroxide::examples::xor::model(3).expect("model"),
+        &|| neuroxide_examples::xor::model(3).expect("model"),
         &steps,
     );
 }
@@ -160,7 +160,7 @@ fn mnist_cnn_one_full_epoch_bit_identical() {
         .expect("MNIST in data/mnist");
     let b = batches(&train.x, &train.y, 64);
     assert_eq!(b.len(), 938);
-    let make = || neuroxide::examples::mnist::cnn_model(1).expect("cnn");
+    let make = || neuroxide_examples::mnist::cnn_model(1).expect("cnn");
     assert_parity("mnist_cnn epoch", &make, &b);
 }
 
@@ -213,7 +213,7 @@ fn cuda_step_allocates_nothing_and_syncs_only_for_the_loss() {
 #[test]
 fn mini_transformer_200_steps_bit_identical() {
     use neuroxide::data::text::{lm_batch, load_shakespeare, train_val_split, CharTokenizer};
-    use neuroxide::examples::char_transformer::{self as ct, TransformerConfig};
+    use neuroxide_examples::char_transformer::{self as ct, TransformerConfig};
     if gpu().is_none() {
         return;
     }

@@ -14,11 +14,11 @@
 
 use super::record::BenchRecord;
 use super::workloads::Workload;
-use crate::backend::{cuda, Mode};
-use crate::device::Device;
-use crate::error::{Error, Result};
-use crate::graph::Model;
 use crate::validate::system;
+use neuroxide::backend::{cuda, Mode};
+use neuroxide::device::Device;
+use neuroxide::error::{Error, Result};
+use neuroxide::graph::Model;
 use std::time::Instant;
 
 /// Timing parameters. The defaults are the protocol's; tests shorten them.

@@ -3,10 +3,11 @@
 //! set. The full run (60 000 images, 5 epochs, ≥ 97.5%) is `cargo run --release --example
 //! mnist_mlp`; see the report of issue 3 for its numbers.
 
+#[path = "../../neuroxide/tests/common/mod.rs"]
 mod common;
 
-use neuroxide::examples::mnist::{self, MnistModel, MnistTrainOptions};
 use neuroxide::train::Verbosity;
+use neuroxide_examples::mnist::{self, MnistModel, MnistTrainOptions};
 
 #[test]
 fn mnist_mlp_on_10k_images_reaches_90_percent() {

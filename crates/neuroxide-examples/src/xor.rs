@@ -1,7 +1,7 @@
 //! XOR: Dense(2→4, tanh) → Dense(4→1, sigmoid), MSE, Adam(lr 0.05), the four rows as one batch.
 
-use crate::layers::Dense;
-use crate::{optim, Activation, Device, Loss, Model, Result, Sequential, Tensor};
+use neuroxide::layers::Dense;
+use neuroxide::{optim, Activation, Device, Loss, Model, Result, Sequential, Tensor};
 use std::time::Instant;
 
 /// The four XOR inputs.

@@ -3,13 +3,13 @@
 //! A workload whose layers do not exist yet is listed with the reason it is skipped, so the
 //! benchmark output always shows the whole table.
 
-use crate::error::{Error, Result};
-use crate::examples::char_transformer::{self, TransformerConfig};
-use crate::examples::xor;
-use crate::graph::TrainConfig;
-use crate::layers::Dense;
-use crate::philox::{philox4x32_10, uniform01};
-use crate::{optim, Activation, Loss, Model, Sequential, Tensor};
+use crate::char_transformer::{self, TransformerConfig};
+use crate::xor;
+use neuroxide::error::{Error, Result};
+use neuroxide::graph::TrainConfig;
+use neuroxide::layers::Dense;
+use neuroxide::philox::{philox4x32_10, uniform01};
+use neuroxide::{optim, Activation, Loss, Model, Sequential, Tensor};
 use std::fmt;
 
 /// What one item of throughput counts.
@@ -133,7 +133,7 @@ impl Workload {
                 Ok(m)
             }
             Arch::MnistCnn => {
-                let mut m = crate::examples::mnist::cnn_layers(seed)?;
+                let mut m = crate::mnist::cnn_layers(seed)?;
                 m.compile_with(TrainConfig {
                     optimizer: optim::adam(1e-3),
                     loss: Loss::cross_entropy(),

@@ -10,11 +10,11 @@
 
 use super::record::BenchRecord;
 use super::runner::{device_kind, device_name, median, BenchOptions};
-use crate::backend::{Backend, BufId};
-use crate::device::Device;
-use crate::error::{Error, Result};
-use crate::ops::reduce::sum_squares;
-use crate::philox::{philox4x32_10, uniform01};
+use neuroxide::backend::{Backend, BufId};
+use neuroxide::error::{Error, Result};
+use neuroxide::ops::reduce::sum_squares;
+use neuroxide::philox::{philox4x32_10, uniform01};
+use neuroxide::Device;
 use std::time::Instant;
 
 /// Workload name.

@@ -6,10 +6,10 @@
 use neuroxide::data::text::{
     lm_batch, load_shakespeare, train_val_split, CharTokenizer, SHAKESPEARE_SHA256,
 };
-use neuroxide::examples::char_transformer::{
+use neuroxide::{Device, Model, Tensor};
+use neuroxide_examples::char_transformer::{
     self as ct, validation_loss, GenerateOptions, TransformerConfig,
 };
-use neuroxide::{Device, Model, Tensor};
 use std::path::PathBuf;
 
 fn data_dir() -> PathBuf {

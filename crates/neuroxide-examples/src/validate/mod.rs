@@ -12,14 +12,15 @@
 pub mod criteria;
 pub mod examples;
 pub mod loss_log;
-pub mod parity;
 pub mod report;
 pub mod run;
 pub mod system;
 
 pub use criteria::{Cmp, Criterion};
 pub use examples::{Budget, Example, ExampleRun};
-pub use parity::{compare_losses, compare_slices, compare_weights, ulp_distance, ParityStats};
+pub use neuroxide::parity::{
+    compare_losses, compare_slices, compare_weights, ulp_distance, ParityStats,
+};
 pub use report::{Outcome, Parity, Report, Row};
 pub use run::{validate, validate_examples, DeviceSelection, ValidateOptions};
 pub use system::SystemInfo;
