@@ -24,21 +24,23 @@ fn inputs(r: &mut Rng, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// (batch, m, n, k, broadcast a, broadcast b, bias stride, activation)
+type Shape = (
+    usize,
+    usize,
+    usize,
+    usize,
+    bool,
+    bool,
+    Option<usize>,
+    Activation,
+);
+
 #[test]
 fn batched_matmul_cpu_vs_cuda() {
     let Some(mut p) = Pair::new() else { return };
     let mut r = rng("batched_matmul_cpu_vs_cuda");
-    // (batch, m, n, k, broadcast a, broadcast b, bias stride, activation)
-    let shapes: [(
-        usize,
-        usize,
-        usize,
-        usize,
-        bool,
-        bool,
-        Option<usize>,
-        Activation,
-    ); 8] = [
+    let shapes: [Shape; 8] = [
         (3, 5, 7, 9, false, false, None, Activation::Linear),
         (4, 65, 63, 17, false, false, Some(0), Activation::Relu),
         (2, 64, 64, 16, true, false, Some(64), Activation::GeluTanh),

@@ -56,7 +56,8 @@ fn forward_and_backward_follow_the_contract() {
         let (outer, n): (usize, usize) = (shape[..axis].iter().product(), shape[axis]);
         let inner: usize = shape[axis + 1..].iter().product();
         let m = index.len();
-        let row = |id: f32| (id >= 0.0 && id < n as f32 && id.fract() == 0.0).then(|| id as usize);
+        let row =
+            |id: f32| (id >= 0.0 && id < n as f32 && id.fract() == 0.0).then_some(id as usize);
         for o in 0..outer {
             for (q, &id) in index.iter().enumerate() {
                 for j in 0..inner {

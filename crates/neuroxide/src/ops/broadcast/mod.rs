@@ -56,9 +56,8 @@ impl Broadcast {
             Dims4::new("broadcast", b_shape)?,
         );
         let mut out = [1; MAX_AXES];
-        for i in 0..MAX_AXES {
-            let (x, z) = (ad.0[i], bd.0[i]);
-            out[i] = match (x, z) {
+        for (o, (&x, &z)) in out.iter_mut().zip(ad.0.iter().zip(&bd.0)) {
+            *o = match (x, z) {
                 _ if x == z => x,
                 (1, _) => z,
                 (_, 1) => x,
@@ -120,9 +119,11 @@ impl BroadcastBackward {
     /// The extents of the summed axes (the output's where the operand broadcasts, else 1).
     fn summed(&self) -> Result<Dims4> {
         let mut s = [1; MAX_AXES];
-        for i in 0..MAX_AXES {
-            let (g, o) = (self.grad_dims.0[i], self.out_dims.0[i]);
-            s[i] = match (g, o) {
+        for (si, (&g, &o)) in s
+            .iter_mut()
+            .zip(self.grad_dims.0.iter().zip(&self.out_dims.0))
+        {
+            *si = match (g, o) {
                 _ if g == o => 1,
                 (1, _) => o,
                 _ => {
