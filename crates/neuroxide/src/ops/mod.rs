@@ -13,11 +13,16 @@
 //! Ops know nothing of layers, graphs or training; layers call them.
 
 pub mod attention;
+pub mod batched_matmul;
 pub mod batchnorm;
+pub mod broadcast;
 pub mod channel;
 pub mod conv;
+pub mod dims;
 pub mod embedding;
+pub mod gather;
 pub mod layernorm;
+pub mod permute;
 pub mod pool;
 pub mod reduce;
 pub mod rmsnorm;
@@ -37,4 +42,8 @@ pub const CUDA_FAMILIES: &[Family] = &[
     rmsnorm::CUDA,
     seqpool::CUDA,
     batchnorm::CUDA,
+    batched_matmul::CUDA,
+    permute::CUDA,
+    broadcast::CUDA,
+    gather::CUDA,
 ];
