@@ -10,6 +10,7 @@ use crate::data::text::{
 };
 use crate::graph::{add, multiply, Graph, LayerApply, SymbolicTensor};
 use crate::layers::{Dense, Embedding, LayerNorm, MultiHeadAttention, PositionEmbedding};
+use crate::math::host;
 use crate::philox::{philox4x32_10, uniform01};
 use crate::train::schedule::{CosineWarmup, Schedule};
 use crate::{optim, Activation, Device, Error, Loss, Model, Result, Tensor};
@@ -311,7 +312,7 @@ fn pick(logits: &[f32], o: &GenerateOptions, k: u64) -> usize {
     let mx = f64::from(logits[top[0]]);
     let w: Vec<f64> = top
         .iter()
-        .map(|&i| ((f64::from(logits[i]) - mx) / f64::from(o.temperature)).exp())
+        .map(|&i| host::exp((f64::from(logits[i]) - mx) / f64::from(o.temperature)))
         .collect();
     let total: f64 = w.iter().sum();
     let word = philox4x32_10(
