@@ -14,7 +14,8 @@ use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
     ActivationLayer, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten,
     GlobalAveragePool2D, Layer, LayerNorm, MaxPool1D, MaxPool2D, MultiHeadAttention, Multiply,
-    PositionEmbedding, Reshape, RmsNorm, SequencePooling, SpatialDropout2D,
+    PositionEmbedding, Reshape, RmsNorm, SequencePooling, SinusoidalPositionEncoding,
+    SpatialDropout2D,
 };
 use neuroxide::{Activation, Shape};
 
@@ -443,6 +444,7 @@ fn every_layer_kind_is_checked() {
         "MultiHeadAttention",
         "RmsNorm",
         "SequencePooling",
+        "SinusoidalPositionEncoding",
     ];
     let layers: Vec<Box<dyn Layer>> = vec![
         Box::new(Dense::new(1)),
@@ -466,6 +468,7 @@ fn every_layer_kind_is_checked() {
         Box::new(MultiHeadAttention::new(1)),
         Box::new(RmsNorm::new()),
         Box::new(SequencePooling::mean()),
+        Box::new(SinusoidalPositionEncoding::new()),
     ];
     for l in &layers {
         assert!(covered.contains(&l.kind()), "{} has no gradcheck", l.kind());

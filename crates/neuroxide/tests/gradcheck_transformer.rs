@@ -7,6 +7,7 @@ mod common;
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
     Embedding, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding, RmsNorm, SequencePooling,
+    SinusoidalPositionEncoding,
 };
 use neuroxide::Shape;
 
@@ -132,6 +133,47 @@ fn attention_full_no_bias_gradients() {
         &[x],
         &[0],
         36,
+    );
+}
+
+#[test]
+fn attention_rope_gradients() {
+    // Heads of 4 (even, as RoPE needs); a small base so every pair turns noticeably.
+    let x = Rng::new(48).vec(2 * 5 * 8, -1.0, 1.0);
+    let l = MultiHeadAttention::new(2).causal().rope(10.0);
+    check(
+        "MHA causal + RoPE",
+        Box::new(l),
+        &[&[5, 8]],
+        2,
+        &[x],
+        &[0],
+        49,
+    );
+    let x = Rng::new(50).vec(2 * 4 * 6, -1.0, 1.0);
+    let l = MultiHeadAttention::new(1).no_bias().rope(10000.0);
+    check(
+        "MHA full + RoPE",
+        Box::new(l),
+        &[&[4, 6]],
+        2,
+        &[x],
+        &[0],
+        51,
+    );
+}
+
+#[test]
+fn sinusoidal_position_encoding_gradients() {
+    let x = Rng::new(52).vec(3 * 4 * 5, -1.0, 1.0);
+    check(
+        "SinusoidalPositionEncoding",
+        Box::new(SinusoidalPositionEncoding::new()),
+        &[&[4, 5]],
+        3,
+        &[x],
+        &[0],
+        53,
     );
 }
 

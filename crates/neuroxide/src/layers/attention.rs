@@ -3,11 +3,12 @@
 //! Forward, per sample `[T, d]` (`H` heads of `d/H`):
 //! ```text
 //! qkv  = x · Wqkv + bqkv                 [T, 3d]   (one matmul for Q, K and V)
+//! qkv  = rope(qkv)                       (option: q and k of each head turned by t·θ, in place)
 //! a    = attention(qkv)                  [T, d]    (causal or not; probs saved)
 //! y    = a · Wo + bo                     [T, d]
 //! ```
 //! Backward: `da = dy · Woᵀ`, `dWo = aᵀ · dy`, `dbo = Σ dy`; `dqkv = attention_backward(da)`;
-//! `dWqkv = xᵀ · dqkv`, `dbqkv = Σ dqkv`, `dx = dqkv · Wqkvᵀ` (bias sums in the chunked order).
+//! with RoPE `dqkv = rope⁻¹(dqkv)` (the rotation by −θ, in place); `dWqkv = xᵀ · dqkv`, `dbqkv = Σ dqkv`, `dx = dqkv · Wqkvᵀ` (bias sums in the chunked order).
 
 use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
 use crate::backend::{Activation, BufId, Matmul};
@@ -16,6 +17,7 @@ use crate::ops::attention::{
     attention_backward, attention_forward, AttentionBackward, AttentionForward, AttentionShape,
 };
 use crate::ops::reduce::{column_sums, ColumnSums};
+use crate::ops::rope::{check_rope, rope_rotate, rope_table, rope_table_key, Rope};
 use crate::shape::Shape;
 use serde_json::json;
 
@@ -29,6 +31,8 @@ pub struct MultiHeadAttention {
     /// A second input `[T]` per sample marks the real keys (non-zero) and the padding (0);
     /// padded keys are never attended to.
     pub key_padding_mask: bool,
+    /// Rotary position embedding of the queries and keys with this base (usually 10000).
+    pub rope: Option<f32>,
 }
 
 impl MultiHeadAttention {
@@ -40,7 +44,14 @@ impl MultiHeadAttention {
             use_bias: true,
             kernel_init: Initializer::GlorotUniform,
             key_padding_mask: false,
+            rope: None,
         }
+    }
+    /// Rotary position embedding (RoPE) of the queries and keys, `θ_i = base^(−2i/head_dim)`
+    /// (`ops::rope`); the head dimension must be even.
+    pub fn rope(mut self, base: f32) -> Self {
+        self.rope = Some(base);
+        self
     }
     /// Takes a second input: a `[T]` key padding mask per sample (0 = padding).
     pub fn key_padding_mask(mut self) -> Self {
@@ -107,7 +118,8 @@ impl Layer for MultiHeadAttention {
     }
     fn config(&self) -> serde_json::Value {
         json!({"heads": self.heads, "causal": self.causal, "use_bias": self.use_bias,
-               "kernel_init": self.kernel_init, "key_padding_mask": self.key_padding_mask})
+               "kernel_init": self.kernel_init, "key_padding_mask": self.key_padding_mask,
+               "rope": self.rope})
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
         expect_inputs(inputs, 1 + usize::from(self.key_padding_mask))?;
@@ -130,6 +142,10 @@ impl Layer for MultiHeadAttention {
                 s.last(),
                 self.heads
             )));
+        }
+        if let Some(base) = self.rope {
+            check_rope(s.last() / self.heads, base)
+                .map_err(|e| Error::Shape(format!("MultiHeadAttention: {e}")))?;
         }
         Ok(s.clone())
     }
@@ -190,6 +206,7 @@ impl Layer for MultiHeadAttention {
             ws[0],
             bqkv,
         ))?;
+        self.rotate(ctx, &s, ws[0], false)?;
         attention_forward(
             ctx.backend,
             &AttentionForward {
@@ -244,6 +261,8 @@ impl Layer for MultiHeadAttention {
                 key_mask: self.key_padding_mask.then(|| io.inputs[1]),
             },
         )?;
+        self.rotate(ctx, &s, ws[4], true)?;
+        let be = &mut *ctx.backend;
         // The mask is not differentiable.
         if let Some(Some(dm)) = g.grad_inputs.get(1) {
             be.fill(*dm, ctx.batch * s.seq, 0.0)?;
@@ -281,6 +300,36 @@ impl Layer for MultiHeadAttention {
 }
 
 impl MultiHeadAttention {
+    /// With RoPE: turns the queries and keys of `qkv` by +θ (forward) or −θ (backward).
+    fn rotate(
+        &self,
+        ctx: &mut LayerCtx,
+        s: &AttentionShape,
+        qkv: BufId,
+        inverse: bool,
+    ) -> Result<()> {
+        let Some(base) = self.rope else {
+            return Ok(());
+        };
+        let (seq, hd) = (s.seq, s.head_dim);
+        let table = ctx
+            .backend
+            .constant_table(&rope_table_key(seq, hd, base), &|| {
+                rope_table(seq, hd, base)
+            })?;
+        rope_rotate(
+            ctx.backend,
+            &Rope {
+                qkv,
+                table,
+                batch: s.batch,
+                seq,
+                heads: s.heads,
+                head_dim: hd,
+                inverse,
+            },
+        )
+    }
     /// (qkv kernel, qkv bias, out kernel, out bias) from a parameter list in `params` order.
     fn param_ids(&self, p: &[BufId]) -> (BufId, Option<BufId>, BufId, Option<BufId>) {
         if self.use_bias {

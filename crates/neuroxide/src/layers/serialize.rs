@@ -4,7 +4,7 @@ use super::{
     ActivationLayer, ActivationOp, Add, AvgPool2D, Concat, Conv1D, Conv2D, Dense, Dropout,
     Embedding, Flatten, GlobalAveragePool2D, Initializer, Layer, LayerNorm, MaxPool1D, MaxPool2D,
     MultiHeadAttention, Multiply, PoolWindow, PositionEmbedding, Reshape, RmsNorm, SeqPoolMode,
-    SequencePooling, SpatialDropout2D,
+    SequencePooling, SinusoidalPositionEncoding, SpatialDropout2D,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -66,6 +66,9 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
         "PositionEmbedding" => Box::new(PositionEmbedding {
             init: field::<Initializer>(kind, config, "init")?,
         }),
+        "SinusoidalPositionEncoding" => Box::new(SinusoidalPositionEncoding {
+            base: field(kind, config, "base")?,
+        }),
         "LayerNorm" => Box::new(LayerNorm {
             eps: field(kind, config, "eps")?,
         }),
@@ -85,6 +88,7 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
                 .get("key_padding_mask")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            rope: config.get("rope").and_then(Value::as_f64).map(|b| b as f32),
         }),
         "Add" => Box::new(Add),
         "Concat" => Box::new(Concat),

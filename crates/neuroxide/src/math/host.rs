@@ -30,6 +30,10 @@
 //! on ≥ 1M arguments per function (exact agreement on the vast majority; the counts are printed).
 //! NaN results are always the canonical quiet NaN (`f64::NAN`'s bits).
 
+// The coefficients keep the 21-digit decimal expansions they are published with (each names
+// one f64 exactly); 1/ln2 stays a named constant of this file rather than std's LOG2_E.
+#![allow(clippy::excessive_precision, clippy::approx_constant)]
+
 /// Canonical quiet NaN (PARITY.md rule 8b).
 const NAN: f64 = f64::from_bits(0x7ff8_0000_0000_0000);
 

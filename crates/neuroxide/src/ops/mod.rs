@@ -20,6 +20,7 @@ pub mod layernorm;
 pub mod pool;
 pub mod reduce;
 pub mod rmsnorm;
+pub mod rope;
 pub mod seqpool;
 
 use crate::backend::cuda::Family;
@@ -34,5 +35,6 @@ pub const CUDA_FAMILIES: &[Family] = &[
     layernorm::CUDA,
     attention::CUDA,
     rmsnorm::CUDA,
+    rope::CUDA,
     seqpool::CUDA,
 ];

@@ -32,6 +32,8 @@ pub fn default_threads() -> usize {
 pub struct CpuBackend {
     bufs: Buffers,
     pool: ThreadPool,
+    /// [`Backend::constant_table`]'s tables.
+    constants: Vec<(String, BufId)>,
 }
 
 /// Borrowed kernel operands: `N` inputs and `M` outputs.
@@ -51,6 +53,7 @@ impl CpuBackend {
         CpuBackend {
             bufs: Buffers(Vec::new()),
             pool: ThreadPool::new(threads),
+            constants: Vec::new(),
         }
     }
 
@@ -202,6 +205,9 @@ impl Backend for CpuBackend {
     }
     fn synchronize(&mut self) -> Result<()> {
         Ok(())
+    }
+    fn constant_tables(&mut self) -> &mut Vec<(String, BufId)> {
+        &mut self.constants
     }
     fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
         self.bufs.check("fill", dst, len)?;
