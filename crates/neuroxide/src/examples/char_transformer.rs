@@ -42,19 +42,65 @@ impl TransformerConfig {
     }
 }
 
+/// Where a block normalises: before each sublayer (GPT-2, the default) or after each residual
+/// sum (the original Transformer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NormPlacement {
+    #[default]
+    Pre,
+    Post,
+}
+
+/// Options of [`block_with`] beyond the architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct BlockOptions {
+    pub norm: NormPlacement,
+    /// Dropout on the attention weights during training (0: none).
+    pub attention_dropout: f32,
+    /// Rotary position embedding of queries and keys with this base.
+    pub rope: Option<f32>,
+}
+
 /// One pre-norm block: `x + MHA(LN(x))`, then `x + W2·gelu(W1·LN(x))`, residuals through Add.
 pub fn block(x: &SymbolicTensor, c: &TransformerConfig, i: usize) -> SymbolicTensor {
-    let h = LayerNorm::new().apply_named(&format!("block{i}_ln1"), x);
-    let h = MultiHeadAttention::new(c.heads)
+    block_with(x, c, i, &BlockOptions::default())
+}
+
+/// One block with options. Pre-norm: `x + MHA(LN(x))`, `x + FF(LN(x))`; post-norm:
+/// `LN(x + MHA(x))`, `LN(x + FF(x))`. Residuals go through the graph's Add.
+pub fn block_with(
+    x: &SymbolicTensor,
+    c: &TransformerConfig,
+    i: usize,
+    o: &BlockOptions,
+) -> SymbolicTensor {
+    let pre = o.norm == NormPlacement::Pre;
+    let norm = |name: &str, t: &SymbolicTensor| {
+        LayerNorm::new().apply_named(&format!("block{i}_{name}"), t)
+    };
+    let mut attention = MultiHeadAttention::new(c.heads)
         .causal()
-        .apply_named(&format!("block{i}_attn"), &h);
-    let x = add(&[x, &h]);
-    let h = LayerNorm::new().apply_named(&format!("block{i}_ln2"), &x);
+        .dropout(o.attention_dropout);
+    if let Some(base) = o.rope {
+        attention = attention.rope(base);
+    }
+    let h = if pre { norm("ln1", x) } else { x.clone() };
+    let h = attention.apply_named(&format!("block{i}_attn"), &h);
+    let mut x = add(&[x, &h]);
+    if !pre {
+        x = norm("ln1", &x);
+    }
+    let h = if pre { norm("ln2", &x) } else { x.clone() };
     let h = Dense::new(c.ff)
         .activation(Activation::GeluTanh)
         .apply_named(&format!("block{i}_ff1"), &h);
     let h = Dense::new(c.dim).apply_named(&format!("block{i}_ff2"), &h);
-    add(&[&x, &h])
+    let x = add(&[&x, &h]);
+    if pre {
+        x
+    } else {
+        norm("ln2", &x)
+    }
 }
 
 /// A SwiGLU feed-forward (LLaMA's): `W3 · (silu(W1·x) ⊙ (W2·x))`, no biases, built from

@@ -4,7 +4,8 @@
 //! ```text
 //! qkv  = x · Wqkv + bqkv                 [T, 3d]   (one matmul for Q, K and V)
 //! qkv  = rope(qkv)                       (option: q and k of each head turned by t·θ, in place)
-//! a    = attention(qkv)                  [T, d]    (causal or not; probs saved)
+//! a    = attention(qkv)                  [T, d]    (causal or not; probs saved; training with
+//!                                                   dropout: the weights times a Philox mask)
 //! y    = a · Wo + bo                     [T, d]
 //! ```
 //! Backward: `da = dy · Woᵀ`, `dWo = aᵀ · dy`, `dbo = Σ dy`; `dqkv = attention_backward(da)`;
@@ -13,6 +14,7 @@
 use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
 use crate::backend::{Activation, BufId, Matmul};
 use crate::error::{Error, Result};
+use crate::ops::attention::dropout::{attention_dropout_mask, AttentionDropoutMask};
 use crate::ops::attention::{
     attention_backward, attention_forward, AttentionBackward, AttentionForward, AttentionShape,
 };
@@ -33,6 +35,8 @@ pub struct MultiHeadAttention {
     pub key_padding_mask: bool,
     /// Rotary position embedding of the queries and keys with this base (usually 10000).
     pub rope: Option<f32>,
+    /// Dropout rate on the attention weights during training (0: none).
+    pub dropout: f32,
 }
 
 impl MultiHeadAttention {
@@ -45,7 +49,14 @@ impl MultiHeadAttention {
             kernel_init: Initializer::GlorotUniform,
             key_padding_mask: false,
             rope: None,
+            dropout: 0.0,
         }
+    }
+    /// Dropout on the attention weights during training, keyed like [`super::Dropout`]'s
+    /// masks (model seed, node, step), so both backends drop the same weights.
+    pub fn dropout(mut self, rate: f32) -> Self {
+        self.dropout = rate;
+        self
     }
     /// Rotary position embedding (RoPE) of the queries and keys, `θ_i = base^(−2i/head_dim)`
     /// (`ops::rope`); the head dimension must be even.
@@ -119,7 +130,7 @@ impl Layer for MultiHeadAttention {
     fn config(&self) -> serde_json::Value {
         json!({"heads": self.heads, "causal": self.causal, "use_bias": self.use_bias,
                "kernel_init": self.kernel_init, "key_padding_mask": self.key_padding_mask,
-               "rope": self.rope})
+               "rope": self.rope, "dropout": self.dropout})
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
         expect_inputs(inputs, 1 + usize::from(self.key_padding_mask))?;
@@ -141,6 +152,12 @@ impl Layer for MultiHeadAttention {
                 "MultiHeadAttention: {} features do not split into {} heads",
                 s.last(),
                 self.heads
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Shape(format!(
+                "MultiHeadAttention: the dropout rate must be in [0, 1), got {}",
+                self.dropout
             )));
         }
         if let Some(base) = self.rope {
@@ -187,8 +204,12 @@ impl Layer for MultiHeadAttention {
     }
     fn workspace(&self, inputs: &[Shape], _output: &Shape) -> Vec<usize> {
         let (t, d) = self.dims(&inputs[0]);
-        // [qkv, attended a, probs, da, dqkv]
-        vec![t * 3 * d, t * d, self.heads * t * t, t * d, t * 3 * d]
+        // [qkv, attended a, probs, da, dqkv] (+ the dropout multipliers)
+        let mut ws = vec![t * 3 * d, t * d, self.heads * t * t, t * d, t * 3 * d];
+        if self.dropout > 0.0 {
+            ws.push(self.heads * t * t);
+        }
+        ws
     }
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()> {
         let s = self.shape(ctx.batch, &io.input_shapes[0]);
@@ -207,6 +228,21 @@ impl Layer for MultiHeadAttention {
             bqkv,
         ))?;
         self.rotate(ctx, &s, ws[0], false)?;
+        let drop = self.drop_mask(ctx, io)?;
+        if let Some(mask) = drop {
+            attention_dropout_mask(
+                ctx.backend,
+                &AttentionDropoutMask {
+                    mask,
+                    n: ctx.batch * self.heads * s.seq * s.seq,
+                    rate: self.dropout,
+                    seed: ctx.seed,
+                    stream: ctx.node,
+                    step: ctx.step as u32,
+                    step_block: ctx.step_block,
+                },
+            )?;
+        }
         attention_forward(
             ctx.backend,
             &AttentionForward {
@@ -215,6 +251,7 @@ impl Layer for MultiHeadAttention {
                 out: ws[1],
                 probs: ws[2],
                 key_mask: self.key_padding_mask.then(|| io.inputs[1]),
+                drop,
             },
         )?;
         ctx.backend
@@ -226,6 +263,7 @@ impl Layer for MultiHeadAttention {
         let (wqkv, _, wo, _) = self.param_ids(io.params);
         let (gwqkv, gbqkv, gwo, gbo) = self.param_ids(g.grad_params);
         let ws = io.workspace;
+        let drop = self.drop_mask(ctx, io)?;
         let be = &mut *ctx.backend;
         be.matmul(&mm(
             d,
@@ -259,6 +297,7 @@ impl Layer for MultiHeadAttention {
                 dout: ws[3],
                 dqkv: ws[4],
                 key_mask: self.key_padding_mask.then(|| io.inputs[1]),
+                drop,
             },
         )?;
         self.rotate(ctx, &s, ws[4], true)?;
@@ -300,6 +339,11 @@ impl Layer for MultiHeadAttention {
 }
 
 impl MultiHeadAttention {
+    /// The dropout multipliers' workspace when this application drops weights (training with a
+    /// rate above 0).
+    fn drop_mask(&self, ctx: &LayerCtx, io: &Io) -> Result<Option<BufId>> {
+        Ok((ctx.training && self.dropout > 0.0).then(|| io.workspace[5]))
+    }
     /// With RoPE: turns the queries and keys of `qkv` by +θ (forward) or −θ (backward).
     fn rotate(
         &self,

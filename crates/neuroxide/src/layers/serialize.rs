@@ -89,6 +89,10 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             rope: config.get("rope").and_then(Value::as_f64).map(|b| b as f32),
+            dropout: config
+                .get("dropout")
+                .and_then(Value::as_f64)
+                .map_or(0.0, |r| r as f32),
         }),
         "Add" => Box::new(Add),
         "Concat" => Box::new(Concat),
