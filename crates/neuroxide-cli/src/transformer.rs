@@ -2,7 +2,7 @@
 //! `neuroxide generate` (text from a saved character model).
 
 use clap::Args;
-use neuroxide::data::CharTokenizer;
+use neuroxide::data::{Tokenizer, TokenizerKind};
 use neuroxide::examples::char_transformer::{self as ct, CharTrainOptions, GenerateOptions};
 use neuroxide::{Device, Error, Model, Result};
 use std::io::Write;
@@ -41,6 +41,9 @@ pub struct TransformerArgs {
     /// Save the trained model and its tokenizer (directory).
     #[arg(long)]
     save: Option<PathBuf>,
+    /// char: one token per distinct character of the text; byte: one per UTF-8 byte (256).
+    #[arg(long, default_value = "char")]
+    tokenizer: String,
 }
 
 pub fn train(a: TransformerArgs) -> Result<()> {
@@ -60,6 +63,7 @@ pub fn train(a: TransformerArgs) -> Result<()> {
         eval_windows: a.eval_windows,
         sample_chars: a.sample,
         save: a.save.clone(),
+        tokenizer: a.tokenizer.parse::<TokenizerKind>()?,
         ..CharTrainOptions::default()
     };
     if let Some(d) = a.data_dir {
@@ -107,7 +111,7 @@ pub struct GenerateArgs {
 pub fn generate(a: GenerateArgs) -> Result<()> {
     let mut model = Model::load(&a.model)?;
     model.to_device(Device::parse(&a.device)?)?;
-    let tokenizer = CharTokenizer::load(&a.model)?;
+    let tokenizer = Tokenizer::load(&a.model)?;
     let o = GenerateOptions {
         temperature: a.temperature,
         top_k: a.top_k,

@@ -5,9 +5,8 @@
 //! warm-up and cosine decay; batch 32. Shared by `examples/char_transformer.rs`,
 //! `neuroxide train transformer`, `neuroxide generate`, the validation report and the bench.
 
-use crate::data::text::{
-    lm_batch, lm_eval_batches, load_shakespeare, train_val_split, CharTokenizer,
-};
+use crate::data::text::{lm_batch, lm_eval_batches, load_shakespeare, train_val_split};
+use crate::data::{TextTokenizer, Tokenizer, TokenizerKind};
 use crate::graph::{add, multiply, Graph, LayerApply, SymbolicTensor};
 use crate::layers::{Dense, Embedding, LayerNorm, MultiHeadAttention, PositionEmbedding};
 use crate::math::host;
@@ -161,6 +160,8 @@ pub struct CharTrainOptions {
     pub save: Option<PathBuf>,
     /// The architecture with the vocabulary replaced by the text's (None: the mini model).
     pub config: Option<TransformerConfig>,
+    /// Characters (vocabulary from the text) or UTF-8 bytes (vocabulary 256).
+    pub tokenizer: TokenizerKind,
 }
 
 impl Default for CharTrainOptions {
@@ -180,6 +181,7 @@ impl Default for CharTrainOptions {
             sample_chars: 300,
             save: None,
             config: None,
+            tokenizer: TokenizerKind::Char,
         }
     }
 }
@@ -197,7 +199,7 @@ pub struct CharReport {
     pub tokens_per_sec: f64,
     pub sample: String,
     pub model: Model,
-    pub tokenizer: CharTokenizer,
+    pub tokenizer: Tokenizer,
 }
 
 /// Mean cross-entropy over the first `windows` validation windows (inference mode).
@@ -219,7 +221,7 @@ pub fn train(
     log: &mut dyn FnMut(&str),
 ) -> Result<CharReport> {
     let text = load_shakespeare(&o.data_dir)?;
-    let tokenizer = CharTokenizer::fit(&text);
+    let tokenizer = Tokenizer::fit(o.tokenizer, &text);
     let tokens = tokenizer.encode(&text)?;
     let (train_tokens, val_tokens) = train_val_split(&tokens);
     let mut c = o.config.unwrap_or(TransformerConfig::mini(0));
@@ -227,8 +229,8 @@ pub fn train(
     let mut m = model(&c, o.lr, o.seed)?;
     m.to_device(o.device)?;
     log(&format!(
-        "char transformer: vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
-        c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),
+        "char transformer: {:?} tokenizer, vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
+        o.tokenizer, c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),
         train_tokens.len(), val_tokens.len(), o.batch, o.steps, o.device
     ));
     let sched = CosineWarmup::new(o.lr, o.warmup as f64, o.steps as f64);
@@ -305,12 +307,14 @@ pub struct GenerateOptions {
     pub seed: u64,
 }
 
-/// Continues `prompt` by `n` characters, calling `on_char` with each as it comes. The context
-/// is the last T characters; shorter contexts are padded after their end (causal attention never
-/// lets a position see the padding).
+/// Continues `prompt` by `n` tokens, calling `on_char` with each character as it comes (with
+/// a byte tokenizer, once its UTF-8 bytes are complete; bytes that cannot form a character
+/// become U+FFFD, as do bytes still incomplete at the end). The context is the last T tokens;
+/// shorter contexts are padded after their end (causal attention never lets a position see
+/// the padding).
 pub fn generate(
     model: &mut Model,
-    tokenizer: &CharTokenizer,
+    tokenizer: &dyn TextTokenizer,
     prompt: &str,
     n: usize,
     o: &GenerateOptions,
@@ -327,6 +331,7 @@ pub fn generate(
     }
     let vocab = tokenizer.vocab();
     let mut out = String::new();
+    let mut pending = Vec::new();
     for k in 0..n {
         let ctx = &ids[ids.len().saturating_sub(seq)..];
         let mut x = vec![0.0f32; seq];
@@ -337,11 +342,15 @@ pub fn generate(
         let row = &logits.data()[(ctx.len() - 1) * vocab..ctx.len() * vocab];
         let next = pick(row, o, k as u64);
         ids.push(next as u32);
-        let ch = tokenizer.decode(&[next as u32])?;
+        let ch = tokenizer.decode_stream(next as u32, &mut pending)?;
         for c in ch.chars() {
             on_char(c);
         }
         out.push_str(&ch);
+    }
+    if !pending.is_empty() {
+        on_char(char::REPLACEMENT_CHARACTER);
+        out.push(char::REPLACEMENT_CHARACTER);
     }
     Ok(out)
 }

@@ -288,6 +288,7 @@ pub fn run_transformer(device: Device, budget: &Budget, seed: u64) -> Result<Exa
         sample_chars: 0,
         save: None,
         config: None,
+        tokenizer: crate::data::TokenizerKind::Char,
     };
     let mut r = ct::train(&o, true, &mut |_| {})?;
     Ok(ExampleRun {
