@@ -66,6 +66,7 @@ fn all_options() -> BlockOptions {
         norm: NormPlacement::Post,
         attention_dropout: 0.1,
         rope: Some(10000.0),
+        bidirectional: false,
     }
 }
 

@@ -58,6 +58,8 @@ pub struct BlockOptions {
     pub attention_dropout: f32,
     /// Rotary position embedding of queries and keys with this base.
     pub rope: Option<f32>,
+    /// Every position attends to every other (classifiers); default causal (language models).
+    pub bidirectional: bool,
 }
 
 /// One pre-norm block: `x + MHA(LN(x))`, then `x + W2·gelu(W1·LN(x))`, residuals through Add.
@@ -77,9 +79,10 @@ pub fn block_with(
     let norm = |name: &str, t: &SymbolicTensor| {
         LayerNorm::new().apply_named(&format!("block{i}_{name}"), t)
     };
-    let mut attention = MultiHeadAttention::new(c.heads)
-        .causal()
-        .dropout(o.attention_dropout);
+    let mut attention = MultiHeadAttention::new(c.heads).dropout(o.attention_dropout);
+    if !o.bidirectional {
+        attention = attention.causal();
+    }
     if let Some(base) = o.rope {
         attention = attention.rope(base);
     }

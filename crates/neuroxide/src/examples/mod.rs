@@ -6,4 +6,5 @@ pub mod csv;
 pub mod csv_saved;
 pub mod guard;
 pub mod mnist;
+pub mod play_classifier;
 pub mod xor;
