@@ -8,10 +8,10 @@
 //! ```
 
 use neuroxide::data::text::{lm_batch, load_shakespeare, train_val_split, CharTokenizer};
-use neuroxide::examples::char_transformer::{generate, validation_loss, GenerateOptions};
 use neuroxide::graph::{add, Graph, LayerApply};
 use neuroxide::layers::{Dense, Embedding, LayerNorm, MultiHeadAttention, PositionEmbedding};
 use neuroxide::train::schedule::{CosineWarmup, Schedule};
+use neuroxide::train::{generate, validation_loss, GenerateOptions};
 use neuroxide::{optim, Activation, Device, Loss, Model};
 use std::time::Instant;
 

@@ -6,8 +6,8 @@
 //! cargo run --release --example play_classifier -- [steps] [cpu|cuda]
 //! ```
 
-use neuroxide::examples::play_classifier::{train, PlayOptions, PLAYS};
 use neuroxide::Device;
+use neuroxide_examples::play_classifier::{train, PlayOptions, PLAYS};
 
 fn main() -> neuroxide::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -13,14 +13,23 @@ rm -f "$dest"/*
 tests=()
 # Every integration test with a CUDA part: cuda_* plus the ones named here (matmul_exact too:
 # GPU hosts have AVX-512, which exercises the AVX-512 matmul path this machine lacks).
+# The library's tests and the examples crate's (whole-model parity, step recording) are built
+# per package, since `--test NAME` applies to one package at a time.
+ex_tests=()
 for f in crates/neuroxide/tests/cuda_*.rs crates/neuroxide/tests/concurrency.rs \
     crates/neuroxide/tests/async_input.rs crates/neuroxide/tests/matmul_exact.rs; do
     [ -f "$f" ] && tests+=(--test "$(basename "$f" .rs)")
 done
-gpu_tests=" ${tests[*]} "
+for f in crates/neuroxide-examples/tests/cuda_*.rs; do
+    [ -f "$f" ] && ex_tests+=(--test "$(basename "$f" .rs)")
+done
+gpu_tests=" ${tests[*]} ${ex_tests[*]} "
 
 json="$(mktemp)"
 cargo test --release -p neuroxide --no-run --message-format=json "${tests[@]}" >"$json"
+if [ ${#ex_tests[@]} -gt 0 ]; then
+    cargo test --release -p neuroxide-examples --no-run --message-format=json "${ex_tests[@]}" >>"$json"
+fi
 cargo build --release -p neuroxide --example cuda_matmul_bench --message-format=json >>"$json"
 
 python3 - "$json" "$dest" "$gpu_tests" <<'PY'

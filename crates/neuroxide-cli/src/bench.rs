@@ -1,10 +1,10 @@
 //! `neuroxide bench`: times the workloads of WORKLOADS.md (protocol in
-//! `neuroxide::bench::runner`) and prints one JSON line per (workload, device, mode) with
+//! `neuroxide_examples::bench::runner`) and prints one JSON line per (workload, device, mode) with
 //! `--json`, plus a table for people (on stderr with `--json`, on stdout without).
 
 use clap::Args;
-use neuroxide::bench::{render_table, run_workload, workload, workloads, BenchOptions};
 use neuroxide::{Device, Mode};
+use neuroxide_examples::bench::{render_table, run_workload, workload, workloads, BenchOptions};
 
 #[derive(Args)]
 pub struct BenchArgs {

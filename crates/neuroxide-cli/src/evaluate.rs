@@ -1,8 +1,8 @@
 //! `neuroxide evaluate --model DIR --file F`: metrics of a saved model on a labelled table.
 
 use clap::Args;
-use neuroxide::examples::csv::evaluate_table;
 use neuroxide::{io, Device, Result};
+use neuroxide_examples::csv::evaluate_table;
 use std::path::PathBuf;
 
 #[derive(Args)]

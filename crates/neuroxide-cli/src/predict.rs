@@ -6,8 +6,8 @@
 //! name and renamed, so an interrupted run leaves no half-written predictions.
 
 use clap::Args;
-use neuroxide::examples::csv::predict_table;
 use neuroxide::{io, Device, Error, Result};
+use neuroxide_examples::csv::predict_table;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]

@@ -3,11 +3,11 @@
 use crate::plot;
 use clap::{Args, Subcommand, ValueEnum};
 use neuroxide::data::{NormalizerKind, Task};
-use neuroxide::examples::csv::{self as csv_example, CsvTrainOptions};
-use neuroxide::examples::mnist::{self, MnistModel, MnistTrainOptions};
-use neuroxide::examples::xor;
 use neuroxide::train::Verbosity;
 use neuroxide::{Device, Error, Result};
+use neuroxide_examples::csv::{self as csv_example, CsvTrainOptions};
+use neuroxide_examples::mnist::{self, MnistModel, MnistTrainOptions};
+use neuroxide_examples::xor;
 use std::path::PathBuf;
 
 #[derive(Args)]

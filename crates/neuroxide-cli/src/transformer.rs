@@ -3,8 +3,8 @@
 
 use clap::Args;
 use neuroxide::data::{Tokenizer, TokenizerKind};
-use neuroxide::examples::char_transformer::{self as ct, CharTrainOptions, GenerateOptions};
 use neuroxide::{Device, Error, Model, Result};
+use neuroxide_examples::char_transformer::{self as ct, CharTrainOptions, GenerateOptions};
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 //! (testable).
 
 use clap::Args;
-use neuroxide::validate::{validate, DeviceSelection, ValidateOptions};
+use neuroxide_examples::validate::{validate, DeviceSelection, ValidateOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -14,7 +14,6 @@
 // which the CPU backend checks before calling.
 #[allow(clippy::expect_used, clippy::panic)]
 pub mod backend;
-pub mod bench;
 pub mod console;
 pub mod data;
 /// Where a model runs (`Device::cpu()`, `Device::cuda(0)`, `Device::auto()`); defined with the
@@ -23,7 +22,6 @@ pub mod device {
     pub use crate::backend::device::*;
 }
 pub mod error;
-pub mod examples;
 pub mod graph;
 pub mod io;
 pub mod layers;
@@ -32,11 +30,11 @@ pub mod math;
 pub mod memory;
 pub mod ops;
 pub mod optim;
+pub mod parity;
 pub mod philox;
 pub mod shape;
 pub mod tensor;
 pub mod train;
-pub mod validate;
 
 pub use backend::{Activation, Backend, BufId, LossKind, Mode, OptimizerKind, TargetKind};
 pub use device::Device;

@@ -17,7 +17,7 @@ use neuroxide::layers::{
     sinusoidal_table, Dense, Embedding, MultiHeadAttention, SinusoidalPositionEncoding,
 };
 use neuroxide::ops::rope::{rope_rotate, rope_table, Rope};
-use neuroxide::validate::parity::{compare_losses, compare_weights, ulp_distance};
+use neuroxide::parity::{compare_losses, compare_weights, ulp_distance};
 use neuroxide::{optim, Backend, Device, Loss, Model};
 use parity_pair::{edge_values, rng, Pair};
 

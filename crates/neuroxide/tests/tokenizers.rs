@@ -4,7 +4,10 @@
 //! before byte tokenizers existed), clear errors, and generation with a byte tokenizer.
 
 use neuroxide::data::{ByteTokenizer, CharTokenizer, TextTokenizer, Tokenizer, TokenizerKind};
-use neuroxide::examples::char_transformer::{self as ct, GenerateOptions, TransformerConfig};
+use neuroxide::graph::{Graph, LayerApply};
+use neuroxide::layers::{Dense, Embedding};
+use neuroxide::train::{generate, GenerateOptions};
+use neuroxide::Model;
 
 const TEXT: &str = "Ça va? — «Où est la bibliothèque?» 日本語 🎭 Straße, ünïcödé.\n";
 
@@ -98,15 +101,12 @@ fn both_kinds_save_and_load() {
 
 #[test]
 fn generation_with_a_byte_tokenizer_streams_characters() {
-    let c = TransformerConfig {
-        vocab: 256,
-        seq: 8,
-        dim: 16,
-        heads: 2,
-        blocks: 1,
-        ff: 16,
-    };
-    let mut m = ct::build(&c, 3).unwrap();
+    // A per-position model over the 256 byte ids (untrained: its samples are random bytes).
+    let g = Graph::new();
+    let ids = g.input([8]);
+    let x = Embedding::new(256, 16).apply(&ids);
+    let logits = Dense::new(256).apply(&x);
+    let mut m = Model::with_seed(&[&ids], &[&logits], 3).unwrap();
     let t = Tokenizer::fit(TokenizerKind::Byte, "");
     let o = GenerateOptions {
         temperature: 1.0,
@@ -114,11 +114,11 @@ fn generation_with_a_byte_tokenizer_streams_characters() {
         seed: 11,
     };
     let mut streamed = String::new();
-    let out = ct::generate(&mut m, &t, "日本", 40, &o, &mut |ch| streamed.push(ch)).unwrap();
+    let out = generate(&mut m, &t, "日本", 40, &o, &mut |ch| streamed.push(ch)).unwrap();
     assert_eq!(out, streamed, "the callback sees exactly the returned text");
     // 40 bytes make at most 40 characters; random bytes from an untrained model include
     // invalid sequences, shown as U+FFFD.
     assert!(!out.is_empty() && out.chars().count() <= 40, "{out:?}");
-    let again = ct::generate(&mut m, &t, "日本", 40, &o, &mut |_| {}).unwrap();
+    let again = generate(&mut m, &t, "日本", 40, &o, &mut |_| {}).unwrap();
     assert_eq!(out, again, "same seed, same text");
 }

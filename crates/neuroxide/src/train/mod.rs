@@ -20,6 +20,7 @@ pub mod callbacks;
 mod confusion;
 mod evaluate;
 mod fit;
+pub mod generate;
 mod history;
 pub mod metrics;
 mod model_ext;
@@ -34,6 +35,7 @@ pub use callbacks::{
 pub use confusion::ConfusionMatrix;
 pub use evaluate::{evaluate, Evaluation};
 pub use fit::{fit, fit_dataset, FitOptions, Validation, Verbosity};
+pub use generate::{generate, validation_loss, GenerateOptions};
 pub use history::{format_value, EpochRecord, History, Logs};
 pub use metrics::Metric;
 pub use plateau::ReduceLrOnPlateau;

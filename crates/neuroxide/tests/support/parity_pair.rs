@@ -12,7 +12,7 @@ use crate::require_cuda;
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::cuda::CudaBackend;
 use neuroxide::backend::{Backend, BufId};
-use neuroxide::validate::parity::ulp_distance;
+use neuroxide::parity::ulp_distance;
 
 /// Values that catch order and padding mistakes: ±0, denormals, tiny products that underflow,
 /// huge magnitudes.

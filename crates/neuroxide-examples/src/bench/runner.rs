@@ -1,0 +1,213 @@
+//! The timing protocol of WORKLOADS.md, shared with `benches/pytorch_reference.py`:
+//!
+//! 1. Build the model, move it to the device, draw the four batches once.
+//! 2. Warm up: one step (allocates and plans every buffer), synchronise, then keep stepping until
+//!    both `warmup_steps` steps and `warmup_s` seconds have passed; synchronise. The warm-up's
+//!    steady-state time per step fixes the number of steps per timed run, so that each run lasts
+//!    about `run_s` seconds whatever the workload.
+//! 3. `runs` timed runs: read the clock, train that many steps rotating among the four batches,
+//!    synchronise, read the clock. The reported time is the median run's time per step.
+//!
+//! A step is `Model::train_step` (upload of the batch, forward, loss, backward, optimizer
+//! update). `Model` has no separate synchronise call: reading the loss (`Model::last_loss`) waits
+//! for the device, so it is the synchronisation point, once per timed run.
+
+use super::record::BenchRecord;
+use super::workloads::Workload;
+use crate::validate::system;
+use neuroxide::backend::{cuda, Mode};
+use neuroxide::device::Device;
+use neuroxide::error::{Error, Result};
+use neuroxide::graph::Model;
+use std::time::Instant;
+
+/// Timing parameters. The defaults are the protocol's; tests shorten them.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Minimum warm-up steps (after the first step).
+    pub warmup_steps: usize,
+    /// Minimum warm-up seconds.
+    pub warmup_s: f64,
+    /// Target seconds per timed run.
+    pub run_s: f64,
+    /// Number of timed runs (the median is reported; at least 3).
+    pub runs: usize,
+    /// Upper bound on steps per timed run.
+    pub max_steps: usize,
+    /// Seed of the weights and of the random batches.
+    pub seed: u64,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            warmup_steps: 20,
+            warmup_s: 0.5,
+            run_s: 0.5,
+            runs: 5,
+            max_steps: 1_000_000,
+            seed: 1,
+        }
+    }
+}
+
+/// `cpu` or `cuda` for a device.
+pub fn device_kind(device: Device) -> &'static str {
+    if device.is_cuda() {
+        "cuda"
+    } else {
+        "cpu"
+    }
+}
+
+/// Why `device` cannot run, or its name (CPU model and threads, or the GPU's name).
+pub fn device_name(device: Device) -> std::result::Result<String, String> {
+    match device {
+        Device::Cpu { threads } => {
+            let t = if threads == 0 {
+                system::cpu_threads()
+            } else {
+                threads
+            };
+            Ok(format!("{}, {t} threads", system::cpu_model()))
+        }
+        Device::Cuda(ordinal) => cuda::probe(ordinal).map_err(|e| system::reason(&e)),
+    }
+}
+
+/// The median of a non-empty list (mean of the middle two for an even length).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Times `w` on `device` in `mode`. Returns a skipped record when the workload's layers, the
+/// device or the mode do not exist; returns an error when a run that should work fails.
+pub fn run_workload(
+    w: &Workload,
+    device: Device,
+    mode: Mode,
+    opts: &BenchOptions,
+) -> Result<BenchRecord> {
+    let mode_name = match mode {
+        Mode::Exact => "exact",
+        Mode::Fast => "fast",
+    };
+    let kind = device_kind(device);
+    let unit = w.unit.to_string();
+    let skip = |why: String| BenchRecord::skipped(w.name, kind, mode_name, &unit, w.batch, why);
+    if let Some(why) = w.skipped {
+        return Ok(skip(why.to_string()));
+    }
+    if w.name == super::fit_epoch::NAME {
+        return super::fit_epoch::run(device, opts);
+    }
+    if let (Some(why), false) = (w.cpu_skipped, device.is_cuda()) {
+        return Ok(skip(why.to_string()));
+    }
+    if mode == Mode::Fast {
+        return Ok(skip("fast mode is not implemented yet (exact only)".into()));
+    }
+    let name = match device_name(device) {
+        Ok(n) => n,
+        Err(why) => return Ok(skip(format!("not available: {why}"))),
+    };
+    if opts.runs < 3 {
+        return Err(Error::invalid(format!(
+            "bench: {} timed runs requested, the protocol needs at least 3",
+            opts.runs
+        )));
+    }
+
+    let mut model = w.build(opts.seed)?;
+    model.to_device(device)?;
+    let batches = w.batches(opts.seed)?;
+    let ctx = |e: Error| Error::invalid(format!("bench {} on {device}: {e}", w.name));
+
+    // On a GPU the next batch uploads (pinned staging, copy stream) while the current one
+    // trains, as a training loop would; PyTorch's reference keeps its 4 batches on the device.
+    let staged = device.is_cuda();
+    let mut k = 0usize;
+    let mut step = |model: &mut Model| -> Result<()> {
+        let (x, y) = &batches[k % 4];
+        k += 1;
+        if staged {
+            let (nx, ny) = &batches[k % 4];
+            model.train_step_prefetched()?;
+            model.prefetch(&[nx], &[ny])
+        } else {
+            model.train_step(&[x], &[y])
+        }
+    };
+    // Warm-up.
+    if staged {
+        let (x, y) = &batches[0];
+        model.prefetch(&[x], &[y]).map_err(ctx)?;
+    }
+    step(&mut model).map_err(ctx)?;
+    model.last_loss().map_err(ctx)?;
+    let start = Instant::now();
+    let mut n = 0usize;
+    while n < opts.warmup_steps.max(1) || start.elapsed().as_secs_f64() < opts.warmup_s {
+        step(&mut model).map_err(ctx)?;
+        n += 1;
+        if n.is_multiple_of(64) {
+            // Keep an asynchronous device from queueing far ahead of the clock.
+            model.last_loss().map_err(ctx)?;
+        }
+    }
+    let loss = model.last_loss().map_err(ctx)?;
+    let est = start.elapsed().as_secs_f64() / n as f64;
+    if !loss.is_finite() {
+        return Err(ctx(Error::invalid(format!("loss is {loss} after warm-up"))));
+    }
+    let steps = ((opts.run_s / est.max(1e-9)).ceil() as usize).clamp(3, opts.max_steps.max(3));
+
+    // Timed runs.
+    let mut per_step = Vec::with_capacity(opts.runs);
+    for _ in 0..opts.runs {
+        let t0 = Instant::now();
+        for _ in 0..steps {
+            step(&mut model).map_err(ctx)?;
+        }
+        model.last_loss().map_err(ctx)?;
+        per_step.push(t0.elapsed().as_secs_f64() * 1e3 / steps as f64);
+    }
+    let ms = median(&per_step);
+    let (launches, recording_failure) = model.step_launch_info().unzip();
+    if let Some(Some(why)) = recording_failure {
+        eprintln!("bench {}: step recording was turned off: {why}", w.name);
+    }
+    // Device memory the backend holds (its caching allocator's blocks included): on a GPU,
+    // the whole model's footprint, comparable to torch.cuda.max_memory_allocated.
+    let peak_mem_mib = model
+        .backend_stats()
+        .filter(|_| device.is_cuda())
+        .map(|s| s.bytes_allocated as f64 / (1024.0 * 1024.0));
+    Ok(BenchRecord {
+        framework: "neuroxide".into(),
+        workload: w.name.into(),
+        device: kind.into(),
+        device_name: name,
+        mode: mode_name.into(),
+        ms_per_step: Some(ms),
+        items_per_s: Some(w.items_per_step() as f64 * 1e3 / ms),
+        unit,
+        tflops: w.flops_per_step().map(|f| f / (ms * 1e-3) / 1e12),
+        peak_mem_mib,
+        launches_per_step: launches,
+        batch: w.batch,
+        steps,
+        runs: opts.runs,
+        run_ms_per_step: per_step,
+        skipped: None,
+    })
+}
