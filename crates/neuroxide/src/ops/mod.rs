@@ -26,6 +26,7 @@ pub mod permute;
 pub mod pool;
 pub mod reduce;
 pub mod rmsnorm;
+pub mod rope;
 pub mod seqpool;
 
 use crate::backend::cuda::Family;
@@ -40,6 +41,7 @@ pub const CUDA_FAMILIES: &[Family] = &[
     layernorm::CUDA,
     attention::CUDA,
     rmsnorm::CUDA,
+    rope::CUDA,
     seqpool::CUDA,
     batchnorm::CUDA,
     batched_matmul::CUDA,

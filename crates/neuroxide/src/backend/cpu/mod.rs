@@ -35,6 +35,8 @@ pub fn default_threads() -> usize {
 pub struct CpuBackend {
     bufs: Buffers,
     pool: ThreadPool,
+    /// [`Backend::constant_table`]'s tables.
+    constants: Vec<(String, BufId)>,
 }
 
 pub use buffers::KernelOperands;
@@ -50,6 +52,7 @@ impl CpuBackend {
         CpuBackend {
             bufs: Buffers::default(),
             pool: ThreadPool::new(threads),
+            constants: Vec::new(),
         }
     }
 
@@ -128,6 +131,9 @@ impl Backend for CpuBackend {
     }
     fn synchronize(&mut self) -> Result<()> {
         Ok(())
+    }
+    fn constant_tables(&mut self) -> &mut Vec<(String, BufId)> {
+        &mut self.constants
     }
     fn fill(&mut self, dst: BufId, len: usize, value: f32) -> Result<()> {
         self.bufs.slice_mut("fill", dst, len)?[..len].fill(value);

@@ -55,6 +55,8 @@ pub struct CudaBackend {
     /// Device tables of the multi-tensor optimizer: the buffer ids they were built for
     /// (`[param, grad, state0, state1]` per tensor) and the uploaded table.
     pub(super) optimizer_tables: Vec<(Vec<u32>, Block)>,
+    /// [`crate::backend::Backend::constant_table`]'s tables (ordinary buffers).
+    pub(super) constants: Vec<(String, BufId)>,
     /// Per-kernel timing (`NEUROXIDE_PROFILE_KERNELS=1`), printed when the backend is dropped.
     pub(super) profile: Option<super::profile::KernelProfile>,
 }
@@ -99,6 +101,7 @@ impl CudaBackend {
                 recorder: super::graph::Recorder::default(),
                 profile: super::profile::KernelProfile::from_env(),
                 optimizer_tables: Vec::new(),
+                constants: Vec::new(),
             };
             b.status = b.raw_alloc(8)?;
             b.reset_status()?;
