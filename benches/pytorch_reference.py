@@ -28,6 +28,11 @@ A mode that fails (torch.compile without a working compiler, a failed capture) i
 "skipped": "error: ..." instead of stopping the run; --isolate runs every (workload, mode) in a
 child process, so even a crash or a poisoned CUDA context costs one record only.
 
+Workload global_norm_124m: the global gradient norm of clipping, torch.linalg.vector_norm over one
+fp32 tensor of 124,439,808 values (GPT-2 small's parameter count), one norm per step; fp32 eager
+only (the other modes are skipped). Neuroxide times its exact chunked sum of squares on the same
+count (issue 8: within 3x).
+
 Workload mnist_mlp_fit: one training epoch of the mnist_mlp model (784-256-128-10, ReLU,
 Adam 1e-3, cross-entropy) on the real MNIST training set (data/mnist, 60,000 images, pixels /255),
 batch 64 (937 full batches and a last one of 32), shuffled every epoch, with accuracy counted as
@@ -82,9 +87,12 @@ WORKLOADS = {
     "mini_transformer": ("mini", 32, "tokens"),
     "gpt_small": ("gpt", 16, "tokens"),
     "mnist_mlp_fit": ("mlp", 64, "images"),
+    "global_norm_124m": ("norm", 124_439_808, "values"),
 }
 # Workloads timed per epoch on the real MNIST training set rather than per step on random data.
 FIT_WORKLOADS = {"mnist_mlp_fit"}
+# Workloads that time one reduction per step, not a model (fp32 eager only).
+NORM_WORKLOADS = {"global_norm_124m"}
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_DIR = os.path.join(ROOT, "data", "mnist")
@@ -263,6 +271,8 @@ def skip_reason(name, device, mode, args):
         return "graph-* modes capture CUDA graphs: CUDA only"
     if mode.endswith("tf32") and device != "cuda":
         return "tf32 is a CUDA mode"
+    if name in NORM_WORKLOADS and mode != "fp32":
+        return "a single fp32 reduction: timed in fp32 eager mode only"
     if name == "gpt_small" and device == "cpu" and not args.allow_slow:
         return "gpt_small on the CPU takes minutes per step (pass --allow-slow)"
     return None
@@ -400,6 +410,8 @@ def time_workload(name, device, mode, args):
         return record(name, device, mode, unit, batch, skipped=why)
     if name in FIT_WORKLOADS:
         return time_fit(name, device, mode, args)
+    if name in NORM_WORKLOADS:
+        return time_norm(name, device, mode, args)
     set_precision(device, mode)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
@@ -434,6 +446,28 @@ def time_workload(name, device, mode, args):
         runs=len(runs),
         run_ms_per_step=runs,
         **extra,
+    )
+
+
+# ---------------------------------------------------------------- global_norm_124m
+def time_norm(name, device, mode, args):
+    """The global gradient norm of clipping: torch.linalg.vector_norm over one fp32 tensor of
+    124,439,808 values (uniform in [-1e-3, 1e-3)), one norm per step, same protocol (the device
+    synchronised before every clock read)."""
+    _, n, unit = WORKLOADS[name]
+    gen = torch.Generator().manual_seed(args.seed)
+    x = ((torch.rand(n, generator=gen) - 0.5) * 2e-3).to(device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    ms, runs, steps = time_steps(lambda i: torch.linalg.vector_norm(x), device, args)
+    return record(
+        name, device, mode, unit, n,
+        ms_per_step=ms,
+        items_per_s=n * 1e3 / ms,
+        peak_mem_mib=torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
+        steps=steps,
+        runs=len(runs),
+        run_ms_per_step=runs,
     )
 
 

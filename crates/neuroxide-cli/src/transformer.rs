@@ -2,7 +2,7 @@
 //! `neuroxide generate` (text from a saved character model).
 
 use clap::Args;
-use neuroxide::data::CharTokenizer;
+use neuroxide::data::{Tokenizer, TokenizerKind};
 use neuroxide::{Device, Error, Model, Result};
 use neuroxide_examples::char_transformer::{self as ct, CharTrainOptions, GenerateOptions};
 use std::io::Write;
@@ -45,6 +45,9 @@ pub struct TransformerArgs {
     /// bits of R data-parallel GPUs; see `neuroxide launch`); 1: plain training.
     #[arg(long, default_value_t = 1)]
     shards: usize,
+    /// char: one token per distinct character of the text; byte: one per UTF-8 byte (256).
+    #[arg(long, default_value = "char")]
+    tokenizer: String,
 }
 
 pub fn train(mut a: TransformerArgs) -> Result<()> {
@@ -69,6 +72,7 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
         sample_chars: a.sample,
         save: a.save.clone(),
         shards: a.shards,
+        tokenizer: a.tokenizer.parse::<TokenizerKind>()?,
         ..CharTrainOptions::default()
     };
     if let Some(d) = a.data_dir {
@@ -116,7 +120,7 @@ pub struct GenerateArgs {
 pub fn generate(a: GenerateArgs) -> Result<()> {
     let mut model = Model::load(&a.model)?;
     model.to_device(Device::parse(&a.device)?)?;
-    let tokenizer = CharTokenizer::load(&a.model)?;
+    let tokenizer = Tokenizer::load(&a.model)?;
     let o = GenerateOptions {
         temperature: a.temperature,
         top_k: a.top_k,

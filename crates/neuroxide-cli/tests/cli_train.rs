@@ -397,3 +397,65 @@ fn transformer_train_save_then_generate() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `train transformer --tokenizer byte` saves a byte tokenizer (vocabulary 256); `generate`
+/// then accepts any prompt, non-ASCII included; an unknown tokenizer name is a clear error.
+#[test]
+fn transformer_byte_tokenizer_train_then_generate() {
+    let dir = temp_dir("transformer_bytes");
+    let model = dir.join("model");
+    let o = run(&[
+        "train",
+        "transformer",
+        "--tokenizer",
+        "byte",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--eval-every",
+        "0",
+        "--eval-windows",
+        "4",
+        "--sample",
+        "0",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("Byte tokenizer, vocab 256"),
+        "{}",
+        stdout(&o)
+    );
+    let saved = std::fs::read_to_string(model.join("tokenizer.json")).unwrap();
+    assert!(saved.contains("\"byte\""), "{saved}");
+    let g = run(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "Où",
+        "--tokens",
+        "10",
+        "--seed",
+        "3",
+    ]);
+    assert!(g.status.success(), "{}", stderr(&g));
+    assert!(stdout(&g).starts_with("Où"), "{}", stdout(&g));
+    let bad = run(&[
+        "train",
+        "transformer",
+        "--tokenizer",
+        "words",
+        "--steps",
+        "1",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("unknown tokenizer 'words'"),
+        "{}",
+        stderr(&bad)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

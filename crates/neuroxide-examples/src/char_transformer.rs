@@ -5,7 +5,8 @@
 //! warm-up and cosine decay; batch 32. Shared by `examples/char_transformer.rs`,
 //! `neuroxide train transformer`, `neuroxide generate`, the validation report and the bench.
 
-use neuroxide::data::text::{lm_batch, load_shakespeare, train_val_split, CharTokenizer};
+use neuroxide::data::text::{lm_batch, load_shakespeare, train_val_split};
+use neuroxide::data::{TextTokenizer, Tokenizer, TokenizerKind};
 use neuroxide::graph::{add, multiply, Graph, LayerApply, SymbolicTensor};
 use neuroxide::layers::{Dense, Embedding, LayerNorm, MultiHeadAttention, PositionEmbedding};
 use neuroxide::train::schedule::{CosineWarmup, Schedule};
@@ -39,19 +40,68 @@ impl TransformerConfig {
     }
 }
 
+/// Where a block normalises: before each sublayer (GPT-2, the default) or after each residual
+/// sum (the original Transformer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NormPlacement {
+    #[default]
+    Pre,
+    Post,
+}
+
+/// Options of [`block_with`] beyond the architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct BlockOptions {
+    pub norm: NormPlacement,
+    /// Dropout on the attention weights during training (0: none).
+    pub attention_dropout: f32,
+    /// Rotary position embedding of queries and keys with this base.
+    pub rope: Option<f32>,
+    /// Every position attends to every other (classifiers); default causal (language models).
+    pub bidirectional: bool,
+}
+
 /// One pre-norm block: `x + MHA(LN(x))`, then `x + W2·gelu(W1·LN(x))`, residuals through Add.
 pub fn block(x: &SymbolicTensor, c: &TransformerConfig, i: usize) -> SymbolicTensor {
-    let h = LayerNorm::new().apply_named(&format!("block{i}_ln1"), x);
-    let h = MultiHeadAttention::new(c.heads)
-        .causal()
-        .apply_named(&format!("block{i}_attn"), &h);
-    let x = add(&[x, &h]);
-    let h = LayerNorm::new().apply_named(&format!("block{i}_ln2"), &x);
+    block_with(x, c, i, &BlockOptions::default())
+}
+
+/// One block with options. Pre-norm: `x + MHA(LN(x))`, `x + FF(LN(x))`; post-norm:
+/// `LN(x + MHA(x))`, `LN(x + FF(x))`. Residuals go through the graph's Add.
+pub fn block_with(
+    x: &SymbolicTensor,
+    c: &TransformerConfig,
+    i: usize,
+    o: &BlockOptions,
+) -> SymbolicTensor {
+    let pre = o.norm == NormPlacement::Pre;
+    let norm = |name: &str, t: &SymbolicTensor| {
+        LayerNorm::new().apply_named(&format!("block{i}_{name}"), t)
+    };
+    let mut attention = MultiHeadAttention::new(c.heads).dropout(o.attention_dropout);
+    if !o.bidirectional {
+        attention = attention.causal();
+    }
+    if let Some(base) = o.rope {
+        attention = attention.rope(base);
+    }
+    let h = if pre { norm("ln1", x) } else { x.clone() };
+    let h = attention.apply_named(&format!("block{i}_attn"), &h);
+    let mut x = add(&[x, &h]);
+    if !pre {
+        x = norm("ln1", &x);
+    }
+    let h = if pre { norm("ln2", &x) } else { x.clone() };
     let h = Dense::new(c.ff)
         .activation(Activation::GeluTanh)
         .apply_named(&format!("block{i}_ff1"), &h);
     let h = Dense::new(c.dim).apply_named(&format!("block{i}_ff2"), &h);
-    add(&[&x, &h])
+    let x = add(&[&x, &h]);
+    if pre {
+        x
+    } else {
+        norm("ln2", &x)
+    }
 }
 
 /// A SwiGLU feed-forward (LLaMA's): `W3 · (silu(W1·x) ⊙ (W2·x))`, no biases, built from
@@ -114,6 +164,8 @@ pub struct CharTrainOptions {
     pub config: Option<TransformerConfig>,
     /// Shards per batch (data-parallel sharding; 1: plain training). See `Model::set_shards`.
     pub shards: usize,
+    /// Characters (vocabulary from the text) or UTF-8 bytes (vocabulary 256).
+    pub tokenizer: TokenizerKind,
 }
 
 impl Default for CharTrainOptions {
@@ -134,6 +186,7 @@ impl Default for CharTrainOptions {
             save: None,
             config: None,
             shards: 1,
+            tokenizer: TokenizerKind::Char,
         }
     }
 }
@@ -151,7 +204,7 @@ pub struct CharReport {
     pub tokens_per_sec: f64,
     pub sample: String,
     pub model: Model,
-    pub tokenizer: CharTokenizer,
+    pub tokenizer: Tokenizer,
 }
 
 /// Trains on Shakespeare (first 90%), evaluating on the last 10%; `log` receives each progress
@@ -162,7 +215,7 @@ pub fn train(
     log: &mut dyn FnMut(&str),
 ) -> Result<CharReport> {
     let text = load_shakespeare(&o.data_dir)?;
-    let tokenizer = CharTokenizer::fit(&text);
+    let tokenizer = Tokenizer::fit(o.tokenizer, &text);
     let tokens = tokenizer.encode(&text)?;
     let (train_tokens, val_tokens) = train_val_split(&tokens);
     let mut c = o.config.unwrap_or(TransformerConfig::mini(0));
@@ -170,8 +223,8 @@ pub fn train(
     let mut m = model(&c, o.lr, o.seed)?;
     neuroxide::distributed::to_device_or_join(&mut m, o.device)?;
     log(&format!(
-        "char transformer: vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
-        c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),
+        "char transformer: {:?} tokenizer, vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
+        o.tokenizer, c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),
         train_tokens.len(), val_tokens.len(), o.batch, o.steps, o.device
     ));
     m.set_shards(o.shards)?;

@@ -7,6 +7,7 @@ use crate::csv::RegressionReport;
 use neuroxide::data::{read_csv, CsvOptions, Dataset, TargetColumns, Task};
 use neuroxide::error::{Error, Result};
 use neuroxide::io::SavedModel;
+use neuroxide::math::host;
 use neuroxide::train::{evaluate, ConfusionMatrix, Evaluation, Metric};
 use neuroxide::Tensor;
 use std::path::Path;
@@ -169,7 +170,7 @@ pub struct TablePredictions {
 /// Softmax of one row of logits (f64, max-subtracted) — for display only.
 fn softmax(row: &[f32]) -> Vec<f64> {
     let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f64> = row.iter().map(|&v| f64::from(v - m).exp()).collect();
+    let e: Vec<f64> = row.iter().map(|&v| host::exp(f64::from(v - m))).collect();
     let s: f64 = e.iter().sum();
     e.into_iter().map(|v| v / s).collect()
 }

@@ -13,5 +13,6 @@ pub mod csv;
 pub mod csv_saved;
 pub mod guard;
 pub mod mnist;
+pub mod play_classifier;
 pub mod validate;
 pub mod xor;

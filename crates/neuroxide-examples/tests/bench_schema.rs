@@ -149,7 +149,8 @@ fn skipped_records_say_why_and_measure_nothing() {
             "mnist_cnn_b64",
             "mnist_cnn_b512",
             "mini_transformer",
-            "gpt_small"
+            "gpt_small",
+            "global_norm_124m"
         ]
     );
     let cases = [

@@ -40,6 +40,11 @@
 //! | tanh     | 0.725   | 0.17331517         |
 //! | sigmoid  | 0.758   | −87.69806          |
 //! | erf      | 0.946   | 0.8464634          |
+//!
+//! Host-side f64 math that decides bits (initialisation, schedules, bias corrections, position
+//! and rotation tables; PARITY.md rule 8a) is in [`host`].
+
+pub mod host;
 
 /// Canonical quiet NaN returned by every function for NaN or out-of-domain input.
 pub(crate) const NAN: f32 = f32::from_bits(0x7fc0_0000);

@@ -48,6 +48,7 @@ fn run_cpu_masked(s: &AttentionShape, qkv: &[f32], mask: Option<&[f32]>) -> (Vec
         out: o,
         probs: pr,
         key_mask,
+        drop: None,
     };
     attention_forward(&mut be, &f).unwrap();
     let mut out = vec![0.0; s.batch * s.seq * d];
@@ -143,6 +144,7 @@ fn attention_cpu_vs_cuda() {
                 out,
                 probs,
                 key_mask: None,
+                drop: None,
             };
             p.run(|be| attention_forward(be, &f));
             let what = format!("b{batch} t{seq} h{heads}x{hd} causal {causal}");
@@ -157,6 +159,7 @@ fn attention_cpu_vs_cuda() {
                 dout,
                 dqkv,
                 key_mask: None,
+                drop: None,
             };
             p.run(|be| attention_backward(be, &b));
             p.check(&format!("attention dqkv {what}"), dqkv);

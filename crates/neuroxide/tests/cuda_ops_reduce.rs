@@ -8,7 +8,9 @@ mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 
-use neuroxide::ops::reduce::{chunked, column_sums, sum_squares, ColumnSums, CHUNK};
+use neuroxide::ops::reduce::{
+    chunked, column_sums, reduce_axis, sum_squares, AxisReduction, ColumnSums, ReduceAxis, CHUNK,
+};
 use parity_pair::{edge_values, rng, Pair, Rng};
 
 const LENGTHS: [usize; 7] = [
@@ -85,4 +87,49 @@ fn column_sums_and_sum_squares_cpu_vs_cuda() {
         p.check(&format!("sum_squares n={rows}"), out);
     }
     p.finish("column_sums_and_sum_squares_cpu_vs_cuda");
+}
+
+/// Sums and means over every axis of 1- to 4-axis shapes: contiguous rows of one chunk, a few
+/// chunks and very many chunks (the one-block-per-row total), and axes with values after them.
+#[test]
+fn reduce_axis_cpu_vs_cuda() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("reduce_axis_cpu_vs_cuda");
+    let shapes: [&[usize]; 8] = [
+        &[1],
+        &[CHUNK + 1],
+        &[3, CHUNK - 1],
+        &[2, 3 * CHUNK + 17],
+        &[70 * CHUNK + 5],
+        &[2, 3, 257, 5],
+        &[513, 2, 1, 3],
+        &[1, 40, 33, 7],
+    ];
+    for shape in shapes {
+        let numel: usize = shape.iter().product();
+        let x = p.buf(&inputs(&mut r, numel));
+        for axis in 0..shape.len() {
+            for kind in [AxisReduction::Sum, AxisReduction::Mean] {
+                let a = ReduceAxis::new(x, x, shape, axis, kind).unwrap();
+                let (outer, _, inner) = a.split();
+                let out = p.out(outer * inner);
+                let a = ReduceAxis { out, ..a };
+                p.run(|be| reduce_axis(be, &a));
+                p.check(&format!("{shape:?} axis {axis} {kind:?}"), out);
+            }
+        }
+    }
+    // One long row: 1 << 22 values, 16384 chunk partials added by one block.
+    let n = 1 << 22;
+    let x = p.buf(&inputs(&mut r, n));
+    let out = p.out(1);
+    let a = ReduceAxis::new(x, out, &[n], 0, AxisReduction::Mean).unwrap();
+    p.run(|be| reduce_axis(be, &a));
+    p.check("one row of 2^22, mean", out);
+    let out = p.out(2);
+    p.run(|be| sum_squares(be, x, n, out, 1));
+    p.check("sum_squares n=2^22", out);
+    p.run(|be| sum_squares(be, x, 0, out, 0));
+    p.check("sum_squares n=0", out);
+    p.finish("reduce_axis_cpu_vs_cuda");
 }

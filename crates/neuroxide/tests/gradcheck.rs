@@ -15,7 +15,7 @@ use neuroxide::layers::{
     ActivationLayer, Add, AvgPool2D, BatchNorm1D, BatchNorm2D, Concat, Conv1D, Conv2D, Dense,
     Dropout, Embedding, Flatten, GlobalAveragePool2D, Layer, LayerNorm, MaxPool1D, MaxPool2D,
     MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm, SequencePooling,
-    SpatialDropout2D,
+    SinusoidalPositionEncoding, SpatialDropout2D,
 };
 use neuroxide::{Activation, Shape};
 
@@ -446,6 +446,7 @@ fn every_layer_kind_is_checked() {
         "MultiHeadAttention",
         "RmsNorm",
         "SequencePooling",
+        "SinusoidalPositionEncoding",
     ];
     let layers: Vec<Box<dyn Layer>> = vec![
         Box::new(Dense::new(1)),
@@ -471,6 +472,7 @@ fn every_layer_kind_is_checked() {
         Box::new(MultiHeadAttention::new(1)),
         Box::new(RmsNorm::new()),
         Box::new(SequencePooling::mean()),
+        Box::new(SinusoidalPositionEncoding::new()),
     ];
     for l in &layers {
         assert!(covered.contains(&l.kind()), "{} has no gradcheck", l.kind());

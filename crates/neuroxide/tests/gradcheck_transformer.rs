@@ -7,6 +7,7 @@ mod common;
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
     Embedding, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding, RmsNorm, SequencePooling,
+    SinusoidalPositionEncoding,
 };
 use neuroxide::Shape;
 
@@ -136,6 +137,68 @@ fn attention_full_no_bias_gradients() {
 }
 
 #[test]
+fn attention_rope_gradients() {
+    // Heads of 4 (even, as RoPE needs); a small base so every pair turns noticeably.
+    let x = Rng::new(48).vec(2 * 5 * 8, -1.0, 1.0);
+    let l = MultiHeadAttention::new(2).causal().rope(10.0);
+    check(
+        "MHA causal + RoPE",
+        Box::new(l),
+        &[&[5, 8]],
+        2,
+        &[x],
+        &[0],
+        49,
+    );
+    let x = Rng::new(50).vec(2 * 4 * 6, -1.0, 1.0);
+    let l = MultiHeadAttention::new(1).no_bias().rope(10000.0);
+    check(
+        "MHA full + RoPE",
+        Box::new(l),
+        &[&[4, 6]],
+        2,
+        &[x],
+        &[0],
+        51,
+    );
+}
+
+#[test]
+fn attention_dropout_gradients() {
+    // Rate 0: the path without multipliers.
+    let x = Rng::new(54).vec(2 * 5 * 6, -1.0, 1.0);
+    let l = MultiHeadAttention::new(2).causal().dropout(0.0);
+    check("MHA dropout 0", Box::new(l), &[&[5, 6]], 2, &[x], &[0], 55);
+    // Rate 0.3 in training: the harness keeps (seed, node, step) fixed, so every evaluation of
+    // the finite difference uses the same mask.
+    let x = Rng::new(56).vec(2 * 5 * 6, -1.0, 1.0);
+    let l = MultiHeadAttention::new(2).causal().dropout(0.3);
+    check(
+        "MHA dropout 0.3",
+        Box::new(l),
+        &[&[5, 6]],
+        2,
+        &[x],
+        &[0],
+        57,
+    );
+}
+
+#[test]
+fn sinusoidal_position_encoding_gradients() {
+    let x = Rng::new(52).vec(3 * 4 * 5, -1.0, 1.0);
+    check(
+        "SinusoidalPositionEncoding",
+        Box::new(SinusoidalPositionEncoding::new()),
+        &[&[4, 5]],
+        3,
+        &[x],
+        &[0],
+        53,
+    );
+}
+
+#[test]
 fn position_embedding_gradients() {
     let x = Rng::new(37).vec(3 * 4 * 3, -1.0, 1.0);
     check(
@@ -214,4 +277,27 @@ fn attention_key_padding_mask_gradients() {
         &[0],
         47,
     );
+}
+
+#[test]
+fn attention_dropout_acts_only_in_training() {
+    let x = Rng::new(58).vec(2 * 5 * 6, -1.0, 1.0);
+    let run = |layer: MultiHeadAttention, training: bool| {
+        let mut h = LayerHarness::new(Box::new(layer), vec![Shape::new([5, 6])], 2, training);
+        let mut rng = Rng::new(59);
+        let params: Vec<Vec<f32>> = h
+            .param_specs
+            .iter()
+            .map(|p| rng.vec(p.shape.numel(), -1.0, 1.0))
+            .collect();
+        h.forward(std::slice::from_ref(&x), &params)
+    };
+    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+    let plain = bits(run(MultiHeadAttention::new(2), true));
+    let inference = bits(run(MultiHeadAttention::new(2).dropout(0.5), false));
+    let rate0 = bits(run(MultiHeadAttention::new(2).dropout(0.0), true));
+    let training = bits(run(MultiHeadAttention::new(2).dropout(0.5), true));
+    assert_eq!(plain, inference, "inference must not drop");
+    assert_eq!(plain, rate0, "rate 0 must not drop");
+    assert_ne!(plain, training, "training with rate 0.5 must drop");
 }

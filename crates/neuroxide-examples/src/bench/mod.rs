@@ -10,6 +10,7 @@
 //! - [`record`]: the JSON record and the human-readable table.
 
 pub mod fit_epoch;
+pub mod global_norm;
 pub mod record;
 pub mod runner;
 pub mod workloads;

@@ -110,6 +110,9 @@ pub fn run_workload(
     if w.name == super::fit_epoch::NAME {
         return super::fit_epoch::run(device, opts);
     }
+    if w.name == super::global_norm::NAME {
+        return super::global_norm::run(device, opts);
+    }
     if let (Some(why), false) = (w.cpu_skipped, device.is_cuda()) {
         return Ok(skip(why.to_string()));
     }

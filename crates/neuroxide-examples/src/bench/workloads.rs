@@ -21,6 +21,8 @@ pub enum Unit {
     Images,
     /// Tokens (sequences × context length).
     Tokens,
+    /// Values reduced (the global-norm workload: `batch` values per step).
+    Values,
 }
 
 impl fmt::Display for Unit {
@@ -29,6 +31,7 @@ impl fmt::Display for Unit {
             Unit::Steps => "steps",
             Unit::Images => "images",
             Unit::Tokens => "tokens",
+            Unit::Values => "values",
         })
     }
 }
@@ -45,6 +48,8 @@ enum Arch {
         d: usize,
         layers: usize,
     },
+    /// No model: one reduction per step (`bench/global_norm.rs`).
+    GlobalNorm,
 }
 
 /// One benchmark workload.
@@ -70,6 +75,7 @@ impl Workload {
     pub fn items_per_step(&self) -> usize {
         match (self.unit, self.arch) {
             (Unit::Steps, _) => 1,
+            (Unit::Values, _) => self.batch,
             (Unit::Tokens, Arch::Transformer { context, .. }) => self.batch * context,
             _ => self.batch,
         }
@@ -106,6 +112,10 @@ impl Workload {
             return Err(Error::invalid(format!("{}: {why}", self.name)));
         }
         match self.arch {
+            Arch::GlobalNorm => Err(Error::invalid(format!(
+                "{}: a reduction, not a model (timed by bench/global_norm.rs)",
+                self.name
+            ))),
             Arch::Xor => xor::model(seed),
             Arch::MnistMlp => {
                 let mut m = Sequential::new([784])
@@ -156,6 +166,7 @@ impl Workload {
     /// once from Philox with `seed` (throughput does not depend on the values).
     pub fn batches(&self, seed: u64) -> Result<Vec<(Tensor, Tensor)>> {
         match self.arch {
+            Arch::GlobalNorm => Ok(Vec::new()),
             Arch::Xor => {
                 let (x, y) = xor::data()?;
                 Ok(vec![(x.clone(), y.clone()); 4])
@@ -283,6 +294,15 @@ pub fn workloads() -> Vec<Workload> {
                 },
             )
         },
+        // The clipping norm of issue 8: 124M values through ops::reduce, not a model.
+        w(
+            super::global_norm::NAME,
+            super::global_norm::VALUES,
+            Unit::Values,
+            "global gradient norm: chunked sum of squares of 124,439,808 f32 values, then sqrt",
+            None,
+            Arch::GlobalNorm,
+        ),
     ]
 }
 

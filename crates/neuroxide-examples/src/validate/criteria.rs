@@ -91,7 +91,12 @@ pub fn num(v: f64) -> String {
     if !(1e-4..1e6).contains(&a) {
         return format!("{v:.3e}");
     }
-    let digits = (3 - a.log10().floor() as i32).max(0) as usize;
+    // floor(log10(a)) on [1e-4, 1e6) by comparisons (no libm call, PARITY.md rule 8a).
+    let magnitude = [1e5, 1e4, 1e3, 1e2, 1e1, 1.0, 1e-1, 1e-2, 1e-3]
+        .iter()
+        .position(|&p| a >= p)
+        .map_or(-4, |i| 5 - i as i32);
+    let digits = (3 - magnitude).max(0) as usize;
     let s = format!("{v:.digits$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()

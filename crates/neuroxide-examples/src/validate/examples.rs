@@ -284,6 +284,7 @@ pub fn run_transformer(device: Device, budget: &Budget, seed: u64) -> Result<Exa
         save: None,
         config: None,
         shards: 1,
+        tokenizer: neuroxide::data::TokenizerKind::Char,
     };
     let mut r = ct::train(&o, true, &mut |_| {})?;
     Ok(ExampleRun {

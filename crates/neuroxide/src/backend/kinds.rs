@@ -316,10 +316,10 @@ pub fn host_scalars(kind: OptimizerKind, t: u64) -> [f32; 5] {
             ..
         } => {
             // 1 − β^t cancels badly in f32 (β2 = 0.999); computed in f64 on the host and
-            // rounded once, identically for every backend.
+            // rounded once, identically for every backend; β^t by `math::host::powi` (rule 8a).
             let ti = t.min(i32::MAX as u64) as i32;
-            let bc1 = 1.0f64 - f64::from(beta1).powi(ti);
-            let bc2 = 1.0f64 - f64::from(beta2).powi(ti);
+            let bc1 = 1.0f64 - crate::math::host::powi(f64::from(beta1), ti);
+            let bc2 = 1.0f64 - crate::math::host::powi(f64::from(beta2), ti);
             scalars[0] = (f64::from(lr) / bc1) as f32;
             scalars[1] = bc2.sqrt() as f32;
             scalars[2] = if decoupled {

@@ -126,6 +126,25 @@ pub trait Backend: Send {
     /// Waits until every queued kernel has finished.
     fn synchronize(&mut self) -> Result<()>;
 
+    /// The constant tables of [`Backend::constant_table`] as (key, buffer), kept by the backend.
+    fn constant_tables(&mut self) -> &mut Vec<(String, BufId)>;
+    /// A buffer holding a constant table computed on the host (RoPE's cos/sin angles, the
+    /// sinusoidal position encoding; PARITY.md rules 7 and 8a: computed once with
+    /// `math::host`, then copied, so every backend reads the same bits). `make` runs and its
+    /// values are uploaded the first time `key` is asked for; later calls return the same
+    /// buffer for the backend's lifetime. The first step of a kind runs queued, so a recorded
+    /// step never uploads. The key names the table and every number it depends on.
+    fn constant_table(&mut self, key: &str, make: &dyn Fn() -> Vec<f32>) -> Result<BufId> {
+        if let Some((_, b)) = self.constant_tables().iter().find(|(k, _)| k == key) {
+            return Ok(*b);
+        }
+        let values = make();
+        let buf = self.alloc(values.len())?;
+        self.upload(buf, 0, &values)?;
+        self.constant_tables().push((key.to_string(), buf));
+        Ok(buf)
+    }
+
     /// Asynchronous upload for double-buffered input: copies `src` into `dst[0..src.len()]`
     /// without making the compute work wait for the host.
     ///

@@ -12,6 +12,7 @@ pub mod mnist;
 pub mod normalize;
 pub mod shuffle;
 pub mod text;
+pub mod tokenizer;
 
 pub use self::csv::{read_csv, read_csv_from, CsvData, CsvOptions, TargetColumns, Task};
 pub use dataset::{Dataset, RowSelection, SPLIT_STREAM};
@@ -22,3 +23,4 @@ pub use mnist::{Mnist, MnistOptions, MNIST_SHA256};
 pub use normalize::{Normalizer, NormalizerKind};
 pub use shuffle::{shuffle, shuffle_indices, PhiloxWords};
 pub use text::{lm_batch, load_shakespeare, CharTokenizer};
+pub use tokenizer::{ByteTokenizer, TextTokenizer, Tokenizer, TokenizerKind};

@@ -2,6 +2,7 @@
 //! backend starts from the same bits). Random words come from Philox4x32-10 keyed by the
 //! model seed, with the parameter's index as the stream.
 
+use crate::math::host;
 use crate::philox::{philox4x32_10, uniform01};
 use serde::{Deserialize, Serialize};
 
@@ -31,11 +32,12 @@ fn uniform(seed: u64, stream: u32, i: usize) -> f32 {
     uniform01(w[i % 4])
 }
 
-/// A standard normal number by Box–Muller from two uniforms (host-only, f64).
+/// A standard normal number by Box–Muller from two uniforms (host-only, f64, with
+/// [`crate::math::host`]'s `ln` and `cos`, so the bits do not depend on the platform's libm).
 fn normal(seed: u64, stream: u32, i: usize) -> f32 {
     let u1 = f64::from(uniform(seed, stream, 2 * i)).max(1e-12);
     let u2 = f64::from(uniform(seed, stream, 2 * i + 1));
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    ((-2.0 * host::ln(u1)).sqrt() * host::cos(std::f64::consts::TAU * u2)) as f32
 }
 
 impl Initializer {

@@ -19,6 +19,7 @@ mod pool;
 mod reshape;
 mod seqpool;
 mod serialize;
+mod sinusoidal;
 mod spatial_dropout;
 
 pub use activation::{ActivationLayer, ActivationOp};
@@ -35,6 +36,7 @@ pub use pool::{AvgPool2D, GlobalAveragePool2D, MaxPool1D, MaxPool2D, PoolWindow}
 pub use reshape::{Flatten, Reshape};
 pub use seqpool::{SeqPoolMode, SequencePooling};
 pub use serialize::layer_from_config;
+pub use sinusoidal::{sinusoidal_table, SinusoidalPositionEncoding};
 pub use spatial_dropout::SpatialDropout2D;
 
 use crate::backend::{Backend, BufId};

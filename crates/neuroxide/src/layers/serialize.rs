@@ -4,7 +4,7 @@ use super::{
     ActivationLayer, ActivationOp, Add, AvgPool2D, BatchNorm, Concat, Conv1D, Conv2D, Dense,
     Dropout, Embedding, Flatten, GlobalAveragePool2D, Initializer, Layer, LayerNorm, MaxPool1D,
     MaxPool2D, MultiHeadAttention, Multiply, PoolWindow, PositionEmbedding, Reshape, RmsNorm,
-    SeqPoolMode, SequencePooling, SpatialDropout2D,
+    SeqPoolMode, SequencePooling, SinusoidalPositionEncoding, SpatialDropout2D,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -66,6 +66,9 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
         "PositionEmbedding" => Box::new(PositionEmbedding {
             init: field::<Initializer>(kind, config, "init")?,
         }),
+        "SinusoidalPositionEncoding" => Box::new(SinusoidalPositionEncoding {
+            base: field(kind, config, "base")?,
+        }),
         "LayerNorm" => Box::new(LayerNorm {
             eps: field(kind, config, "eps")?,
         }),
@@ -85,6 +88,11 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
                 .get("key_padding_mask")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            rope: config.get("rope").and_then(Value::as_f64).map(|b| b as f32),
+            dropout: config
+                .get("dropout")
+                .and_then(Value::as_f64)
+                .map_or(0.0, |r| r as f32),
         }),
         "BatchNorm1D" => Box::new(batchnorm::<false>(kind, config)?),
         "BatchNorm2D" => Box::new(batchnorm::<true>(kind, config)?),

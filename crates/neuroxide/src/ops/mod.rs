@@ -13,20 +13,26 @@
 //! Ops know nothing of layers, graphs or training; layers call them.
 
 pub mod attention;
+pub mod batched_matmul;
 pub mod batchnorm;
+pub mod broadcast;
 pub mod channel;
 pub mod conv;
 pub mod copy;
+pub mod dims;
 pub mod dropout;
 pub mod elementwise;
 pub mod embedding;
+pub mod gather;
 pub mod layernorm;
 pub mod loss;
 pub mod matmul;
 pub mod optimizer;
+pub mod permute;
 pub mod pool;
 pub mod reduce;
 pub mod rmsnorm;
+pub mod rope;
 pub mod seqpool;
 pub mod softmax;
 
@@ -49,6 +55,11 @@ pub const CUDA_FAMILIES: &[Family] = &[
     layernorm::CUDA,
     attention::CUDA,
     rmsnorm::CUDA,
+    rope::CUDA,
     seqpool::CUDA,
     batchnorm::CUDA,
+    batched_matmul::CUDA,
+    permute::CUDA,
+    broadcast::CUDA,
+    gather::CUDA,
 ];

@@ -4,9 +4,11 @@
 //! Sampling draws come from Philox keyed by the seed and the position, so the same seed gives the
 //! same text on any machine and backend.
 
-use crate::data::text::{lm_eval_batches, CharTokenizer};
+use crate::data::text::lm_eval_batches;
+use crate::data::TextTokenizer;
 use crate::error::{Error, Result};
 use crate::graph::Model;
+use crate::math::host;
 use crate::philox::{philox4x32_10, uniform01};
 use crate::tensor::Tensor;
 
@@ -32,12 +34,14 @@ pub struct GenerateOptions {
     pub seed: u64,
 }
 
-/// Continues `prompt` by `n` characters, calling `on_char` with each as it comes. The context
-/// is the last T characters; shorter contexts are padded after their end (causal attention never
-/// lets a position see the padding).
+/// Continues `prompt` by `n` tokens, calling `on_char` with each character as it comes (with
+/// a byte tokenizer, once its UTF-8 bytes are complete; bytes that cannot form a character
+/// become U+FFFD, as do bytes still incomplete at the end). The context is the last T tokens;
+/// shorter contexts are padded after their end (causal attention never lets a position see
+/// the padding).
 pub fn generate(
     model: &mut Model,
-    tokenizer: &CharTokenizer,
+    tokenizer: &dyn TextTokenizer,
     prompt: &str,
     n: usize,
     o: &GenerateOptions,
@@ -54,6 +58,7 @@ pub fn generate(
     }
     let vocab = tokenizer.vocab();
     let mut out = String::new();
+    let mut pending = Vec::new();
     for k in 0..n {
         let ctx = &ids[ids.len().saturating_sub(seq)..];
         // Token ids stay i32 (the model input is declared with `Graph::input_ids`).
@@ -66,11 +71,15 @@ pub fn generate(
         let row = &logits.data()[(ctx.len() - 1) * vocab..ctx.len() * vocab];
         let next = pick(row, o, k as u64);
         ids.push(next as u32);
-        let ch = tokenizer.decode(&[next as u32])?;
+        let ch = tokenizer.decode_stream(next as u32, &mut pending)?;
         for c in ch.chars() {
             on_char(c);
         }
         out.push_str(&ch);
+    }
+    if !pending.is_empty() {
+        on_char(char::REPLACEMENT_CHARACTER);
+        out.push(char::REPLACEMENT_CHARACTER);
     }
     Ok(out)
 }
@@ -87,7 +96,7 @@ fn pick(logits: &[f32], o: &GenerateOptions, k: u64) -> usize {
     let mx = f64::from(logits[top[0]]);
     let w: Vec<f64> = top
         .iter()
-        .map(|&i| ((f64::from(logits[i]) - mx) / f64::from(o.temperature)).exp())
+        .map(|&i| host::exp((f64::from(logits[i]) - mx) / f64::from(o.temperature)))
         .collect();
     let total: f64 = w.iter().sum();
     let word = philox4x32_10(

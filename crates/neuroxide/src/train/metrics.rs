@@ -246,7 +246,7 @@ pub fn r2_score(pred: &Tensor, target: &Tensor) -> Result<f64> {
     let ss_tot: f64 = target
         .data()
         .iter()
-        .map(|&t| (f64::from(t) - mean).powi(2))
+        .map(|&t| (f64::from(t) - mean) * (f64::from(t) - mean))
         .sum();
     let ss_res = mean_squared_error(pred, target)? * n;
     if ss_tot == 0.0 {

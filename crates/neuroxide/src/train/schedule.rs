@@ -4,7 +4,9 @@
 //!
 //! Progress `t` is a fractional epoch: `epoch + batch / steps_per_epoch`. Rates are computed in
 //! f64 on the host and rounded to f32 once (PARITY.md rule 8: every backend receives the same
-//! value).
+//! value), with [`crate::math::host`]'s `powf` and `cos` (rule 8a: no platform libm).
+
+use crate::math::host;
 
 /// A learning rate as a function of the fractional epoch.
 pub trait Schedule {
@@ -30,7 +32,7 @@ pub struct StepDecay {
 impl Schedule for StepDecay {
     fn lr(&self, t: f64) -> f32 {
         let k = (t / self.every.max(1) as f64).floor();
-        (f64::from(self.initial) * f64::from(self.factor).powf(k)) as f32
+        (f64::from(self.initial) * host::powf(f64::from(self.factor), k)) as f32
     }
 }
 
@@ -45,7 +47,7 @@ pub struct ExponentialDecay {
 impl Schedule for ExponentialDecay {
     fn lr(&self, t: f64) -> f32 {
         let e = if self.staircase { t.floor() } else { t };
-        (f64::from(self.initial) * f64::from(self.gamma).powf(e)) as f32
+        (f64::from(self.initial) * host::powf(f64::from(self.gamma), e)) as f32
     }
 }
 
@@ -89,7 +91,7 @@ impl Schedule for CosineWarmup {
             return self.min_lr;
         }
         let p = (t - self.warmup) / (self.total - self.warmup);
-        (min + (peak - min) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())) as f32
+        (min + (peak - min) * 0.5 * (1.0 + host::cos(std::f64::consts::PI * p))) as f32
     }
 }
 
@@ -118,7 +120,7 @@ mod tests {
             staircase: false,
             ..e
         };
-        assert_eq!(c.lr(0.5), (0.5f64).powf(0.5) as f32);
+        assert_eq!(c.lr(0.5), std::f32::consts::FRAC_1_SQRT_2);
     }
 
     #[test]

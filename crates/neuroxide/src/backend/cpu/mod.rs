@@ -28,6 +28,8 @@ pub fn default_threads() -> usize {
 pub struct CpuBackend {
     bufs: Buffers,
     pool: ThreadPool,
+    /// [`Backend::constant_table`]'s tables.
+    constants: Vec<(String, BufId)>,
 }
 
 pub use buffers::KernelOperands;
@@ -43,6 +45,7 @@ impl CpuBackend {
         CpuBackend {
             bufs: Buffers::default(),
             pool: ThreadPool::new(threads),
+            constants: Vec::new(),
         }
     }
 
@@ -136,5 +139,8 @@ impl Backend for CpuBackend {
     }
     fn synchronize(&mut self) -> Result<()> {
         Ok(())
+    }
+    fn constant_tables(&mut self) -> &mut Vec<(String, BufId)> {
+        &mut self.constants
     }
 }

@@ -55,6 +55,8 @@ pub struct CudaBackend {
     /// Device tables uploaded by ops (the multi-tensor optimizer's buffer table): the buffer
     /// ids each was built for, and the uploaded block.
     pub(super) tables: Vec<(Vec<u32>, Block)>,
+    /// [`crate::backend::Backend::constant_table`]'s tables (ordinary buffers).
+    pub(super) constants: Vec<(String, BufId)>,
     /// Per-kernel timing (`NEUROXIDE_PROFILE_KERNELS=1`), printed when the backend is dropped.
     pub(super) profile: Option<super::profile::KernelProfile>,
 }
@@ -82,6 +84,7 @@ impl CudaBackend {
                 recorder: super::graph::Recorder::default(),
                 profile: super::profile::KernelProfile::from_env(),
                 tables: Vec::new(),
+                constants: Vec::new(),
             };
             b.status = b.raw_alloc(8)?;
             b.reset_status()?;

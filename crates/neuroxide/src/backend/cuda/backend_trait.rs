@@ -147,6 +147,9 @@ impl Backend for CudaBackend {
         }
         self.sync_stream()
     }
+    fn constant_tables(&mut self) -> &mut Vec<(String, BufId)> {
+        &mut self.constants
+    }
     fn synchronize(&mut self) -> Result<()> {
         if let Some(s) = &self.staging {
             // Counted with the compute stream's wait below as one synchronisation.

@@ -16,7 +16,8 @@ __device__ __forceinline__ void nx_attn_row(u64 row, u64 seq, u64 heads, u64 *b,
 #define NX_KEEP(j) (!has_mask || km[(j)] != 0.0f)
 
 extern "C" __global__ void nx_attention_forward(const float *qkv, const float *mask,
-                                                unsigned int has_mask, float *out, float *probs,
+                                                unsigned int has_mask, const float *drop,
+                                                unsigned int has_drop, float *out, float *probs,
                                                 u64 batch, u64 seq, u64 heads, u64 hd,
                                                 unsigned int causal, float scale) {
     const u64 d = heads * hd;
@@ -55,13 +56,15 @@ extern "C" __global__ void nx_attention_forward(const float *qkv, const float *m
             prow[j] = j < jn && NX_KEEP(j) ? prow[j] / sum : 0.0f;
         }
         __syncwarp();
+        const float *mrow = drop + row * seq;
         for (u64 p = lane; p < hd; p += 32) {
             float acc = 0.0f;
             for (u64 j = 0; j < jn; ++j) {
                 if (!NX_KEEP(j)) {
                     continue;
                 }
-                acc = fmaf(prow[j], qkv[(b * seq + j) * 3 * d + 2 * d + h * hd + p], acc);
+                const float pj = has_drop ? prow[j] * mrow[j] : prow[j];
+                acc = fmaf(pj, qkv[(b * seq + j) * 3 * d + 2 * d + h * hd + p], acc);
             }
             out[(b * seq + i) * d + h * hd + p] = acc;
         }
@@ -70,7 +73,8 @@ extern "C" __global__ void nx_attention_forward(const float *qkv, const float *m
 
 // dS (into `ds`, [batch, heads, seq, seq]) and dq, one warp per query row i.
 extern "C" __global__ void nx_attention_backward_dq(const float *qkv, const float *mask,
-                                                    unsigned int has_mask, const float *probs,
+                                                    unsigned int has_mask, const float *drop,
+                                                    unsigned int has_drop, const float *probs,
                                                     const float *dout, float *ds, float *dqkv,
                                                     u64 batch, u64 seq, u64 heads, u64 hd,
                                                     unsigned int causal, float scale) {
@@ -89,7 +93,7 @@ extern "C" __global__ void nx_attention_backward_dq(const float *qkv, const floa
             for (u64 p = 0; p < hd; ++p) {
                 acc = fmaf(go[p], v[p], acc);
             }
-            dsrow[j] = acc;
+            dsrow[j] = has_drop ? acc * drop[row * seq + j] : acc;
         }
         __syncwarp();
         const float dd = nx_warp_chunked_if(
@@ -119,7 +123,8 @@ extern "C" __global__ void nx_attention_backward_dq(const float *qkv, const floa
 
 // dk and dv, one warp per key row j: gathers over the queries i that see key j, in order.
 extern "C" __global__ void nx_attention_backward_dkv(const float *qkv, const float *mask,
-                                                     unsigned int has_mask, const float *probs,
+                                                     unsigned int has_mask, const float *drop,
+                                                     unsigned int has_drop, const float *probs,
                                                      const float *dout, const float *ds,
                                                      float *dqkv, u64 batch, u64 seq, u64 heads,
                                                      u64 hd, unsigned int causal) {
@@ -137,10 +142,30 @@ extern "C" __global__ void nx_attention_backward_dkv(const float *qkv, const flo
             for (u64 i = i0; i < seq; ++i) {
                 const u64 sij = (bh * seq + i) * seq + j;
                 dk = fmaf(ds[sij], qkv[(b * seq + i) * 3 * d + h * hd + p], dk);
-                dv = fmaf(probs[sij], dout[(b * seq + i) * d + h * hd + p], dv);
+                const float pij = has_drop ? probs[sij] * drop[sij] : probs[sij];
+                dv = fmaf(pij, dout[(b * seq + i) * d + h * hd + p], dv);
             }
             dqkv[(b * seq + j) * 3 * d + d + h * hd + p] = dk;
             dqkv[(b * seq + j) * 3 * d + 2 * d + h * hd + p] = dv;
         }
+    }
+}
+
+// Attention dropout multipliers (ops/attention/dropout.rs): element i is `scale` when the
+// Dropout layer's draw for i keeps it, else 0: word i % 4 of philox4x32_10(counter = [i/4 low,
+// i/4 high, stream, step], key = [seed low, seed high]), kept when uniform01(word) >= p. With a
+// per-step scalar block the step counter is read there (PARITY rule 8).
+extern "C" __global__ void nx_attention_dropout_mask(float *mask, u64 n, float p, float scale,
+                                                     u64 seed, unsigned int stream,
+                                                     unsigned int step, const float *step_block) {
+    if (step_block != nullptr) {
+        step = __float_as_uint(step_block[NX_BLOCK_DROPOUT_STEP]);
+    }
+    NX_GRID_STRIDE(i, n) {
+        const u64 block = i / 4;
+        unsigned int w[4];
+        nx_philox_words((unsigned int)block, (unsigned int)(block >> 32), stream, step,
+                        (unsigned int)seed, (unsigned int)(seed >> 32), w);
+        mask[i] = nx_uniform01(w[i % 4]) >= p ? scale : 0.0f;
     }
 }

@@ -13,22 +13,26 @@
 //! e[j]   = exp(s[j] - mx)        (crate::math::exp)
 //! sum    = chunked(acc + e[j])   (rule 2a over j in J(i): a softmax row)
 //! P[i,j] = e[j] / sum            (0.0 stored for masked j, never read)
-//! out_i[p] = Σ_j fma(P[i,j], v_j[p], acc)    (j increasing over J(i), from 0: a matmul row)
+//! out_i[p] = Σ_j fma(P[i,j] * M[i,j], v_j[p], acc)  (j increasing over J(i), from 0)
 //! ```
+//! `M` is the attention dropout's multipliers (0 or 1/(1 − rate), [`dropout`]); without
+//! dropout the factor is absent (`P · 1 = P` exactly, so the bits are those of no factor).
 //! Backward from `dout`:
 //! ```text
-//! dP[i,j] = Σ_p fma(dout_i[p], v_j[p], acc)              (p increasing, from 0)
+//! dP[i,j] = (Σ_p fma(dout_i[p], v_j[p], acc)) * M[i,j]   (p increasing, from 0)
 //! D_i     = chunked(fma(P[i,j], dP[i,j], acc))           (j in J(i), rule 2a)
 //! dS[i,j] = (P[i,j] * (dP[i,j] - D_i)) * scale
 //! dq_i[p] = Σ_{j in J(i)} fma(dS[i,j], k_j[p], acc)      (j increasing)
 //! dk_j[p] = Σ_{i: j in J(i)} fma(dS[i,j], q_i[p], acc)   (i increasing)
-//! dv_j[p] = Σ_{i: j in J(i)} fma(P[i,j], dout_i[p], acc) (i increasing)
+//! dv_j[p] = Σ_{i: j in J(i)} fma(P[i,j] * M[i,j], dout_i[p], acc) (i increasing)
 //! ```
 //! Why this shape: the products with V, K and Q are matmul rows and keep the matmul's plain
 //! sequential order; the two row sums of the softmax use the chunked order like every softmax.
 //! Every output has one writer (the backward is a gather over `i` for dk/dv), so no atomics.
 //! With a key padding mask, `J(i)` also leaves out the masked keys (skipped in the max, the
 //! sums and the products; their `P` and `dS` are 0, their dk and dv are 0).
+
+pub mod dropout;
 
 use super::reduce::chunked;
 use crate::backend::cpu::pool::SharedMut;
@@ -95,6 +99,10 @@ pub struct AttentionForward {
     /// `mask[b, j] != 0`; masked keys are skipped like causally hidden ones. A query that sees no
     /// key gets zero weights and a zero output.
     pub key_mask: Option<BufId>,
+    /// Attention dropout: multipliers `[batch, heads, seq, seq]` (0 or 1/(1 − rate)) applied to
+    /// the weights before the product with V ([`dropout::attention_dropout_mask`]). `probs`
+    /// keeps the weights before dropout.
+    pub drop: Option<BufId>,
 }
 
 /// Backward: `dqkv` from `dout`, `qkv` and the saved `probs`.
@@ -107,6 +115,8 @@ pub struct AttentionBackward {
     pub dqkv: BufId,
     /// The forward's key padding mask.
     pub key_mask: Option<BufId>,
+    /// The forward's dropout multipliers.
+    pub drop: Option<BufId>,
 }
 
 fn check(s: &AttentionShape) -> Result<()> {
@@ -151,6 +161,7 @@ fn head_forward(
     h: usize,
     qkv: &[f32],
     mask: Option<&[f32]>,
+    drop: Option<&[f32]>,
     out: SharedMut,
     probs: SharedMut,
     scratch: &mut [f32],
@@ -204,6 +215,7 @@ fn head_forward(
             if !keep(j) {
                 continue;
             }
+            let pj = drop.map_or(pj, |m| pj * m[(bh * t_len + i) * t_len + j]);
             let (_, _, v) = qkv_at(s, b, j, h);
             for (a, &vv) in acc.iter_mut().zip(&qkv[v..v + hd]) {
                 *a = pj.mul_add(vv, *a);
@@ -224,11 +236,12 @@ unsafe fn head_forward_fma(
     h: usize,
     qkv: &[f32],
     mask: Option<&[f32]>,
+    drop: Option<&[f32]>,
     out: SharedMut,
     probs: SharedMut,
     scratch: &mut [f32],
 ) {
-    head_forward(s, b, h, qkv, mask, out, probs, scratch)
+    head_forward(s, b, h, qkv, mask, drop, out, probs, scratch)
 }
 
 /// One (sequence, head) of the backward. `scratch` holds `head_dim·seq + seq·seq + seq +
@@ -241,6 +254,7 @@ fn head_backward(
     h: usize,
     qkv: &[f32],
     mask: Option<&[f32]>,
+    drop: Option<&[f32]>,
     probs: &[f32],
     dout: &[f32],
     dqkv: SharedMut,
@@ -260,6 +274,7 @@ fn head_backward(
     }
     let bh = b * s.heads + h;
     let probs = &probs[bh * t_len * t_len..(bh + 1) * t_len * t_len];
+    let drop = drop.map(|m| &m[bh * t_len * t_len..(bh + 1) * t_len * t_len]);
     let dout_at = |i: usize| (b * t_len + i) * d + h * hd;
     for i in 0..t_len {
         let jn = s.keys(i);
@@ -270,6 +285,11 @@ fn head_backward(
             let g = dout[go + p];
             for (a, &v) in dp.iter_mut().zip(&vt[p * t_len..p * t_len + jn]) {
                 *a = g.mul_add(v, *a);
+            }
+        }
+        if let Some(m) = drop {
+            for (a, &mj) in dp.iter_mut().zip(&m[i * t_len..i * t_len + jn]) {
+                *a *= mj;
             }
         }
         let prow = &probs[i * t_len..i * t_len + jn];
@@ -323,6 +343,7 @@ fn head_backward(
         acc.fill(0.0);
         for i in queries {
             let pij = probs[i * t_len + j];
+            let pij = drop.map_or(pij, |m| pij * m[i * t_len + j]);
             let go = dout_at(i);
             for (a, &g) in acc.iter_mut().zip(&dout[go..go + hd]) {
                 *a = pij.mul_add(g, *a);
@@ -342,12 +363,13 @@ unsafe fn head_backward_fma(
     h: usize,
     qkv: &[f32],
     mask: Option<&[f32]>,
+    drop: Option<&[f32]>,
     probs: &[f32],
     dout: &[f32],
     dqkv: SharedMut,
     scratch: &mut [f32],
 ) {
-    head_backward(s, b, h, qkv, mask, probs, dout, dqkv, scratch)
+    head_backward(s, b, h, qkv, mask, drop, probs, dout, dqkv, scratch)
 }
 
 /// Runs [`AttentionForward`].
@@ -359,16 +381,19 @@ pub fn attention_forward(backend: &mut dyn Backend, a: &AttentionForward) -> Res
     } else {
         0
     };
+    let drop_len = if a.drop.is_some() { s.probs_len() } else { 0 };
     let ins = [
         (a.qkv, s.qkv_len()),
         (a.key_mask.unwrap_or(a.qkv), mask_len),
+        (a.drop.unwrap_or(a.qkv), drop_len),
     ];
     let outs = [(a.out, s.out_len()), (a.probs, s.probs_len())];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (pool, ([qkv, mask], [out, probs])) =
+            let (pool, ([qkv, mask, drop], [out, probs])) =
                 cpu.operands("attention_forward", ins, outs)?;
             let mask = a.key_mask.map(|_| mask);
+            let drop = a.drop.map(|_| drop);
             let (out, probs) = (SharedMut::new(out), SharedMut::new(probs));
             let fma = super::layernorm::fma_isa();
             let need = s.head_dim * s.seq + s.seq + s.head_dim;
@@ -378,16 +403,17 @@ pub fn attention_forward(backend: &mut dyn Backend, a: &AttentionForward) -> Res
                     #[cfg(target_arch = "x86_64")]
                     if fma {
                         // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
-                        unsafe { head_forward_fma(&s, b, h, qkv, mask, out, probs, scratch) };
+                        unsafe { head_forward_fma(&s, b, h, qkv, mask, drop, out, probs, scratch) };
                         return;
                     }
-                    head_forward(&s, b, h, qkv, mask, out, probs, scratch);
+                    head_forward(&s, b, h, qkv, mask, drop, out, probs, scratch);
                 })
             });
             Ok(())
         }
         Kernels::Cuda(cuda) => {
-            let ([qkv, mask], [out, probs]) = cuda.operands("attention_forward", ins, outs)?;
+            let ([qkv, mask, drop], [out, probs]) =
+                cuda.operands("attention_forward", ins, outs)?;
             let rows = s.batch * s.heads * s.seq;
             if rows == 0 {
                 return Ok(());
@@ -396,6 +422,8 @@ pub fn attention_forward(backend: &mut dyn Backend, a: &AttentionForward) -> Res
                 .ptr(qkv)
                 .ptr(mask)
                 .u32(u32::from(a.key_mask.is_some()))
+                .ptr(drop)
+                .u32(u32::from(a.drop.is_some()))
                 .ptr(out)
                 .ptr(probs)
                 .u64(s.batch)
@@ -419,18 +447,21 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
     } else {
         0
     };
+    let drop_len = if a.drop.is_some() { s.probs_len() } else { 0 };
     let ins = [
         (a.qkv, s.qkv_len()),
         (a.probs, s.probs_len()),
         (a.dout, s.out_len()),
         (a.key_mask.unwrap_or(a.qkv), mask_len),
+        (a.drop.unwrap_or(a.qkv), drop_len),
     ];
     let outs = [(a.dqkv, s.qkv_len())];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (pool, ([qkv, probs, dout, mask], [dqkv])) =
+            let (pool, ([qkv, probs, dout, mask, drop], [dqkv])) =
                 cpu.operands("attention_backward", ins, outs)?;
             let mask = a.key_mask.map(|_| mask);
+            let drop = a.drop.map(|_| drop);
             let dqkv = SharedMut::new(dqkv);
             let fma = super::layernorm::fma_isa();
             let need = s.head_dim * s.seq + s.seq * s.seq + s.seq + s.head_dim;
@@ -441,19 +472,20 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
                     if fma {
                         // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
                         unsafe {
-                            head_backward_fma(&s, b, h, qkv, mask, probs, dout, dqkv, scratch)
+                            head_backward_fma(&s, b, h, qkv, mask, drop, probs, dout, dqkv, scratch)
                         };
                         return;
                     }
-                    head_backward(&s, b, h, qkv, mask, probs, dout, dqkv, scratch);
+                    head_backward(&s, b, h, qkv, mask, drop, probs, dout, dqkv, scratch);
                 })
             });
             Ok(())
         }
         Kernels::Cuda(cuda) => {
-            let ([qkv, probs, dout, mask], [dqkv]) =
+            let ([qkv, probs, dout, mask, drop], [dqkv]) =
                 cuda.operands("attention_backward", ins, outs)?;
             let has_mask = u32::from(a.key_mask.is_some());
+            let has_drop = u32::from(a.drop.is_some());
             let rows = s.batch * s.heads * s.seq;
             if rows == 0 {
                 return Ok(());
@@ -464,6 +496,8 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
                 .ptr(qkv)
                 .ptr(mask)
                 .u32(has_mask)
+                .ptr(drop)
+                .u32(has_drop)
                 .ptr(probs)
                 .ptr(dout)
                 .ptr(ds)
@@ -479,6 +513,8 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
                 .ptr(qkv)
                 .ptr(mask)
                 .u32(has_mask)
+                .ptr(drop)
+                .u32(has_drop)
                 .ptr(probs)
                 .ptr(dout)
                 .ptr(ds)
