@@ -461,7 +461,7 @@ fn invalid_class_index_is_an_error_on_both_backends() {
     let Some(mut p) = Pair::new() else { return };
     let (rows, cols) = (8, 5);
     let pred = p.buf(&vec![0.5; rows * cols]);
-    let labels = p.buf(&[0.0, 1.0, 2.0, 7.0, 4.0, 0.5, 1.0, -1.0]);
+    let labels = p.ids(&[0, 1, 2, 7, 4, 0, 1, -1]);
     let grad = p.out(rows * cols);
     let out = p.out(1);
     let args = LossArgs {
