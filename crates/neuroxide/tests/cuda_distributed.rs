@@ -7,7 +7,7 @@
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 
-use neuroxide::backend::cuda::nccl::nccl_present;
+use neuroxide::distributed::nccl::nccl_present;
 use neuroxide::distributed::{join, DistEnv, ReduceMode};
 use neuroxide::layers::{Dense, Dropout};
 use neuroxide::optim;

@@ -5,7 +5,7 @@
 //! step itself (`graph/executor/cross_rank.rs`): ranks as threads, joined by an in-process
 //! rank-order reduction, compute exactly the bits of one model with `--shards R`.
 
-use neuroxide::backend::cuda::nccl::slice_of;
+use neuroxide::distributed::nccl::slice_of;
 use neuroxide::distributed::rendezvous::exchange_id;
 use neuroxide::distributed::DistEnv;
 use neuroxide::graph::CrossRankReduce;
@@ -151,7 +151,7 @@ fn exact_reduction_slices_cover_every_element_once() {
 
 /// An in-process stand-in for NCCL: ranks are threads; `reduce` reads every rank's flat
 /// vector and folds them in rank order on the host — the arithmetic the exact NCCL reduction
-/// performs on the devices (`backend/cuda/nccl.rs`).
+/// performs on the devices (`distributed/nccl.rs`).
 struct Loopback {
     rank: usize,
     world: usize,

@@ -4,7 +4,7 @@
 //! launcher that sets `RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR` and `MASTER_PORT`
 //! ([`DistEnv`]). Every rank reads the same global batches (same seed, same shuffle) and trains
 //! its shard of each; the gradients are summed across ranks over NCCL
-//! (`backend/cuda/nccl.rs`) in rank order, so the job computes the bits of one GPU or the CPU
+//! (`distributed/nccl.rs`) in rank order, so the job computes the bits of one GPU or the CPU
 //! running `R` shards (`Model::set_shards`). [`ReduceMode::Fast`] uses `ncclAllReduce`
 //! instead: faster, not bit-exact.
 //!
@@ -15,15 +15,16 @@
 //! peer died; `neuroxide launch` stops the whole job as soon as any rank exits with an error.
 
 pub mod env;
+pub mod nccl;
 pub mod rendezvous;
 
 pub use env::DistEnv;
 
-use crate::backend::cuda::nccl::{unique_id, NcclComm};
 use crate::backend::{Backend, BufId, Kernels};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::{CrossRankReduce, Model};
+use nccl::{unique_id, NcclComm};
 use std::time::Duration;
 
 /// How gradients are summed across ranks.

@@ -7,7 +7,7 @@
 //! (kernel arguments), `staging.rs` (pinned staging memory and the copy stream for asynchronous
 //! input), `backend.rs` (buffers, launches, scratch and device tables), `operands.rs` (operand
 //! checks), `backend_trait.rs` (the `Backend` implementation), `graph.rs` (recorded steps),
-//! `nccl.rs` (communicators, the exact rank-order reduction), `blas.rs` (cuBLAS reference for
+//! `blas.rs` (cuBLAS reference for
 //! benchmarks), `kernels/` (`math.cuh`, `common.cuh`, and `math_eval.cu` which tests
 //! `math.cuh`). The kernels themselves are in `crate::ops`.
 //!
@@ -23,7 +23,6 @@ mod context;
 mod graph;
 pub mod header;
 pub mod launch;
-pub mod nccl;
 mod operands;
 mod profile;
 mod staging;

@@ -22,7 +22,7 @@
 //! the vector and before the update. NVLink multicast (NVLS) is never requested, and
 //! `cuMulticastCreate` never called; `neuroxide launch` also sets `NCCL_NVLS_ENABLE=0`.
 
-use super::backend::CudaBackend;
+use crate::backend::cuda::CudaBackend;
 use crate::backend::{Backend, BufId};
 use crate::error::{Error, Result};
 use crate::ops::copy::{self, Copy2d};
