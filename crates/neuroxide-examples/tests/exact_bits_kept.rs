@@ -56,9 +56,15 @@ fn mnist_losses() -> Vec<u64> {
 /// Measured on commit 611bc08 (ids and labels as f32) with this file's code; CPU results are
 /// the same on every machine (exact mode).
 const CHAR_LOSSES_BEFORE: [u32; 4] = [1083248352, 1083451134, 1082998477, 1082674454];
+///
+/// One value moved on purpose since: the loss mean now adds the row sums in the chunked order of
+/// PARITY rule 2a, which differs from the plain row order only above 256 rows. Training batches
+/// (64 rows) keep their bits — the epoch loss and the accuracy below are 611bc08's — while the
+/// test loss, evaluated in batches of 1000, was 4606839535239902003 on 611bc08 and is pinned here
+/// to its chunked-order value.
 const MNIST_BEFORE: [u64; 3] = [
     4609883416358289408,
-    4606839535239902003,
+    4606839536098895462,
     4605133280969563832,
 ];
 

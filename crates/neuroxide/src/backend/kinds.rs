@@ -140,7 +140,9 @@ impl TargetKind {
 /// `'batchmean'`). Notation: `N = rows*cols` elements, `R = rows`, `p` prediction, `t` target.
 ///
 /// Reduction order (all losses): per row, `row_sum = Σ_j term[i,j]` (j increasing, from 0);
-/// then `total = Σ_i row_sum[i]` (i increasing, from 0); `loss = total / D` where `D = N` for
+/// then `total = Σ_i row_sum[i]` in the chunked order of PARITY rule 2a (chunks of 256 rows,
+/// each summed from 0 with i increasing, then the chunk sums in chunk order; identical to
+/// i increasing from 0 for up to 256 rows); `loss = total / D` where `D = N` for
 /// the elementwise losses (MSE, MAE, Huber, BCE, BCE-with-logits) and `D = R` for
 /// cross-entropy, NLL and KL-divergence. Gradients are `g[i,j] = dterm / D` computed as written
 /// per variant.

@@ -5,6 +5,7 @@
 use crate::backend::LossKind;
 use crate::error::{Error, Result};
 use crate::math;
+use crate::math::CHUNK;
 use crate::ops::elementwise::activation::softplus;
 use crate::ops::softmax::cpu::row_max_sum;
 
@@ -60,7 +61,9 @@ pub fn loss(
     }
     let d_elem = n as f32;
     let d_rows = rows as f32;
-    let mut total = 0.0f32;
+    // The row sums are added in the chunked order of PARITY rule 2a (`ops::reduce::chunked`):
+    // `chunk` sums the rows of one chunk of CHUNK rows from 0, `total` the chunk sums in order.
+    let (mut total, mut chunk) = (0.0f32, 0.0f32);
     for i in 0..rows {
         let p = &pred[i * cols..(i + 1) * cols];
         let g = &mut grad[i * cols..(i + 1) * cols];
@@ -126,7 +129,11 @@ pub fn loss(
                 }
             }
         }
-        total += row_sum;
+        chunk += row_sum;
+        if (i + 1) % CHUNK == 0 || i + 1 == rows {
+            total = if i < CHUNK { chunk } else { total + chunk };
+            chunk = 0.0;
+        }
     }
     let denom = match kind {
         LossKind::CrossEntropy | LossKind::Nll | LossKind::KlDiv => d_rows,

@@ -3,9 +3,10 @@
 // Pass 1 (nx_loss_rows): one warp per row writes the gradient of every element (in parallel) and
 // the row's sum row_sum = sum_j term[i,j] (j increasing, from 0: the lanes compute the terms,
 // then every lane adds them in column order through shuffles) into scratch[i].
-// Pass 2 (nx_loss_total): ONE thread adds scratch[0], scratch[1], ... in row order from 0 and
-// writes total / denom (and adds it to the running sum when asked). This is the CPU's exact
-// order.
+// Pass 2 (nx_loss_total): ONE thread adds scratch[0], scratch[1], ... in the chunked order of
+// PARITY rule 2a (each chunk of NX_CHUNK rows summed from 0 in row order, then the chunk sums
+// in chunk order; the first chunk's sum is the start) and writes total / denom (and adds it to
+// the running sum when asked). This is the CPU's exact order.
 //
 // Class indices are i32 labels (`const int *labels`). Invalid ones (negative or >= cols) cannot
 // return an error from the device: the smallest offending row and its value are recorded in
@@ -188,6 +189,7 @@ extern "C" __global__ void nx_loss_total(const float *scratch, u64 rows, float d
                                          u64 index, long long running) {
     __shared__ float buf[NX_LOSS_STAGE];
     float total = 0.0f;
+    float chunk = 0.0f;
     for (u64 r0 = 0; r0 < rows; r0 += NX_LOSS_STAGE) {
         const u64 len = rows - r0 < NX_LOSS_STAGE ? rows - r0 : NX_LOSS_STAGE;
         for (u64 q = threadIdx.x; q < len; q += blockDim.x) {
@@ -196,7 +198,12 @@ extern "C" __global__ void nx_loss_total(const float *scratch, u64 rows, float d
         __syncthreads();
         if (threadIdx.x == 0) {
             for (u64 q = 0; q < len; ++q) {
-                total += buf[q];
+                const u64 r = r0 + q;
+                chunk += buf[q];
+                if ((r + 1) % NX_CHUNK == 0 || r + 1 == rows) {
+                    total = r < NX_CHUNK ? chunk : total + chunk;
+                    chunk = 0.0f;
+                }
             }
         }
         __syncthreads();

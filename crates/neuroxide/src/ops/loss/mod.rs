@@ -1,10 +1,11 @@
 //! Losses: the mean loss and its gradient with respect to the prediction, in one pass.
 //!
 //! Formulas and the reduction order are documented on [`LossKind`]: per row, `row_sum` adds
-//! the row's terms in column order from 0; the total adds the row sums in row order from 0;
-//! the loss is `total / D`. `cpu.rs` follows it row by row; `loss.cu` computes each row's
-//! terms on a warp and adds them in column order through shuffles (pass 1), then ONE thread
-//! adds the row sums in row order (pass 2), the CPU's order exactly.
+//! the row's terms in column order from 0; the total adds the row sums in the chunked order of
+//! PARITY rule 2a (chunks of 256 rows, each from 0 in row order, then the chunk sums in chunk
+//! order); the loss is `total / D`. `cpu.rs` follows it row by row; `loss.cu` computes each
+//! row's terms on a warp and adds them in column order through shuffles (pass 1), then ONE
+//! thread adds the row sums in that chunked order (pass 2), the CPU's order exactly.
 
 pub mod cpu;
 
