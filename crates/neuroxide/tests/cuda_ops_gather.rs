@@ -34,16 +34,16 @@ fn gather_cpu_vs_cuda() {
     ];
     for (shape, axis, m) in cases {
         let n = shape[axis];
-        let index: Vec<f32> = (0..m)
+        let index: Vec<i32> = (0..m)
             .map(|q| match q % 11 {
-                3 => -1.0,
-                7 => n as f32,
-                9 => 0.5,
-                _ => r.below(n) as f32,
+                3 => -1,
+                7 => n as i32,
+                9 => i32::MIN,
+                _ => r.below(n) as i32,
             })
             .collect();
         let x = p.buf(&inputs(&mut r, shape.iter().product()));
-        let ib = p.buf(&index);
+        let ib = p.ids(&index);
         let g = Gather::new(x, shape, axis, ib, m, x).unwrap();
         let y = p.out(g.outer * m * g.inner);
         let g = Gather { y, ..g };

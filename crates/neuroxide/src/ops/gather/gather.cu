@@ -1,13 +1,13 @@
 // Index-select along one axis and its backward as a gather, no atomics (ops/gather/mod.rs
 // states the orders). x is outer x n x inner, y is outer x m x inner.
 
-// How an index is stored: the twin of `ops::gather::Index`.
-typedef float nx_index_t;
+// How an index is stored: the twin of `ops::gather::Index` (i32).
+typedef int nx_index_t;
 
-// The row an index selects among n, or -1 when it is not an integer in [0, n) (NaN included):
-// the twin of `ops::gather::gather_row`.
+// The row an index selects among n, or -1 when it is outside [0, n): the twin of
+// `ops::gather::gather_row`.
 __device__ __forceinline__ long long nx_gather_row(nx_index_t id, u64 n) {
-    if (id >= 0.0f && id < (float)n && truncf(id) == id) {
+    if (id >= 0 && (u64)id < n) {
         return (long long)id;
     }
     return -1;

@@ -2,9 +2,8 @@
 //! (PARITY rule 6: no atomics).
 //!
 //! `x` is viewed as `outer × n × inner` around the selected axis; `index` holds `m` positions
-//! along it. Indices travel as [`Index`] values (f32, exact below 2^24; embedding ids are i32 buffers
-//! now, and switching this alias and `nx_index_t` to i32 is the step left). An index that is not an integer in
-//! `0..n` selects nothing: the forward writes zeros, the backward skips it.
+//! along it. Indices are i32 buffers ([`Index`], like embedding ids). An index outside `0..n` (negative
+//! or too large) selects nothing: the forward writes zeros, the backward skips it.
 //!
 //! Orders:
 //! - Forward `y[o, r, j] = x[o, index[r], j]` (a copy, no arithmetic).
@@ -23,17 +22,13 @@ use crate::ops::reduce::{chunked, chunks};
 /// The CUDA source of this folder.
 pub const CUDA: Family = Family::new("ops/gather/gather.cu", include_str!("gather.cu"));
 
-/// How an index is stored (`nx_index_t` in `gather.cu`).
-pub type Index = f32;
+/// How an index is stored (`nx_index_t` in `gather.cu`): an i32 buffer.
+pub type Index = i32;
 
 /// The row `id` selects among `n`, or `None` (`nx_gather_row` in `gather.cu` is the twin).
 #[inline]
 pub fn gather_row(id: Index, n: usize) -> Option<usize> {
-    if id >= 0.0 && id < n as f32 && id.trunc() == id {
-        Some(id as usize)
-    } else {
-        None
-    }
+    crate::ops::embedding::id_index(id, n)
 }
 
 /// `y = index-select(x, axis, index)`, or its backward; see the module doc.
@@ -80,9 +75,9 @@ impl Gather {
         self.outer * self.m * self.inner
     }
     fn check(&self) -> Result<()> {
-        if self.x_len().max(self.y_len()) >= 1 << 46 || self.n >= 1 << 24 {
+        if self.x_len().max(self.y_len()) >= 1 << 46 || self.n > i32::MAX as usize {
             return Err(Error::Shape(format!(
-                "gather: too large for f32 indices ({self:?})"
+                "gather: too large for i32 indices ({self:?})"
             )));
         }
         Ok(())
@@ -93,11 +88,12 @@ impl Gather {
 pub fn gather(backend: &mut dyn Backend, a: &Gather) -> Result<()> {
     a.check()?;
     let (n, m, inner) = (a.n, a.m, a.inner);
-    let ins = [(a.x, a.x_len()), (a.index, m)];
+    let ins = [(a.x, a.x_len())];
     let outs = [(a.y, a.y_len())];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (pool, ([x, index], [y])) = cpu.operands("gather", ins, outs)?;
+            let (pool, index, ([x], [y])) =
+                cpu.operands_with_ids("gather", (a.index, m), ins, outs)?;
             par_rows(pool, y, a.outer * m, inner, &|q0, block| {
                 for (q, row) in (q0..).zip(block.chunks_mut(inner.max(1))) {
                     let (o, r) = (q / m, q % m);
@@ -110,7 +106,7 @@ pub fn gather(backend: &mut dyn Backend, a: &Gather) -> Result<()> {
             Ok(())
         }
         Kernels::Cuda(cuda) => {
-            let ([x, index], [y]) = cuda.operands("gather", ins, outs)?;
+            let (index, [x], [y]) = cuda.operands_with_ids("gather", (a.index, m), ins, outs)?;
             let len = a.y_len();
             let args = KArgs::new()
                 .ptr(x)
@@ -130,11 +126,12 @@ pub fn gather(backend: &mut dyn Backend, a: &Gather) -> Result<()> {
 pub fn gather_backward(backend: &mut dyn Backend, a: &Gather) -> Result<()> {
     a.check()?;
     let (n, m, inner) = (a.n, a.m, a.inner);
-    let ins = [(a.y, a.y_len()), (a.index, m)];
+    let ins = [(a.y, a.y_len())];
     let outs = [(a.x, a.x_len())];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
-            let (pool, ([dy, index], [dx])) = cpu.operands("gather_backward", ins, outs)?;
+            let (pool, index, ([dy], [dx])) =
+                cpu.operands_with_ids("gather_backward", (a.index, m), ins, outs)?;
             par_rows(pool, dx, a.x_len(), 1, &|e0, block| {
                 for (e, v) in (e0..).zip(block.iter_mut()) {
                     let (j, row) = (e % inner, e / inner);
@@ -151,7 +148,8 @@ pub fn gather_backward(backend: &mut dyn Backend, a: &Gather) -> Result<()> {
             Ok(())
         }
         Kernels::Cuda(cuda) => {
-            let ([dy, index], [dx]) = cuda.operands("gather_backward", ins, outs)?;
+            let (index, [dy], [dx]) =
+                cuda.operands_with_ids("gather_backward", (a.index, m), ins, outs)?;
             let len = a.x_len();
             if len == 0 {
                 return Ok(());
