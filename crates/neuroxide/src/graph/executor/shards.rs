@@ -37,7 +37,6 @@ use crate::error::{Error, Result};
 use crate::graph::node::Node;
 use crate::ops::copy::{self, Copy2d};
 use crate::ops::{elementwise, reduce};
-use crate::shape::Shape;
 
 /// The buffers only sharded steps use.
 #[derive(Default)]
@@ -97,9 +96,13 @@ impl Executor {
         rows: usize,
     ) -> Result<()> {
         let count = inputs.len() + outputs.len();
-        let target_dtype = target_layout(self.target_kind, 1, &Shape::default()).0;
+        // Checked every sharded step: no allocation here (the dtype the loss reads, not a layout).
+        let target_dtype = self.target_dtype();
         let sb = &self.shard_bufs;
-        let same_targets = sb.batch[inputs.len().min(sb.batch.len())..]
+        let same_targets = sb
+            .batch
+            .get(inputs.len()..)
+            .unwrap_or_default()
             .iter()
             .all(|&b| self.backend.buf_dtype(b) == Some(target_dtype));
         if sb.batch.len() == count && rows <= sb.batch_rows && sb.inputs == inputs && same_targets {

@@ -131,13 +131,12 @@ impl Model {
         xs: &[&Tensor],
         ys: &[&Tensor],
         rows: usize,
-        targets: TargetKind,
     ) -> Result<()> {
+        // The target buffers' dtype was settled by `ensure_sharded_exec`.
         let ex = self
             .exec
             .as_mut()
             .ok_or_else(|| Error::invalid("executor missing"))?;
-        ex.ensure_targets(&self.nodes, &self.outputs, targets)?;
         for (i, t) in xs.iter().chain(ys).enumerate() {
             ex.upload_to_batch_set(i, t.values(), rows)?;
         }

@@ -22,7 +22,7 @@ impl Model {
         }
         if self.shards > 1 {
             self.ensure_sharded_exec(batch)?;
-            self.upload_sharded_batch(xs, ys, batch, loss.targets)?;
+            self.upload_sharded_batch(xs, ys, batch)?;
         } else {
             self.ensure_exec(batch)?;
             self.upload_batch(xs, ys, loss.targets)?;

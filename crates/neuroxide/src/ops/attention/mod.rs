@@ -492,39 +492,33 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
             }
             let ds = cuda.op_scratch(s.probs_len())?;
             let grid = rows.div_ceil((BLOCK / 32) as usize) as u32;
-            let args = KArgs::new()
-                .ptr(qkv)
-                .ptr(mask)
-                .u32(has_mask)
-                .ptr(drop)
-                .u32(has_drop)
-                .ptr(probs)
-                .ptr(dout)
-                .ptr(ds)
-                .ptr(dqkv)
-                .u64(s.batch)
-                .u64(s.seq)
-                .u64(s.heads)
-                .u64(s.head_dim)
-                .u32(u32::from(s.causal))
-                .f32(s.scale);
-            cuda.launch_op(CUDA, "nx_attention_backward_dq", (grid, 1, 1), BLOCK, args)?;
-            let args = KArgs::new()
-                .ptr(qkv)
-                .ptr(mask)
-                .u32(has_mask)
-                .ptr(drop)
-                .u32(has_drop)
-                .ptr(probs)
-                .ptr(dout)
-                .ptr(ds)
-                .ptr(dqkv)
-                .u64(s.batch)
-                .u64(s.seq)
-                .u64(s.heads)
-                .u64(s.head_dim)
-                .u32(u32::from(s.causal));
-            cuda.launch_op(CUDA, "nx_attention_backward_dkv", (grid, 1, 1), BLOCK, args)
+            // Both passes take the same operands; the dq pass also takes the score scale.
+            let shared = || {
+                KArgs::new()
+                    .ptr(qkv)
+                    .ptr(mask)
+                    .u32(has_mask)
+                    .ptr(drop)
+                    .u32(has_drop)
+                    .ptr(probs)
+                    .ptr(dout)
+                    .ptr(ds)
+                    .ptr(dqkv)
+                    .u64(s.batch)
+                    .u64(s.seq)
+                    .u64(s.heads)
+                    .u64(s.head_dim)
+                    .u32(u32::from(s.causal))
+            };
+            let dq = shared().f32(s.scale);
+            cuda.launch_op(CUDA, "nx_attention_backward_dq", (grid, 1, 1), BLOCK, dq)?;
+            cuda.launch_op(
+                CUDA,
+                "nx_attention_backward_dkv",
+                (grid, 1, 1),
+                BLOCK,
+                shared(),
+            )
         }
     }
 }
