@@ -306,9 +306,11 @@ fn planned_bytes_count_every_planned_buffer() {
     assert_eq!(b.grads, 16 * 4);
     assert_eq!(b.optimizer, 2 * 16 * 4, "Adam keeps two moments");
     assert_eq!(b.state, 3 * 4);
-    // Outputs of the 4 nodes (3+3+3+1 values per row), gradients of the 3 layers (3+3+1),
-    // the target (1): 2 rows.
-    assert_eq!(b.activations, 2 * (10 + 7 + 1) * 4);
+    // Without reuse: outputs of the 4 nodes (3+3+3+1 values per row), gradients of the 3
+    // layers (3+3+1), the target (1): 2 rows. With reuse (N = 4 nodes) the output's gradient
+    // (live over [4, 5]) shares the first layer's gradient (live over [6, 7]): 1 value less.
+    assert_eq!(b.activations_unshared, 2 * (10 + 7 + 1) * 4);
+    assert_eq!(b.activations, 2 * (10 + 6 + 1) * 4);
     assert_eq!(b.workspaces, 0);
     assert!(b.other > 0);
     assert_eq!(

@@ -27,8 +27,8 @@ pub struct BenchRecord {
     pub unit: String,
     /// TFLOP/s where WORKLOADS.md defines the step's FLOPs, else `null`.
     pub tflops: Option<f64>,
-    /// Peak device memory in MiB: the model's planned buffers ([`crate::Model::planned_bytes`]),
-    /// on every device; `null` for a skipped workload and for other frameworks that cannot tell.
+    /// Peak device memory in MiB: the model's planned buffers ([`crate::Model::planned_bytes`],
+    /// per-batch buffers counted after lifetime-based reuse), on every device; `null` for a skipped workload and for other frameworks that cannot tell.
     pub peak_mem_mib: Option<f64>,
     /// Kernels one training step launches (one replayed CUDA graph counts every kernel it
     /// holds), `null` when not counted.

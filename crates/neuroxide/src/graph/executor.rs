@@ -7,8 +7,10 @@
 //! edge, which is then added in (`add_assign`). That order is the same on every backend.
 //! Parameter gradients of a shared layer are added the same way (see `param_grads.rs`).
 
+mod activations;
 mod bytes;
 mod cross_rank;
+mod lifetimes;
 mod losses;
 mod param_grads;
 mod scalars;
@@ -16,8 +18,7 @@ mod shards;
 mod staging;
 mod targets;
 
-use targets::{batch_shape, target_layout};
-
+pub(crate) use activations::ReuseOptions;
 pub use bytes::PlannedBytes;
 use param_grads::ParamGrads;
 pub(crate) use scalars::Scalar;
@@ -25,7 +26,7 @@ pub(crate) use scalars::Scalar;
 use super::node::Node;
 use super::step::{Phase, StepKey, StepPlan, StepRecordings};
 use crate::backend::{Backend, BufId, OptimizerKind, StepBlock, TargetKind};
-use crate::dtype::{DType, HostData};
+use crate::dtype::HostData;
 use crate::error::{Error, Result};
 use crate::layers::{GradIo, Io, LayerCtx};
 use crate::loss::Loss;
@@ -57,7 +58,14 @@ pub(crate) struct Executor {
     in_bufs: Vec<Vec<BufId>>,
     edges: Vec<Vec<EdgeGrad>>,
     edge_grad_bufs: Vec<Vec<Option<BufId>>>,
+    /// Every backend buffer of the per-batch plan (private and shared).
     activation_bufs: Vec<BufId>,
+    /// The buffers of the plan that several lifetimes share (see `executor/lifetimes.rs`).
+    shared_bufs: Vec<BufId>,
+    /// Bytes the per-batch plan, workspaces excluded, would take with every buffer private.
+    activations_unshared: u64,
+    /// How per-batch buffers are planned (buffer reuse, the poisoning test hook).
+    pub reuse: ReuseOptions,
     pub params: Vec<BufId>,
     pub grads: Vec<BufId>,
     /// Where each node's backward writes its parameter gradients (shared layers).
@@ -123,6 +131,7 @@ impl Executor {
         weights: &[Vec<f32>],
         states: &[Vec<f32>],
         capacity: usize,
+        reuse: ReuseOptions,
     ) -> Result<Self> {
         let mut params = Vec::with_capacity(weights.len());
         let mut grads = Vec::with_capacity(weights.len());
@@ -152,6 +161,9 @@ impl Executor {
             edges: Vec::new(),
             edge_grad_bufs: Vec::new(),
             activation_bufs: Vec::new(),
+            shared_bufs: Vec::new(),
+            activations_unshared: 0,
+            reuse,
             params,
             grads,
             param_grads,
@@ -177,110 +189,6 @@ impl Executor {
         };
         ex.plan_activations(nodes, outputs, capacity)?;
         Ok(ex)
-    }
-
-    /// (Re)plans every per-batch buffer for `capacity` rows.
-    pub fn plan_activations(
-        &mut self,
-        nodes: &[Node],
-        outputs: &[usize],
-        capacity: usize,
-    ) -> Result<()> {
-        self.forget_recordings();
-        for b in self.activation_bufs.drain(..) {
-            self.backend.free(b)?;
-        }
-        let b = &mut self.backend;
-        let mut all = Vec::new();
-        // Every per-batch buffer with its dtype and shape (`[capacity, ...]` where it has one).
-        let mut alloc_typed =
-            |b: &mut Box<dyn Backend>, dtype: DType, shape: &[usize]| -> Result<BufId> {
-                let id = b.alloc_typed(dtype, shape)?;
-                all.push(id);
-                Ok(id)
-            };
-        let mut out = Vec::with_capacity(nodes.len());
-        let mut grad = Vec::with_capacity(nodes.len());
-        let mut workspace = Vec::with_capacity(nodes.len());
-        for node in nodes {
-            // A node's output: its dtype (i32 for an id input) and shape `[capacity, ...]`.
-            let shape = batch_shape(capacity, node.shape.dims());
-            out.push(alloc_typed(b, node.dtype, &shape)?);
-            grad.push(match node.layer {
-                Some(_) => Some(alloc_typed(b, DType::F32, &shape)?),
-                None => None,
-            });
-            // Per-sample workspaces ([capacity, per_sample]), then the fixed-size ones.
-            let ws = match &node.layer {
-                Some(l) => l
-                    .workspace(&node.input_shapes, &node.shape)
-                    .into_iter()
-                    .map(|per_sample| vec![capacity, per_sample])
-                    .chain(
-                        l.fixed_workspace(&node.input_shapes)
-                            .into_iter()
-                            .map(|n| vec![n]),
-                    )
-                    .map(|dims| alloc_typed(b, DType::F32, &dims))
-                    .collect::<Result<Vec<_>>>()?,
-                None => Vec::new(),
-            };
-            workspace.push(ws);
-        }
-        // Gradient routing, in the order contributions are made (see module doc).
-        let mut contributed = vec![false; nodes.len()];
-        for &o in outputs {
-            contributed[o] = true;
-        }
-        let mut edges: Vec<Vec<EdgeGrad>> = nodes.iter().map(|_| Vec::new()).collect();
-        let mut edge_grad_bufs: Vec<Vec<Option<BufId>>> =
-            nodes.iter().map(|_| Vec::new()).collect();
-        for (i, node) in nodes.iter().enumerate().rev() {
-            for &src in &node.inputs {
-                let e = match grad[src] {
-                    None => EdgeGrad::None,
-                    Some(g) if !contributed[src] => {
-                        contributed[src] = true;
-                        EdgeGrad::Direct(g)
-                    }
-                    Some(g) => EdgeGrad::Accumulate {
-                        edge: alloc_typed(
-                            b,
-                            DType::F32,
-                            &batch_shape(capacity, nodes[src].shape.dims()),
-                        )?,
-                        into: g,
-                    },
-                };
-                edge_grad_bufs[i].push(match e {
-                    EdgeGrad::None => None,
-                    EdgeGrad::Direct(g) => Some(g),
-                    EdgeGrad::Accumulate { edge, .. } => Some(edge),
-                });
-                edges[i].push(e);
-            }
-        }
-        let target_kind = self.target_kind;
-        let targets = outputs
-            .iter()
-            .map(|&o| {
-                let (dtype, shape) = target_layout(target_kind, capacity, &nodes[o].shape);
-                alloc_typed(b, dtype, &shape)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        self.in_bufs = nodes
-            .iter()
-            .map(|n| n.inputs.iter().map(|&s| out[s]).collect())
-            .collect();
-        self.out = out;
-        self.grad = grad;
-        self.workspace = workspace;
-        self.edges = edges;
-        self.edge_grad_bufs = edge_grad_bufs;
-        self.targets = targets;
-        self.activation_bufs = all;
-        self.capacity = capacity;
-        Ok(())
     }
 
     /// Allocates optimizer state for `kind` (zeros) unless it already exists for it.
@@ -432,6 +340,7 @@ impl Executor {
     ) -> Result<()> {
         self.ensure_optimizer_state(spec.optimizer)?;
         if self.cross_rank.is_some() {
+            self.poison_shared_buffers()?;
             let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
             self.backend.upload(self.step_block, 0, &block)?;
             return self.cross_rank_step(nodes, outputs, spec, batch, seed);
@@ -503,6 +412,7 @@ impl Executor {
         key: StepKey,
         queue: &mut dyn FnMut(&mut Executor) -> Result<()>,
     ) -> Result<bool> {
+        self.poison_shared_buffers()?;
         match self.recordings.plan(&key) {
             StepPlan::Replay(id) => {
                 self.recordings.launches_per_step = self.backend.replay(id)?;

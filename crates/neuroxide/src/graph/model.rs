@@ -2,11 +2,12 @@
 //! used, an executor holding its buffers on a device.
 
 mod build;
+mod plan;
 mod shards;
 mod train_step;
 mod weights;
 
-use super::executor::Executor;
+use super::executor::{Executor, ReuseOptions};
 pub(crate) use super::node::Node;
 use crate::backend::{OptimizerKind, TargetKind};
 use crate::device::Device;
@@ -58,6 +59,8 @@ pub struct Model {
     config: Option<TrainConfig>,
     /// Shards per training batch (1: the plain step; see [`Model::set_shards`]).
     shards: usize,
+    /// How per-batch buffers are planned (see [`Model::set_buffer_reuse`]).
+    reuse: ReuseOptions,
 }
 
 impl Model {
@@ -255,6 +258,7 @@ impl Model {
                 &self.host_weights,
                 &self.host_state,
                 batch.max(1),
+                self.reuse,
             )?;
             self.exec = Some(ex);
         }

@@ -153,9 +153,12 @@ pub trait Layer: Send + Sync {
     fn check_input(&self, _input: usize, _values: HostData<'_>) -> Result<()> {
         Ok(())
     }
-    /// Computes the output.
+    /// Computes the output, writing all of its `batch` rows: the output buffer may be shared
+    /// with buffers of other lifetimes (buffer reuse), so it holds stale values before.
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()>;
-    /// Computes input and parameter gradients from the output gradient.
+    /// Computes input and parameter gradients from the output gradient. Every input gradient
+    /// it is given is written whole (`batch` rows, never accumulated into: it may hold stale
+    /// values of a shared buffer); the executor adds fan-out contributions itself.
     fn backward(&self, ctx: &mut LayerCtx, io: &Io, grads: &GradIo) -> Result<()>;
     /// A boxed copy.
     fn clone_box(&self) -> Box<dyn Layer>;

@@ -1,6 +1,8 @@
 //! What a model's planned device buffers take, by kind: the number `bench --json` reports as
 //! `peak_mem_mib` on every device (the plan is allocated once and the step allocates nothing,
-//! so the planned total is the model's peak).
+//! so the planned total is the model's peak). Per-batch buffers are counted as allocated, after
+//! lifetime-based reuse (`lifetimes.rs`); `activations_unshared` says what they would take
+//! without it.
 
 use super::Executor;
 use crate::backend::BufId;
@@ -14,8 +16,12 @@ pub struct PlannedBytes {
     pub grads: u64,
     /// Optimizer state (momentum, Adam's moments).
     pub optimizer: u64,
-    /// Per-batch activations: node outputs, their gradients, fan-out edge gradients, targets.
+    /// Per-batch activations: node outputs, their gradients, fan-out edge gradients, targets,
+    /// as allocated: a buffer several lifetimes share counts once, at its size.
     pub activations: u64,
+    /// What `activations` would take with every buffer private (buffer reuse off); not part
+    /// of [`PlannedBytes::total`]. Equal to `activations` when reuse is off.
+    pub activations_unshared: u64,
     /// Per-batch layer workspaces (what forward saves for backward).
     pub workspaces: u64,
     /// Non-trainable layer state (running statistics).
@@ -26,7 +32,7 @@ pub struct PlannedBytes {
 }
 
 impl PlannedBytes {
-    /// The sum of every kind.
+    /// The sum of every kind (`activations` as allocated).
     pub fn total(&self) -> u64 {
         self.params
             + self.grads
@@ -40,6 +46,12 @@ impl PlannedBytes {
     /// The total in MiB (2^20 bytes).
     pub fn total_mib(&self) -> f64 {
         self.total() as f64 / f64::from(1u32 << 20)
+    }
+
+    /// The total with every per-batch buffer private (as before buffer reuse), in MiB.
+    pub fn total_unshared_mib(&self) -> f64 {
+        let unshared = self.total() - self.activations + self.activations_unshared;
+        unshared as f64 / f64::from(1u32 << 20)
     }
 }
 
@@ -56,6 +68,7 @@ impl Executor {
             grads: bytes(&mut self.grads.iter()) + scratch,
             optimizer: bytes(&mut self.state.iter().flatten().flatten()),
             activations: bytes(&mut self.activation_bufs.iter()) - workspaces,
+            activations_unshared: self.activations_unshared,
             workspaces,
             state: bytes(&mut self.layer_state.iter()),
             other: bytes(&mut self.staging.iter().chain([

@@ -1,7 +1,7 @@
 //! Building a model from the functional graph: topological order, lazy shape inference,
 //! parameter declaration and seeded initialisation.
 
-use super::{Model, Node, ParamInfo};
+use super::{Model, Node, ParamInfo, ReuseOptions};
 use crate::device::Device;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -134,6 +134,7 @@ impl Model {
             exec: None,
             config: None,
             shards: 1,
+            reuse: ReuseOptions::default(),
         })
     }
 }
