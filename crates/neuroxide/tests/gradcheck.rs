@@ -13,8 +13,8 @@ mod common;
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
     ActivationLayer, Add, AvgPool2D, BatchNorm1D, BatchNorm2D, Concat, Conv1D, Conv2D, Dense,
-    Dropout, Embedding, EmbeddingAttend, Flatten, GlobalAveragePool2D, Layer, LayerNorm, MaxPool1D, MaxPool2D,
-    MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm, SequencePooling,
+    Dropout, Embedding, EmbeddingAttend, Flatten, GlobalAveragePool2D, Layer, LayerNorm, MaxPool1D,
+    MaxPool2D, MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm, SequencePooling,
     SinusoidalPositionEncoding, SpatialDropout2D,
 };
 use neuroxide::{Activation, Shape};

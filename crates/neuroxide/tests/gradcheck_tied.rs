@@ -163,10 +163,7 @@ fn attend_on_a_layer_without_a_tied_form_or_on_the_wrong_width_is_a_clear_error(
     let x = g.input([3]);
     let dense = SharedLayer::new(Dense::new(3));
     let e = dense.attend(&dense.apply(&x)).err().unwrap().to_string();
-    assert!(
-        e.contains("a Dense layer has no tied output form"),
-        "{e}"
-    );
+    assert!(e.contains("a Dense layer has no tied output form"), "{e}");
 
     let g = Graph::new();
     let ids = g.input_ids([SEQ]);

@@ -7,8 +7,8 @@ mod common;
 
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
-    Embedding, EmbeddingAttend, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding, RmsNorm, SequencePooling,
-    SinusoidalPositionEncoding,
+    Embedding, EmbeddingAttend, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding, RmsNorm,
+    SequencePooling, SinusoidalPositionEncoding,
 };
 use neuroxide::Shape;
 

@@ -2,9 +2,9 @@
 
 use super::{
     ActivationLayer, ActivationOp, Add, AvgPool2D, BatchNorm, Concat, Conv1D, Conv2D, Dense,
-    Dropout, Embedding, EmbeddingAttend, Flatten, GlobalAveragePool2D, Initializer, Layer, LayerNorm, MaxPool1D,
-    MaxPool2D, MultiHeadAttention, Multiply, PoolWindow, PositionEmbedding, Reshape, RmsNorm,
-    SeqPoolMode, SequencePooling, SinusoidalPositionEncoding, SpatialDropout2D,
+    Dropout, Embedding, EmbeddingAttend, Flatten, GlobalAveragePool2D, Initializer, Layer,
+    LayerNorm, MaxPool1D, MaxPool2D, MultiHeadAttention, Multiply, PoolWindow, PositionEmbedding,
+    Reshape, RmsNorm, SeqPoolMode, SequencePooling, SinusoidalPositionEncoding, SpatialDropout2D,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
