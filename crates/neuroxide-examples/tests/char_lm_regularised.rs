@@ -36,7 +36,10 @@ fn bits(t: &Tensor) -> Vec<u32> {
     t.data().iter().map(|f| f.to_bits()).collect()
 }
 
-fn weight_bits(m: &mut Model) -> Vec<(String, Vec<u32>)> {
+/// Every weight's bits, by name.
+type WeightBits = Vec<(String, Vec<u32>)>;
+
+fn weight_bits(m: &mut Model) -> WeightBits {
     m.weights()
         .unwrap()
         .into_iter()
@@ -137,7 +140,7 @@ fn dropout_acts_in_training_only() {
 /// The CI-sized run of char_lm.rs with dropout 0.1 (embedding, residual and attention) and a
 /// tied head: batch 16, AdamW(3e-3), `steps` steps; returns every step's loss bits, the final
 /// validation loss on 256 windows and the weights.
-fn regularised_run(device: Device, steps: u64) -> (Vec<u32>, f64, Vec<(String, Vec<u32>)>) {
+fn regularised_run(device: Device, steps: u64) -> (Vec<u32>, f64, WeightBits) {
     let (t, ids) = corpus();
     let (train, val) = train_val_split(&ids);
     let c = tiny(t.vocab(), 0.1, true);
