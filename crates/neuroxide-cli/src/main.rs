@@ -63,7 +63,12 @@ fn run(cli: Cli) -> neuroxide::Result<ExitCode> {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(code) => code,
+        Ok(code) => {
+            // A rank of a data-parallel job that finished its work says goodbye, so its peers
+            // do not take its exit for a death (after an error it does not: they stop too).
+            neuroxide::distributed::leave();
+            code
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -6,7 +6,7 @@ use neuroxide::data::{NormalizerKind, Task};
 use neuroxide::train::Verbosity;
 use neuroxide::{Device, Error, Result};
 use neuroxide_examples::csv::{self as csv_example, CsvTrainOptions};
-use neuroxide_examples::mnist::{self, MnistModel, MnistTrainOptions};
+use neuroxide_examples::mnist::{self, MnistLrSchedule, MnistModel, MnistTrainOptions};
 use neuroxide_examples::xor;
 use std::path::PathBuf;
 
@@ -156,6 +156,10 @@ pub struct MnistArgs {
     /// bits of R data-parallel GPUs; see `neuroxide launch`); 1: plain training.
     #[arg(long, default_value_t = 1)]
     shards: usize,
+    /// Learning-rate schedule of Adam(1e-3): cosine (decays to 0 at the end of the last
+    /// epoch, every step) or constant (the mnist_cnn benchmark's optimizer).
+    #[arg(long, default_value = "cosine")]
+    lr_schedule: String,
 }
 
 #[derive(Subcommand)]
@@ -398,6 +402,7 @@ fn run_mnist(mut a: MnistArgs) -> Result<()> {
         save: a.save.clone(),
         save_on_divergence: a.save_on_divergence,
         shards: a.shards,
+        lr_schedule: MnistLrSchedule::parse(&a.lr_schedule)?,
     };
     let r = mnist::train(&options)?;
     outln!(

@@ -10,11 +10,16 @@
 //!
 //! Joining: rank 0 creates the NCCL unique id and hands it out through the TCP rendezvous on
 //! `MASTER_ADDR:MASTER_PORT` ([`rendezvous`]); each rank then opens its communicator on
-//! `cuda:LOCAL_RANK`. Liveness: the rendezvous times out when a rank never joins; before every
-//! step a rank checks its communicator's asynchronous error and stops with an error when a
-//! peer died; `neuroxide launch` stops the whole job as soon as any rank exits with an error.
+//! `cuda:LOCAL_RANK`. Liveness: the rendezvous times out when a rank never joins; afterwards the
+//! watchdog ([`liveness`]) exchanges heartbeats over the rendezvous connections and ends a rank
+//! with an error as soon as a peer's process ends (or sends nothing for
+//! `NEUROXIDE_DP_TIMEOUT` seconds, 30 by default), even while its training thread waits on an
+//! NCCL transfer that will never complete; before every step a rank also checks its
+//! communicator's asynchronous error; `neuroxide launch` stops the whole job as soon as any
+//! rank exits with an error.
 
 pub mod env;
+pub mod liveness;
 pub mod nccl;
 pub mod rendezvous;
 
@@ -24,6 +29,7 @@ use crate::backend::{Backend, BufId, Kernels};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::graph::{CrossRankReduce, Model};
+use liveness::Watchdog;
 use nccl::{unique_id, NcclComm};
 use std::time::Duration;
 
@@ -53,8 +59,14 @@ impl ReduceMode {
 
 /// The rendezvous timeout: `NEUROXIDE_RENDEZVOUS_TIMEOUT` seconds, 120 by default.
 pub fn rendezvous_timeout() -> Result<Duration> {
-    match std::env::var("NEUROXIDE_RENDEZVOUS_TIMEOUT") {
-        Err(_) => Ok(Duration::from_secs(120)),
+    seconds_from_env("NEUROXIDE_RENDEZVOUS_TIMEOUT", 120.0)
+}
+
+/// A positive number of seconds from the environment variable `name`, `default` when unset;
+/// an error naming the variable and its value otherwise.
+pub(crate) fn seconds_from_env(name: &str, default: f64) -> Result<Duration> {
+    match std::env::var(name) {
+        Err(_) => Ok(Duration::from_secs_f64(default)),
         Ok(v) => v
             .trim()
             .parse::<f64>()
@@ -62,9 +74,7 @@ pub fn rendezvous_timeout() -> Result<Duration> {
             .filter(|s| *s > 0.0 && s.is_finite())
             .map(Duration::from_secs_f64)
             .ok_or_else(|| {
-                Error::invalid(format!(
-                    "NEUROXIDE_RENDEZVOUS_TIMEOUT='{v}' is not a positive number of seconds"
-                ))
+                Error::invalid(format!("{name}='{v}' is not a positive number of seconds"))
             }),
     }
 }
@@ -73,6 +83,21 @@ pub fn rendezvous_timeout() -> Result<Duration> {
 pub struct NcclReducer {
     comm: NcclComm,
     mode: ReduceMode,
+}
+
+/// This process's watchdog while it is a rank of a job ([`join`] starts it, [`leave`] ends
+/// it). Process-wide, not owned by the model: a model dropped while an error propagates must
+/// not tell the peers the rank left normally.
+static WATCHDOG: std::sync::Mutex<Option<Watchdog>> = std::sync::Mutex::new(None);
+
+/// Ends this process's part in a data-parallel job after its work is done: the watchdog says
+/// goodbye to the peers (they stop watching this rank) and stops. A rank that exits without
+/// calling it (an error, a crash, a kill) is reported dead by its peers, which then stop with
+/// an error instead of waiting for it forever. Does nothing outside a job.
+pub fn leave() {
+    if let Ok(mut w) = WATCHDOG.lock() {
+        w.take();
+    }
 }
 
 impl CrossRankReduce for NcclReducer {
@@ -113,7 +138,20 @@ impl CrossRankReduce for NcclReducer {
 /// the reducer. The model must be compiled-ready and not sharded locally.
 pub fn join(model: &mut Model, env: &DistEnv, mode: ReduceMode, timeout: Duration) -> Result<()> {
     model.to_device(Device::cuda(env.local_rank))?;
-    let id = rendezvous::exchange_id(env, timeout, &mut unique_id)?;
+    let rv = rendezvous::rendezvous(env, timeout, &mut unique_id)?;
+    let watchdog = Watchdog::start(
+        env.rank,
+        rv.links,
+        liveness::timeout_from_env()?,
+        liveness::exit_on_dead(),
+    )
+    .map_err(|e| Error::invalid(format!("data-parallel job: cannot start the watchdog: {e}")))?;
+    // Kept process-wide from now on: if opening the communicator fails below, this rank ends
+    // without a goodbye and its peers stop instead of waiting in NCCL's initialisation.
+    if let Ok(mut w) = WATCHDOG.lock() {
+        *w = Some(watchdog);
+    }
+    let id = rv.id;
     model.reset_running()?; // creates the device state
     let comm = model.with_backend(&mut |b| match b.kernels() {
         Kernels::Cuda(cuda) => NcclComm::new(cuda, &id, env.rank, env.world_size),

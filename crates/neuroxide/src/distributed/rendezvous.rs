@@ -7,6 +7,10 @@
 //! wait has the same deadline: a rank that cannot connect, a rank 0 missing a peer, a peer
 //! that never answers — each ends with an error naming the address and the ranks still missing
 //! after `timeout`, never a hang.
+//!
+//! The connections stay open after the exchange ([`Rendezvous::links`]): the job's watchdog
+//! (`liveness.rs`) sends its heartbeats over them, so a rank that dies is noticed by rank 0 and
+//! rank 0's death by every other rank.
 
 use super::env::DistEnv;
 use crate::error::{Error, Result};
@@ -17,20 +21,48 @@ use std::time::{Duration, Instant};
 const MAGIC: &[u8; 4] = b"NXRV";
 const REFUSED: u32 = u32::MAX;
 
+/// The open connection to one peer after the rendezvous.
+pub struct Link {
+    /// The peer's rank.
+    pub peer: usize,
+    pub stream: TcpStream,
+}
+
+/// What the rendezvous leaves: the job's id and the open connections (rank 0: one per other
+/// rank, in rank order; any other rank: one, to rank 0; a job of one rank: none).
+pub struct Rendezvous {
+    pub id: Vec<u8>,
+    pub links: Vec<Link>,
+}
+
 /// Exchanges the job's id: rank 0 calls `make_id` and sends its bytes to every other rank;
 /// every rank returns them. Completes when all `world_size` ranks took part, or fails after
-/// `timeout`.
+/// `timeout`. The connections are closed ([`rendezvous()`] keeps them).
 pub fn exchange_id(
     env: &DistEnv,
     timeout: Duration,
     make_id: &mut dyn FnMut() -> Result<Vec<u8>>,
 ) -> Result<Vec<u8>> {
+    Ok(rendezvous(env, timeout, make_id)?.id)
+}
+
+/// [`exchange_id`], keeping the connections open for the job's watchdog.
+pub fn rendezvous(
+    env: &DistEnv,
+    timeout: Duration,
+    make_id: &mut dyn FnMut() -> Result<Vec<u8>>,
+) -> Result<Rendezvous> {
     let deadline = Instant::now() + timeout;
     let addr = format!("{}:{}", env.master_addr, env.master_port);
     if env.rank == 0 {
         serve(env, &addr, deadline, timeout, make_id)
     } else {
-        fetch(env, &addr, deadline, timeout)
+        let (id, stream) = fetch(env, &addr, deadline, timeout)?;
+        let _ = stream.set_read_timeout(None);
+        Ok(Rendezvous {
+            id,
+            links: vec![Link { peer: 0, stream }],
+        })
     }
 }
 
@@ -44,10 +76,11 @@ fn serve(
     deadline: Instant,
     timeout: Duration,
     make_id: &mut dyn FnMut() -> Result<Vec<u8>>,
-) -> Result<Vec<u8>> {
+) -> Result<Rendezvous> {
     let id = make_id()?;
+    let mut links: Vec<Link> = Vec::with_capacity(env.world_size.saturating_sub(1));
     if env.world_size == 1 {
-        return Ok(id);
+        return Ok(Rendezvous { id, links });
     }
     let listener = TcpListener::bind(addr).map_err(|e| io_err("rank 0 cannot listen", addr, e))?;
     listener
@@ -88,7 +121,12 @@ fn serve(
                         match refusal {
                             None => {
                                 write_reply(&mut s, &id).map_err(|e| io_err("reply", addr, e))?;
+                                let _ = s.set_read_timeout(None);
                                 joined[rank] = true;
+                                links.push(Link {
+                                    peer: rank,
+                                    stream: s,
+                                });
                             }
                             Some(why) => {
                                 let _ = write_refusal(&mut s, &why);
@@ -105,10 +143,16 @@ fn serve(
             Err(e) => return Err(io_err("accept", addr, e)),
         }
     }
-    Ok(id)
+    links.sort_by_key(|l| l.peer);
+    Ok(Rendezvous { id, links })
 }
 
-fn fetch(env: &DistEnv, addr: &str, deadline: Instant, timeout: Duration) -> Result<Vec<u8>> {
+fn fetch(
+    env: &DistEnv,
+    addr: &str,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(Vec<u8>, TcpStream)> {
     let mut last = String::from("no attempt");
     loop {
         if Instant::now() >= deadline {
@@ -132,12 +176,13 @@ fn fetch(env: &DistEnv, addr: &str, deadline: Instant, timeout: Duration) -> Res
                 hello.extend_from_slice(&(env.rank as u32).to_le_bytes());
                 hello.extend_from_slice(&(env.world_size as u32).to_le_bytes());
                 s.write_all(&hello).map_err(|e| io_err("send", addr, e))?;
-                return read_reply(&mut s).map_err(|e| match e {
+                let id = read_reply(&mut s).map_err(|e| match e {
                     Reply::Refused(why) => {
                         Error::invalid(format!("rendezvous on {addr}: rank 0 refused: {why}"))
                     }
                     Reply::Io(e) => io_err("no answer from rank 0", addr, e),
-                });
+                })?;
+                return Ok((id, s));
             }
             Err(e) => {
                 last = e.to_string();

@@ -35,14 +35,28 @@ __device__ __forceinline__ NxConvGeom nx_conv_geom(u64 g0, u64 g1, u64 g2, u64 g
     return g;
 }
 
+// Taps of one output or input pixel are listed once per thread when the kernel has at most this
+// many (kh * kw) and a channel plane fits 32-bit offsets; larger kernels walk (i, j) directly.
+// Both paths visit the same terms in the same order.
+#define NX_CONV_MAX_TAPS 64
+
+__device__ __forceinline__ bool nx_conv_tap_list_fits(const NxConvGeom &g) {
+    return g.kh * g.kw <= NX_CONV_MAX_TAPS && g.h * g.w <= 0xffffffffull &&
+           g.oh * g.ow <= 0xffffffffull;
+}
+
 // One thread per output y[n, co, oy, ox]: acc = 0; ci, i, j increasing, padding skipped,
 // acc = fmaf(x, w, acc); z = acc + bias[co]; pre = z; y = act(z).
+// Why the tap list: which (i, j) taps fall inside the image depends on (oy, ox) only, not on
+// the input channel, so it is worked out once per output instead of once per channel.
 extern "C" __global__ void nx_conv2d_forward(const float *x, const float *wt, const float *bias,
                                              float *y, float *pre, int act, float alpha,
                                              NX_CONV_GEOM_PARAMS) {
     const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
     const u64 cig = g.cin / g.groups, cog = g.cout / g.groups;
     const u64 total = g.n * g.cout * g.oh * g.ow;
+    const u64 hw = g.h * g.w, kk = g.kh * g.kw;
+    const bool listed = nx_conv_tap_list_fits(g);
     NX_GRID_STRIDE(idx, total) {
         const u64 ox = idx % g.ow;
         u64 t = idx / g.ow;
@@ -51,23 +65,51 @@ extern "C" __global__ void nx_conv2d_forward(const float *x, const float *wt, co
         const u64 co = t % g.cout;
         const u64 n = t / g.cout;
         const u64 gr = co / cog;
-        const float *xg = x + (n * g.cin + gr * cig) * g.h * g.w;
-        const float *wc = wt + co * cig * g.kh * g.kw;
+        const float *xg = x + (n * g.cin + gr * cig) * hw;
+        const float *wc = wt + co * cig * kk;
         float acc = 0.0f;
-        for (u64 ci = 0; ci < cig; ++ci) {
+        if (listed) {
+            unsigned tap_x[NX_CONV_MAX_TAPS];
+            unsigned tap_w[NX_CONV_MAX_TAPS];
+            int taps = 0;
             for (u64 i = 0; i < g.kh; ++i) {
                 const u64 py = oy * g.sh + i * g.dh;
                 if (py < g.ph || py - g.ph >= g.h) {
                     continue;
                 }
-                const float *xr = xg + (ci * g.h + (py - g.ph)) * g.w;
-                const float *wr = wc + (ci * g.kh + i) * g.kw;
                 for (u64 j = 0; j < g.kw; ++j) {
                     const u64 px = ox * g.sw + j * g.dw;
                     if (px < g.pw || px - g.pw >= g.w) {
                         continue;
                     }
-                    acc = fmaf(xr[px - g.pw], wr[j], acc);
+                    tap_x[taps] = (unsigned)((py - g.ph) * g.w + (px - g.pw));
+                    tap_w[taps] = (unsigned)(i * g.kw + j);
+                    ++taps;
+                }
+            }
+            for (u64 ci = 0; ci < cig; ++ci) {
+                const float *xc = xg + ci * hw;
+                const float *wcc = wc + ci * kk;
+                for (int q = 0; q < taps; ++q) {
+                    acc = fmaf(xc[tap_x[q]], wcc[tap_w[q]], acc);
+                }
+            }
+        } else {
+            for (u64 ci = 0; ci < cig; ++ci) {
+                for (u64 i = 0; i < g.kh; ++i) {
+                    const u64 py = oy * g.sh + i * g.dh;
+                    if (py < g.ph || py - g.ph >= g.h) {
+                        continue;
+                    }
+                    const float *xr = xg + (ci * g.h + (py - g.ph)) * g.w;
+                    const float *wr = wc + (ci * g.kh + i) * g.kw;
+                    for (u64 j = 0; j < g.kw; ++j) {
+                        const u64 px = ox * g.sw + j * g.dw;
+                        if (px < g.pw || px - g.pw >= g.w) {
+                            continue;
+                        }
+                        acc = fmaf(xr[px - g.pw], wr[j], acc);
+                    }
                 }
             }
         }
@@ -79,13 +121,27 @@ extern "C" __global__ void nx_conv2d_forward(const float *x, const float *wt, co
     }
 }
 
+// The output pixel that read input row (or column) `in` through tap `i`, or -1: the tap maps
+// output o to input o * s + i * d - p.
+__device__ __forceinline__ long long nx_conv_source(u64 in, u64 i, u64 s, u64 d, u64 p, u64 out) {
+    const u64 shifted = in + p;
+    if (shifted < i * d || (shifted - i * d) % s != 0 || (shifted - i * d) / s >= out) {
+        return -1;
+    }
+    return (long long)((shifted - i * d) / s);
+}
+
 // One thread per input gradient dx[n, c, iy, ix] (a gather): acc = 0; for co in the group,
 // then i, then j, every output (oy, ox) that read (iy, ix): acc = fmaf(dy, w, acc).
+// Which taps reached (iy, ix), and from which output, does not depend on co: listed once per
+// thread (the divisions by the stride are then out of the co loop).
 extern "C" __global__ void nx_conv2d_backward_input(const float *dy, const float *wt, float *dx,
                                                     NX_CONV_GEOM_PARAMS) {
     const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
     const u64 cig = g.cin / g.groups, cog = g.cout / g.groups;
     const u64 total = g.n * g.cin * g.h * g.w;
+    const u64 ohw = g.oh * g.ow, kk = g.kh * g.kw;
+    const bool listed = nx_conv_tap_list_fits(g);
     NX_GRID_STRIDE(idx, total) {
         const u64 ix = idx % g.w;
         u64 t = idx / g.w;
@@ -95,24 +151,50 @@ extern "C" __global__ void nx_conv2d_backward_input(const float *dy, const float
         const u64 n = t / g.cin;
         const u64 gr = c / cig, ci = c % cig;
         float acc = 0.0f;
-        for (u64 col = 0; col < cog; ++col) {
-            const u64 co = gr * cog + col;
-            const float *dyc = dy + (n * g.cout + co) * g.oh * g.ow;
-            const float *wc = wt + (co * cig + ci) * g.kh * g.kw;
+        if (listed) {
+            unsigned tap_dy[NX_CONV_MAX_TAPS];
+            unsigned tap_w[NX_CONV_MAX_TAPS];
+            int taps = 0;
             for (u64 i = 0; i < g.kh; ++i) {
-                const u64 ny = iy + g.ph;
-                if (ny < i * g.dh || (ny - i * g.dh) % g.sh != 0 || (ny - i * g.dh) / g.sh >= g.oh) {
+                const long long oy = nx_conv_source(iy, i, g.sh, g.dh, g.ph, g.oh);
+                if (oy < 0) {
                     continue;
                 }
-                const u64 oy = (ny - i * g.dh) / g.sh;
                 for (u64 j = 0; j < g.kw; ++j) {
-                    const u64 nx = ix + g.pw;
-                    if (nx < j * g.dw || (nx - j * g.dw) % g.sw != 0 ||
-                        (nx - j * g.dw) / g.sw >= g.ow) {
+                    const long long ox = nx_conv_source(ix, j, g.sw, g.dw, g.pw, g.ow);
+                    if (ox < 0) {
                         continue;
                     }
-                    const u64 ox = (nx - j * g.dw) / g.sw;
-                    acc = fmaf(dyc[oy * g.ow + ox], wc[i * g.kw + j], acc);
+                    tap_dy[taps] = (unsigned)((u64)oy * g.ow + (u64)ox);
+                    tap_w[taps] = (unsigned)(i * g.kw + j);
+                    ++taps;
+                }
+            }
+            for (u64 col = 0; col < cog; ++col) {
+                const u64 co = gr * cog + col;
+                const float *dyc = dy + (n * g.cout + co) * ohw;
+                const float *wc = wt + (co * cig + ci) * kk;
+                for (int q = 0; q < taps; ++q) {
+                    acc = fmaf(dyc[tap_dy[q]], wc[tap_w[q]], acc);
+                }
+            }
+        } else {
+            for (u64 col = 0; col < cog; ++col) {
+                const u64 co = gr * cog + col;
+                const float *dyc = dy + (n * g.cout + co) * ohw;
+                const float *wc = wt + (co * cig + ci) * kk;
+                for (u64 i = 0; i < g.kh; ++i) {
+                    const long long oy = nx_conv_source(iy, i, g.sh, g.dh, g.ph, g.oh);
+                    if (oy < 0) {
+                        continue;
+                    }
+                    for (u64 j = 0; j < g.kw; ++j) {
+                        const long long ox = nx_conv_source(ix, j, g.sw, g.dw, g.pw, g.ow);
+                        if (ox < 0) {
+                            continue;
+                        }
+                        acc = fmaf(dyc[(u64)oy * g.ow + (u64)ox], wc[i * g.kw + j], acc);
+                    }
                 }
             }
         }
