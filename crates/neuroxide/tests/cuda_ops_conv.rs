@@ -42,14 +42,14 @@ fn conv2d_cpu_vs_cuda() {
         conv_cases::geom(64, 16, (14, 14), 32, (3, 3), (1, 1), (1, 1), (1, 1), 1),
     ));
     // Kernels with more taps than the CUDA kernels list per pixel (64) take their direct
-    // (i, j) walk: 9x9 with padding and stride 2, and 1x65 over a wide row.
+    // (i, j) walk: 9x9 with padding and stride 2, and 5x15 with stride and dilation.
     cases.push((
         "9x9 kernel, stride 2, pad 4",
         conv_cases::geom(2, 3, (13, 11), 4, (9, 9), (2, 2), (4, 4), (1, 1), 1),
     ));
     cases.push((
-        "1x65 kernel, dilation 1, pad 32",
-        conv_cases::geom(2, 2, (3, 70), 3, (1, 65), (1, 1), (0, 32), (1, 1), 1),
+        "5x15 kernel, stride (1, 2), dilation (1, 2), pad (2, 14)",
+        conv_cases::geom(2, 2, (7, 40), 3, (5, 15), (1, 2), (2, 14), (1, 2), 1),
     ));
     for (name, g) in cases {
         let x = p.buf(&inputs(&mut r, g.x_len()));

@@ -89,6 +89,9 @@ fn matmul_signed_zero_sums_and_underflow_rule_2b() {
         (2, 1, 2),
         (257, 45, 260),
         (97, 33, 129),
+        // Long k (the k-tile-128 variants), k not a multiple of 128: small and mid kernels.
+        (7, 601, 5),
+        (200, 523, 300),
     ] {
         for (a_trans, b_trans) in [(false, false), (true, true), (false, true), (true, false)] {
             // A: tiny negatives, B: tiny positives (every product underflows to −0), with
@@ -137,7 +140,7 @@ fn matmul_signed_zero_sums_and_underflow_rule_2b() {
 fn matmul_all_transposes_bias_activations_and_shapes() {
     let Some(mut p) = Pair::new() else { return };
     let mut r = rng("matmul");
-    // (m, k, n): tiny, odd, tile-unaligned, the small-kernel and the 128x128-kernel paths.
+    // (m, k, n): tiny, odd, tile-unaligned, the small, mid and 128x128 kernels' paths.
     let shapes = [
         (1, 1, 1),
         (3, 5, 7),
@@ -150,6 +153,11 @@ fn matmul_all_transposes_bias_activations_and_shapes() {
         (1100, 77, 1030),
         (1031, 515, 1283),
         (2048, 256, 2048),
+        // Long k with few outputs (k-tiles of 128): small and mid kernels, odd sizes.
+        (1, 513, 3),
+        (128, 2048, 65),
+        (33, 1000, 40),
+        (200, 600, 300),
     ];
     let mut case = 0;
     for &(m, k, n) in &shapes {

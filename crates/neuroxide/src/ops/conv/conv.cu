@@ -35,20 +35,21 @@ __device__ __forceinline__ NxConvGeom nx_conv_geom(u64 g0, u64 g1, u64 g2, u64 g
     return g;
 }
 
-// Taps of one output or input pixel are listed once per thread when the kernel has at most this
-// many (kh * kw) and a channel plane fits 32-bit offsets; larger kernels walk (i, j) directly.
-// Both paths visit the same terms in the same order.
-#define NX_CONV_MAX_TAPS 64
-
-__device__ __forceinline__ bool nx_conv_tap_list_fits(const NxConvGeom &g) {
-    return g.kh * g.kw <= NX_CONV_MAX_TAPS && g.h * g.w <= 0xffffffffull &&
-           g.oh * g.ow <= 0xffffffffull;
+// The taps t in [0, k) whose position base + t * d lies in [0, size) (base may be negative):
+// one contiguous range [lo, hi), because the position grows with t. Visiting t = lo .. hi-1
+// visits exactly the taps the direct walk keeps, in its order, without a test per tap.
+__device__ __forceinline__ void nx_tap_range(long long base, long long d, long long size,
+                                             long long k, long long &lo, long long &hi) {
+    lo = base >= 0 ? 0 : (-base + d - 1) / d;
+    hi = size - base <= 0 ? 0 : (size - base - 1) / d + 1;
+    hi = hi < k ? hi : k;
+    lo = lo < hi ? lo : hi;
 }
 
 // One thread per output y[n, co, oy, ox]: acc = 0; ci, i, j increasing, padding skipped,
 // acc = fmaf(x, w, acc); z = acc + bias[co]; pre = z; y = act(z).
-// Why the tap list: which (i, j) taps fall inside the image depends on (oy, ox) only, not on
-// the input channel, so it is worked out once per output instead of once per channel.
+// The taps inside the image form a rectangle [i0, i1) x [j0, j1) that depends on (oy, ox)
+// only: worked out once per output, not tested per channel and tap.
 extern "C" __global__ void nx_conv2d_forward(const float *x, const float *wt, const float *bias,
                                              float *y, float *pre, int act, float alpha,
                                              NX_CONV_GEOM_PARAMS) {
@@ -56,7 +57,6 @@ extern "C" __global__ void nx_conv2d_forward(const float *x, const float *wt, co
     const u64 cig = g.cin / g.groups, cog = g.cout / g.groups;
     const u64 total = g.n * g.cout * g.oh * g.ow;
     const u64 hw = g.h * g.w, kk = g.kh * g.kw;
-    const bool listed = nx_conv_tap_list_fits(g);
     NX_GRID_STRIDE(idx, total) {
         const u64 ox = idx % g.ow;
         u64 t = idx / g.ow;
@@ -67,49 +67,20 @@ extern "C" __global__ void nx_conv2d_forward(const float *x, const float *wt, co
         const u64 gr = co / cog;
         const float *xg = x + (n * g.cin + gr * cig) * hw;
         const float *wc = wt + co * cig * kk;
+        const long long by = (long long)(oy * g.sh) - (long long)g.ph;
+        const long long bx = (long long)(ox * g.sw) - (long long)g.pw;
+        long long i0, i1, j0, j1;
+        nx_tap_range(by, g.dh, g.h, g.kh, i0, i1);
+        nx_tap_range(bx, g.dw, g.w, g.kw, j0, j1);
         float acc = 0.0f;
-        if (listed) {
-            unsigned tap_x[NX_CONV_MAX_TAPS];
-            unsigned tap_w[NX_CONV_MAX_TAPS];
-            int taps = 0;
-            for (u64 i = 0; i < g.kh; ++i) {
-                const u64 py = oy * g.sh + i * g.dh;
-                if (py < g.ph || py - g.ph >= g.h) {
-                    continue;
-                }
-                for (u64 j = 0; j < g.kw; ++j) {
-                    const u64 px = ox * g.sw + j * g.dw;
-                    if (px < g.pw || px - g.pw >= g.w) {
-                        continue;
-                    }
-                    tap_x[taps] = (unsigned)((py - g.ph) * g.w + (px - g.pw));
-                    tap_w[taps] = (unsigned)(i * g.kw + j);
-                    ++taps;
-                }
-            }
-            for (u64 ci = 0; ci < cig; ++ci) {
-                const float *xc = xg + ci * hw;
-                const float *wcc = wc + ci * kk;
-                for (int q = 0; q < taps; ++q) {
-                    acc = fmaf(xc[tap_x[q]], wcc[tap_w[q]], acc);
-                }
-            }
-        } else {
-            for (u64 ci = 0; ci < cig; ++ci) {
-                for (u64 i = 0; i < g.kh; ++i) {
-                    const u64 py = oy * g.sh + i * g.dh;
-                    if (py < g.ph || py - g.ph >= g.h) {
-                        continue;
-                    }
-                    const float *xr = xg + (ci * g.h + (py - g.ph)) * g.w;
-                    const float *wr = wc + (ci * g.kh + i) * g.kw;
-                    for (u64 j = 0; j < g.kw; ++j) {
-                        const u64 px = ox * g.sw + j * g.dw;
-                        if (px < g.pw || px - g.pw >= g.w) {
-                            continue;
-                        }
-                        acc = fmaf(xr[px - g.pw], wr[j], acc);
-                    }
+        for (u64 ci = 0; ci < cig; ++ci) {
+            const float *xc = xg + ci * hw;
+            const float *wcc = wc + ci * kk;
+            for (long long i = i0; i < i1; ++i) {
+                const long long row = (by + i * (long long)g.dh) * (long long)g.w + bx;
+                const float *wr = wcc + i * (long long)g.kw;
+                for (long long j = j0; j < j1; ++j) {
+                    acc = fmaf(xc[row + j * (long long)g.dw], wr[j], acc);
                 }
             }
         }
@@ -121,27 +92,20 @@ extern "C" __global__ void nx_conv2d_forward(const float *x, const float *wt, co
     }
 }
 
-// The output pixel that read input row (or column) `in` through tap `i`, or -1: the tap maps
-// output o to input o * s + i * d - p.
-__device__ __forceinline__ long long nx_conv_source(u64 in, u64 i, u64 s, u64 d, u64 p, u64 out) {
-    const u64 shifted = in + p;
-    if (shifted < i * d || (shifted - i * d) % s != 0 || (shifted - i * d) / s >= out) {
-        return -1;
-    }
-    return (long long)((shifted - i * d) / s);
-}
+// The largest kernel extent (ops/conv/mod.rs checks kh, kw in 1..=32).
+#define NX_CONV_MAX_EXTENT 32
 
 // One thread per input gradient dx[n, c, iy, ix] (a gather): acc = 0; for co in the group,
 // then i, then j, every output (oy, ox) that read (iy, ix): acc = fmaf(dy, w, acc).
-// Which taps reached (iy, ix), and from which output, does not depend on co: listed once per
-// thread (the divisions by the stride are then out of the co loop).
+// Tap (i, j) reached (iy, ix) iff tap row i and tap column j each did, and which ones did
+// does not depend on co: the rows (i, oy) and columns (j, ox) are listed once per thread, in
+// increasing i and j, so the divisions by the stride stay out of the co loop.
 extern "C" __global__ void nx_conv2d_backward_input(const float *dy, const float *wt, float *dx,
                                                     NX_CONV_GEOM_PARAMS) {
     const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
     const u64 cig = g.cin / g.groups, cog = g.cout / g.groups;
     const u64 total = g.n * g.cin * g.h * g.w;
     const u64 ohw = g.oh * g.ow, kk = g.kh * g.kw;
-    const bool listed = nx_conv_tap_list_fits(g);
     NX_GRID_STRIDE(idx, total) {
         const u64 ix = idx % g.w;
         u64 t = idx / g.w;
@@ -150,51 +114,38 @@ extern "C" __global__ void nx_conv2d_backward_input(const float *dy, const float
         const u64 c = t % g.cin;
         const u64 n = t / g.cin;
         const u64 gr = c / cig, ci = c % cig;
+        // Row i reads input row oy * sh + i * dh - ph: it reached iy from oy when that is iy.
+        unsigned row_dy[NX_CONV_MAX_EXTENT], row_w[NX_CONV_MAX_EXTENT];
+        unsigned col_dy[NX_CONV_MAX_EXTENT], col_w[NX_CONV_MAX_EXTENT];
+        int rows = 0, cols = 0;
+        for (u64 i = 0; i < g.kh && i < NX_CONV_MAX_EXTENT; ++i) {
+            const u64 ny = iy + g.ph;
+            if (ny < i * g.dh || (ny - i * g.dh) % g.sh != 0 || (ny - i * g.dh) / g.sh >= g.oh) {
+                continue;
+            }
+            row_dy[rows] = (unsigned)((ny - i * g.dh) / g.sh);
+            row_w[rows] = (unsigned)i;
+            ++rows;
+        }
+        for (u64 j = 0; j < g.kw && j < NX_CONV_MAX_EXTENT; ++j) {
+            const u64 nx = ix + g.pw;
+            if (nx < j * g.dw || (nx - j * g.dw) % g.sw != 0 || (nx - j * g.dw) / g.sw >= g.ow) {
+                continue;
+            }
+            col_dy[cols] = (unsigned)((nx - j * g.dw) / g.sw);
+            col_w[cols] = (unsigned)j;
+            ++cols;
+        }
         float acc = 0.0f;
-        if (listed) {
-            unsigned tap_dy[NX_CONV_MAX_TAPS];
-            unsigned tap_w[NX_CONV_MAX_TAPS];
-            int taps = 0;
-            for (u64 i = 0; i < g.kh; ++i) {
-                const long long oy = nx_conv_source(iy, i, g.sh, g.dh, g.ph, g.oh);
-                if (oy < 0) {
-                    continue;
-                }
-                for (u64 j = 0; j < g.kw; ++j) {
-                    const long long ox = nx_conv_source(ix, j, g.sw, g.dw, g.pw, g.ow);
-                    if (ox < 0) {
-                        continue;
-                    }
-                    tap_dy[taps] = (unsigned)((u64)oy * g.ow + (u64)ox);
-                    tap_w[taps] = (unsigned)(i * g.kw + j);
-                    ++taps;
-                }
-            }
-            for (u64 col = 0; col < cog; ++col) {
-                const u64 co = gr * cog + col;
-                const float *dyc = dy + (n * g.cout + co) * ohw;
-                const float *wc = wt + (co * cig + ci) * kk;
-                for (int q = 0; q < taps; ++q) {
-                    acc = fmaf(dyc[tap_dy[q]], wc[tap_w[q]], acc);
-                }
-            }
-        } else {
-            for (u64 col = 0; col < cog; ++col) {
-                const u64 co = gr * cog + col;
-                const float *dyc = dy + (n * g.cout + co) * ohw;
-                const float *wc = wt + (co * cig + ci) * kk;
-                for (u64 i = 0; i < g.kh; ++i) {
-                    const long long oy = nx_conv_source(iy, i, g.sh, g.dh, g.ph, g.oh);
-                    if (oy < 0) {
-                        continue;
-                    }
-                    for (u64 j = 0; j < g.kw; ++j) {
-                        const long long ox = nx_conv_source(ix, j, g.sw, g.dw, g.pw, g.ow);
-                        if (ox < 0) {
-                            continue;
-                        }
-                        acc = fmaf(dyc[(u64)oy * g.ow + (u64)ox], wc[i * g.kw + j], acc);
-                    }
+        for (u64 col = 0; col < cog; ++col) {
+            const u64 co = gr * cog + col;
+            const float *dyc = dy + (n * g.cout + co) * ohw;
+            const float *wc = wt + (co * cig + ci) * kk;
+            for (int a = 0; a < rows; ++a) {
+                const float *dyr = dyc + (u64)row_dy[a] * g.ow;
+                const float *wr = wc + (u64)row_w[a] * g.kw;
+                for (int b = 0; b < cols; ++b) {
+                    acc = fmaf(dyr[col_dy[b]], wr[col_w[b]], acc);
                 }
             }
         }
@@ -204,14 +155,18 @@ extern "C" __global__ void nx_conv2d_backward_input(const float *dy, const float
 
 // Weight gradient, pass 1: one thread per (chunk c, weight o): partial[c * nw + o] = chunk c of
 // sum_r fmaf(x_tap, dy[n, co, oy, ox], acc), r = (n*OH + oy)*OW + ox, padding taps skipped.
-// The loop is nx_chunk_partial's (acc from 0, r increasing over the chunk) with (n, oy, ox)
-// stepped alongside r instead of divided out of it for every term.
+// The loop is nx_chunk_partial's (acc from 0, r increasing over the chunk) with the tap's
+// input position (py, px), the image's x plane and the dy element stepped alongside r
+// instead of recomputed from it for every term.
 extern "C" __global__ void nx_conv2d_dw_partial(const float *x, const float *dy, float *partial,
                                                 u64 chunks, NX_CONV_GEOM_PARAMS) {
     const NxConvGeom g = nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7);
     const u64 cig = g.cin / g.groups, cog = g.cout / g.groups;
     const u64 nw = g.cout * cig * g.kh * g.kw;
     const u64 rows = g.n * g.oh * g.ow;
+    const u64 hw = g.h * g.w, ohw = g.oh * g.ow;
+    const long long h = (long long)g.h, w = (long long)g.w;
+    const long long sh = (long long)g.sh, sw = (long long)g.sw;
     NX_GRID_STRIDE(idx, chunks * nw) {
         const u64 o = idx % nw, c = idx / nw;
         const u64 j = o % g.kw;
@@ -223,21 +178,33 @@ extern "C" __global__ void nx_conv2d_dw_partial(const float *x, const float *dy,
         const u64 r0 = c * NX_CHUNK;
         const u64 r1 = r0 + NX_CHUNK < rows ? r0 + NX_CHUNK : rows;
         u64 ox = r0 % g.ow;
-        u64 q = r0 / g.ow;
-        u64 oy = q % g.oh, n = q / g.oh;
+        const u64 q = r0 / g.ow;
+        u64 oy = q % g.oh;
+        const u64 n = q / g.oh;
+        const long long offy = (long long)(i * g.dh) - (long long)g.ph;
+        const long long offx = (long long)(j * g.dw) - (long long)g.pw;
+        long long py = (long long)oy * sh + offy, px = (long long)ox * sw + offx;
+        const float *xp = x + (n * g.cin + cx) * hw;
+        const float *dyp = dy + (n * g.cout + co) * ohw + oy * g.ow + ox;
         float acc = 0.0f;
         for (u64 r = r0; r < r1; ++r) {
-            const u64 py = oy * g.sh + i * g.dh, px = ox * g.sw + j * g.dw;
-            if (!(py < g.ph || py - g.ph >= g.h || px < g.pw || px - g.pw >= g.w)) {
-                const float xv = x[((n * g.cin + cx) * g.h + (py - g.ph)) * g.w + (px - g.pw)];
-                acc = fmaf(xv, dy[((n * g.cout + co) * g.oh + oy) * g.ow + ox], acc);
+            if (py >= 0 && py < h && px >= 0 && px < w) {
+                acc = fmaf(xp[py * w + px], *dyp, acc);
             }
+            ++dyp;
             if (++ox == g.ow) {
                 ox = 0;
-                if (++oy == g.oh) {
+                px = offx;
+                if (++oy == g.oh) { // next image: its x plane and its dy plane of channel co
                     oy = 0;
-                    ++n;
+                    py = offy;
+                    xp += g.cin * hw;
+                    dyp += (g.cout - 1) * ohw;
+                } else {
+                    py += sh;
                 }
+            } else {
+                px += sw;
             }
         }
         partial[c * nw + o] = acc;
