@@ -15,13 +15,29 @@ pub struct TransformerArgs {
     steps: usize,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Peak learning rate of AdamW (weight decay 0.01), reached after --warmup steps, then
-    /// cosine decay to 0 at the last step.
+    /// Peak learning rate of AdamW, reached after --warmup steps, then cosine decay to 0 at
+    /// the last step.
     #[arg(long, default_value_t = 3e-4)]
     lr: f32,
+    /// AdamW's decoupled weight decay.
+    #[arg(long, default_value_t = ct::DEFAULT_WEIGHT_DECAY)]
+    weight_decay: f32,
+    /// Dropout probability in training on the embedding sum and on each residual branch
+    /// (after the attention output projection and after the MLP), as nanoGPT's `dropout`.
+    /// Off for validation and generation.
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f32,
+    /// Dropout probability in training on the attention weights.
+    #[arg(long, default_value_t = 0.0)]
+    attention_dropout: f32,
+    /// Tie the output head to the token embedding: logits = x · tableᵀ with the embedding's
+    /// own table (one parameter instead of two).
+    #[arg(long)]
+    tie_weights: bool,
     #[arg(long, default_value_t = 100)]
     warmup: usize,
-    /// Print train/validation loss every N steps.
+    /// Print train/validation loss every N steps (lines `step N  train loss L  val loss V`;
+    /// the last line of training is `final validation loss V nats/char ...`).
     #[arg(long, default_value_t = 200)]
     eval_every: usize,
     /// Validation windows (of 64 characters) per evaluation.
@@ -60,10 +76,34 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
             "--steps and --batch-size must be at least 1",
         ));
     }
+    for (flag, p) in [
+        ("--dropout", a.dropout),
+        ("--attention-dropout", a.attention_dropout),
+    ] {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::invalid(format!(
+                "{flag} must be a probability in [0, 1), got {p}"
+            )));
+        }
+    }
+    if !(a.weight_decay >= 0.0 && a.weight_decay.is_finite()) {
+        return Err(Error::invalid(format!(
+            "--weight-decay must be a finite number ≥ 0, got {}",
+            a.weight_decay
+        )));
+    }
+    let config = ct::TransformerConfig {
+        dropout: a.dropout,
+        attention_dropout: a.attention_dropout,
+        tie_weights: a.tie_weights,
+        ..ct::TransformerConfig::mini(0)
+    };
     let mut o = CharTrainOptions {
         steps: a.steps,
         batch: a.batch_size,
         lr: a.lr,
+        weight_decay: a.weight_decay,
+        config: Some(config),
         warmup: a.warmup,
         seed: a.seed,
         device: Device::parse(&a.device)?,

@@ -2,13 +2,17 @@
 //! from the text, context T = 64, d = 128, 4 heads, 2 pre-LayerNorm blocks with a GELU-tanh MLP
 //! of 512, learned token and position embeddings, a final LayerNorm and a head d→vocab without
 //! bias; causal attention; cross-entropy at every position; AdamW(3e-4, wd 0.01) with linear
-//! warm-up and cosine decay; batch 32. Shared by `examples/char_transformer.rs`,
+//! warm-up and cosine decay; batch 32. Options (all off by default, so the workload's bits are
+//! unchanged): nanoGPT's dropout (on the embedding sum and on each residual branch) and
+//! attention-weight dropout, and an output head tied to the token embedding. Shared by `examples/char_transformer.rs`,
 //! `neuroxide train transformer`, `neuroxide generate`, the validation report and the bench.
 
 use neuroxide::data::text::{lm_batch, load_shakespeare, train_val_split};
 use neuroxide::data::{TextTokenizer, Tokenizer, TokenizerKind};
-use neuroxide::graph::{add, multiply, Graph, LayerApply, SymbolicTensor};
-use neuroxide::layers::{Dense, Embedding, LayerNorm, MultiHeadAttention, PositionEmbedding};
+use neuroxide::graph::{add, multiply, Graph, LayerApply, SharedLayer, SymbolicTensor};
+use neuroxide::layers::{
+    Dense, Dropout, Embedding, LayerNorm, MultiHeadAttention, PositionEmbedding,
+};
 use neuroxide::train::schedule::{CosineWarmup, Schedule};
 pub use neuroxide::train::{generate, validation_loss, GenerateOptions};
 use neuroxide::{optim, Activation, Device, Loss, Model, Result};
@@ -16,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// The architecture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TransformerConfig {
     pub vocab: usize,
     pub seq: usize,
@@ -24,6 +28,15 @@ pub struct TransformerConfig {
     pub heads: usize,
     pub blocks: usize,
     pub ff: usize,
+    /// Dropout during training on the embedding sum and on each residual branch (after the
+    /// attention output projection and after the MLP), as nanoGPT's `dropout` (0: none, and no
+    /// Dropout node in the graph).
+    pub dropout: f32,
+    /// Dropout during training on the attention weights (0: none).
+    pub attention_dropout: f32,
+    /// The output head reads the token embedding's table (`x · tableᵀ`, weight tying) instead
+    /// of a Dense `d → vocab` of its own.
+    pub tie_weights: bool,
 }
 
 impl TransformerConfig {
@@ -36,6 +49,18 @@ impl TransformerConfig {
             heads: 4,
             blocks: 2,
             ff: 512,
+            dropout: 0.0,
+            attention_dropout: 0.0,
+            tie_weights: false,
+        }
+    }
+
+    /// The options every block of this architecture gets.
+    pub fn block_options(&self) -> BlockOptions {
+        BlockOptions {
+            attention_dropout: self.attention_dropout,
+            residual_dropout: self.dropout,
+            ..BlockOptions::default()
         }
     }
 }
@@ -55,19 +80,24 @@ pub struct BlockOptions {
     pub norm: NormPlacement,
     /// Dropout on the attention weights during training (0: none).
     pub attention_dropout: f32,
+    /// Dropout during training on each residual branch before it joins the residual stream:
+    /// after the attention output projection and after the MLP (0: none).
+    pub residual_dropout: f32,
     /// Rotary position embedding of queries and keys with this base.
     pub rope: Option<f32>,
     /// Every position attends to every other (classifiers); default causal (language models).
     pub bidirectional: bool,
 }
 
-/// One pre-norm block: `x + MHA(LN(x))`, then `x + W2·gelu(W1·LN(x))`, residuals through Add.
+/// One pre-norm block: `x + MHA(LN(x))`, then `x + W2·gelu(W1·LN(x))`, residuals through Add,
+/// with the dropout rates of `c`.
 pub fn block(x: &SymbolicTensor, c: &TransformerConfig, i: usize) -> SymbolicTensor {
-    block_with(x, c, i, &BlockOptions::default())
+    block_with(x, c, i, &c.block_options())
 }
 
 /// One block with options. Pre-norm: `x + MHA(LN(x))`, `x + FF(LN(x))`; post-norm:
-/// `LN(x + MHA(x))`, `LN(x + FF(x))`. Residuals go through the graph's Add.
+/// `LN(x + MHA(x))`, `LN(x + FF(x))`. Residuals go through the graph's Add; with residual
+/// dropout each branch passes a Dropout (`block{i}_attn_dropout`, `block{i}_ff_dropout`) first.
 pub fn block_with(
     x: &SymbolicTensor,
     c: &TransformerConfig,
@@ -87,6 +117,7 @@ pub fn block_with(
     }
     let h = if pre { norm("ln1", x) } else { x.clone() };
     let h = attention.apply_named(&format!("block{i}_attn"), &h);
+    let h = residual_dropout(&h, o.residual_dropout, &format!("block{i}_attn_dropout"));
     let mut x = add(&[x, &h]);
     if !pre {
         x = norm("ln1", &x);
@@ -96,11 +127,22 @@ pub fn block_with(
         .activation(Activation::GeluTanh)
         .apply_named(&format!("block{i}_ff1"), &h);
     let h = Dense::new(c.dim).apply_named(&format!("block{i}_ff2"), &h);
+    let h = residual_dropout(&h, o.residual_dropout, &format!("block{i}_ff_dropout"));
     let x = add(&[&x, &h]);
     if pre {
         x
     } else {
         norm("ln2", &x)
+    }
+}
+
+/// `x` through a Dropout of `rate` named `name`, or `x` itself when the rate is 0 (so a model
+/// without dropout has the same graph, names and bits as before the option existed).
+fn residual_dropout(x: &SymbolicTensor, rate: f32, name: &str) -> SymbolicTensor {
+    if rate == 0.0 {
+        x.clone()
+    } else {
+        Dropout::new(rate).apply_named(name, x)
     }
 }
 
@@ -115,25 +157,47 @@ pub fn swiglu(x: &SymbolicTensor, ff: usize, dim: usize) -> SymbolicTensor {
     Dense::new(dim).no_bias().apply(&multiply(&gate, &up))
 }
 
-/// The model (uncompiled), parameters initialised from `seed`.
+/// The model (uncompiled), parameters initialised from `seed`. With `tie_weights` the head
+/// is the token embedding's tied form (`SharedLayer::attend`): one `[vocab, d]` table whose
+/// gradient is `g_head + g_embedding` (the executor's order for shared layers).
 pub fn build(c: &TransformerConfig, seed: u64) -> Result<Model> {
     let g = Graph::new();
     let ids = g.input_ids([c.seq]); // i32 token ids
-    let mut x = Embedding::new(c.vocab, c.dim).apply_named("token_embedding", &ids);
+    let tokens = SharedLayer::new(Embedding::new(c.vocab, c.dim));
+    let mut x = tokens.apply_named("token_embedding", &ids);
     x = PositionEmbedding::new().apply_named("position_embedding", &x);
+    x = residual_dropout(&x, c.dropout, "embedding_dropout");
+    let options = c.block_options();
     for i in 0..c.blocks {
-        x = block(&x, c, i);
+        x = block_with(&x, c, i, &options);
     }
     let x = LayerNorm::new().apply_named("final_ln", &x);
-    let logits = Dense::new(c.vocab).no_bias().apply_named("head", &x);
+    let logits = if c.tie_weights {
+        tokens.attend_named("head", &x)?
+    } else {
+        Dense::new(c.vocab).no_bias().apply_named("head", &x)
+    };
     Model::with_seed(&[&ids], &[&logits], seed)
 }
 
+/// AdamW's weight decay of the mini_transformer workload.
+pub const DEFAULT_WEIGHT_DECAY: f32 = 0.01;
+
 /// The model compiled with AdamW(`lr`, wd 0.01) and per-position cross-entropy.
 pub fn model(c: &TransformerConfig, lr: f32, seed: u64) -> Result<Model> {
+    model_with_weight_decay(c, lr, DEFAULT_WEIGHT_DECAY, seed)
+}
+
+/// The model compiled with AdamW(`lr`, `weight_decay`) and per-position cross-entropy.
+pub fn model_with_weight_decay(
+    c: &TransformerConfig,
+    lr: f32,
+    weight_decay: f32,
+    seed: u64,
+) -> Result<Model> {
     let mut m = build(c, seed)?;
     m.compile_with(neuroxide::graph::TrainConfig {
-        optimizer: optim::adamw(lr, 0.01),
+        optimizer: optim::adamw(lr, weight_decay),
         loss: Loss::cross_entropy(),
         clip_norm: None,
         track_accuracy: false,
@@ -149,6 +213,8 @@ pub struct CharTrainOptions {
     pub steps: usize,
     pub batch: usize,
     pub lr: f32,
+    /// AdamW's decoupled weight decay.
+    pub weight_decay: f32,
     pub warmup: usize,
     pub seed: u64,
     pub device: Device,
@@ -177,6 +243,7 @@ impl Default for CharTrainOptions {
             steps: 2000,
             batch: 32,
             lr: 3e-4,
+            weight_decay: DEFAULT_WEIGHT_DECAY,
             warmup: 100,
             seed: 1,
             device: Device::cpu(),
@@ -220,12 +287,16 @@ pub fn train(
     let (train_tokens, val_tokens) = train_val_split(&tokens);
     let mut c = o.config.unwrap_or(TransformerConfig::mini(0));
     c.vocab = tokenizer.vocab();
-    let mut m = model(&c, o.lr, o.seed)?;
+    let mut m = model_with_weight_decay(&c, o.lr, o.weight_decay, o.seed)?;
     neuroxide::distributed::to_device_or_join(&mut m, o.device)?;
     log(&format!(
         "char transformer: {:?} tokenizer, vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
         o.tokenizer, c.vocab, c.seq, c.dim, c.heads, c.blocks, c.ff, m.param_count(),
         train_tokens.len(), val_tokens.len(), o.batch, o.steps, o.device
+    ));
+    log(&format!(
+        "regularisation: dropout {}, attention dropout {}, weight decay {}, tied head {}",
+        c.dropout, c.attention_dropout, o.weight_decay, c.tie_weights
     ));
     m.set_shards(o.shards)?;
     neuroxide::graph::shard_rows(o.batch, o.shards)?;

@@ -128,6 +128,9 @@ pub fn model(vocab: usize, dim: usize, heads: usize, ff: usize, seed: u64) -> Re
         heads,
         blocks: 1,
         ff,
+        dropout: 0.0,
+        attention_dropout: 0.0,
+        tie_weights: false,
     };
     let g = Graph::new();
     let ids = g.input_ids([WINDOW]);

@@ -24,6 +24,9 @@ fn tiny(vocab: usize) -> TransformerConfig {
         heads: 2,
         blocks: 1,
         ff: 96,
+        dropout: 0.0,
+        attention_dropout: 0.0,
+        tie_weights: false,
     }
 }
 

@@ -27,6 +27,9 @@ fn config() -> TransformerConfig {
         heads: 2,
         blocks: 2,
         ff: 32,
+        dropout: 0.0,
+        attention_dropout: 0.0,
+        tie_weights: false,
     }
 }
 
@@ -65,6 +68,7 @@ fn all_options() -> BlockOptions {
     BlockOptions {
         norm: NormPlacement::Post,
         attention_dropout: 0.1,
+        residual_dropout: 0.0,
         rope: Some(10000.0),
         bidirectional: false,
     }

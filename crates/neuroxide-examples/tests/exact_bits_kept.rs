@@ -23,6 +23,9 @@ fn char_losses() -> Vec<u32> {
         heads: 2,
         blocks: 1,
         ff: 96,
+        dropout: 0.0,
+        attention_dropout: 0.0,
+        tie_weights: false,
     };
     let mut m = ct::model(&c, 1e-3, 2).unwrap();
     m.to_device(Device::Cpu { threads: 2 }).unwrap();

@@ -13,8 +13,8 @@ mod common;
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
     ActivationLayer, Add, AvgPool2D, BatchNorm1D, BatchNorm2D, Concat, Conv1D, Conv2D, Dense,
-    Dropout, Embedding, Flatten, GlobalAveragePool2D, Layer, LayerNorm, MaxPool1D, MaxPool2D,
-    MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm, SequencePooling,
+    Dropout, Embedding, EmbeddingAttend, Flatten, GlobalAveragePool2D, Layer, LayerNorm, MaxPool1D,
+    MaxPool2D, MultiHeadAttention, Multiply, PositionEmbedding, Reshape, RmsNorm, SequencePooling,
     SinusoidalPositionEncoding, SpatialDropout2D,
 };
 use neuroxide::{Activation, Shape};
@@ -441,6 +441,7 @@ fn every_layer_kind_is_checked() {
         "BatchNorm2D",
         // gradcheck_transformer.rs
         "Embedding",
+        "EmbeddingAttend",
         "PositionEmbedding",
         "LayerNorm",
         "MultiHeadAttention",
@@ -467,6 +468,7 @@ fn every_layer_kind_is_checked() {
         Box::new(BatchNorm1D::new()),
         Box::new(BatchNorm2D::new()),
         Box::new(Embedding::new(2, 2)),
+        Box::new(EmbeddingAttend::new(2, 2)),
         Box::new(PositionEmbedding::new()),
         Box::new(LayerNorm::new()),
         Box::new(MultiHeadAttention::new(1)),

@@ -1,13 +1,14 @@
 //! Float64 finite-difference gradient checks of the transformer layers (the harness and the
 //! objective `L = Σ r_i · y_i` of gradcheck.rs): LayerNorm, RmsNorm, MultiHeadAttention with and
-//! without the causal mask and biases, PositionEmbedding, and Embedding with repeated ids.
+//! without the causal mask and biases, PositionEmbedding, Embedding with repeated ids, and
+//! EmbeddingAttend (the tied output head `x · tableᵀ`; the tied graph is in gradcheck_tied.rs).
 
 mod common;
 
 use common::{dot64, fd_check, LayerHarness, Rng};
 use neuroxide::layers::{
-    Embedding, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding, RmsNorm, SequencePooling,
-    SinusoidalPositionEncoding,
+    Embedding, EmbeddingAttend, Layer, LayerNorm, MultiHeadAttention, PositionEmbedding, RmsNorm,
+    SequencePooling, SinusoidalPositionEncoding,
 };
 use neuroxide::Shape;
 
@@ -237,6 +238,21 @@ fn embedding_gradients_with_repeated_ids() {
     assert_eq!(&gp[0][6..9], &[0.0, 0.0, 0.0]);
     assert_eq!(&gp[0][3..6], &[5.0, 5.0, 5.0]);
     assert!(gi[0].iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn embedding_attend_gradients() {
+    // [positions 3, dim 4] features → logits over 5 tokens; batch 2.
+    let x = Rng::new(51).vec(2 * 3 * 4, -1.0, 1.0);
+    check(
+        "EmbeddingAttend",
+        Box::new(EmbeddingAttend::new(5, 4)),
+        &[&[3, 4]],
+        2,
+        &[x],
+        &[0],
+        52,
+    );
 }
 
 #[test]

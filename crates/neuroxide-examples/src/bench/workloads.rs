@@ -155,6 +155,9 @@ impl Workload {
                     heads: if d >= 768 { 12 } else { 4 },
                     blocks: layers,
                     ff: 4 * d,
+                    dropout: 0.0,
+                    attention_dropout: 0.0,
+                    tie_weights: false,
                 };
                 char_transformer::model(&c, 3e-4, seed)
             }

@@ -275,6 +275,7 @@ pub fn run_transformer(device: Device, budget: &Budget, seed: u64) -> Result<Exa
         steps,
         batch: 32,
         lr: 2e-3,
+        weight_decay: ct::DEFAULT_WEIGHT_DECAY,
         warmup: (steps / 4).min(100),
         seed,
         device,

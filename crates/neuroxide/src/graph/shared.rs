@@ -9,6 +9,12 @@
 //! `grad = ((g_last + g_last-1) + …) + g_first`. The optimizer, the clipping norm and the saved
 //! weights see one parameter.
 //!
+//! **Weight tying** (a language model's output head reading the token embedding's table, as
+//! PyTorch's `head.weight = tok_emb.weight` or Flax's `Embed.attend`): [`SharedLayer::attend`]
+//! applies the layer's [`Layer::tied_output`] — for an Embedding, logits `x · tableᵀ` — with
+//! the same parameters. The gradient order above holds unchanged: with the embedding applied
+//! first and the head last, `grad(table) = g_head + g_embedding`.
+//!
 //! ```
 //! use neuroxide::graph::{Graph, SharedLayer};
 //! use neuroxide::layers::Dense;
@@ -22,6 +28,7 @@
 
 use super::{NodeDef, SymbolicTensor};
 use crate::dtype::DType;
+use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::shape::Shape;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,13 +73,64 @@ impl SharedLayer {
 
     /// Applies the layer to several inputs (merge layers).
     pub fn apply_to(&self, name: Option<String>, inputs: &[&SymbolicTensor]) -> SymbolicTensor {
+        self.push(self.layer.clone_box(), name, inputs)
+    }
+
+    /// Applies the layer's tied form ([`Layer::tied_output`]) to `x` with the same parameters:
+    /// for a shared [`crate::layers::Embedding`], the output head `x · tableᵀ`
+    /// ([`crate::layers::EmbeddingAttend`]). An error for a layer that has no tied form.
+    ///
+    /// ```
+    /// use neuroxide::graph::{Graph, SharedLayer};
+    /// use neuroxide::layers::Embedding;
+    /// let g = Graph::new();
+    /// let ids = g.input_ids([8]);
+    /// let tokens = SharedLayer::new(Embedding::new(50, 16));
+    /// let logits = tokens.attend(&tokens.apply(&ids)).unwrap();
+    /// let model = neuroxide::Model::new(&[&ids], &[&logits]).unwrap();
+    /// assert_eq!(model.param_count(), 50 * 16);
+    /// ```
+    pub fn attend(&self, x: &SymbolicTensor) -> Result<SymbolicTensor> {
+        self.attend_to(None, x)
+    }
+
+    /// Same, with a name for summaries.
+    pub fn attend_named(&self, name: &str, x: &SymbolicTensor) -> Result<SymbolicTensor> {
+        self.attend_to(Some(name.to_string()), x)
+    }
+
+    fn attend_to(&self, name: Option<String>, x: &SymbolicTensor) -> Result<SymbolicTensor> {
+        let tied = self.layer.tied_output().ok_or_else(|| {
+            Error::invalid(format!(
+                "SharedLayer::attend: a {} layer has no tied output form (an Embedding has: \
+                 x · tableᵀ)",
+                self.layer.kind()
+            ))
+        })?;
+        Ok(self.push(tied, name, &[x]))
+    }
+
+    /// Whether `kind` with `config` is this layer or its tied form: what a later application
+    /// of it may be (checked when a saved architecture is rebuilt).
+    pub(crate) fn admits(&self, kind: &str, config: &serde_json::Value) -> bool {
+        let same = |l: &dyn Layer| l.kind() == kind && l.config() == *config;
+        same(self.layer()) || self.layer.tied_output().is_some_and(|t| same(t.as_ref()))
+    }
+
+    /// Applies `layer` (this layer or its tied form) with this layer's parameters.
+    pub(crate) fn push(
+        &self,
+        layer: Box<dyn Layer>,
+        name: Option<String>,
+        inputs: &[&SymbolicTensor],
+    ) -> SymbolicTensor {
         let graph = match inputs.first() {
             Some(first) => first.graph.clone(),
             None => super::Graph::new(),
         };
         graph.push(NodeDef {
             name,
-            layer: Some(self.layer.clone_box()),
+            layer: Some(layer),
             input_shape: Shape::default(),
             dtype: DType::F32,
             inputs: inputs.iter().map(|&s| s.clone()).collect(),

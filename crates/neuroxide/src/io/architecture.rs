@@ -208,9 +208,10 @@ impl Architecture {
                     n.name
                 ))
             })?;
-            if s.layer().kind() != n.kind || s.layer().config() != n.config {
+            if !s.admits(&n.kind, &n.config) {
                 return Err(Error::Format(format!(
-                    "node '{}' shares the parameters of '{owner}' but has a different layer                      ({} {} vs {} {})",
+                    "node '{}' shares the parameters of '{owner}', but its layer ({} {}) is \
+                     neither that node's ({} {}) nor its tied form",
                     n.name,
                     n.kind,
                     n.config,
@@ -218,7 +219,7 @@ impl Architecture {
                     s.layer().config()
                 )));
             }
-            return Ok(s.apply_to(name, inputs));
+            return Ok(s.push(layer, name, inputs));
         }
         if self
             .nodes

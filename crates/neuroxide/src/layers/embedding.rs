@@ -74,6 +74,13 @@ impl Layer for Embedding {
             ))),
         }
     }
+    fn tied_output(&self) -> Option<Box<dyn Layer>> {
+        Some(Box::new(super::EmbeddingAttend {
+            vocab: self.vocab,
+            dim: self.dim,
+            init: self.init,
+        }))
+    }
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()> {
         embedding_forward(
             ctx.backend,

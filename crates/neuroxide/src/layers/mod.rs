@@ -12,6 +12,7 @@ mod conv;
 mod dense;
 mod dropout;
 mod embedding;
+mod embedding_attend;
 pub mod init;
 mod layernorm;
 mod merge;
@@ -29,6 +30,7 @@ pub use conv::{Conv1D, Conv2D, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::{Embedding, PositionEmbedding};
+pub use embedding_attend::EmbeddingAttend;
 pub use init::Initializer;
 pub use layernorm::{LayerNorm, RmsNorm};
 pub use merge::{Add, Concat, Multiply};
@@ -152,6 +154,12 @@ pub trait Layer: Send + Sync {
     /// layers accept any value.
     fn check_input(&self, _input: usize, _values: HostData<'_>) -> Result<()> {
         Ok(())
+    }
+    /// The layer that reads this layer's parameters the other way round, for weight tying
+    /// through [`crate::graph::SharedLayer::attend`]: Embedding's is [`EmbeddingAttend`] (the
+    /// output head `x · tableᵀ`). Most layers have none.
+    fn tied_output(&self) -> Option<Box<dyn Layer>> {
+        None
     }
     /// Computes the output, writing all of its `batch` rows: the output buffer may be shared
     /// with buffers of other lifetimes (buffer reuse), so it holds stale values before.

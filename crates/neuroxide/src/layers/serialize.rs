@@ -2,9 +2,9 @@
 
 use super::{
     ActivationLayer, ActivationOp, Add, AvgPool2D, BatchNorm, Concat, Conv1D, Conv2D, Dense,
-    Dropout, Embedding, Flatten, GlobalAveragePool2D, Initializer, Layer, LayerNorm, MaxPool1D,
-    MaxPool2D, MultiHeadAttention, Multiply, PoolWindow, PositionEmbedding, Reshape, RmsNorm,
-    SeqPoolMode, SequencePooling, SinusoidalPositionEncoding, SpatialDropout2D,
+    Dropout, Embedding, EmbeddingAttend, Flatten, GlobalAveragePool2D, Initializer, Layer,
+    LayerNorm, MaxPool1D, MaxPool2D, MultiHeadAttention, Multiply, PoolWindow, PositionEmbedding,
+    Reshape, RmsNorm, SeqPoolMode, SequencePooling, SinusoidalPositionEncoding, SpatialDropout2D,
 };
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -59,6 +59,11 @@ pub fn layer_from_config(kind: &str, config: &Value) -> Result<Box<dyn Layer>> {
         }),
         "GlobalAveragePool2D" => Box::new(GlobalAveragePool2D),
         "Embedding" => Box::new(Embedding {
+            vocab: field(kind, config, "vocab")?,
+            dim: field(kind, config, "dim")?,
+            init: field::<Initializer>(kind, config, "init")?,
+        }),
+        "EmbeddingAttend" => Box::new(EmbeddingAttend {
             vocab: field(kind, config, "vocab")?,
             dim: field(kind, config, "dim")?,
             init: field::<Initializer>(kind, config, "init")?,
