@@ -1,10 +1,19 @@
 //! `neuroxide bench`: times the workloads of WORKLOADS.md (protocol in
 //! `neuroxide_examples::bench::runner`) and prints one JSON line per (workload, device, mode) with
 //! `--json`, plus a table for people (on stderr with `--json`, on stdout without).
+//!
+//! Under `neuroxide launch --gpus R -- bench … --device cuda` (any launcher that sets
+//! `WORLD_SIZE`) every process is a rank of a data-parallel job and each workload trains its
+//! per-GPU batch on `cuda:LOCAL_RANK` (`neuroxide_examples::bench::data_parallel`); only rank 0
+//! prints, and its records count the whole job's items (`world_size` = R). The first error
+//! ends the rank (its peers would otherwise wait for it).
 
 use clap::Args;
 use neuroxide::{Device, Mode};
-use neuroxide_examples::bench::{render_table, run_workload, workload, workloads, BenchOptions};
+use neuroxide::distributed::DistEnv;
+use neuroxide_examples::bench::{
+    render_table, run_workload, run_workload_dp, workload, workloads, BenchOptions,
+};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -58,10 +67,23 @@ pub fn run(args: BenchArgs) -> neuroxide::Result<()> {
         run_s: args.run_seconds,
         ..BenchOptions::default()
     };
+    let dist = DistEnv::from_env()?;
+    let rank0 = dist.as_ref().is_none_or(|e| e.rank == 0);
     let mut records = Vec::new();
     let mut errors = Vec::new();
     for w in &list {
-        match run_workload(w, device, mode, &opts) {
+        let result = match &dist {
+            None => run_workload(w, device, mode, &opts),
+            // A rank stops at its first error: its peers are stopped by the launcher or by
+            // their watchdogs instead of waiting for a step that never comes.
+            Some(env) => Ok(run_workload_dp(w, device, mode, &opts, env)
+                .map_err(|e| neuroxide::Error::invalid(format!("{}: {e}", w.name)))?),
+        };
+        if !rank0 {
+            records.extend(result.ok());
+            continue;
+        }
+        match result {
             Ok(r) => {
                 if args.json {
                     outln!("{}", r.to_json_line());
@@ -75,9 +97,9 @@ pub fn run(args: BenchArgs) -> neuroxide::Result<()> {
         }
     }
     let table = render_table(&records);
-    if args.json {
+    if rank0 && args.json {
         eprint!("{table}");
-    } else {
+    } else if rank0 {
         out!("{table}");
     }
     // Exit 0 only when something was measured: `--device cuda` without a GPU (or a list of

@@ -1,5 +1,6 @@
-//! `neuroxide launch --gpus N -- train …`: one process per GPU on this machine, each a rank of a
-//! data-parallel job (`neuroxide::distributed`).
+//! `neuroxide launch --gpus N -- train …` (or `-- bench …`): one process per GPU on this
+//! machine, each a rank of a data-parallel job (`neuroxide::distributed`). `bench` times the
+//! workloads with their per-GPU batch on every GPU (weak scaling; see `bench.rs`).
 //!
 //! Each process is this executable with the given arguments and the variables torchrun sets:
 //! `RANK` = `LOCAL_RANK` = `0..N`, `WORLD_SIZE` = N, `MASTER_ADDR` = 127.0.0.1, `MASTER_PORT` (a
@@ -25,7 +26,8 @@ pub struct LaunchArgs {
     /// Rendezvous port on 127.0.0.1 (default: a free port).
     #[arg(long)]
     port: Option<u16>,
-    /// The command each rank runs, after `--`: `train mnist|csv|transformer …`.
+    /// The command each rank runs, after `--`: `train mnist|csv|transformer …` or
+    /// `bench WORKLOAD… --device cuda`.
     #[arg(last = true, required = true)]
     command: Vec<String>,
 }
@@ -43,9 +45,12 @@ pub fn run(a: LaunchArgs) -> Result<()> {
     if a.gpus == 0 {
         return Err(Error::invalid("launch: --gpus must be at least 1"));
     }
-    if a.command.first().map(String::as_str) != Some("train") {
+    if !matches!(
+        a.command.first().map(String::as_str),
+        Some("train") | Some("bench")
+    ) {
         return Err(Error::invalid(format!(
-            "launch: the command after -- must be `train …` (got `{}`)",
+            "launch: the command after -- must be `train …` or `bench …` (got `{}`)",
             a.command.join(" ")
         )));
     }

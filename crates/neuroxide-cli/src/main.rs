@@ -45,7 +45,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Generate text with a saved character model (`train transformer --save DIR`).
     Generate(transformer::GenerateArgs),
-    /// Data-parallel training: one `train` process per GPU (`launch --gpus N -- train …`).
+    /// Data-parallel training or benchmarking: one `train` or `bench` process per GPU
+    /// (`launch --gpus N -- train …`).
     Launch(launch::LaunchArgs),
 }
 

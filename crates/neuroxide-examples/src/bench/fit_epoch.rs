@@ -90,6 +90,7 @@ pub fn run(device: Device, opts: &BenchOptions) -> Result<BenchRecord> {
         peak_mem_mib: model.planned_bytes().map(|b| b.total_mib()),
         launches_per_step: model.step_launch_info().map(|(n, _)| n),
         batch: BATCH,
+        world_size: 1,
         steps,
         runs: epoch_s.len(),
         run_ms_per_step: epoch_s.iter().map(|e| e * 1e3 / steps as f64).collect(),

@@ -87,6 +87,7 @@ pub fn run(device: Device, opts: &BenchOptions) -> Result<BenchRecord> {
         peak_mem_mib,
         launches_per_step: None,
         batch: VALUES,
+        world_size: 1,
         steps,
         runs: opts.runs,
         run_ms_per_step: per_step,

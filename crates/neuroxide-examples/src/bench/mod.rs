@@ -8,13 +8,16 @@
 //! - [`workloads`]: the models, batch sizes and units, exactly as WORKLOADS.md defines them.
 //! - [`runner`]: the timing protocol (warm-up, median of timed runs, device synchronised).
 //! - [`record`]: the JSON record and the human-readable table.
+//! - [`data_parallel`]: the same protocol as one rank of a data-parallel job (weak scaling).
 
+pub mod data_parallel;
 pub mod fit_epoch;
 pub mod global_norm;
 pub mod record;
 pub mod runner;
 pub mod workloads;
 
+pub use data_parallel::run_workload_dp;
 pub use record::{render_table, BenchRecord};
 pub use runner::{run_workload, BenchOptions};
 pub use workloads::{workload, workloads, Unit, Workload};

@@ -33,8 +33,13 @@ pub struct BenchRecord {
     /// Kernels one training step launches (one replayed CUDA graph counts every kernel it
     /// holds), `null` when not counted.
     pub launches_per_step: Option<u64>,
-    /// Samples per step.
+    /// Samples per step (in a data-parallel run: the global batch, `world_size` × the per-GPU
+    /// batch of WORKLOADS.md).
     pub batch: usize,
+    /// Processes (GPUs) that trained each step together: 1, or the ranks of a data-parallel
+    /// launch. `items_per_s` and `tflops` count the whole job's work.
+    #[serde(default = "one")]
+    pub world_size: usize,
     /// Training steps in each timed run.
     pub steps: usize,
     /// Number of timed runs the median is taken over.
@@ -69,6 +74,7 @@ impl BenchRecord {
             tflops: None,
             peak_mem_mib: None,
             batch,
+            world_size: 1,
             steps: 0,
             runs: 0,
             run_ms_per_step: Vec::new(),
@@ -83,6 +89,10 @@ impl BenchRecord {
     }
 }
 
+fn one() -> usize {
+    1
+}
+
 fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "—".to_string(), |x| format!("{x:.digits$}"))
 }
@@ -90,10 +100,11 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 /// A fixed-width table of records, one per line, for the terminal.
 pub fn render_table(records: &[BenchRecord]) -> String {
     let mut s = format!(
-        "{:<18} {:<6} {:<6} {:>12} {:>14} {:<7} {:>8} {:>9} {:>7}  {}\n",
+        "{:<18} {:<6} {:<6} {:>5} {:>12} {:>14} {:<7} {:>8} {:>9} {:>7}  {}\n",
         "workload",
         "device",
         "mode",
+        "ranks",
         "ms/step",
         "items/s",
         "unit",
@@ -104,10 +115,11 @@ pub fn render_table(records: &[BenchRecord]) -> String {
     );
     for r in records {
         s.push_str(&format!(
-            "{:<18} {:<6} {:<6} {:>12} {:>14} {:<7} {:>8} {:>9} {:>7}  {}\n",
+            "{:<18} {:<6} {:<6} {:>5} {:>12} {:>14} {:<7} {:>8} {:>9} {:>7}  {}\n",
             r.workload,
             r.device,
             r.mode,
+            r.world_size,
             opt(r.ms_per_step, 4),
             opt(r.items_per_s, 0),
             r.unit,

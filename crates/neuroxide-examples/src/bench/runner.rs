@@ -17,6 +17,7 @@ use super::workloads::Workload;
 use crate::validate::system;
 use neuroxide::backend::{cuda, Mode};
 use neuroxide::device::Device;
+use neuroxide::distributed::DistEnv;
 use neuroxide::error::{Error, Result};
 use neuroxide::graph::Model;
 use std::time::Instant;
@@ -101,37 +102,96 @@ pub fn run_workload(
         Mode::Exact => "exact",
         Mode::Fast => "fast",
     };
+    if let Some(r) = skip_or_special(w, device, mode, mode_name, opts)? {
+        return Ok(r);
+    }
+    let name = match device_name(device) {
+        Ok(n) => n,
+        Err(why) => {
+            let unit = w.unit.to_string();
+            let kind = device_kind(device);
+            let why = format!("not available: {why}");
+            return Ok(BenchRecord::skipped(
+                w.name, kind, mode_name, &unit, w.batch, why,
+            ));
+        }
+    };
+    time_steps(w, device, mode_name, name, opts, None)
+}
+
+/// The record of a workload that is not timed as a step loop here: skipped (layers, device
+/// kind or mode missing) or timed by its own module (`fit_epoch`, `global_norm`). `None`: time
+/// it with [`time_steps`].
+pub(super) fn skip_or_special(
+    w: &Workload,
+    device: Device,
+    mode: Mode,
+    mode_name: &str,
+    opts: &BenchOptions,
+) -> Result<Option<BenchRecord>> {
     let kind = device_kind(device);
     let unit = w.unit.to_string();
     let skip = |why: String| BenchRecord::skipped(w.name, kind, mode_name, &unit, w.batch, why);
     if let Some(why) = w.skipped {
-        return Ok(skip(why.to_string()));
+        return Ok(Some(skip(why.to_string())));
     }
     if w.name == super::fit_epoch::NAME {
-        return super::fit_epoch::run(device, opts);
+        return super::fit_epoch::run(device, opts).map(Some);
     }
     if w.name == super::global_norm::NAME {
-        return super::global_norm::run(device, opts);
+        return super::global_norm::run(device, opts).map(Some);
     }
     if let (Some(why), false) = (w.cpu_skipped, device.is_cuda()) {
-        return Ok(skip(why.to_string()));
+        return Ok(Some(skip(why.to_string())));
     }
     if mode == Mode::Fast {
-        return Ok(skip("fast mode is not implemented yet (exact only)".into()));
+        return Ok(Some(skip(
+            "fast mode is not implemented yet (exact only)".into(),
+        )));
     }
-    let name = match device_name(device) {
-        Ok(n) => n,
-        Err(why) => return Ok(skip(format!("not available: {why}"))),
-    };
     if opts.runs < 3 {
         return Err(Error::invalid(format!(
             "bench: {} timed runs requested, the protocol needs at least 3",
             opts.runs
         )));
     }
+    Ok(None)
+}
 
+/// Warm-up steps are done after `n` steps and `elapsed_s` seconds: at least
+/// `opts.warmup_steps` and `opts.warmup_s`; in a data-parallel job exactly
+/// `opts.warmup_steps` (at least 1), whatever the clocks say, so every rank runs the same
+/// steps (they move in lockstep through the gradient reduction).
+pub fn warmup_done(n: usize, elapsed_s: f64, opts: &BenchOptions, data_parallel: bool) -> bool {
+    let steps = n >= opts.warmup_steps.max(1);
+    steps && (data_parallel || elapsed_s >= opts.warmup_s)
+}
+
+/// Steps per timed run from the warm-up's seconds per step: about `opts.run_s` seconds, at
+/// least 3, at most `opts.max_steps`.
+pub fn steps_per_run(est_s: f64, opts: &BenchOptions) -> usize {
+    ((opts.run_s / est_s.max(1e-9)).ceil() as usize).clamp(3, opts.max_steps.max(3))
+}
+
+/// The protocol's step loop for `w` (already checked by [`skip_or_special`]) on `device`
+/// (named `name`). With `dp`, the model joins that data-parallel job on `cuda:LOCAL_RANK`, `w`
+/// is the global workload (its batch is `world_size` × the per-GPU batch), the warm-up is a
+/// fixed step count and rank 0's steps per run is every rank's ([`super::data_parallel`]).
+pub(super) fn time_steps(
+    w: &Workload,
+    device: Device,
+    mode_name: &str,
+    name: String,
+    opts: &BenchOptions,
+    dp: Option<&DistEnv>,
+) -> Result<BenchRecord> {
+    let kind = device_kind(device);
+    let unit = w.unit.to_string();
     let mut model = w.build(opts.seed)?;
-    model.to_device(device)?;
+    match dp {
+        None => model.to_device(device)?,
+        Some(env) => super::data_parallel::join(&mut model, env)?,
+    }
     let batches = w.batches(opts.seed)?;
     let ctx = |e: Error| Error::invalid(format!("bench {} on {device}: {e}", w.name));
 
@@ -159,7 +219,7 @@ pub fn run_workload(
     model.last_loss().map_err(ctx)?;
     let start = Instant::now();
     let mut n = 0usize;
-    while n < opts.warmup_steps.max(1) || start.elapsed().as_secs_f64() < opts.warmup_s {
+    while !warmup_done(n, start.elapsed().as_secs_f64(), opts, dp.is_some()) {
         step(&mut model).map_err(ctx)?;
         n += 1;
         if n.is_multiple_of(64) {
@@ -172,7 +232,10 @@ pub fn run_workload(
     if !loss.is_finite() {
         return Err(ctx(Error::invalid(format!("loss is {loss} after warm-up"))));
     }
-    let steps = ((opts.run_s / est.max(1e-9)).ceil() as usize).clamp(3, opts.max_steps.max(3));
+    let mut steps = steps_per_run(est, opts);
+    if let Some(env) = dp {
+        steps = super::data_parallel::agree(env, steps).map_err(ctx)?;
+    }
 
     // Timed runs.
     let mut per_step = Vec::with_capacity(opts.runs);
@@ -206,6 +269,7 @@ pub fn run_workload(
         peak_mem_mib,
         launches_per_step: launches,
         batch: w.batch,
+        world_size: dp.map_or(1, |e| e.world_size),
         steps,
         runs: opts.runs,
         run_ms_per_step: per_step,
