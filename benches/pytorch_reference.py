@@ -254,6 +254,7 @@ def record(name, device, mode, unit, batch, **kw):
         "peak_mem_mib": None,
         "launches_per_step": None,  # PyTorch does not report it; Neuroxide's bench does
         "batch": batch,
+        "world_size": 1,  # benches/pytorch_ddp.py: the processes of the DDP job
         "steps": 0,
         "runs": 0,
         "run_ms_per_step": [],

@@ -9,8 +9,8 @@
 //! ends the rank (its peers would otherwise wait for it).
 
 use clap::Args;
-use neuroxide::{Device, Mode};
 use neuroxide::distributed::DistEnv;
+use neuroxide::{Device, Mode};
 use neuroxide_examples::bench::{
     render_table, run_workload, run_workload_dp, workload, workloads, BenchOptions,
 };
@@ -76,8 +76,7 @@ pub fn run(args: BenchArgs) -> neuroxide::Result<()> {
             None => run_workload(w, device, mode, &opts),
             // A rank stops at its first error: its peers are stopped by the launcher or by
             // their watchdogs instead of waiting for a step that never comes.
-            Some(env) => Ok(run_workload_dp(w, device, mode, &opts, env)
-                .map_err(|e| neuroxide::Error::invalid(format!("{}: {e}", w.name)))?),
+            Some(env) => Ok(run_workload_dp(w, device, mode, &opts, env)?),
         };
         if !rank0 {
             records.extend(result.ok());

@@ -85,3 +85,48 @@ fn launch_reports_a_failing_rank_and_stops_the_job() {
     let o = run(&["launch", "--gpus", "1", "--", "evaluate"]);
     assert!(stderr(&o).contains("must be `train"), "{}", stderr(&o));
 }
+
+#[test]
+fn launch_runs_bench_and_a_bench_rank_without_its_gpu_is_a_clear_error() {
+    // `bench` is accepted after `--`; on the CPU every rank refuses, and the job stops.
+    let o = run(&[
+        "launch", "--gpus", "2", "--", "bench", "xor_mlp", "--device", "cpu",
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("WORLD_SIZE=2") && e.contains("pass --device cuda"),
+        "{e}"
+    );
+    assert!(e.contains("launch: rank "), "{e}");
+    let o = run(&["launch", "--gpus", "1", "--", "evaluate"]);
+    assert!(
+        stderr(&o).contains("`train …` or `bench …`"),
+        "{}",
+        stderr(&o)
+    );
+    // One rank of a job (as torchrun starts it) with `--device cuda`: without a GPU an error
+    // naming the device, with one a rendezvous that times out (its peer never comes); never a
+    // hang, never a panic.
+    let start = std::time::Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroxide"))
+        .args(["bench", "xor_mlp", "--device", "cuda", "--json"])
+        .current_dir(cli::repo())
+        .env("WORLD_SIZE", "2")
+        .env("RANK", "1")
+        .env("LOCAL_RANK", "0")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", "9")
+        .env("NEUROXIDE_RENDEZVOUS_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert!(!o.status.success() && stdout(&o).is_empty(), "{e}");
+    assert!(
+        e.contains("error: bench xor_mlp as rank 1 of 2: cuda:0 is not available")
+            || e.contains("could not reach rank 0"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+    assert!(start.elapsed().as_secs() < 60);
+}

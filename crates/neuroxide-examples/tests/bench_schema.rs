@@ -5,7 +5,7 @@ use neuroxide::{Device, Mode};
 use neuroxide_examples::bench::{run_workload, workload, workloads, BenchOptions, BenchRecord};
 use serde_json::Value;
 
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "framework",
     "workload",
     "device",
@@ -18,6 +18,7 @@ const FIELDS: [&str; 16] = [
     "peak_mem_mib",
     "launches_per_step",
     "batch",
+    "world_size",
     "steps",
     "runs",
     "run_ms_per_step",
@@ -66,6 +67,7 @@ fn a_timed_record_has_every_field_with_its_type() {
     assert_eq!(m["mode"], "exact");
     assert_eq!(m["unit"], "steps");
     assert_eq!(m["batch"], 4);
+    assert_eq!(m["world_size"], 1);
     assert!(m["tflops"].is_null() && m["skipped"].is_null());
     // The planned bytes of the 2-4-1 XOR MLP on the CPU: a positive number, not null.
     let mib = m["peak_mem_mib"].as_f64().unwrap();

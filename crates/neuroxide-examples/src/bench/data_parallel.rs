@@ -11,7 +11,10 @@
 //! - Lockstep: every step is a collective, so every rank must run the same number of steps or
 //!   the job waits forever. The warm-up is a fixed `warmup_steps` (no time condition), and the
 //!   steps per timed run are rank 0's estimate, handed to every rank over the rendezvous
-//!   address ([`agree`]) before the timed runs.
+//!   address ([`agree`]) before the timed runs. Two exchanges on that address never overlap:
+//!   between them the ranks always pass collective steps (the communicator's initialisation,
+//!   the warm-up, the timed runs, each ending with a read of the loss), which no rank passes
+//!   before rank 0 has finished serving the previous exchange.
 //! - Each workload's model joins the job on its own (one rendezvous and one communicator per
 //!   workload, on the same `MASTER_ADDR:MASTER_PORT`), and is dropped before the next joins.
 //! - Workloads that are not a step loop (`mnist_mlp_fit`, `global_norm_124m`) are skipped; a
@@ -104,11 +107,7 @@ pub fn agree(env: &DistEnv, proposal: usize) -> Result<usize> {
 }
 
 /// [`agree`] with an explicit timeout (for tests).
-pub fn agree_within(
-    env: &DistEnv,
-    proposal: usize,
-    timeout: std::time::Duration,
-) -> Result<usize> {
+pub fn agree_within(env: &DistEnv, proposal: usize, timeout: std::time::Duration) -> Result<usize> {
     let bytes = rendezvous::exchange_id(env, timeout, &mut || {
         Ok((proposal as u64).to_le_bytes().to_vec())
     })?;

@@ -187,13 +187,13 @@ pub(super) fn time_steps(
 ) -> Result<BenchRecord> {
     let kind = device_kind(device);
     let unit = w.unit.to_string();
+    let ctx = |e: Error| Error::invalid(format!("bench {} on {device}: {e}", w.name));
     let mut model = w.build(opts.seed)?;
     match dp {
         None => model.to_device(device)?,
-        Some(env) => super::data_parallel::join(&mut model, env)?,
+        Some(env) => super::data_parallel::join(&mut model, env).map_err(ctx)?,
     }
     let batches = w.batches(opts.seed)?;
-    let ctx = |e: Error| Error::invalid(format!("bench {} on {device}: {e}", w.name));
 
     // On a GPU the next batch uploads (pinned staging, copy stream) while the current one
     // trains, as a training loop would; PyTorch's reference keeps its 4 batches on the device.
