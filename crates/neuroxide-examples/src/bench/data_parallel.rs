@@ -22,7 +22,7 @@
 //!   peers waiting in the rendezvous).
 
 use super::record::BenchRecord;
-use super::runner::{device_name, skip_or_special, time_steps, BenchOptions};
+use super::runner::{device_name, mode_name, skip_or_special, time_steps, BenchOptions};
 use super::workloads::Workload;
 use neuroxide::backend::Mode;
 use neuroxide::device::Device;
@@ -48,10 +48,7 @@ pub fn run_workload_dp(
         )));
     }
     let device = Device::cuda(env.local_rank);
-    let mode_name = match mode {
-        Mode::Exact => "exact",
-        Mode::Fast => "fast",
-    };
+    let mode_name = mode_name(mode);
     if w.name == super::fit_epoch::NAME || w.name == super::global_norm::NAME {
         return Ok(BenchRecord::skipped(
             w.name,

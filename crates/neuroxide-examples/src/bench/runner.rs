@@ -76,6 +76,14 @@ pub fn device_name(device: Device) -> std::result::Result<String, String> {
     }
 }
 
+/// `exact` or `fast`, as records name a mode.
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Exact => "exact",
+        Mode::Fast => "fast",
+    }
+}
+
 /// The median of a non-empty list (mean of the middle two for an even length).
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
@@ -98,10 +106,7 @@ pub fn run_workload(
     mode: Mode,
     opts: &BenchOptions,
 ) -> Result<BenchRecord> {
-    let mode_name = match mode {
-        Mode::Exact => "exact",
-        Mode::Fast => "fast",
-    };
+    let mode_name = mode_name(mode);
     if let Some(r) = skip_or_special(w, device, mode, mode_name, opts)? {
         return Ok(r);
     }
