@@ -64,6 +64,21 @@ pub struct TransformerArgs {
     /// char: one token per distinct character of the text; byte: one per UTF-8 byte (256).
     #[arg(long, default_value = "char")]
     tokenizer: String,
+    /// Context length T (characters per window). The defaults of --context, --dim, --heads,
+    /// --blocks and --ff are WORKLOADS.md's mini_transformer.
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    /// Model width d (a multiple of --heads).
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    /// Transformer blocks.
+    #[arg(long, default_value_t = 2)]
+    blocks: usize,
+    /// Hidden width of each block's MLP.
+    #[arg(long, default_value_t = 512)]
+    ff: usize,
 }
 
 pub fn train(mut a: TransformerArgs) -> Result<()> {
@@ -92,7 +107,29 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
             a.weight_decay
         )));
     }
+    for (flag, v) in [
+        ("--context", a.context),
+        ("--dim", a.dim),
+        ("--heads", a.heads),
+        ("--blocks", a.blocks),
+        ("--ff", a.ff),
+    ] {
+        if v == 0 {
+            return Err(Error::invalid(format!("{flag} must be at least 1")));
+        }
+    }
+    if a.dim % a.heads != 0 {
+        return Err(Error::invalid(format!(
+            "--dim {} is not a multiple of --heads {}",
+            a.dim, a.heads
+        )));
+    }
     let config = ct::TransformerConfig {
+        seq: a.context,
+        dim: a.dim,
+        heads: a.heads,
+        blocks: a.blocks,
+        ff: a.ff,
         dropout: a.dropout,
         attention_dropout: a.attention_dropout,
         tie_weights: a.tie_weights,

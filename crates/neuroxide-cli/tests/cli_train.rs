@@ -463,3 +463,50 @@ fn transformer_byte_tokenizer_train_then_generate() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `train transformer` takes the architecture from --context/--dim/--heads/--blocks/--ff
+/// (defaults: the mini_transformer) and refuses a width that the heads do not divide.
+#[test]
+fn transformer_architecture_flags() {
+    let o = run(&[
+        "train",
+        "transformer",
+        "--context",
+        "16",
+        "--dim",
+        "32",
+        "--heads",
+        "2",
+        "--blocks",
+        "1",
+        "--ff",
+        "48",
+        "--steps",
+        "2",
+        "--eval-every",
+        "2",
+        "--eval-windows",
+        "4",
+        "--sample",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("T 16, d 32, 2 heads, 1 blocks, MLP 48;"),
+        "{}",
+        stdout(&o)
+    );
+    let bad = run(&["train", "transformer", "--dim", "100", "--heads", "3"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("--dim 100 is not a multiple of --heads 3"),
+        "{}",
+        stderr(&bad)
+    );
+    let zero = run(&["train", "transformer", "--blocks", "0"]);
+    assert!(
+        stderr(&zero).contains("--blocks must be at least 1"),
+        "{}",
+        stderr(&zero)
+    );
+}
