@@ -118,7 +118,7 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
             return Err(Error::invalid(format!("{flag} must be at least 1")));
         }
     }
-    if a.dim % a.heads != 0 {
+    if !a.dim.is_multiple_of(a.heads) {
         return Err(Error::invalid(format!(
             "--dim {} is not a multiple of --heads {}",
             a.dim, a.heads
