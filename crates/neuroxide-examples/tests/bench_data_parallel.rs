@@ -4,7 +4,11 @@
 //! the job's items, unsupported cases are clear errors; and the Python scripts of the scaling
 //! benchmark compile and tabulate (run only where `python3` exists; torch is never imported).
 
-use neuroxide::distributed::{rendezvous, DistEnv};
+#[path = "../../neuroxide/tests/support/local_job.rs"]
+mod local_job;
+use local_job::{env, free_port};
+
+use neuroxide::distributed::rendezvous;
 use neuroxide::{Device, Mode};
 use neuroxide_examples::bench::data_parallel::{agree_within, global_workload};
 use neuroxide_examples::bench::runner::{steps_per_run, warmup_done};
@@ -12,21 +16,6 @@ use neuroxide_examples::bench::{run_workload_dp, workload, BenchOptions};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-
-fn env(rank: usize, world: usize, port: u16) -> DistEnv {
-    DistEnv {
-        rank,
-        world_size: world,
-        local_rank: rank,
-        master_addr: "127.0.0.1".into(),
-        master_port: port,
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 #[test]
 fn every_rank_takes_rank_0s_step_count_even_with_the_job_links_open() {

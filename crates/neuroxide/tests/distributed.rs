@@ -5,6 +5,10 @@
 //! step itself (`graph/executor/cross_rank.rs`): ranks as threads, joined by an in-process
 //! rank-order reduction, compute exactly the bits of one model with `--shards R`.
 
+#[path = "support/local_job.rs"]
+mod local_job;
+use local_job::{env, free_port};
+
 use neuroxide::distributed::nccl::slice_of;
 use neuroxide::distributed::rendezvous::exchange_id;
 use neuroxide::distributed::DistEnv;
@@ -56,21 +60,6 @@ fn launch_variables_are_read_and_checked() {
     assert!(with("MASTER_ADDR", None).contains("MASTER_ADDR is not"));
     assert!(with("MASTER_PORT", Some("70000")).contains("MASTER_PORT=70000"));
     assert!(with("MASTER_PORT", None).contains("MASTER_PORT is not"));
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn env(rank: usize, world: usize, port: u16) -> DistEnv {
-    DistEnv {
-        rank,
-        world_size: world,
-        local_rank: rank,
-        master_addr: "127.0.0.1".into(),
-        master_port: port,
-    }
 }
 
 #[test]

@@ -5,28 +5,16 @@
 //! The killed rank is a real process: this test executable run again with
 //! `NX_WATCHDOG_CHILD_PORT` set, as rank 1 of a job of two, then killed with SIGKILL.
 
+#[path = "support/local_job.rs"]
+mod local_job;
+use local_job::{env, free_port};
+
 use neuroxide::distributed::liveness::{OnDead, Watchdog, ALIVE};
 use neuroxide::distributed::rendezvous::{rendezvous, Rendezvous};
-use neuroxide::distributed::DistEnv;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn env(rank: usize, world: usize, port: u16) -> DistEnv {
-    DistEnv {
-        rank,
-        world_size: world,
-        local_rank: rank,
-        master_addr: "127.0.0.1".into(),
-        master_port: port,
-    }
-}
 
 fn join(rank: usize, world: usize, port: u16) -> Rendezvous {
     let mut make = || Ok(vec![7u8; 128]);
