@@ -11,6 +11,30 @@ use crate::ops::rmsnorm::{rmsnorm_backward, rmsnorm_forward, RmsNormBackward, Rm
 use crate::shape::Shape;
 use serde_json::json;
 
+/// The output shape of a normalisation over the last axis: the input's, which needs a
+/// non-empty feature axis.
+fn feature_axis_shape(kind: &str, inputs: &[Shape]) -> Result<Shape> {
+    expect_inputs(inputs, 1)?;
+    let s = &inputs[0];
+    if s.rank() == 0 || s.last() == 0 {
+        return Err(Error::Shape(format!(
+            "{kind} needs a feature axis, got input shape {s}"
+        )));
+    }
+    Ok(s.clone())
+}
+
+/// A per-feature parameter vector of `d` values (scale or shift).
+fn feature_param(name: &'static str, d: usize, init: Initializer) -> ParamSpec {
+    ParamSpec {
+        name,
+        shape: Shape::new([d]),
+        init,
+        fan_in: d,
+        fan_out: d,
+    }
+}
+
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta` per row of the last axis.
 #[derive(Clone, Debug)]
 pub struct LayerNorm {
@@ -38,24 +62,11 @@ impl Layer for LayerNorm {
         json!({"eps": self.eps})
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
-        expect_inputs(inputs, 1)?;
-        let s = &inputs[0];
-        if s.rank() == 0 || s.last() == 0 {
-            return Err(Error::Shape(format!(
-                "LayerNorm needs a feature axis, got input shape {s}"
-            )));
-        }
-        Ok(s.clone())
+        feature_axis_shape("LayerNorm", inputs)
     }
     fn params(&self, inputs: &[Shape]) -> Vec<ParamSpec> {
         let d = inputs.first().map_or(1, Shape::last);
-        let spec = |name, init| ParamSpec {
-            name,
-            shape: Shape::new([d]),
-            init,
-            fan_in: d,
-            fan_out: d,
-        };
+        let spec = |name, init| feature_param(name, d, init);
         vec![
             spec("gamma", Initializer::Ones),
             spec("beta", Initializer::Zeros),
@@ -136,24 +147,11 @@ impl Layer for RmsNorm {
         json!({"eps": self.eps})
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
-        expect_inputs(inputs, 1)?;
-        let s = &inputs[0];
-        if s.rank() == 0 || s.last() == 0 {
-            return Err(Error::Shape(format!(
-                "RmsNorm needs a feature axis, got input shape {s}"
-            )));
-        }
-        Ok(s.clone())
+        feature_axis_shape("RmsNorm", inputs)
     }
     fn params(&self, inputs: &[Shape]) -> Vec<ParamSpec> {
         let d = inputs.first().map_or(1, Shape::last);
-        vec![ParamSpec {
-            name: "gamma",
-            shape: Shape::new([d]),
-            init: Initializer::Ones,
-            fan_in: d,
-            fan_out: d,
-        }]
+        vec![feature_param("gamma", d, Initializer::Ones)]
     }
     fn workspace(&self, inputs: &[Shape], _output: &Shape) -> Vec<usize> {
         // [rrms, dx scratch for an RmsNorm fed by a model input]
