@@ -106,15 +106,16 @@ fn a_normal_shutdown_is_not_reported() {
     let rv1 = peer.join().expect("thread");
     let (dead0, rx0) = reporter();
     let (dead1, rx1) = reporter();
-    let timeout = Duration::from_millis(600);
+    // A timeout with room for a loaded CI machine (heartbeats come every timeout / 8).
+    let timeout = Duration::from_millis(1200);
     let w0 = Watchdog::start(0, rv0.links, timeout, dead0).expect("watchdog 0");
     let w1 = Watchdog::start(1, rv1.links, timeout, dead1).expect("watchdog 1");
     // Longer than the timeout: heartbeats keep both sides quiet.
-    std::thread::sleep(Duration::from_millis(900));
+    std::thread::sleep(Duration::from_millis(1600));
     assert!(rx0.try_recv().is_err() && rx1.try_recv().is_err());
     // Rank 1 finishes first and says goodbye; rank 0 keeps running well past the timeout.
     drop(w1);
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2000));
     assert!(rx0.try_recv().is_err(), "a goodbye is not a death");
     drop(w0);
     assert!(rx1.recv_timeout(Duration::from_millis(300)).is_err());
