@@ -1,6 +1,7 @@
 //! The data-parallel watchdog (`neuroxide::distributed::liveness`) over real rendezvous
-//! connections on localhost: a rank whose process is killed is reported by rank 0 within a
-//! second, a frozen rank after the timeout, and a normal shutdown is not reported at all.
+//! connections on localhost: a rank whose process is killed is reported by rank 0 at once
+//! (milliseconds; the test allows 3 s), a frozen rank after the timeout, and a normal shutdown
+//! is not reported at all.
 //!
 //! The killed rank is a real process: this test executable run again with
 //! `NX_WATCHDOG_CHILD_PORT` set, as rank 1 of a job of two, then killed with SIGKILL.
@@ -35,12 +36,12 @@ fn reporter() -> (OnDead, mpsc::Receiver<(String, Instant)>) {
 
 /// Rank 1 of a two-rank job in a child process: joins, starts its watchdog, then trains
 /// "forever" (sleeps) until the parent kills it. Not a test of its own: ignored, and run only
-/// by `a_killed_rank_is_reported_within_a_second` (with `--ignored`), which gives it the port.
+/// by `a_killed_rank_is_reported_at_once` (with `--ignored`), which gives it the port.
 #[test]
-#[ignore = "the child process of a_killed_rank_is_reported_within_a_second"]
+#[ignore = "the child process of a_killed_rank_is_reported_at_once"]
 fn watchdog_child_rank() {
     let port: u16 = std::env::var("NX_WATCHDOG_CHILD_PORT")
-        .expect("run by a_killed_rank_is_reported_within_a_second, which sets the port")
+        .expect("run by a_killed_rank_is_reported_at_once, which sets the port")
         .parse()
         .expect("port");
     let rv = join(1, 2, port);
@@ -50,7 +51,7 @@ fn watchdog_child_rank() {
 }
 
 #[test]
-fn a_killed_rank_is_reported_within_a_second() {
+fn a_killed_rank_is_reported_at_once() {
     let port = free_port();
     let exe = std::env::current_exe().expect("test executable");
     let mut child = Command::new(exe)
@@ -77,7 +78,9 @@ fn a_killed_rank_is_reported_within_a_second() {
         why.contains("rank 0 lost rank 1") && why.contains("connection closed"),
         "{why}"
     );
-    assert!(after < Duration::from_secs(1), "reported after {after:?}");
+    // Milliseconds in practice (the kernel closes a killed process's sockets at once); the
+    // bound leaves room for a loaded CI machine.
+    assert!(after < Duration::from_secs(3), "reported after {after:?}");
     println!("killed rank reported after {after:?}: {why}");
 }
 
