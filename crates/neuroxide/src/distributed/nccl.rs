@@ -72,7 +72,18 @@ pub struct NcclComm {
     world: usize,
     /// Slot buffers of the exact reduction (one per rank, `ceil(n / world)` values each).
     slots: Vec<BufId>,
+    /// Their device addresses (looked up once, not per step).
+    slot_ptrs: Vec<u64>,
     slot_len: usize,
+}
+
+/// One send and one receive with peer `peer`, of f32 values at device addresses.
+struct Transfer {
+    peer: usize,
+    send: u64,
+    send_len: usize,
+    recv: u64,
+    recv_len: usize,
 }
 
 // SAFETY: the communicator is used by one thread at a time (it is owned by one executor).
@@ -104,6 +115,7 @@ impl NcclComm {
             rank,
             world,
             slots: Vec::new(),
+            slot_ptrs: Vec::new(),
             slot_len: 0,
         })
     }
@@ -128,10 +140,54 @@ impl NcclComm {
         for b in self.slots.drain(..) {
             backend.free(b)?;
         }
+        self.slot_ptrs.clear();
         for _ in 0..self.world {
-            self.slots.push(backend.alloc(len)?);
+            let b = backend.alloc(len)?;
+            self.slots.push(b);
+            self.slot_ptrs.push(backend.buf("nccl reduce", b, len)?);
         }
         self.slot_len = len;
+        Ok(())
+    }
+
+    /// One NCCL group of sends and receives (each transfer: the send to its peer, then the
+    /// receive from it), queued on `stream`.
+    fn exchange(
+        &self,
+        stream: ns::cudaStream_t,
+        transfers: impl Iterator<Item = Transfer>,
+    ) -> Result<()> {
+        let ptr = |p: u64| p as *mut ::core::ffi::c_void;
+        nccl("ncclGroupStart", nc::group_start())?;
+        for t in transfers {
+            // SAFETY: the callers pass addresses of live device buffers holding at least
+            // `send_len` / `recv_len` values.
+            unsafe {
+                nccl(
+                    "ncclSend",
+                    nc::send(
+                        ptr(t.send),
+                        t.send_len,
+                        ns::ncclDataType_t::ncclFloat32,
+                        t.peer as i32,
+                        self.comm,
+                        stream,
+                    ),
+                )?;
+                nccl(
+                    "ncclRecv",
+                    nc::recv(
+                        ptr(t.recv),
+                        t.recv_len,
+                        ns::ncclDataType_t::ncclFloat32,
+                        t.peer as i32,
+                        self.comm,
+                        stream,
+                    ),
+                )?;
+            }
+        }
+        nccl("ncclGroupEnd", nc::group_end())?;
         Ok(())
     }
 
@@ -149,42 +205,22 @@ impl NcclComm {
         let (my_start, my_len) = slice_of(n, w, k);
         let base = backend.buf("nccl reduce", flat, n)?;
         let stream = Self::stream(backend);
-        let f32_ptr = |p: u64, i: usize| (p + (i * 4) as u64) as *mut ::core::ffi::c_void;
-        let mut slot_ptrs = Vec::with_capacity(w);
-        for &s in &self.slots {
-            slot_ptrs.push(backend.buf("nccl reduce", s, self.slot_len)?);
-        }
+        let at = |p: u64, i: usize| p + (i * 4) as u64;
+        let peers = move || (0..w).filter(move |&j| j != k);
         // Step 2: scatter the slices (one group: sends and receives of all peers at once).
-        nccl("ncclGroupStart", nc::group_start())?;
-        for j in (0..w).filter(|&j| j != k) {
-            let (start, len) = slice_of(n, w, j);
-            // SAFETY: the pointers address `len` / `my_len` values of live device buffers.
-            unsafe {
-                nccl(
-                    "ncclSend",
-                    nc::send(
-                        f32_ptr(base, start),
-                        len,
-                        ns::ncclDataType_t::ncclFloat32,
-                        j as i32,
-                        self.comm,
-                        stream,
-                    ),
-                )?;
-                nccl(
-                    "ncclRecv",
-                    nc::recv(
-                        f32_ptr(slot_ptrs[j], 0),
-                        my_len,
-                        ns::ncclDataType_t::ncclFloat32,
-                        j as i32,
-                        self.comm,
-                        stream,
-                    ),
-                )?;
-            }
-        }
-        nccl("ncclGroupEnd", nc::group_end())?;
+        self.exchange(
+            stream,
+            peers().map(|j| {
+                let (start, len) = slice_of(n, w, j);
+                Transfer {
+                    peer: j,
+                    send: at(base, start),
+                    send_len: len,
+                    recv: self.slot_ptrs[j],
+                    recv_len: my_len,
+                }
+            }),
+        )?;
         if my_len > 0 {
             copy::copy_2d(
                 backend,
@@ -210,37 +246,19 @@ impl NcclComm {
             )?;
         }
         // Step 4: all-gather the reduced slices.
-        nccl("ncclGroupStart", nc::group_start())?;
-        for j in (0..w).filter(|&j| j != k) {
-            let (start, len) = slice_of(n, w, j);
-            // SAFETY: as above.
-            unsafe {
-                nccl(
-                    "ncclSend",
-                    nc::send(
-                        f32_ptr(slot_ptrs[0], 0),
-                        my_len,
-                        ns::ncclDataType_t::ncclFloat32,
-                        j as i32,
-                        self.comm,
-                        stream,
-                    ),
-                )?;
-                nccl(
-                    "ncclRecv",
-                    nc::recv(
-                        f32_ptr(base, start),
-                        len,
-                        ns::ncclDataType_t::ncclFloat32,
-                        j as i32,
-                        self.comm,
-                        stream,
-                    ),
-                )?;
-            }
-        }
-        nccl("ncclGroupEnd", nc::group_end())?;
-        Ok(())
+        self.exchange(
+            stream,
+            peers().map(|j| {
+                let (start, len) = slice_of(n, w, j);
+                Transfer {
+                    peer: j,
+                    send: self.slot_ptrs[0],
+                    send_len: my_len,
+                    recv: at(base, start),
+                    recv_len: len,
+                }
+            }),
+        )
     }
 
     /// `ncclAllReduce` (sum) of the first `n` values of `flat`, then the first `scaled` values
