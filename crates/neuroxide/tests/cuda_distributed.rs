@@ -4,6 +4,8 @@
 //! Needs a GPU (skip rules of PARITY.md) and NCCL (`libnccl.so.2`; without it the test prints
 //! "skipped", and fails only under `NEUROXIDE_REQUIRE_NCCL=1`).
 
+mod common;
+
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 
@@ -54,7 +56,7 @@ fn batch(b: usize) -> (Tensor, Tensor) {
 }
 
 /// Six steps (two prefetched); loss bits, running totals and weights.
-fn train(m: &mut Model) -> (Vec<u32>, (u32, u32), Vec<Vec<u32>>) {
+fn train(m: &mut Model) -> (Vec<u32>, (u32, u32), Vec<(String, Vec<u32>)>) {
     m.reset_running().expect("reset");
     let mut losses = Vec::new();
     for b in 0..4 {
@@ -68,12 +70,7 @@ fn train(m: &mut Model) -> (Vec<u32>, (u32, u32), Vec<Vec<u32>>) {
         losses.push(m.last_loss().expect("loss").to_bits());
     }
     let (l, c) = m.running_totals().expect("totals");
-    let w = m
-        .weights()
-        .expect("weights")
-        .iter()
-        .map(|(_, t)| t.data().iter().map(|v| v.to_bits()).collect())
-        .collect();
+    let w = common::weight_bits(m);
     (losses, (l.to_bits(), c.to_bits()), w)
 }
 

@@ -2,6 +2,8 @@
 //! run one after the other on the device, inside one recorded step (CUDA graph), through `fit`'s
 //! prefetch path, with dropout and gradient clipping. Needs a GPU; skip rules of PARITY.md.
 
+mod common;
+
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 
@@ -70,7 +72,12 @@ fn data(rows: usize, width: usize, classes: usize) -> Dataset {
 }
 
 /// `fit` (3 epochs, batch 16, `shards` shards) on `device`: epoch losses and weights, as bits.
-fn run(mut m: Model, data: &Dataset, device: Device, shards: usize) -> (Vec<u64>, Vec<Vec<u32>>) {
+fn run(
+    mut m: Model,
+    data: &Dataset,
+    device: Device,
+    shards: usize,
+) -> (Vec<u64>, Vec<(String, Vec<u32>)>) {
     m.to_device(device).expect("device");
     let h = fit_dataset(
         &mut m,
@@ -87,12 +94,7 @@ fn run(mut m: Model, data: &Dataset, device: Device, shards: usize) -> (Vec<u64>
         .iter()
         .map(|e| e.logs.get("loss").expect("loss").to_bits())
         .collect();
-    let w = m
-        .weights()
-        .expect("weights")
-        .iter()
-        .map(|(_, t)| t.data().iter().map(|v| v.to_bits()).collect())
-        .collect();
+    let w = common::weight_bits(&mut m);
     (losses, w)
 }
 

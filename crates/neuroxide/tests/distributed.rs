@@ -5,6 +5,8 @@
 //! step itself (`graph/executor/cross_rank.rs`): ranks as threads, joined by an in-process
 //! rank-order reduction, compute exactly the bits of one model with `--shards R`.
 
+mod common;
+
 #[path = "support/local_job.rs"]
 mod local_job;
 use local_job::{env, free_port};
@@ -212,7 +214,7 @@ fn dp_batch(b: usize) -> (Tensor, Tensor) {
     )
 }
 
-type Run = (Vec<u32>, (u32, u32), Vec<Vec<u32>>);
+type Run = (Vec<u32>, (u32, u32), Vec<(String, Vec<u32>)>);
 
 /// Five global batches (the last two prefetched): losses, running totals, weights.
 fn dp_train(m: &mut Model) -> Run {
@@ -229,12 +231,7 @@ fn dp_train(m: &mut Model) -> Run {
         losses.push(m.last_loss().expect("loss").to_bits());
     }
     let (l, c) = m.running_totals().expect("totals");
-    let w = m
-        .weights()
-        .expect("weights")
-        .iter()
-        .map(|(_, t)| t.data().iter().map(|v| v.to_bits()).collect())
-        .collect();
+    let w = common::weight_bits(m);
     (losses, (l.to_bits(), c.to_bits()), w)
 }
 
