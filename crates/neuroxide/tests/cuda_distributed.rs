@@ -56,7 +56,10 @@ fn batch(b: usize) -> (Tensor, Tensor) {
 }
 
 /// Six steps (two prefetched); loss bits, running totals and weights.
-fn train(m: &mut Model) -> (Vec<u32>, (u32, u32), Vec<(String, Vec<u32>)>) {
+/// Losses, running totals and named weights, as bits.
+type Run = (Vec<u32>, (u32, u32), Vec<(String, Vec<u32>)>);
+
+fn train(m: &mut Model) -> Run {
     m.reset_running().expect("reset");
     let mut losses = Vec::new();
     for b in 0..4 {
