@@ -191,30 +191,29 @@ __device__ __forceinline__ void nx_matmul_tile(int m, int n, int k, const float 
     }
 }
 
-// One output per thread, 16x16 outputs per block, k-tiles of BK (32, or 128 for long k): every
-// operand is read with consecutive threads on consecutive addresses whatever the transposes,
-// and the next k-tile is fetched into registers while the current one is multiplied (the loop
-// is bound by memory latency: few outputs, one long sequential chain each; a long k-tile
-// multiplies for longer than one fetch takes, so the fetch hides behind it).
-template <bool AT, bool BT, int BK>
+// One output per thread, 16x16 outputs per block, k-tiles of 32: every operand is read with
+// consecutive threads on consecutive addresses whatever the transposes, and the next k-tile is
+// fetched into registers while the current one is multiplied (the loop is bound by memory
+// latency: few outputs, one long sequential chain each).
+#define NX_ONE_BK 32
+template <bool AT, bool BT>
 __device__ __forceinline__ void nx_matmul_one(int m, int n, int k, const float *__restrict__ A,
                                               const float *__restrict__ B, float *__restrict__ C,
                                               const float *__restrict__ bias,
                                               float *__restrict__ pre, int act, float alpha) {
-    constexpr int LOADS = BK / 16;
-    __shared__ float As[16][BK + 1]; // As[row][p]
-    __shared__ float Bs[BK][17];     // Bs[p][col]
+    __shared__ float As[16][NX_ONE_BK + 1]; // As[row][p]
+    __shared__ float Bs[NX_ONE_BK][17];     // Bs[p][col]
     const int tx = threadIdx.x & 15;
     const int ty = threadIdx.x >> 4;
     const int bm = blockIdx.y * 16;
     const int bn = blockIdx.x * 16;
     const int row = bm + ty;
     const int col = bn + tx;
-    float ra[LOADS], rb[LOADS];
-    // Thread (ty, tx) fetches LOADS A and LOADS B values of the tile starting at kt.
+    float ra[2], rb[2];
+    // Thread (ty, tx) fetches two A and two B values of the tile starting at kt.
     auto load = [&](int kt) {
 #pragma unroll
-        for (int h = 0; h < LOADS; ++h) {
+        for (int h = 0; h < 2; ++h) {
             if (!AT) { // A[i*k + p]: p along tx
                 const int i = bm + ty, p = kt + tx + 16 * h;
                 ra[h] = (i < m && p < k) ? A[(size_t)i * k + p] : 0.0f;
@@ -233,7 +232,7 @@ __device__ __forceinline__ void nx_matmul_one(int m, int n, int k, const float *
     };
     auto store = [&]() {
 #pragma unroll
-        for (int h = 0; h < LOADS; ++h) {
+        for (int h = 0; h < 2; ++h) {
             if (!AT) {
                 As[ty][tx + 16 * h] = ra[h];
             } else {
@@ -247,7 +246,7 @@ __device__ __forceinline__ void nx_matmul_one(int m, int n, int k, const float *
         }
     };
     float acc = 0.0f;
-    const int ntiles = (k + BK - 1) / BK;
+    const int ntiles = (k + NX_ONE_BK - 1) / NX_ONE_BK;
     if (ntiles > 0) {
         load(0);
     }
@@ -255,12 +254,12 @@ __device__ __forceinline__ void nx_matmul_one(int m, int n, int k, const float *
         store();
         __syncthreads();
         if (t + 1 < ntiles) {
-            load((t + 1) * BK); // in flight while this tile is multiplied
+            load((t + 1) * NX_ONE_BK); // in flight while this tile is multiplied
         }
-        const int valid = k - t * BK; // terms of this tile inside [0, k)
-        if (valid >= BK) {
+        const int valid = k - t * NX_ONE_BK; // terms of this tile inside [0, k)
+        if (valid >= NX_ONE_BK) {
 #pragma unroll
-            for (int p = 0; p < BK; ++p) {
+            for (int p = 0; p < NX_ONE_BK; ++p) {
                 acc = fmaf(As[ty][p], Bs[p][tx], acc);
             }
         } else {
@@ -284,39 +283,40 @@ __device__ __forceinline__ void nx_matmul_one(int m, int n, int k, const float *
 // outputs than one-per-thread blocks serve well. A 128-thread block computes a 32x32 tile of C;
 // each thread owns a 2x4 register tile (rows ty*2+{0,1}, columns tx*4+{0..3}), so per k step it
 // makes two vector reads from shared memory for 8 FFMAs (the small kernel reads 2 values per
-// FFMA and is bound by shared-memory bandwidth). k-tiles of BK (32, or 128 for long k) are loaded with coalesced global reads whatever
+// FFMA and is bound by shared-memory bandwidth). k-tiles of 32 are loaded with coalesced global reads whatever
 // the transposes, and the next tile is fetched into registers while the current one is
 // multiplied. Same arithmetic as every other variant: one accumulator per output, p increasing,
 // the last tile stopping at k (rule 2b).
 #define NX_MID_BM 32
 #define NX_MID_BN 32
+#define NX_MID_BK 32
 #define NX_MID_THREADS 128
+#define NX_MID_LOADS (NX_MID_BM * NX_MID_BK / NX_MID_THREADS)
 
-template <bool AT, bool BT, int BK>
+template <bool AT, bool BT>
 __device__ __forceinline__ void nx_matmul_mid(int m, int n, int k, const float *__restrict__ A,
                                               const float *__restrict__ B, float *__restrict__ C,
                                               const float *__restrict__ bias,
                                               float *__restrict__ pre, int act, float alpha) {
     // Padded rows: the transposing stores spread over banks (at most 2- and 4-way), and the
     // rows stay 8- and 16-byte aligned for the vector reads of the inner loop.
-    constexpr int LOADS = NX_MID_BM * BK / NX_MID_THREADS;
-    __shared__ __align__(16) float As[BK][NX_MID_BM + 2];
-    __shared__ __align__(16) float Bs[BK][NX_MID_BN + 4];
+    __shared__ __align__(16) float As[NX_MID_BK][NX_MID_BM + 2];
+    __shared__ __align__(16) float Bs[NX_MID_BK][NX_MID_BN + 4];
     const int tid = threadIdx.x;
     const int tx = tid & 7;  // column group: columns tx*4 .. tx*4+3
     const int ty = tid >> 3; // row pair: rows ty*2, ty*2+1
     const int bm = blockIdx.y * NX_MID_BM;
     const int bn = blockIdx.x * NX_MID_BN;
-    float ra[LOADS];
-    float rb[LOADS];
+    float ra[NX_MID_LOADS];
+    float rb[NX_MID_LOADS];
     // Element q of this thread's share of a tile: consecutive threads read consecutive
     // addresses of the operand's storage order.
     auto load = [&](int kt) {
 #pragma unroll
-        for (int q = 0; q < LOADS; ++q) {
+        for (int q = 0; q < NX_MID_LOADS; ++q) {
             const int idx = tid + q * NX_MID_THREADS;
             if (!AT) { // A[i*k + p]: p fastest
-                const int i = bm + idx / BK, p = kt + idx % BK;
+                const int i = bm + idx / NX_MID_BK, p = kt + idx % NX_MID_BK;
                 ra[q] = (i < m && p < k) ? A[(size_t)i * k + p] : 0.0f;
             } else { // A[p*m + i]: i fastest
                 const int p = kt + idx / NX_MID_BM, i = bm + idx % NX_MID_BM;
@@ -326,24 +326,24 @@ __device__ __forceinline__ void nx_matmul_mid(int m, int n, int k, const float *
                 const int p = kt + idx / NX_MID_BN, j = bn + idx % NX_MID_BN;
                 rb[q] = (p < k && j < n) ? B[(size_t)p * n + j] : 0.0f;
             } else { // B[j*k + p]: p fastest
-                const int j = bn + idx / BK, p = kt + idx % BK;
+                const int j = bn + idx / NX_MID_BK, p = kt + idx % NX_MID_BK;
                 rb[q] = (p < k && j < n) ? B[(size_t)j * k + p] : 0.0f;
             }
         }
     };
     auto store = [&]() {
 #pragma unroll
-        for (int q = 0; q < LOADS; ++q) {
+        for (int q = 0; q < NX_MID_LOADS; ++q) {
             const int idx = tid + q * NX_MID_THREADS;
             if (!AT) {
-                As[idx % BK][idx / BK] = ra[q];
+                As[idx % NX_MID_BK][idx / NX_MID_BK] = ra[q];
             } else {
                 As[idx / NX_MID_BM][idx % NX_MID_BM] = ra[q];
             }
             if (!BT) {
                 Bs[idx / NX_MID_BN][idx % NX_MID_BN] = rb[q];
             } else {
-                Bs[idx % BK][idx / BK] = rb[q];
+                Bs[idx % NX_MID_BK][idx / NX_MID_BK] = rb[q];
             }
         }
     };
@@ -366,7 +366,7 @@ __device__ __forceinline__ void nx_matmul_mid(int m, int n, int k, const float *
             acc[1][j] = fmaf(a1, b[j], acc[1][j]);
         }
     };
-    const int ntiles = (k + BK - 1) / BK;
+    const int ntiles = (k + NX_MID_BK - 1) / NX_MID_BK;
     if (ntiles > 0) {
         load(0);
     }
@@ -374,12 +374,12 @@ __device__ __forceinline__ void nx_matmul_mid(int m, int n, int k, const float *
         store();
         __syncthreads();
         if (t + 1 < ntiles) {
-            load((t + 1) * BK); // in flight while this tile is multiplied
+            load((t + 1) * NX_MID_BK); // in flight while this tile is multiplied
         }
-        const int valid = k - t * BK; // terms of this tile inside [0, k)
-        if (valid >= BK) {
+        const int valid = k - t * NX_MID_BK; // terms of this tile inside [0, k)
+        if (valid >= NX_MID_BK) {
 #pragma unroll
-            for (int p = 0; p < BK; ++p) {
+            for (int p = 0; p < NX_MID_BK; ++p) {
                 step(p);
             }
         } else {
@@ -409,32 +409,22 @@ __device__ __forceinline__ void nx_matmul_mid(int m, int n, int k, const float *
     }
 }
 
-#define NX_MATMUL_ENTRY(NAME, FN, BOUNDS)                                               \
+#define NX_MATMUL_ENTRY(NAME, FN, AT, BT, BOUNDS)                                               \
     extern "C" __global__ void __launch_bounds__(BOUNDS)                                        \
         NAME(int m, int n, int k, const float *A, const float *B, float *C, const float *bias,  \
              float *pre, int act, float alpha) {                                                \
-        FN(m, n, k, A, B, C, bias, pre, act, alpha);                                            \
+        FN<AT, BT>(m, n, k, A, B, C, bias, pre, act, alpha);                                    \
     }
 
-#define NX_T(FN, AT, BT) FN<AT, BT>
-#define NX_TK(FN, AT, BT, BK) FN<AT, BT, BK>
-NX_MATMUL_ENTRY(nx_matmul_nn, NX_T(nx_matmul_tile, false, false), 256)
-NX_MATMUL_ENTRY(nx_matmul_nt, NX_T(nx_matmul_tile, false, true), 256)
-NX_MATMUL_ENTRY(nx_matmul_tn, NX_T(nx_matmul_tile, true, false), 256)
-NX_MATMUL_ENTRY(nx_matmul_tt, NX_T(nx_matmul_tile, true, true), 256)
-NX_MATMUL_ENTRY(nx_matmul_small_nn, NX_TK(nx_matmul_one, false, false, 32), 256)
-NX_MATMUL_ENTRY(nx_matmul_small_nt, NX_TK(nx_matmul_one, false, true, 32), 256)
-NX_MATMUL_ENTRY(nx_matmul_small_tn, NX_TK(nx_matmul_one, true, false, 32), 256)
-NX_MATMUL_ENTRY(nx_matmul_small_tt, NX_TK(nx_matmul_one, true, true, 32), 256)
-NX_MATMUL_ENTRY(nx_matmul_small_long_nn, NX_TK(nx_matmul_one, false, false, 128), 256)
-NX_MATMUL_ENTRY(nx_matmul_small_long_nt, NX_TK(nx_matmul_one, false, true, 128), 256)
-NX_MATMUL_ENTRY(nx_matmul_small_long_tn, NX_TK(nx_matmul_one, true, false, 128), 256)
-NX_MATMUL_ENTRY(nx_matmul_small_long_tt, NX_TK(nx_matmul_one, true, true, 128), 256)
-NX_MATMUL_ENTRY(nx_matmul_mid_nn, NX_TK(nx_matmul_mid, false, false, 32), NX_MID_THREADS)
-NX_MATMUL_ENTRY(nx_matmul_mid_nt, NX_TK(nx_matmul_mid, false, true, 32), NX_MID_THREADS)
-NX_MATMUL_ENTRY(nx_matmul_mid_tn, NX_TK(nx_matmul_mid, true, false, 32), NX_MID_THREADS)
-NX_MATMUL_ENTRY(nx_matmul_mid_tt, NX_TK(nx_matmul_mid, true, true, 32), NX_MID_THREADS)
-NX_MATMUL_ENTRY(nx_matmul_mid_long_nn, NX_TK(nx_matmul_mid, false, false, 128), NX_MID_THREADS)
-NX_MATMUL_ENTRY(nx_matmul_mid_long_nt, NX_TK(nx_matmul_mid, false, true, 128), NX_MID_THREADS)
-NX_MATMUL_ENTRY(nx_matmul_mid_long_tn, NX_TK(nx_matmul_mid, true, false, 128), NX_MID_THREADS)
-NX_MATMUL_ENTRY(nx_matmul_mid_long_tt, NX_TK(nx_matmul_mid, true, true, 128), NX_MID_THREADS)
+NX_MATMUL_ENTRY(nx_matmul_nn, nx_matmul_tile, false, false, 256)
+NX_MATMUL_ENTRY(nx_matmul_nt, nx_matmul_tile, false, true, 256)
+NX_MATMUL_ENTRY(nx_matmul_tn, nx_matmul_tile, true, false, 256)
+NX_MATMUL_ENTRY(nx_matmul_tt, nx_matmul_tile, true, true, 256)
+NX_MATMUL_ENTRY(nx_matmul_small_nn, nx_matmul_one, false, false, 256)
+NX_MATMUL_ENTRY(nx_matmul_small_nt, nx_matmul_one, false, true, 256)
+NX_MATMUL_ENTRY(nx_matmul_small_tn, nx_matmul_one, true, false, 256)
+NX_MATMUL_ENTRY(nx_matmul_small_tt, nx_matmul_one, true, true, 256)
+NX_MATMUL_ENTRY(nx_matmul_mid_nn, nx_matmul_mid, false, false, NX_MID_THREADS)
+NX_MATMUL_ENTRY(nx_matmul_mid_nt, nx_matmul_mid, false, true, NX_MID_THREADS)
+NX_MATMUL_ENTRY(nx_matmul_mid_tn, nx_matmul_mid, true, false, NX_MID_THREADS)
+NX_MATMUL_ENTRY(nx_matmul_mid_tt, nx_matmul_mid, true, true, NX_MID_THREADS)

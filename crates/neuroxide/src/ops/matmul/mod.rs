@@ -44,33 +44,6 @@ pub struct Matmul {
     pub act: Activation,
 }
 
-/// From this many terms per output on, the small and mid CUDA kernels use k-tiles of 128.
-const LONG_K: usize = 512;
-
-/// The CUDA entry points: (variant, A transposed, B transposed, name).
-const KERNEL_NAMES: [(&str, bool, bool, &str); 20] = [
-    ("", false, false, "nx_matmul_nn"),
-    ("", false, true, "nx_matmul_nt"),
-    ("", true, false, "nx_matmul_tn"),
-    ("", true, true, "nx_matmul_tt"),
-    ("mid_", false, false, "nx_matmul_mid_nn"),
-    ("mid_", false, true, "nx_matmul_mid_nt"),
-    ("mid_", true, false, "nx_matmul_mid_tn"),
-    ("mid_", true, true, "nx_matmul_mid_tt"),
-    ("mid_long_", false, false, "nx_matmul_mid_long_nn"),
-    ("mid_long_", false, true, "nx_matmul_mid_long_nt"),
-    ("mid_long_", true, false, "nx_matmul_mid_long_tn"),
-    ("mid_long_", true, true, "nx_matmul_mid_long_tt"),
-    ("small_", false, false, "nx_matmul_small_nn"),
-    ("small_", false, true, "nx_matmul_small_nt"),
-    ("small_", true, false, "nx_matmul_small_tn"),
-    ("small_", true, true, "nx_matmul_small_tt"),
-    ("small_long_", false, false, "nx_matmul_small_long_nn"),
-    ("small_long_", false, true, "nx_matmul_small_long_nt"),
-    ("small_long_", true, false, "nx_matmul_small_long_tn"),
-    ("small_long_", true, true, "nx_matmul_small_long_tt"),
-];
-
 /// Runs [`Matmul`].
 pub fn matmul(backend: &mut dyn Backend, mm: &Matmul) -> Result<()> {
     let (m, n, k) = (mm.m, mm.n, mm.k);
@@ -141,22 +114,20 @@ pub fn matmul(backend: &mut dyn Backend, mm: &Matmul) -> Result<()> {
                     "cuda matmul: m = {m} rows need {gy} row blocks, more than the grid's 65535"
                 )));
             }
-            // The small and mid kernels fetch k-tiles of 128 instead of 32 when k is long: with
-            // few outputs, each block's time is its chain of k loads, and a longer tile hides
-            // one fetch behind more multiply-adds (same terms, same order).
-            let long = k >= LONG_K;
-            let variant = match (big, mid, long) {
-                (true, _, _) => "",
-                (false, true, false) => "mid_",
-                (false, true, true) => "mid_long_",
-                (false, false, false) => "small_",
-                (false, false, true) => "small_long_",
+            let name = match (big, mid, mm.a_trans, mm.b_trans) {
+                (true, _, false, false) => "nx_matmul_nn",
+                (true, _, false, true) => "nx_matmul_nt",
+                (true, _, true, false) => "nx_matmul_tn",
+                (true, _, true, true) => "nx_matmul_tt",
+                (false, true, false, false) => "nx_matmul_mid_nn",
+                (false, true, false, true) => "nx_matmul_mid_nt",
+                (false, true, true, false) => "nx_matmul_mid_tn",
+                (false, true, true, true) => "nx_matmul_mid_tt",
+                (false, false, false, false) => "nx_matmul_small_nn",
+                (false, false, false, true) => "nx_matmul_small_nt",
+                (false, false, true, false) => "nx_matmul_small_tn",
+                (false, false, true, true) => "nx_matmul_small_tt",
             };
-            let name = KERNEL_NAMES
-                .iter()
-                .find(|(v, ta, tb, _)| *v == variant && *ta == mm.a_trans && *tb == mm.b_trans)
-                .map(|(_, _, _, name)| *name)
-                .ok_or_else(|| Error::backend(format!("cuda matmul: no {variant} kernel")))?;
             cuda.launch_op(CUDA, name, (gx as u32, gy as u32, 1), threads, args)
         }
     }
