@@ -1,6 +1,8 @@
 //! The NCCL path of data parallelism with world size 1 on one GPU: joining the job (rendezvous,
 //! `ncclCommInitRank`) works, and training through the exact reduction — and through the fast
-//! one, which for a single rank sums nothing — gives the bits of plain training on that GPU.
+//! one, which for a single rank sums nothing — gives the bits of plain training on that GPU,
+//! with the gradients reduced in one range after the backward or bucket by bucket on the side
+//! stream while the backward runs.
 //! Needs a GPU (skip rules of PARITY.md) and NCCL (`libnccl.so.2`; without it the test prints
 //! "skipped", and fails only under `NEUROXIDE_REQUIRE_NCCL=1`).
 
@@ -85,7 +87,15 @@ fn cuda_nccl_world_size_one_equals_plain_training() {
     let mut plain = model();
     plain.to_device(Device::cuda(0)).expect("device");
     let expect = train(&mut plain);
-    for mode in [ReduceMode::Exact, ReduceMode::Fast] {
+    // None: the default 25 MiB (one range); 64 bytes: a bucket per Dense layer, reduced on the
+    // side stream during the backward; 0: one range.
+    for (mode, bucket_bytes, ranges) in [
+        (ReduceMode::Exact, None, 1),
+        (ReduceMode::Exact, Some(64), 3),
+        (ReduceMode::Exact, Some(0), 1),
+        (ReduceMode::Fast, None, 1),
+        (ReduceMode::Fast, Some(64), 3),
+    ] {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("port")
@@ -99,11 +109,19 @@ fn cuda_nccl_world_size_one_equals_plain_training() {
         };
         let mut m = model();
         join(&mut m, &env, mode, Duration::from_secs(30)).expect("join");
+        if let Some(b) = bucket_bytes {
+            m.set_reduce_bucket_bytes(b).expect("buckets");
+        }
         assert_eq!(m.data_parallel(), Some((0, 1)));
         assert_eq!(
             train(&mut m),
             expect,
-            "{mode:?}: NCCL world size 1 vs plain"
+            "{mode:?}, buckets of {bucket_bytes:?} bytes: NCCL world size 1 vs plain"
+        );
+        assert_eq!(
+            m.reduce_buckets(),
+            Some(ranges),
+            "{mode:?}, {bucket_bytes:?}"
         );
     }
 }

@@ -140,14 +140,16 @@ fn exact_reduction_slices_cover_every_element_once() {
     }
 }
 
-/// An in-process stand-in for NCCL: ranks are threads; `reduce` reads every rank's flat
-/// vector and folds them in rank order on the host — the arithmetic the exact NCCL reduction
-/// performs on the devices (`distributed/nccl.rs`).
+/// An in-process stand-in for NCCL: ranks are threads; `reduce` reads every rank's range of
+/// the flat vector and folds them in rank order on the host — the arithmetic the exact NCCL
+/// reduction performs on the devices (`distributed/nccl.rs`). It records the ranges it was
+/// given (the step's gradient buckets).
 struct Loopback {
     rank: usize,
     world: usize,
     slots: Arc<Mutex<Vec<Vec<f32>>>>,
     barrier: Arc<Barrier>,
+    ranges: Arc<Mutex<Vec<std::ops::Range<usize>>>>,
 }
 
 impl CrossRankReduce for Loopback {
@@ -157,15 +159,19 @@ impl CrossRankReduce for Loopback {
     fn world_size(&self) -> usize {
         self.world
     }
+    fn prepare(&mut self, _: &mut dyn Backend, _: usize) -> neuroxide::Result<()> {
+        Ok(())
+    }
     fn reduce(
         &mut self,
         backend: &mut dyn Backend,
         flat: BufId,
-        n: usize,
+        range: std::ops::Range<usize>,
         scaled: usize,
     ) -> neuroxide::Result<()> {
-        let mut v = vec![0.0f32; n];
-        backend.download(flat, 0, &mut v)?;
+        self.ranges.lock().expect("ranges").push(range.clone());
+        let mut v = vec![0.0f32; range.len()];
+        backend.download(flat, range.start, &mut v)?;
         self.slots.lock().expect("slots")[self.rank] = v;
         self.barrier.wait();
         let mut sum = {
@@ -178,12 +184,15 @@ impl CrossRankReduce for Loopback {
             }
             sum
         };
-        self.barrier.wait(); // every rank has read the slots before the next step writes them
+        self.barrier.wait(); // every rank has read the slots before the next range writes them
         let inv = 1.0 / self.world as f32;
         for a in &mut sum[..scaled] {
             *a *= inv;
         }
-        backend.upload(flat, 0, &sum)
+        backend.upload(flat, range.start, &sum)
+    }
+    fn wait(&mut self, _: &mut dyn Backend) -> neuroxide::Result<()> {
+        Ok(())
     }
     fn check_alive(&self) -> neuroxide::Result<()> {
         Ok(())
@@ -235,38 +244,76 @@ fn dp_train(m: &mut Model) -> Run {
     (losses, (l.to_bits(), c.to_bits()), w)
 }
 
+/// Trains `world` ranks as threads with gradient buckets of `bucket_bytes` (None: the
+/// default) and checks every rank against `--shards world`; returns the ranges rank 0's
+/// reducer saw in its first step.
+fn ranks_equal_sharded(world: usize, bucket_bytes: Option<usize>) -> Vec<std::ops::Range<usize>> {
+    let mut sharded = dp_model();
+    sharded.set_shards(world).expect("shards");
+    let expect = dp_train(&mut sharded);
+    let slots = Arc::new(Mutex::new(vec![Vec::new(); world]));
+    let barrier = Arc::new(Barrier::new(world));
+    let ranges = Arc::new(Mutex::new(Vec::new()));
+    let ranks: Vec<_> = (0..world)
+        .map(|rank| {
+            let (slots, barrier) = (slots.clone(), barrier.clone());
+            let ranges = if rank == 0 {
+                ranges.clone()
+            } else {
+                Arc::new(Mutex::new(Vec::new()))
+            };
+            std::thread::spawn(move || {
+                let mut m = dp_model();
+                m.to_device(Device::cpu_threads(1)).expect("device");
+                let reducer = Loopback {
+                    rank,
+                    world,
+                    slots,
+                    barrier,
+                    ranges,
+                };
+                m.set_cross_rank(Box::new(reducer)).expect("join");
+                if let Some(b) = bucket_bytes {
+                    m.set_reduce_bucket_bytes(b).expect("buckets");
+                }
+                assert_eq!(m.shards(), world);
+                dp_train(&mut m)
+            })
+        })
+        .collect();
+    for (rank, h) in ranks.into_iter().enumerate() {
+        let got = h.join().expect("rank thread");
+        assert_eq!(
+            got, expect,
+            "world {world}, rank {rank}, buckets of {bucket_bytes:?} bytes vs --shards {world}"
+        );
+    }
+    let all = ranges.lock().expect("ranges").clone();
+    let per_step = all.len() / 5;
+    all[..per_step].to_vec()
+}
+
 #[test]
 fn ranks_with_a_rank_order_reduction_equal_sharded_training() {
     for world in [2, 4] {
-        let mut sharded = dp_model();
-        sharded.set_shards(world).expect("shards");
-        let expect = dp_train(&mut sharded);
-        let slots = Arc::new(Mutex::new(vec![Vec::new(); world]));
-        let barrier = Arc::new(Barrier::new(world));
-        let ranks: Vec<_> = (0..world)
-            .map(|rank| {
-                let (slots, barrier) = (slots.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    let mut m = dp_model();
-                    m.to_device(Device::cpu_threads(1)).expect("device");
-                    let reducer = Loopback {
-                        rank,
-                        world,
-                        slots,
-                        barrier,
-                    };
-                    m.set_cross_rank(Box::new(reducer)).expect("join");
-                    assert_eq!(m.shards(), world);
-                    dp_train(&mut m)
-                })
-            })
-            .collect();
-        for (rank, h) in ranks.into_iter().enumerate() {
-            let got = h.join().expect("rank thread");
-            assert_eq!(
-                got, expect,
-                "world {world}, rank {rank} vs --shards {world}"
-            );
-        }
+        // The default 25 MiB holds this model whole: one range, reduced after the backward.
+        let ranges = ranks_equal_sharded(world, None);
+        // 12·24 + 24 + 24·5 + 5 gradients, one loss, one count.
+        assert_eq!(ranges, vec![0..(12 * 24 + 24 + 24 * 5 + 5 + 2)]);
+    }
+}
+
+#[test]
+fn gradient_buckets_change_no_bit() {
+    for world in [2, 4] {
+        // 16 values per bucket: each Dense layer's gradients (kernel and bias, final after the
+        // same node) close a bucket as soon as the backward has finished them, the last
+        // layer's first; the losses and counts follow the whole backward.
+        let ranges = ranks_equal_sharded(world, Some(64));
+        let total = 12 * 24 + 24 + 24 * 5 + 5 + 2;
+        let last = 24 * 5 + 5;
+        assert_eq!(ranges, vec![0..last, last..total - 2, total - 2..total]);
+        // 0: no early bucket.
+        assert_eq!(ranks_equal_sharded(world, Some(0)), vec![0..total]);
     }
 }

@@ -79,10 +79,25 @@ pub(crate) fn seconds_from_env(name: &str, default: f64) -> Result<Duration> {
     }
 }
 
-/// [`CrossRankReduce`] over an NCCL communicator.
+/// [`CrossRankReduce`] over an NCCL communicator. Each range is reduced on a side stream of
+/// the rank's GPU (NCCL transfers, fold and scaling), ordered after the compute stream's work
+/// so far by an event, so that it overlaps with the rest of the backward; [`CrossRankReduce::wait`]
+/// makes the compute stream wait for the side stream.
 pub struct NcclReducer {
     comm: NcclComm,
     mode: ReduceMode,
+    side: Option<SideStream>,
+}
+
+/// The reducer's stream and its two events.
+struct SideStream {
+    stream: std::sync::Arc<cudarc::driver::CudaStream>,
+    /// Recorded on the compute stream when a range is final; the side stream waits on it.
+    ready: cudarc::driver::CudaEvent,
+    /// Recorded on the side stream after the last reduction; the compute stream waits on it.
+    done: cudarc::driver::CudaEvent,
+    /// A reduction was queued since the last wait.
+    pending: bool,
 }
 
 /// This process's watchdog while it is a rank of a job ([`join`] starts it, [`leave`] ends
@@ -100,6 +115,19 @@ pub fn leave() {
     }
 }
 
+fn cuda_of(backend: &mut dyn Backend) -> Result<&mut crate::backend::cuda::CudaBackend> {
+    match backend.kernels() {
+        Kernels::Cuda(cuda) => Ok(cuda),
+        Kernels::Cpu(_) => Err(Error::invalid(
+            "data-parallel training over NCCL needs a CUDA device",
+        )),
+    }
+}
+
+fn drv<T>(what: &str, r: std::result::Result<T, cudarc::driver::DriverError>) -> Result<T> {
+    r.map_err(|e| Error::backend(format!("{what}: {e:?}")))
+}
+
 impl CrossRankReduce for NcclReducer {
     fn rank(&self) -> usize {
         self.comm.rank()
@@ -107,26 +135,55 @@ impl CrossRankReduce for NcclReducer {
     fn world_size(&self) -> usize {
         self.comm.world()
     }
+    fn prepare(&mut self, backend: &mut dyn Backend, largest: usize) -> Result<()> {
+        let cuda = cuda_of(backend)?;
+        if self.side.is_none() {
+            self.side = Some(SideStream {
+                stream: cuda.new_side_stream()?,
+                ready: cuda.new_event()?,
+                done: cuda.new_event()?,
+                pending: false,
+            });
+        }
+        self.comm.ensure_slots(cuda, largest)
+    }
     fn reduce(
         &mut self,
         backend: &mut dyn Backend,
         flat: BufId,
-        n: usize,
+        range: std::ops::Range<usize>,
         scaled: usize,
     ) -> Result<()> {
-        let Kernels::Cuda(cuda) = backend.kernels() else {
-            return Err(Error::invalid(
-                "data-parallel training over NCCL needs a CUDA device",
-            ));
-        };
-        let done = match self.mode {
-            ReduceMode::Exact => self.comm.reduce_exact(cuda, flat, n, scaled),
-            ReduceMode::Fast => self.comm.all_reduce_fast(cuda, flat, n, scaled),
-        };
+        let cuda = cuda_of(backend)?;
+        let side = self
+            .side
+            .as_mut()
+            .ok_or_else(|| Error::invalid("nccl: reduce before prepare"))?;
+        drv("recording an event", side.ready.record(cuda.stream()))?;
+        drv(
+            "ordering the reduction stream",
+            side.stream.wait(&side.ready),
+        )?;
+        side.pending = true;
+        let stream = side.stream.clone();
+        let (comm, mode) = (&mut self.comm, self.mode);
+        let done = cuda.on_stream(&stream, |cuda| match mode {
+            ReduceMode::Exact => comm.reduce_exact(cuda, flat, range, scaled),
+            ReduceMode::Fast => comm.all_reduce_fast(cuda, flat, range, scaled),
+        });
         if done.is_err() {
             self.comm.abort();
         }
         done
+    }
+    fn wait(&mut self, backend: &mut dyn Backend) -> Result<()> {
+        let cuda = cuda_of(backend)?;
+        if let Some(side) = self.side.as_mut().filter(|s| s.pending) {
+            drv("recording an event", side.done.record(&side.stream))?;
+            drv("waiting for the reduction", cuda.stream().wait(&side.done))?;
+            side.pending = false;
+        }
+        Ok(())
     }
     fn check_alive(&self) -> Result<()> {
         self.comm.async_error()
@@ -159,7 +216,11 @@ pub fn join(model: &mut Model, env: &DistEnv, mode: ReduceMode, timeout: Duratio
             "data-parallel training over NCCL needs a CUDA device",
         )),
     })?;
-    model.set_cross_rank(Box::new(NcclReducer { comm, mode }))
+    model.set_cross_rank(Box::new(NcclReducer {
+        comm,
+        mode,
+        side: None,
+    }))
 }
 
 /// Puts `model` on `device`, or — in a data-parallel launch ([`DistEnv::from_env`]) — joins

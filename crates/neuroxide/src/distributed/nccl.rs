@@ -18,8 +18,13 @@
 //! `world` shards. [`NcclComm::all_reduce_fast`] is one `ncclAllReduce` (sum) then the same
 //! scaling: faster, and not bit-exact (NCCL's order is its own).
 //!
-//! Everything is queued on the backend's compute stream, after the backward kernels that wrote
-//! the vector and before the update. NVLink multicast (NVLS) is never requested, and
+//! A training step reduces its gradients bucket by bucket, each bucket a range of the flat
+//! vector (`graph/executor/grad_buckets.rs`): the reduction of a range is queued on a side
+//! stream (`backend/cuda/side_stream.rs`) after an event marking that the backward wrote it,
+//! and runs while the backward of the earlier layers goes on; before the update the compute
+//! stream waits for the side stream ([`crate::distributed::NcclReducer`]). The slices, the
+//! fold and the scaling below apply to each range on its own, element for element the same
+//! arithmetic as over the whole vector. NVLink multicast (NVLS) is never requested, and
 //! `cuMulticastCreate` never called; `neuroxide launch` also sets `NCCL_NVLS_ENABLE=0`.
 
 use crate::backend::cuda::CudaBackend;
@@ -132,7 +137,9 @@ impl NcclComm {
         backend.stream().cu_stream() as ns::cudaStream_t
     }
 
-    fn ensure_slots(&mut self, backend: &mut CudaBackend, n: usize) -> Result<()> {
+    /// Slot buffers for reducing ranges of up to `n` values (allocated before a step's
+    /// backward: nothing is allocated while a reduction may be running).
+    pub fn ensure_slots(&mut self, backend: &mut CudaBackend, n: usize) -> Result<()> {
         let len = n.div_ceil(self.world).max(1);
         if self.slots.len() == self.world && len <= self.slot_len {
             return Ok(());
@@ -191,19 +198,27 @@ impl NcclComm {
         Ok(())
     }
 
-    /// Rank-order reduction of the first `n` values of `flat` on every rank (module doc); the
-    /// first `scaled` values of the result are multiplied by `fl(1/world)`.
+    /// Rank-order reduction of `flat[range]` on every rank (module doc); the first `scaled`
+    /// values of the result are multiplied by `fl(1/world)`. Queued on the backend's current
+    /// stream; the slots must hold `ceil(range.len() / world)` values ([`Self::ensure_slots`]).
     pub fn reduce_exact(
         &mut self,
         backend: &mut CudaBackend,
         flat: BufId,
-        n: usize,
+        range: std::ops::Range<usize>,
         scaled: usize,
     ) -> Result<()> {
-        self.ensure_slots(backend, n)?;
+        let n = range.len();
+        if n.div_ceil(self.world) > self.slot_len {
+            return Err(Error::invalid(format!(
+                "nccl: a range of {n} values needs slots of {} values, have {}",
+                n.div_ceil(self.world),
+                self.slot_len
+            )));
+        }
         let (k, w) = (self.rank, self.world);
         let (my_start, my_len) = slice_of(n, w, k);
-        let base = backend.buf("nccl reduce", flat, n)?;
+        let base = backend.buf("nccl reduce", flat, range.end)? + (range.start * 4) as u64;
         let stream = Self::stream(backend);
         let at = |p: u64, i: usize| p + (i * 4) as u64;
         let peers = move || (0..w).filter(move |&j| j != k);
@@ -225,7 +240,7 @@ impl NcclComm {
             copy::copy_2d(
                 backend,
                 &Copy2d {
-                    src_offset: my_start,
+                    src_offset: range.start + my_start,
                     ..Copy2d::plain(flat, self.slots[k], my_len)
                 },
             )?;
@@ -240,7 +255,7 @@ impl NcclComm {
             copy::copy_2d(
                 backend,
                 &Copy2d {
-                    dst_offset: my_start,
+                    dst_offset: range.start + my_start,
                     ..Copy2d::plain(self.slots[0], flat, my_len)
                 },
             )?;
@@ -261,16 +276,18 @@ impl NcclComm {
         )
     }
 
-    /// `ncclAllReduce` (sum) of the first `n` values of `flat`, then the first `scaled` values
-    /// times `fl(1/world)`. Not bit-exact: NCCL chooses the order of the sum.
+    /// `ncclAllReduce` (sum) of `flat[range]`, then its first `scaled` values times
+    /// `fl(1/world)`. Not bit-exact: NCCL chooses the order of the sum.
     pub fn all_reduce_fast(
         &mut self,
         backend: &mut CudaBackend,
         flat: BufId,
-        n: usize,
+        range: std::ops::Range<usize>,
         scaled: usize,
     ) -> Result<()> {
-        let p = backend.buf("nccl all-reduce", flat, n)? as *mut ::core::ffi::c_void;
+        let n = range.len();
+        let p = (backend.buf("nccl all-reduce", flat, range.end)? + (range.start * 4) as u64)
+            as *mut ::core::ffi::c_void;
         let stream = Self::stream(backend);
         // SAFETY: in-place all-reduce of `n` values of a live device buffer.
         unsafe {
@@ -288,7 +305,8 @@ impl NcclComm {
             )?;
         }
         if scaled > 0 {
-            elementwise::scale(backend, flat, scaled, 1.0 / self.world as f32)?;
+            let inv = 1.0 / self.world as f32;
+            elementwise::scale_range(backend, flat, range.start, scaled, inv)?;
         }
         Ok(())
     }

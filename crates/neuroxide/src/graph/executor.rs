@@ -10,6 +10,7 @@
 mod activations;
 mod bytes;
 mod cross_rank;
+mod grad_buckets;
 mod lifetimes;
 mod losses;
 mod param_grads;
@@ -20,6 +21,7 @@ mod targets;
 
 pub(crate) use activations::ReuseOptions;
 pub use bytes::PlannedBytes;
+pub(crate) use grad_buckets::{cap_from_bytes, default_cap_values};
 use param_grads::ParamGrads;
 pub(crate) use scalars::Scalar;
 
@@ -106,6 +108,10 @@ pub(crate) struct Executor {
     pub cross_rank: Option<Box<dyn super::CrossRankReduce>>,
     /// The flat vector a data-parallel step reduces, and its length.
     flat: Option<(BufId, usize)>,
+    /// The gradient buckets of a data-parallel step (see `executor/grad_buckets.rs`).
+    dp_buckets: Option<grad_buckets::GradBuckets>,
+    /// Values per gradient bucket (`usize::MAX`: one bucket, after the whole backward).
+    pub dp_bucket_cap: usize,
     /// Correct predictions of the current data-parallel step, per output.
     step_counts: Option<BufId>,
 }
@@ -185,6 +191,8 @@ impl Executor {
             shard_bufs: shards::ShardBuffers::default(),
             cross_rank: None,
             flat: None,
+            dp_buckets: None,
+            dp_bucket_cap: grad_buckets::cap_from_bytes(grad_buckets::DEFAULT_BUCKET_BYTES),
             step_counts: None,
         };
         ex.plan_activations(nodes, outputs, capacity)?;
@@ -262,45 +270,67 @@ impl Executor {
 
     /// Runs every layer backward in reverse topological order, accumulating fan-out gradients.
     pub fn backward(&mut self, nodes: &[Node], batch: usize, seed: u64) -> Result<()> {
-        for (i, node) in nodes.iter().enumerate().rev() {
-            let Some(layer) = &node.layer else { continue };
-            let Some(grad_output) = self.grad[i] else {
-                continue;
-            };
-            let io = Io {
-                inputs: &self.in_bufs[i],
-                input_shapes: &node.input_shapes,
-                output: self.out[i],
-                output_shape: &node.shape,
-                params: &self.params[node.params.clone()],
-                workspace: &self.workspace[i],
-                state: &self.layer_state[node.state.clone()],
-            };
-            let g = GradIo {
-                grad_output,
-                grad_inputs: &self.edge_grad_bufs[i],
-                grad_params: self.param_grads[i].buffers(&self.grads[node.params.clone()]),
-            };
-            let mut ctx = LayerCtx {
-                backend: self.backend.as_mut(),
-                batch,
-                training: true,
-                seed,
-                node: i as u32,
-                step: self.steps,
-                step_block: Some(self.step_block),
-            };
-            layer
-                .backward(&mut ctx, &io, &g)
-                .map_err(|e| Error::layer(&node.name, e.to_string()))?;
-            self.param_grads[i]
-                .add_into(self.backend.as_mut(), &self.grads[node.params.clone()])?;
-            for (slot, e) in self.edges[i].iter().enumerate() {
-                if let EdgeGrad::Accumulate { edge, into } = *e {
-                    let src = node.inputs[slot];
-                    let n = batch * nodes[src].shape.numel();
-                    elementwise::add_assign(&mut *self.backend, into, edge, n)?;
-                }
+        self.backward_then(nodes, batch, seed, &mut |_, _| Ok(()))
+    }
+
+    /// [`Executor::backward`], calling `after(self, i)` once node `i`'s backward is queued
+    /// (for every node, in the order visited: a data-parallel step starts reducing the
+    /// gradients that are final at that point).
+    pub(super) fn backward_then(
+        &mut self,
+        nodes: &[Node],
+        batch: usize,
+        seed: u64,
+        after: &mut dyn FnMut(&mut Executor, usize) -> Result<()>,
+    ) -> Result<()> {
+        for i in (0..nodes.len()).rev() {
+            self.backward_node(nodes, i, batch, seed)?;
+            after(self, i)?;
+        }
+        Ok(())
+    }
+
+    /// Node `i`'s backward: its layer's, then the shared-parameter and fan-out accumulations.
+    fn backward_node(&mut self, nodes: &[Node], i: usize, batch: usize, seed: u64) -> Result<()> {
+        let node = &nodes[i];
+        let Some(layer) = &node.layer else {
+            return Ok(());
+        };
+        let Some(grad_output) = self.grad[i] else {
+            return Ok(());
+        };
+        let io = Io {
+            inputs: &self.in_bufs[i],
+            input_shapes: &node.input_shapes,
+            output: self.out[i],
+            output_shape: &node.shape,
+            params: &self.params[node.params.clone()],
+            workspace: &self.workspace[i],
+            state: &self.layer_state[node.state.clone()],
+        };
+        let g = GradIo {
+            grad_output,
+            grad_inputs: &self.edge_grad_bufs[i],
+            grad_params: self.param_grads[i].buffers(&self.grads[node.params.clone()]),
+        };
+        let mut ctx = LayerCtx {
+            backend: self.backend.as_mut(),
+            batch,
+            training: true,
+            seed,
+            node: i as u32,
+            step: self.steps,
+            step_block: Some(self.step_block),
+        };
+        layer
+            .backward(&mut ctx, &io, &g)
+            .map_err(|e| Error::layer(&node.name, e.to_string()))?;
+        self.param_grads[i].add_into(self.backend.as_mut(), &self.grads[node.params.clone()])?;
+        for (slot, e) in self.edges[i].iter().enumerate() {
+            if let EdgeGrad::Accumulate { edge, into } = *e {
+                let src = node.inputs[slot];
+                let n = batch * nodes[src].shape.numel();
+                elementwise::add_assign(&mut *self.backend, into, edge, n)?;
             }
         }
         Ok(())

@@ -8,7 +8,7 @@
 //! input), `backend.rs` (buffers, launches, scratch and device tables), `operands.rs` (operand
 //! checks), `backend_trait.rs` (the `Backend` implementation), `graph.rs` (recorded steps),
 //! `blas.rs` (cuBLAS reference for
-//! benchmarks), `kernels/` (`math.cuh`, `common.cuh`, and `math_eval.cu` which tests
+//! benchmarks), `side_stream.rs` (streams that overlap with the compute stream), `kernels/` (`math.cuh`, `common.cuh`, and `math_eval.cu` which tests
 //! `math.cuh`). The kernels themselves are in `crate::ops`.
 //!
 //! Builds and runs on machines without CUDA: every entry point checks that the libraries load
@@ -25,6 +25,7 @@ pub mod header;
 pub mod launch;
 mod operands;
 mod profile;
+mod side_stream;
 mod staging;
 
 pub use backend::{CudaBackend, CudaStats, MathFn};

@@ -1,36 +1,61 @@
 //! The training step of one rank of a data-parallel job (see `graph/cross_rank.rs`): the
 //! rank's shard runs forward, loss and backward as a plain step with the shard's dropout seed
-//! ([`super::shard_seed`]); then the gradients, the loss and the correct count are packed into
-//! one flat vector — `[every gradient, in parameter order | loss of each output | correct
-//! count of each output]` — reduced across ranks (gradients and losses scaled by `fl(1/R)`,
-//! counts only summed), unpacked, and clipping and the update follow. With an exact reduction
+//! ([`super::shard_seed`]). The gradients, the loss and the correct count travel in one flat
+//! vector laid out by gradient bucket (`grad_buckets.rs`): as soon as node `i`'s backward has
+//! made a bucket's gradients final, they are copied into the vector and the bucket's
+//! cross-rank reduction is queued, running while the backward of the earlier layers goes on;
+//! the last bucket (with the losses and counts) follows the whole backward. Then the step
+//! waits for the reductions, copies the gradients back, and clipping and the update follow.
+//! Gradients and losses are scaled by `fl(1/R)`, counts only summed. With an exact reduction
 //! this is, value for value, the sharded step of `executor/shards.rs` with `R` = the world
-//! size: the same left fold in rank order, the same scaling, the same running sums.
+//! size: the same left fold in rank order, the same scaling, the same running sums; the
+//! buckets only change when each value is reduced.
 //!
 //! Such a step is queued, never recorded (the NCCL calls stay outside CUDA graphs), and costs
 //! one copy of the gradients into and out of the flat vector.
 
+use super::grad_buckets::GradBuckets;
 use super::{Executor, LossSink, Scalar, StepSpec};
+use crate::backend::BufId;
 use crate::error::{Error, Result};
 use crate::graph::node::Node;
+use crate::graph::CrossRankReduce;
 use crate::ops::copy::{self, Copy2d};
 use crate::ops::{elementwise, reduce};
 
 impl Executor {
-    /// Allocates the flat vector and the per-step counts (once).
-    fn ensure_flat(&mut self, outputs: usize) -> Result<usize> {
-        let grads: usize = self.grads.iter().map(|&g| self.backend.buf_len(g)).sum();
-        let n = grads + 2 * outputs;
+    /// Plans the buckets and allocates the flat vector and the per-step counts (once, or
+    /// again when the bucket size or the outputs changed).
+    fn ensure_buckets(&mut self, nodes: &[Node], outputs: usize) -> Result<()> {
+        let fresh = self
+            .dp_buckets
+            .as_ref()
+            .is_some_and(|p| p.cap == self.dp_bucket_cap && p.outputs == outputs);
+        if !fresh {
+            let lens: Vec<usize> = self
+                .grads
+                .iter()
+                .map(|&g| self.backend.buf_len(g))
+                .collect();
+            self.dp_buckets = Some(GradBuckets::plan(nodes, &lens, outputs, self.dp_bucket_cap));
+        }
+        let n = self.dp_buckets.as_ref().map_or(0, GradBuckets::flat_len);
         if self.flat.is_none_or(|(_, len)| len < n) {
             if let Some((b, _)) = self.flat.take() {
                 self.backend.free(b)?;
             }
-            self.flat = Some((self.backend.alloc(n)?, n));
+            self.flat = Some((self.backend.alloc(n.max(1))?, n));
         }
         if self.step_counts.is_none() {
             self.step_counts = Some(self.backend.alloc(outputs.max(1))?);
         }
-        Ok(grads)
+        Ok(())
+    }
+
+    /// Buckets planned in `ensure_buckets` (the plan's gradient count, the number of
+    /// reductions per step).
+    pub fn dp_bucket_count(&self) -> Option<usize> {
+        self.dp_buckets.as_ref().map(|p| p.buckets.len())
     }
 
     /// One rank's step of `batch` (local) rows; see the module doc.
@@ -46,11 +71,21 @@ impl Executor {
             .cross_rank
             .take()
             .ok_or_else(|| Error::invalid("data-parallel step without a reducer"))?;
-        let done = self.cross_rank_step_with(nodes, outputs, spec, batch, seed, &mut *reducer);
+        let done = self.ensure_buckets(nodes, outputs.len()).and_then(|()| {
+            let plan = self
+                .dp_buckets
+                .take()
+                .ok_or_else(|| Error::invalid("gradient buckets missing"))?;
+            let done =
+                self.cross_rank_step_with(nodes, outputs, spec, batch, seed, &plan, &mut *reducer);
+            self.dp_buckets = Some(plan);
+            done
+        });
         self.cross_rank = Some(reducer);
         done
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn cross_rank_step_with(
         &mut self,
         nodes: &[Node],
@@ -58,17 +93,18 @@ impl Executor {
         spec: &StepSpec,
         batch: usize,
         seed: u64,
-        reducer: &mut dyn crate::graph::CrossRankReduce,
+        plan: &GradBuckets,
+        reducer: &mut dyn CrossRankReduce,
     ) -> Result<()> {
         reducer.check_alive()?;
         let n_out = outputs.len();
-        let grad_len = self.ensure_flat(n_out)?;
         let (flat, _) = self
             .flat
             .ok_or_else(|| Error::invalid("flat vector missing"))?;
         let counts = self
             .step_counts
             .ok_or_else(|| Error::invalid("step counts missing"))?;
+        reducer.prepare(self.backend.as_mut(), plan.largest())?;
         let s = super::shard_seed(seed, reducer.rank());
         self.forward(nodes, batch, true, s)?;
         elementwise::fill(&mut *self.backend, counts, n_out, 0.0)?;
@@ -80,61 +116,42 @@ impl Executor {
             spec.track_accuracy,
             LossSink::Alone,
         )?;
-        self.backward(nodes, batch, s)?;
-        // Pack.
-        let mut at = 0;
-        for &g in &self.grads {
-            let n = self.backend.buf_len(g);
-            copy::copy_2d(
-                &mut *self.backend,
-                &Copy2d {
-                    dst_offset: at,
-                    ..Copy2d::plain(g, flat, n)
-                },
-            )?;
-            at += n;
-        }
+        let tail = plan.grad_len;
         for o in 0..n_out {
             let loss = self.scalar_index(Scalar::Loss(o));
-            self.copy_scalar(self.scalars, loss, flat, grad_len + o)?;
-            self.copy_scalar(counts, o, flat, grad_len + n_out + o)?;
+            self.copy_scalar(self.scalars, loss, flat, tail + o)?;
+            self.copy_scalar(counts, o, flat, tail + n_out + o)?;
         }
-        reducer.reduce(
-            self.backend.as_mut(),
-            flat,
-            grad_len + 2 * n_out,
-            grad_len + n_out,
-        )?;
+        self.backward_then(nodes, batch, s, &mut |ex, i| match plan.close_after[i] {
+            Some(b) => ex.reduce_bucket(plan, b, flat, reducer),
+            None => Ok(()),
+        })?;
+        self.reduce_bucket(plan, plan.buckets.len() - 1, flat, reducer)?;
+        reducer.wait(self.backend.as_mut())?;
         // Unpack.
-        let mut at = 0;
-        for &g in &self.grads {
-            let n = self.backend.buf_len(g);
-            copy::copy_2d(
-                &mut *self.backend,
-                &Copy2d {
-                    src_offset: at,
-                    ..Copy2d::plain(flat, g, n)
-                },
-            )?;
-            at += n;
+        for bucket in &plan.buckets {
+            for &(p, at, n) in &bucket.grads {
+                let g = self.grads[p];
+                copy::copy_2d(
+                    &mut *self.backend,
+                    &Copy2d {
+                        src_offset: at,
+                        ..Copy2d::plain(flat, g, n)
+                    },
+                )?;
+            }
         }
         for o in 0..n_out {
             let loss = self.scalar_index(Scalar::Loss(o));
-            self.copy_scalar(flat, grad_len + o, self.scalars, loss)?;
+            self.copy_scalar(flat, tail + o, self.scalars, loss)?;
             let running = self.scalar_index(Scalar::LossSum(o));
-            reduce::accumulate_scalar(
-                &mut *self.backend,
-                flat,
-                grad_len + o,
-                self.scalars,
-                running,
-            )?;
+            reduce::accumulate_scalar(&mut *self.backend, flat, tail + o, self.scalars, running)?;
             if spec.track_accuracy {
                 let correct = self.scalar_index(Scalar::Correct(o));
                 reduce::accumulate_scalar(
                     &mut *self.backend,
                     flat,
-                    grad_len + n_out + o,
+                    tail + n_out + o,
                     self.scalars,
                     correct,
                 )?;
@@ -144,6 +161,36 @@ impl Executor {
             self.clip_gradients(c)?;
         }
         self.update(spec.optimizer)
+    }
+
+    /// Copies bucket `b`'s gradients into the flat vector and queues its reduction.
+    fn reduce_bucket(
+        &mut self,
+        plan: &GradBuckets,
+        b: usize,
+        flat: BufId,
+        reducer: &mut dyn CrossRankReduce,
+    ) -> Result<()> {
+        let bucket = &plan.buckets[b];
+        for &(p, at, n) in &bucket.grads {
+            let g = self.grads[p];
+            copy::copy_2d(
+                &mut *self.backend,
+                &Copy2d {
+                    dst_offset: at,
+                    ..Copy2d::plain(g, flat, n)
+                },
+            )?;
+        }
+        if bucket.range.is_empty() {
+            return Ok(());
+        }
+        reducer.reduce(
+            self.backend.as_mut(),
+            flat,
+            bucket.range.clone(),
+            plan.scaled(b),
+        )
     }
 
     /// `dst[di] = src[si]`.

@@ -10,7 +10,7 @@ use super::Model;
 use crate::backend::TargetKind;
 use crate::dtype::HostData;
 use crate::error::{Error, Result};
-use crate::graph::executor::shard_rows;
+use crate::graph::executor::{cap_from_bytes, default_cap_values, shard_rows};
 use crate::graph::CrossRankReduce;
 use crate::tensor::Tensor;
 
@@ -58,8 +58,26 @@ impl Model {
                 self.shards
             )));
         }
-        self.ensure_exec(1)?.cross_rank = Some(reducer);
+        let cap = default_cap_values()?;
+        let ex = self.ensure_exec(1)?;
+        ex.cross_rank = Some(reducer);
+        ex.dp_bucket_cap = cap;
         Ok(())
+    }
+
+    /// Bytes of gradients per bucket of a data-parallel step (25 MiB unless
+    /// `NEUROXIDE_DP_BUCKET_MB` says otherwise when the model joins the job): the step starts
+    /// reducing a bucket as soon as the backward has finished its gradients, while the backward
+    /// of the earlier layers goes on (`graph/executor/grad_buckets.rs`). `0` reduces every
+    /// gradient after the whole backward. Changes when values are reduced, never their bits.
+    pub fn set_reduce_bucket_bytes(&mut self, bytes: usize) -> Result<()> {
+        self.ensure_exec(1)?.dp_bucket_cap = cap_from_bytes(bytes);
+        Ok(())
+    }
+
+    /// Reductions per data-parallel step (the gradient buckets), once a step has planned them.
+    pub fn reduce_buckets(&self) -> Option<usize> {
+        self.exec.as_ref()?.dp_bucket_count()
     }
 
     /// `(rank, world size)` when this model is a rank of a data-parallel job.

@@ -153,11 +153,22 @@ pub fn mul(backend: &mut dyn Backend, a: BufId, b: BufId, out: BufId, n: usize) 
 
 /// `x[i] = x[i] * s` for `i < n` (in place).
 pub fn scale(backend: &mut dyn Backend, x: BufId, n: usize, s: f32) -> Result<()> {
-    let outs = [(x, n)];
+    scale_range(backend, x, 0, n, s)
+}
+
+/// `x[i] = x[i] * s` for `offset <= i < offset + n` (in place).
+pub fn scale_range(
+    backend: &mut dyn Backend,
+    x: BufId,
+    offset: usize,
+    n: usize,
+    s: f32,
+) -> Result<()> {
+    let outs = [(x, offset + n)];
     match backend.kernels() {
         Kernels::Cpu(cpu) => {
             let (_, ([], [x])) = cpu.operands("scale", [], outs)?;
-            for v in x.iter_mut() {
+            for v in x[offset..offset + n].iter_mut() {
                 *v *= s;
             }
             Ok(())
@@ -167,7 +178,7 @@ pub fn scale(backend: &mut dyn Backend, x: BufId, n: usize, s: f32) -> Result<()
             if n == 0 {
                 return Ok(());
             }
-            let args = KArgs::new().ptr(p).u64(n).f32(s);
+            let args = KArgs::new().ptr(p + (offset * 4) as u64).u64(n).f32(s);
             cuda.launch_op_1d(CUDA, "nx_scale", n, args)
         }
     }
