@@ -193,3 +193,41 @@ fn sgd_and_rmsprop_state_round_trips() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_same_tensors_serialise_to_the_same_bytes() {
+    use neuroxide::io::tensors::{serialize_tensors, NamedTensor};
+    use std::collections::HashMap;
+    let tensors: Vec<NamedTensor> = (0..12)
+        .map(|i| NamedTensor {
+            name: format!("layer_{i}/kernel"),
+            shape: vec![2, 3],
+            values: (0..6).map(|v| (v * i) as f32 * 0.5).collect(),
+        })
+        .collect();
+    let path = std::path::Path::new("weights.safetensors");
+    let meta = || -> HashMap<String, String> {
+        (0..8)
+            .map(|i| (format!("key{i}"), format!("{i}")))
+            .collect()
+    };
+    // Each HashMap has its own hash order; the files must not.
+    let a = serialize_tensors(path, &tensors, meta()).expect("a");
+    let b = serialize_tensors(path, &tensors, meta()).expect("b");
+    assert_eq!(a, b);
+    let n = u64::from_le_bytes(a[..8].try_into().expect("len")) as usize;
+    assert_eq!(n % 8, 0, "the header is padded to 8 bytes");
+    let header = std::str::from_utf8(&a[8..8 + n]).expect("utf-8");
+    let key0 = header.find("\"key0\"").expect("key0");
+    let key7 = header.find("\"key7\"").expect("key7");
+    let sha = header.find("\"sha256/layer_0/kernel\"").expect("checksum");
+    assert!(key0 < key7 && key7 < sha, "sorted metadata: {header}");
+    // And it still loads.
+    let dir = std::env::temp_dir().join(format!("nx-sorted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("w.safetensors");
+    std::fs::write(&file, &a).expect("write");
+    let loaded = neuroxide::io::tensors::read_tensors(&file).expect("read");
+    assert_eq!(loaded.tensors.len(), 12);
+    std::fs::remove_dir_all(&dir).ok();
+}

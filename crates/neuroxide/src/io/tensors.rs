@@ -56,8 +56,33 @@ pub fn serialize_tensors(
             .map_err(|e| format_err(path, format!("tensor '{}': {e}", t.name)))?;
         views.push((t.name.clone(), view));
     }
-    safetensors::tensor::serialize(views, Some(metadata))
-        .map_err(|e| format_err(path, format!("cannot serialise: {e}")))
+    let bytes = safetensors::tensor::serialize(views, Some(metadata))
+        .map_err(|e| format_err(path, format!("cannot serialise: {e}")))?;
+    sorted_header(bytes).map_err(|e| format_err(path, format!("cannot serialise: {e}")))
+}
+
+/// The same file with its header's keys (and its metadata's) in sorted order: the safetensors
+/// crate writes the metadata map in hash order, which differs from process to process, so
+/// the same tensors saved twice would give different bytes. Sorted, a file is a function of
+/// its contents (data-parallel and sharded runs compare saved models byte for byte). The
+/// header stays padded with spaces to a multiple of 8 bytes, as the format asks; the tensor
+/// offsets are relative to the data, so they do not move.
+fn sorted_header(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("no header length")?;
+    let n = usize::try_from(u64::from_le_bytes(len_bytes)).map_err(|e| e.to_string())?;
+    let header = bytes.get(8..8 + n).ok_or("header past the end")?;
+    // serde_json's map is a BTreeMap: re-serialising sorts every object's keys.
+    let value: serde_json::Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    let mut sorted = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
+    sorted.resize(sorted.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + sorted.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(sorted.len() as u64).to_le_bytes());
+    out.extend_from_slice(&sorted);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// Writes `data` to `path` through a fsynced temporary file in the same directory, renamed into
