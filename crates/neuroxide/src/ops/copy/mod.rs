@@ -76,8 +76,8 @@ pub fn copy_2d(backend: &mut dyn Backend, c: &Copy2d) -> Result<()> {
             let dtype = cuda.copy_dtype("copy_2d", c.src)?;
             let ps = cuda.buf_typed("copy_2d", c.src, src_need, dtype)?;
             let pd = cuda.buf_typed("copy_2d", c.dst, dst_need, dtype)?;
-            let gx = blocks_for(c.cols, BLOCK as usize, 64);
             let gy = c.rows.min(65_535) as u32;
+            let gx = blocks_for(c.cols, BLOCK as usize, row_blocks_cap(cuda, gy));
             let args = KArgs::new()
                 .ptr(ps)
                 .u64(c.src_offset)
@@ -90,6 +90,14 @@ pub fn copy_2d(backend: &mut dyn Backend, c: &Copy2d) -> Result<()> {
             cuda.launch_op(CUDA, "nx_copy_2d", (gx, gy, 1), BLOCK, args)
         }
     }
+}
+
+/// Blocks along a row when `rows` rows run side by side (`blockIdx.y`): enough for the whole
+/// grid to fill the GPU (32 blocks per multiprocessor, as the one-dimensional launches), at
+/// least 64 per row. A long single row (a data-parallel gradient bucket, millions of values)
+/// used to get 64 blocks, a few percent of an H200's copy bandwidth.
+fn row_blocks_cap(cuda: &crate::backend::cuda::CudaBackend, rows: u32) -> u32 {
+    (cuda.sm_count() * 32 / rows.max(1)).clamp(64, 65_535)
 }
 
 /// Several plain copies `dst[0..n] = src[0..n]` of distinct buffers; each pair is checked like
@@ -136,7 +144,7 @@ pub fn copy_many(backend: &mut dyn Backend, pairs: &[(BufId, BufId, usize)]) -> 
     for _ in pairs.len()..COPY_MANY_MAX {
         args = args.ptr(0).ptr(0).u64(0);
     }
-    let gx = blocks_for(longest, BLOCK as usize, 64);
+    let gx = blocks_for(longest, BLOCK as usize, row_blocks_cap(cuda, pairs.len() as u32));
     cuda.launch_op(
         CUDA,
         "nx_copy_many",
