@@ -211,6 +211,114 @@ extern "C" __global__ void nx_conv2d_dw_partial(const float *x, const float *dy,
     }
 }
 
+// Weight gradient, pass 1, tiled: the same partials as nx_conv2d_dw_partial, bit for bit (each
+// from acc = 0, r increasing over its chunk, fmaf(x_tap, dy, acc), padding taps skipped), but a
+// block owns one chunk and up to 32 output channels of one group, whose dy values it stages in
+// shared memory once, and each thread owns 4 output channels x TN input channels of one tap
+// (4 * TN accumulators): per r it tests the tap once, loads TN x values and one float4 of dy,
+// and does 4 * TN fmaf. Grid: (chunk, group * co-block, task block); blockDim >= 32.
+#define NX_DW_COB 32             // output channels staged per block
+#define NX_DW_STRIDE 36          // floats per staged dy row (16-byte rows, conflict-free writes)
+static_assert(NX_CHUNK == 256ull, "nx_conv2d_dw_tiled stages one chunk of 256 rows");
+
+template <int TN>
+__device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *dy, float *partial,
+                                                   const NxConvGeom &g) {
+    __shared__ float4 dys[256 * NX_DW_STRIDE / 4];
+    // Per row r of the chunk: x offset of its (oy*sh - ph, ox*sw - pw) corner in image n
+    // (n*cin*h*w + py*w + px), py, px, and the offset of dy[n, 0, oy, ox].
+    __shared__ int4 rinfo[256];
+    const int cig = (int)(g.cin / g.groups), cog = (int)(g.cout / g.groups);
+    const int h = (int)g.h, w = (int)g.w, hw = h * w, ohw = (int)(g.oh * g.ow);
+    const int kw = (int)g.kw, kk = (int)(g.kh * g.kw);
+    const u64 rows = g.n * g.oh * g.ow;
+    const u64 c = blockIdx.x, r0 = c * NX_CHUNK;
+    const int nr = (int)(rows - r0 < NX_CHUNK ? rows - r0 : NX_CHUNK);
+    const int coblocks = (cog + NX_DW_COB - 1) / NX_DW_COB;
+    const int gr = (int)blockIdx.y / coblocks, cb = (int)blockIdx.y % coblocks;
+    const int cobase = gr * cog + cb * NX_DW_COB;
+    const int cob = cog - cb * NX_DW_COB < NX_DW_COB ? cog - cb * NX_DW_COB : NX_DW_COB;
+    for (int r = threadIdx.x; r < nr; r += blockDim.x) {
+        const u64 rr = r0 + r, ox = rr % g.ow, q = rr / g.ow, oy = q % g.oh, n = q / g.oh;
+        const int py = (int)(oy * g.sh) - (int)g.ph, px = (int)(ox * g.sw) - (int)g.pw;
+        rinfo[r] = make_int4((int)(n * g.cin) * hw + py * w + px, py, px,
+                             (int)(n * g.cout) * ohw + (int)(oy * g.ow + ox));
+    }
+    __syncthreads();
+    // A warp stages 8 consecutive rows x 4 consecutive channels: 4 full sectors of dy, and
+    // 32 distinct banks (row stride 36 floats).
+    float *dysf = (float *)dys;
+    const int cob4 = (cob + 3) & ~3;
+    for (int e = threadIdx.x; e < cob4 * 256; e += blockDim.x) {
+        const int q = e >> 2, r = q & 255, col = (q >> 8) * 4 + (e & 3);
+        if (r < nr && col < cob) {
+            dysf[r * NX_DW_STRIDE + col] = dy[rinfo[r].w + (cobase + col) * ohw];
+        }
+    }
+    __syncthreads();
+    const int cots = (cob + 3) / 4, citiles = (cig + TN - 1) / TN;
+    const int task = (int)blockIdx.z * (int)blockDim.x + (int)threadIdx.x;
+    if (task >= kk * citiles * cots) {
+        return;
+    }
+    // Lanes: output-channel quad fastest, then input-channel tile, then tap (so a warp mostly
+    // shares one tap and its padding test).
+    const int cot = task % cots, cit = (task / cots) % citiles, tap = task / (cots * citiles);
+    const int i = tap / kw, j = tap % kw;
+    const int offy = i * (int)g.dh, offx = j * (int)g.dw;
+    const int ci0 = cit * TN;
+    const int xt = (gr * cig + ci0) * hw + offy * w + offx;
+    float acc[4][TN];
+#pragma unroll
+    for (int m = 0; m < 4; ++m) {
+#pragma unroll
+        for (int k = 0; k < TN; ++k) {
+            acc[m][k] = 0.0f;
+        }
+    }
+#pragma unroll 4
+    for (int r = 0; r < nr; ++r) {
+        const int4 ri = rinfo[r];
+        if ((unsigned)(ri.y + offy) < (unsigned)h && (unsigned)(ri.z + offx) < (unsigned)w) {
+            const float *xr = x + (ri.x + xt);
+            float xv[TN];
+#pragma unroll
+            for (int k = 0; k < TN; ++k) {
+                xv[k] = ci0 + k < cig ? xr[k * hw] : 0.0f;
+            }
+            const float4 d = dys[r * (NX_DW_STRIDE / 4) + cot];
+#pragma unroll
+            for (int k = 0; k < TN; ++k) {
+                acc[0][k] = fmaf(xv[k], d.x, acc[0][k]);
+                acc[1][k] = fmaf(xv[k], d.y, acc[1][k]);
+                acc[2][k] = fmaf(xv[k], d.z, acc[2][k]);
+                acc[3][k] = fmaf(xv[k], d.w, acc[3][k]);
+            }
+        }
+    }
+    const u64 nw = g.cout * (u64)cig * (u64)kk;
+#pragma unroll
+    for (int m = 0; m < 4; ++m) {
+#pragma unroll
+        for (int k = 0; k < TN; ++k) {
+            const int col = cot * 4 + m, ci = ci0 + k;
+            if (col < cob && ci < cig) {
+                const u64 o = ((u64)(cobase + col) * cig + ci) * kk + tap;
+                partial[c * nw + o] = acc[m][k];
+            }
+        }
+    }
+}
+
+extern "C" __global__ void nx_conv2d_dw_tiled_n4(const float *x, const float *dy, float *partial,
+                                                 NX_CONV_GEOM_PARAMS) {
+    nx_conv2d_dw_tiled<4>(x, dy, partial, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
+}
+extern "C" __global__ void nx_conv2d_dw_tiled_n1(const float *x, const float *dy, float *partial,
+                                                 NX_CONV_GEOM_PARAMS) {
+    nx_conv2d_dw_tiled<1>(x, dy, partial, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
+}
+
 // Bias gradient, pass 1: one thread per (chunk c, channel co): chunk c of sum_r dy[n, co, p]
 // (nx_chunk_partial's loop with (n, p) stepped alongside r).
 extern "C" __global__ void nx_conv2d_db_partial(const float *dy, float *partial, u64 chunks,

@@ -267,8 +267,13 @@ pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParam
             let n_chunks = crate::ops::reduce::chunks(rows).max(1);
             let (nw, nb) = (g.w_len(), if a.db.is_some() { g.c_out } else { 0 });
             let partial = cuda.op_scratch(n_chunks * (nw + nb))?;
-            let args = KArgs::new().ptr(x).ptr(dy).ptr(partial).u64(n_chunks);
-            cuda.launch_op_1d(CUDA, "nx_conv2d_dw_partial", n_chunks * nw, g.args(args))?;
+            if let Some((name, grid, block)) = dw_tiled_launch(&g, n_chunks) {
+                let args = KArgs::new().ptr(x).ptr(dy).ptr(partial);
+                cuda.launch_op(CUDA, name, grid, block, g.args(args))?;
+            } else {
+                let args = KArgs::new().ptr(x).ptr(dy).ptr(partial).u64(n_chunks);
+                cuda.launch_op_1d(CUDA, "nx_conv2d_dw_partial", n_chunks * nw, g.args(args))?;
+            }
             let args = KArgs::new().ptr(partial).ptr(dw).u64(n_chunks).u64(nw);
             cuda.launch_op_1d(CUDA, "nx_conv_sum_partials", nw, args)?;
             if nb > 0 {
@@ -281,4 +286,29 @@ pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParam
             Ok(())
         }
     }
+}
+
+/// Whether `nx_conv2d_dw_tiled_*` (conv.cu) can take the weight gradient's partials, and its
+/// launch: one block per (chunk, group and block of 32 output channels, task block), a thread
+/// per 4 output channels x `tn` input channels of one tap. It needs 32-bit offsets and the
+/// grid's y and z limits; otherwise the one-weight-per-thread `nx_conv2d_dw_partial` runs.
+/// `tn` = 4 gives each thread 16 accumulators; when there are few chunks (small batches) 1
+/// spreads the same work over more blocks.
+fn dw_tiled_launch(g: &Conv2dGeom, chunks: usize) -> Option<(&'static str, (u32, u32, u32), u32)> {
+    let (cig, cog) = (g.cig(), g.cog());
+    let fits = g.x_len() < 1 << 31 && g.y_len() < 1 << 31 && chunks < 1 << 31;
+    let tn = if cig >= 4 && chunks >= 128 { 4 } else { 1 };
+    let cob = cog.min(32);
+    let tasks = g.kh * g.kw * cig.div_ceil(tn) * cob.div_ceil(4);
+    let (y, z) = (g.groups * cog.div_ceil(32), tasks.div_ceil(512));
+    if !fits || y >= 1 << 16 || z >= 1 << 16 {
+        return None;
+    }
+    let block = tasks.div_ceil(z).div_ceil(32) * 32;
+    let name = if tn == 4 {
+        "nx_conv2d_dw_tiled_n4"
+    } else {
+        "nx_conv2d_dw_tiled_n1"
+    };
+    Some((name, (chunks as u32, y as u32, z as u32), block as u32))
 }
