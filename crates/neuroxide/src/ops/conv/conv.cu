@@ -211,6 +211,169 @@ extern "C" __global__ void nx_conv2d_dw_partial(const float *x, const float *dy,
     }
 }
 
+// Weights staged by the tiled forward and input-gradient kernels: at most this many floats
+// (32 KiB; ops/conv/mod.rs sends larger layers to the one-output-per-thread kernels).
+#define NX_CONV_TILE_W 8192
+
+// Forward, tiled: the outputs of nx_conv2d_forward, bit for bit (per output acc = 0; ci, i, j
+// increasing over the taps inside the image, acc = fmaf(x, w, acc); z = acc + bias; act), but a
+// thread owns TM output channels of one pixel: each x value it loads feeds TM accumulators,
+// and the block's TM x (cin/groups * kh * kw) weights sit in shared memory as float4 rows.
+// Grid: (blocks of blockDim consecutive pixels (n, oy, ox), group * channel tile).
+template <int TM>
+__device__ __forceinline__ void nx_conv2d_forward_tiled(const float *x, const float *wt,
+                                                        const float *bias, float *y, float *pre,
+                                                        int act, float alpha,
+                                                        const NxConvGeom &g) {
+    __shared__ float4 ws[NX_CONV_TILE_W / 4];
+    const int cig = (int)(g.cin / g.groups), cog = (int)(g.cout / g.groups);
+    const int kw = (int)g.kw, kk = (int)(g.kh * g.kw), taps = cig * kk;
+    const int tiles = (cog + TM - 1) / TM, tile = (int)blockIdx.y % tiles;
+    const int gr = (int)blockIdx.y / tiles, co0 = gr * cog + tile * TM;
+    const int ncol = cog - tile * TM < TM ? cog - tile * TM : TM;
+    float *wsf = (float *)ws;
+    for (int e = threadIdx.x; e < taps * TM; e += blockDim.x) {
+        const int m = e / taps, t = e % taps;
+        wsf[t * TM + m] = m < ncol ? wt[(u64)(co0 + m) * taps + t] : 0.0f;
+    }
+    __syncthreads();
+    const u64 ohw = g.oh * g.ow, pix = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (pix >= g.n * ohw) {
+        return;
+    }
+    const u64 n = pix / ohw, p = pix % ohw, oy = p / g.ow, ox = p % g.ow;
+    const int w = (int)g.w, hw = (int)(g.h * g.w), dh = (int)g.dh, dw = (int)g.dw;
+    const float *xg = x + (n * g.cin + (u64)gr * cig) * hw;
+    const long long by = (long long)(oy * g.sh) - (long long)g.ph;
+    const long long bx = (long long)(ox * g.sw) - (long long)g.pw;
+    long long i0, i1, j0, j1;
+    nx_tap_range(by, g.dh, g.h, g.kh, i0, i1);
+    nx_tap_range(bx, g.dw, g.w, g.kw, j0, j1);
+    float acc[TM];
+#pragma unroll
+    for (int m = 0; m < TM; ++m) {
+        acc[m] = 0.0f;
+    }
+    for (int ci = 0; ci < cig; ++ci) {
+        const float *xc = xg + ci * hw;
+        const float4 *wc = ws + ci * kk * (TM / 4);
+        for (int i = (int)i0; i < (int)i1; ++i) {
+            const float *xr = xc + ((int)by + i * dh) * w + (int)bx;
+            const float4 *wr = wc + i * kw * (TM / 4);
+            for (int j = (int)j0; j < (int)j1; ++j) {
+                const float xv = xr[j * dw];
+#pragma unroll
+                for (int q = 0; q < TM / 4; ++q) {
+                    const float4 wv = wr[j * (TM / 4) + q];
+                    acc[4 * q] = fmaf(xv, wv.x, acc[4 * q]);
+                    acc[4 * q + 1] = fmaf(xv, wv.y, acc[4 * q + 1]);
+                    acc[4 * q + 2] = fmaf(xv, wv.z, acc[4 * q + 2]);
+                    acc[4 * q + 3] = fmaf(xv, wv.w, acc[4 * q + 3]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < TM; ++m) {
+        if (m < ncol) {
+            const u64 co = (u64)(co0 + m), idx = (n * g.cout + co) * ohw + p;
+            const float z = bias != nullptr ? acc[m] + bias[co] : acc[m];
+            if (pre != nullptr) {
+                pre[idx] = z;
+            }
+            y[idx] = nx_act_forward(act, alpha, z);
+        }
+    }
+}
+
+extern "C" __global__ void nx_conv2d_forward_tiled_m8(const float *x, const float *wt,
+                                                      const float *bias, float *y, float *pre,
+                                                      int act, float alpha, NX_CONV_GEOM_PARAMS) {
+    nx_conv2d_forward_tiled<8>(x, wt, bias, y, pre, act, alpha,
+                               nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
+}
+extern "C" __global__ void nx_conv2d_forward_tiled_m4(const float *x, const float *wt,
+                                                      const float *bias, float *y, float *pre,
+                                                      int act, float alpha, NX_CONV_GEOM_PARAMS) {
+    nx_conv2d_forward_tiled<4>(x, wt, bias, y, pre, act, alpha,
+                               nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
+}
+
+// Input gradient, tiled, for stride 1: the values of nx_conv2d_backward_input, bit for bit
+// (per dx acc = 0; co in the group, then i, then j increasing over the outputs that read it,
+// acc = fmaf(dy, w, acc)), but a thread owns TM input channels of one pixel: each dy value it
+// loads feeds TM accumulators, the weights of the block's TM channels sit in shared memory.
+// With stride 1 the taps that reached (iy, ix) are the ranges i in [i0, i1), j in [j0, j1)
+// (output row iy + ph - i*dh in [0, oh)), so no tap lists are kept.
+// Grid: (blocks of blockDim consecutive pixels (n, iy, ix), group * channel tile).
+template <int TM>
+__device__ __forceinline__ void nx_conv2d_backward_input_tiled(const float *dy, const float *wt,
+                                                               float *dx, const NxConvGeom &g) {
+    __shared__ float4 ws[NX_CONV_TILE_W / 4];
+    const int cig = (int)(g.cin / g.groups), cog = (int)(g.cout / g.groups);
+    const int kw = (int)g.kw, kk = (int)(g.kh * g.kw), taps = cog * kk;
+    const int tiles = (cig + TM - 1) / TM, tile = (int)blockIdx.y % tiles;
+    const int gr = (int)blockIdx.y / tiles, ci0 = tile * TM;
+    const int ncil = cig - ci0 < TM ? cig - ci0 : TM;
+    float *wsf = (float *)ws;
+    for (int e = threadIdx.x; e < taps * TM; e += blockDim.x) {
+        const int m = e / taps, q = e % taps, col = q / kk, t = q % kk;
+        wsf[q * TM + m] = m < ncil ? wt[((u64)(gr * cog + col) * cig + ci0 + m) * kk + t] : 0.0f;
+    }
+    __syncthreads();
+    const u64 hw = g.h * g.w, pix = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (pix >= g.n * hw) {
+        return;
+    }
+    const u64 n = pix / hw, p = pix % hw, iy = p / g.w, ix = p % g.w;
+    const int ny = (int)(iy + g.ph), nx = (int)(ix + g.pw);
+    const int oh = (int)g.oh, ow = (int)g.ow, dh = (int)g.dh, dw = (int)g.dw;
+    const int i0 = ny >= oh ? (ny - oh) / dh + 1 : 0, j0 = nx >= ow ? (nx - ow) / dw + 1 : 0;
+    const int i1 = ny / dh + 1 < (int)g.kh ? ny / dh + 1 : (int)g.kh;
+    const int j1 = nx / dw + 1 < kw ? nx / dw + 1 : kw;
+    const int ohw = oh * ow;
+    const float *dyg = dy + (n * g.cout + (u64)gr * cog) * ohw;
+    float acc[TM];
+#pragma unroll
+    for (int m = 0; m < TM; ++m) {
+        acc[m] = 0.0f;
+    }
+    for (int col = 0; col < cog; ++col) {
+        const float *dyc = dyg + col * ohw;
+        const float4 *wc = ws + col * kk * (TM / 4);
+        for (int i = i0; i < i1; ++i) {
+            const float *dyr = dyc + (ny - i * dh) * ow + nx;
+            const float4 *wr = wc + i * kw * (TM / 4);
+            for (int j = j0; j < j1; ++j) {
+                const float d = dyr[-j * dw];
+#pragma unroll
+                for (int q = 0; q < TM / 4; ++q) {
+                    const float4 wv = wr[j * (TM / 4) + q];
+                    acc[4 * q] = fmaf(d, wv.x, acc[4 * q]);
+                    acc[4 * q + 1] = fmaf(d, wv.y, acc[4 * q + 1]);
+                    acc[4 * q + 2] = fmaf(d, wv.z, acc[4 * q + 2]);
+                    acc[4 * q + 3] = fmaf(d, wv.w, acc[4 * q + 3]);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < TM; ++m) {
+        if (m < ncil) {
+            dx[(n * g.cin + (u64)(gr * cig + ci0 + m)) * hw + p] = acc[m];
+        }
+    }
+}
+
+extern "C" __global__ void nx_conv2d_backward_input_tiled_m8(const float *dy, const float *wt,
+                                                             float *dx, NX_CONV_GEOM_PARAMS) {
+    nx_conv2d_backward_input_tiled<8>(dy, wt, dx, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
+}
+extern "C" __global__ void nx_conv2d_backward_input_tiled_m4(const float *dy, const float *wt,
+                                                             float *dx, NX_CONV_GEOM_PARAMS) {
+    nx_conv2d_backward_input_tiled<4>(dy, wt, dx, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
+}
+
 // Weight gradient, pass 1, tiled: the same partials as nx_conv2d_dw_partial, bit for bit (each
 // from acc = 0, r increasing over its chunk, fmaf(x_tap, dy, acc), padding taps skipped), but a
 // block owns one chunk and up to 32 output channels of one group, whose dy values it stages in

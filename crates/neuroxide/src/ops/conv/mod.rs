@@ -220,7 +220,10 @@ pub fn conv2d_forward(backend: &mut dyn Backend, a: &Conv2dForward) -> Result<()
                 .ptr(if a.pre_act.is_some() { pre } else { 0 })
                 .i32(code)
                 .f32(alpha);
-            cuda.launch_op_1d(CUDA, "nx_conv2d_forward", g.y_len(), g.args(args))
+            match forward_tiled_launch(&g) {
+                Some((name, grid)) => cuda.launch_op(CUDA, name, grid, TILE_BLOCK, g.args(args)),
+                None => cuda.launch_op_1d(CUDA, "nx_conv2d_forward", g.y_len(), g.args(args)),
+            }
         }
     }
 }
@@ -240,7 +243,12 @@ pub fn conv2d_backward_input(backend: &mut dyn Backend, a: &Conv2dBackwardInput)
         Kernels::Cuda(cuda) => {
             let ([dy, w], [dx]) = cuda.operands("conv2d_backward_input", ins, outs)?;
             let args = KArgs::new().ptr(dy).ptr(w).ptr(dx);
-            cuda.launch_op_1d(CUDA, "nx_conv2d_backward_input", g.x_len(), g.args(args))
+            match backward_input_tiled_launch(&g) {
+                Some((name, grid)) => cuda.launch_op(CUDA, name, grid, TILE_BLOCK, g.args(args)),
+                None => {
+                    cuda.launch_op_1d(CUDA, "nx_conv2d_backward_input", g.x_len(), g.args(args))
+                }
+            }
         }
     }
 }
@@ -311,4 +319,55 @@ fn dw_tiled_launch(g: &Conv2dGeom, chunks: usize) -> Option<(&'static str, (u32,
         "nx_conv2d_dw_tiled_n1"
     };
     Some((name, (chunks as u32, y as u32, z as u32), block as u32))
+}
+
+/// Threads per block of the tiled forward and input-gradient kernels (one pixel each).
+const TILE_BLOCK: u32 = 256;
+/// Weights a block of those kernels stages in shared memory (`NX_CONV_TILE_W` in conv.cu).
+const TILE_WEIGHTS: usize = 8192;
+
+/// The tiled kernel over `pixels` pixels with `tm`-channel tiles of `channels` channels per
+/// group, each tile staging `taps` weights per channel: its name suffix and grid, or `None`
+/// when the staged weights or the offsets do not fit (the one-output-per-thread kernel runs).
+fn pixel_tiled_grid(
+    g: &Conv2dGeom,
+    pixels: usize,
+    channels: usize,
+    taps: usize,
+) -> Option<(usize, (u32, u32, u32))> {
+    let tm = if channels >= 8 { 8 } else { 4 };
+    let tiles = g.groups * channels.div_ceil(tm);
+    let fits = g.x_len() < 1 << 31 && g.y_len() < 1 << 31 && taps * tm <= TILE_WEIGHTS;
+    if !fits || tiles >= 1 << 16 {
+        return None;
+    }
+    let blocks = pixels.div_ceil(TILE_BLOCK as usize);
+    Some((tm, (blocks as u32, tiles as u32, 1)))
+}
+
+/// `nx_conv2d_forward_tiled_m8/_m4` (a thread per pixel and 8 or 4 output channels) when the
+/// layer's weights per channel tile fit in shared memory.
+fn forward_tiled_launch(g: &Conv2dGeom) -> Option<(&'static str, (u32, u32, u32))> {
+    let (tm, grid) = pixel_tiled_grid(g, g.batch * g.oh * g.ow, g.cog(), g.cig() * g.kh * g.kw)?;
+    let name = if tm == 8 {
+        "nx_conv2d_forward_tiled_m8"
+    } else {
+        "nx_conv2d_forward_tiled_m4"
+    };
+    Some((name, grid))
+}
+
+/// `nx_conv2d_backward_input_tiled_m8/_m4` (a thread per input pixel and 8 or 4 input
+/// channels) for stride 1 when the weights per channel tile fit in shared memory.
+fn backward_input_tiled_launch(g: &Conv2dGeom) -> Option<(&'static str, (u32, u32, u32))> {
+    if g.stride != (1, 1) {
+        return None;
+    }
+    let (tm, grid) = pixel_tiled_grid(g, g.batch * g.h * g.w, g.cig(), g.cog() * g.kh * g.kw)?;
+    let name = if tm == 8 {
+        "nx_conv2d_backward_input_tiled_m8"
+    } else {
+        "nx_conv2d_backward_input_tiled_m4"
+    };
+    Some((name, grid))
 }
