@@ -379,14 +379,16 @@ extern "C" __global__ void nx_conv2d_backward_input_tiled_m4(const float *dy, co
 // block owns one chunk and up to 32 output channels of one group, whose dy values it stages in
 // shared memory once, and each thread owns 4 output channels x TN input channels of one tap
 // (4 * TN accumulators): per r it tests the tap once, loads TN x values and one float4 of dy,
-// and does 4 * TN fmaf. Grid: (chunk, group * co-block, task block); blockDim >= 32.
+// and does 4 * TN fmaf. When dbp is given, the first task block also writes the bias
+// gradient's partials of its channels from the staged dy (nx_conv2d_db_partial's values: acc = 0,
+// acc + dy for r increasing). Grid: (chunk, group * co-block, task block); blockDim >= 32.
 #define NX_DW_COB 32             // output channels staged per block
 #define NX_DW_STRIDE 36          // floats per staged dy row (16-byte rows, conflict-free writes)
 static_assert(NX_CHUNK == 256ull, "nx_conv2d_dw_tiled stages one chunk of 256 rows");
 
 template <int TN>
 __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *dy, float *partial,
-                                                   const NxConvGeom &g) {
+                                                   float *dbp, const NxConvGeom &g) {
     __shared__ float4 dys[256 * NX_DW_STRIDE / 4];
     // Per row r of the chunk: x offset of its (oy*sh - ph, ox*sw - pw) corner in image n
     // (n*cin*h*w + py*w + px), py, px, and the offset of dy[n, 0, oy, ox].
@@ -419,6 +421,13 @@ __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *
         }
     }
     __syncthreads();
+    if (dbp != nullptr && blockIdx.z == 0 && (int)threadIdx.x < cob) {
+        float acc = 0.0f;
+        for (int r = 0; r < nr; ++r) {
+            acc = acc + dysf[r * NX_DW_STRIDE + threadIdx.x];
+        }
+        dbp[c * g.cout + cobase + threadIdx.x] = acc;
+    }
     const int cots = (cob + 3) / 4, citiles = (cig + TN - 1) / TN;
     const int task = (int)blockIdx.z * (int)blockDim.x + (int)threadIdx.x;
     if (task >= kk * citiles * cots) {
@@ -474,12 +483,12 @@ __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *
 }
 
 extern "C" __global__ void nx_conv2d_dw_tiled_n4(const float *x, const float *dy, float *partial,
-                                                 NX_CONV_GEOM_PARAMS) {
-    nx_conv2d_dw_tiled<4>(x, dy, partial, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
+                                                 float *dbp, NX_CONV_GEOM_PARAMS) {
+    nx_conv2d_dw_tiled<4>(x, dy, partial, dbp, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
 }
 extern "C" __global__ void nx_conv2d_dw_tiled_n1(const float *x, const float *dy, float *partial,
-                                                 NX_CONV_GEOM_PARAMS) {
-    nx_conv2d_dw_tiled<1>(x, dy, partial, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
+                                                 float *dbp, NX_CONV_GEOM_PARAMS) {
+    nx_conv2d_dw_tiled<1>(x, dy, partial, dbp, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
 }
 
 // Bias gradient, pass 1: one thread per (chunk c, channel co): chunk c of sum_r dy[n, co, p]

@@ -275,8 +275,12 @@ pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParam
             let n_chunks = crate::ops::reduce::chunks(rows).max(1);
             let (nw, nb) = (g.w_len(), if a.db.is_some() { g.c_out } else { 0 });
             let partial = cuda.op_scratch(n_chunks * (nw + nb))?;
-            if let Some((name, grid, block)) = dw_tiled_launch(&g, n_chunks) {
-                let args = KArgs::new().ptr(x).ptr(dy).ptr(partial);
+            let pb = partial + (n_chunks * nw * 4) as u64;
+            // The tiled kernel writes the bias partials too (from the dy it stages).
+            let tiled = dw_tiled_launch(&g, n_chunks);
+            if let Some((name, grid, block)) = tiled {
+                let pb_arg = if nb > 0 { pb } else { 0 };
+                let args = KArgs::new().ptr(x).ptr(dy).ptr(partial).ptr(pb_arg);
                 cuda.launch_op(CUDA, name, grid, block, g.args(args))?;
             } else {
                 let args = KArgs::new().ptr(x).ptr(dy).ptr(partial).u64(n_chunks);
@@ -285,9 +289,10 @@ pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParam
             let args = KArgs::new().ptr(partial).ptr(dw).u64(n_chunks).u64(nw);
             cuda.launch_op_1d(CUDA, "nx_conv_sum_partials", nw, args)?;
             if nb > 0 {
-                let pb = partial + (n_chunks * nw * 4) as u64;
-                let args = KArgs::new().ptr(dy).ptr(pb).u64(n_chunks);
-                cuda.launch_op_1d(CUDA, "nx_conv2d_db_partial", n_chunks * nb, g.args(args))?;
+                if tiled.is_none() {
+                    let args = KArgs::new().ptr(dy).ptr(pb).u64(n_chunks);
+                    cuda.launch_op_1d(CUDA, "nx_conv2d_db_partial", n_chunks * nb, g.args(args))?;
+                }
                 let args = KArgs::new().ptr(pb).ptr(db).u64(n_chunks).u64(nb);
                 cuda.launch_op_1d(CUDA, "nx_conv_sum_partials", nb, args)?;
             }
