@@ -287,14 +287,16 @@ pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParam
                 cuda.launch_op_1d(CUDA, "nx_conv2d_dw_partial", n_chunks * nw, g.args(args))?;
             }
             let args = KArgs::new().ptr(partial).ptr(dw).u64(n_chunks).u64(nw);
-            cuda.launch_op_1d(CUDA, "nx_conv_sum_partials", nw, args)?;
+            let grid = (nw.div_ceil(32).min(1 << 20) as u32, 1, 1);
+            cuda.launch_op(CUDA, "nx_conv_sum_partials", grid, TILE_BLOCK, args)?;
             if nb > 0 {
                 if tiled.is_none() {
                     let args = KArgs::new().ptr(dy).ptr(pb).u64(n_chunks);
                     cuda.launch_op_1d(CUDA, "nx_conv2d_db_partial", n_chunks * nb, g.args(args))?;
                 }
                 let args = KArgs::new().ptr(pb).ptr(db).u64(n_chunks).u64(nb);
-                cuda.launch_op_1d(CUDA, "nx_conv_sum_partials", nb, args)?;
+                let grid = (nb.div_ceil(32).min(1 << 20) as u32, 1, 1);
+                cuda.launch_op(CUDA, "nx_conv_sum_partials", grid, TILE_BLOCK, args)?;
             }
             Ok(())
         }
@@ -326,7 +328,8 @@ fn dw_tiled_launch(g: &Conv2dGeom, chunks: usize) -> Option<(&'static str, (u32,
     Some((name, (chunks as u32, y as u32, z as u32), block as u32))
 }
 
-/// Threads per block of the tiled forward and input-gradient kernels (one pixel each).
+/// Threads per block of the tiled forward and input-gradient kernels (one pixel each) and of
+/// `nx_conv_sum_partials`.
 const TILE_BLOCK: u32 = 256;
 /// Weights a block of those kernels stages in shared memory (`NX_CONV_TILE_W` in conv.cu).
 const TILE_WEIGHTS: usize = 8192;
