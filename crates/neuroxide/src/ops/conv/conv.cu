@@ -376,19 +376,20 @@ extern "C" __global__ void nx_conv2d_backward_input_tiled_m4(const float *dy, co
 
 // Weight gradient, pass 1, tiled: the same partials as nx_conv2d_dw_partial, bit for bit (each
 // from acc = 0, r increasing over its chunk, fmaf(x_tap, dy, acc), padding taps skipped), but a
-// block owns one chunk and up to 32 output channels of one group, whose dy values it stages in
+// block owns one chunk and up to COB output channels of one group, whose dy values it stages in
 // shared memory once, and each thread owns 4 output channels x TN input channels of one tap
 // (4 * TN accumulators): per r it tests the tap once, loads TN x values and one float4 of dy,
 // and does 4 * TN fmaf. When dbp is given, the first task block also writes the bias
 // gradient's partials of its channels from the staged dy (nx_conv2d_db_partial's values: acc = 0,
 // acc + dy for r increasing). Grid: (chunk, group * co-block, task block); blockDim >= 32.
-#define NX_DW_COB 32             // output channels staged per block
-#define NX_DW_STRIDE 36          // floats per staged dy row (16-byte rows, conflict-free writes)
+// COB (16 or 32: the smaller for layers with few channels, so more blocks fit an SM) output
+// channels are staged per block, in rows of COB + 4 floats (16-byte aligned, conflict-free).
 static_assert(NX_CHUNK == 256ull, "nx_conv2d_dw_tiled stages one chunk of 256 rows");
 
-template <int TN>
+template <int TN, int COB>
 __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *dy, float *partial,
                                                    float *dbp, const NxConvGeom &g) {
+    constexpr int NX_DW_STRIDE = COB + 4;
     __shared__ float4 dys[256 * NX_DW_STRIDE / 4];
     // Per row r of the chunk: x offset of its (oy*sh - ph, ox*sw - pw) corner in image n
     // (n*cin*h*w + py*w + px), py, px, and the offset of dy[n, 0, oy, ox].
@@ -399,15 +400,18 @@ __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *
     const u64 rows = g.n * g.oh * g.ow;
     const u64 c = blockIdx.x, r0 = c * NX_CHUNK;
     const int nr = (int)(rows - r0 < NX_CHUNK ? rows - r0 : NX_CHUNK);
-    const int coblocks = (cog + NX_DW_COB - 1) / NX_DW_COB;
+    const int coblocks = (cog + COB - 1) / COB;
     const int gr = (int)blockIdx.y / coblocks, cb = (int)blockIdx.y % coblocks;
-    const int cobase = gr * cog + cb * NX_DW_COB;
-    const int cob = cog - cb * NX_DW_COB < NX_DW_COB ? cog - cb * NX_DW_COB : NX_DW_COB;
+    const int cobase = gr * cog + cb * COB;
+    const int cob = cog - cb * COB < COB ? cog - cb * COB : COB;
     for (int r = threadIdx.x; r < nr; r += blockDim.x) {
-        const u64 rr = r0 + r, ox = rr % g.ow, q = rr / g.ow, oy = q % g.oh, n = q / g.oh;
-        const int py = (int)(oy * g.sh) - (int)g.ph, px = (int)(ox * g.sw) - (int)g.pw;
-        rinfo[r] = make_int4((int)(n * g.cin) * hw + py * w + px, py, px,
-                             (int)(n * g.cout) * ohw + (int)(oy * g.ow + ox));
+        // 32-bit arithmetic: ops/conv/mod.rs sends only tensors of fewer than 2^31 values here.
+        const unsigned rr = (unsigned)(r0 + r), ow = (unsigned)g.ow, oh = (unsigned)g.oh;
+        const unsigned ox = rr % ow, q = rr / ow, oy = q % oh, n = q / oh;
+        const int py = (int)(oy * (unsigned)g.sh) - (int)g.ph;
+        const int px = (int)(ox * (unsigned)g.sw) - (int)g.pw;
+        rinfo[r] = make_int4((int)(n * (unsigned)g.cin) * hw + py * w + px, py, px,
+                             (int)(n * (unsigned)g.cout) * ohw + (int)(oy * ow + ox));
     }
     __syncthreads();
     // A warp stages 8 consecutive rows x 4 consecutive channels: 4 full sectors of dy, and
@@ -482,14 +486,16 @@ __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *
     }
 }
 
-extern "C" __global__ void nx_conv2d_dw_tiled_n4(const float *x, const float *dy, float *partial,
-                                                 float *dbp, NX_CONV_GEOM_PARAMS) {
-    nx_conv2d_dw_tiled<4>(x, dy, partial, dbp, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
-}
-extern "C" __global__ void nx_conv2d_dw_tiled_n1(const float *x, const float *dy, float *partial,
-                                                 float *dbp, NX_CONV_GEOM_PARAMS) {
-    nx_conv2d_dw_tiled<1>(x, dy, partial, dbp, nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));
-}
+#define NX_DW_TILED(name, TN, COB)                                                              \
+    extern "C" __global__ void name(const float *x, const float *dy, float *partial, float *dbp, \
+                                    NX_CONV_GEOM_PARAMS) {                                      \
+        nx_conv2d_dw_tiled<TN, COB>(x, dy, partial, dbp,                                        \
+                                    nx_conv_geom(g0, g1, g2, g3, g4, g5, g6, g7));              \
+    }
+NX_DW_TILED(nx_conv2d_dw_tiled_n4_c32, 4, 32)
+NX_DW_TILED(nx_conv2d_dw_tiled_n1_c32, 1, 32)
+NX_DW_TILED(nx_conv2d_dw_tiled_n4_c16, 4, 16)
+NX_DW_TILED(nx_conv2d_dw_tiled_n1_c16, 1, 16)
 
 // Bias gradient, pass 1: one thread per (chunk c, channel co): chunk c of sum_r dy[n, co, p]
 // (nx_chunk_partial's loop with (n, p) stepped alongside r).

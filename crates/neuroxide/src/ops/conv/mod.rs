@@ -304,26 +304,28 @@ pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParam
 }
 
 /// Whether `nx_conv2d_dw_tiled_*` (conv.cu) can take the weight gradient's partials, and its
-/// launch: one block per (chunk, group and block of 32 output channels, task block), a thread
+/// launch: one block per (chunk, group and block of `cob` output channels, task block), a thread
 /// per 4 output channels x `tn` input channels of one tap. It needs 32-bit offsets and the
 /// grid's y and z limits; otherwise the one-weight-per-thread `nx_conv2d_dw_partial` runs.
 /// `tn` = 4 gives each thread 16 accumulators; when there are few chunks (small batches) 1
-/// spreads the same work over more blocks.
+/// spreads the same work over more blocks. `cob` = 16 halves the staged dy of layers with at
+/// most 16 output channels per group, so more of their (small) blocks fit an SM.
 fn dw_tiled_launch(g: &Conv2dGeom, chunks: usize) -> Option<(&'static str, (u32, u32, u32), u32)> {
     let (cig, cog) = (g.cig(), g.cog());
     let fits = g.x_len() < 1 << 31 && g.y_len() < 1 << 31 && chunks < 1 << 31;
     let tn = if cig >= 4 && chunks >= 128 { 4 } else { 1 };
-    let cob = cog.min(32);
-    let tasks = g.kh * g.kw * cig.div_ceil(tn) * cob.div_ceil(4);
-    let (y, z) = (g.groups * cog.div_ceil(32), tasks.div_ceil(512));
+    let cob = if cog <= 16 { 16 } else { 32 };
+    let tasks = g.kh * g.kw * cig.div_ceil(tn) * cog.min(cob).div_ceil(4);
+    let (y, z) = (g.groups * cog.div_ceil(cob), tasks.div_ceil(512));
     if !fits || y >= 1 << 16 || z >= 1 << 16 {
         return None;
     }
     let block = tasks.div_ceil(z).div_ceil(32) * 32;
-    let name = if tn == 4 {
-        "nx_conv2d_dw_tiled_n4"
-    } else {
-        "nx_conv2d_dw_tiled_n1"
+    let name = match (tn, cob) {
+        (4, 32) => "nx_conv2d_dw_tiled_n4_c32",
+        (1, 32) => "nx_conv2d_dw_tiled_n1_c32",
+        (4, _) => "nx_conv2d_dw_tiled_n4_c16",
+        _ => "nx_conv2d_dw_tiled_n1_c16",
     };
     Some((name, (chunks as u32, y as u32, z as u32), block as u32))
 }
