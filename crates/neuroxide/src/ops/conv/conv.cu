@@ -242,8 +242,9 @@ __device__ __forceinline__ void nx_conv2d_forward_tiled(const float *x, const fl
         return;
     }
     const u64 n = pix / ohw, p = pix % ohw, oy = p / g.ow, ox = p % g.ow;
+    // 32-bit offsets (ops/conv/mod.rs sends only tensors of fewer than 2^31 values here).
     const int w = (int)g.w, hw = (int)(g.h * g.w), dh = (int)g.dh, dw = (int)g.dw;
-    const float *xg = x + (n * g.cin + (u64)gr * cig) * hw;
+    const int xg = ((int)n * (int)g.cin + gr * cig) * hw;
     const long long by = (long long)(oy * g.sh) - (long long)g.ph;
     const long long bx = (long long)(ox * g.sw) - (long long)g.pw;
     long long i0, i1, j0, j1;
@@ -255,13 +256,13 @@ __device__ __forceinline__ void nx_conv2d_forward_tiled(const float *x, const fl
         acc[m] = 0.0f;
     }
     for (int ci = 0; ci < cig; ++ci) {
-        const float *xc = xg + ci * hw;
+        const int xc = xg + ci * hw;
         const float4 *wc = ws + ci * kk * (TM / 4);
         for (int i = (int)i0; i < (int)i1; ++i) {
-            const float *xr = xc + ((int)by + i * dh) * w + (int)bx;
+            const int xr = xc + ((int)by + i * dh) * w + (int)bx;
             const float4 *wr = wc + i * kw * (TM / 4);
             for (int j = (int)j0; j < (int)j1; ++j) {
-                const float xv = xr[j * dw];
+                const float xv = x[xr + j * dw];
 #pragma unroll
                 for (int q = 0; q < TM / 4; ++q) {
                     const float4 wv = wr[j * (TM / 4) + q];
@@ -332,20 +333,20 @@ __device__ __forceinline__ void nx_conv2d_backward_input_tiled(const float *dy, 
     const int i1 = ny / dh + 1 < (int)g.kh ? ny / dh + 1 : (int)g.kh;
     const int j1 = nx / dw + 1 < kw ? nx / dw + 1 : kw;
     const int ohw = oh * ow;
-    const float *dyg = dy + (n * g.cout + (u64)gr * cog) * ohw;
+    const int dyg = ((int)n * (int)g.cout + gr * cog) * ohw; // 32-bit, as in the forward
     float acc[TM];
 #pragma unroll
     for (int m = 0; m < TM; ++m) {
         acc[m] = 0.0f;
     }
     for (int col = 0; col < cog; ++col) {
-        const float *dyc = dyg + col * ohw;
+        const int dyc = dyg + col * ohw;
         const float4 *wc = ws + col * kk * (TM / 4);
         for (int i = i0; i < i1; ++i) {
-            const float *dyr = dyc + (ny - i * dh) * ow + nx;
+            const int dyr = dyc + (ny - i * dh) * ow + nx;
             const float4 *wr = wc + i * kw * (TM / 4);
             for (int j = j0; j < j1; ++j) {
-                const float d = dyr[-j * dw];
+                const float d = dy[dyr - j * dw];
 #pragma unroll
                 for (int q = 0; q < TM / 4; ++q) {
                     const float4 wv = wr[j * (TM / 4) + q];
@@ -443,7 +444,15 @@ __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *
     const int i = tap / kw, j = tap % kw;
     const int offy = i * (int)g.dh, offx = j * (int)g.dw;
     const int ci0 = cit * TN;
-    const int xt = (gr * cig + ci0) * hw + offy * w + offx;
+    // x of input channel ci0 + k at the tap of row r: x[ri.x + xk[k]] (32-bit sum, one wide
+    // multiply-add for the address). A channel past the group's end reads the last one instead
+    // (its sums are never stored), so the loads need no test of their own.
+    int xk[TN];
+#pragma unroll
+    for (int k = 0; k < TN; ++k) {
+        const int ci = gr * cig + (ci0 + k < cig ? ci0 + k : cig - 1);
+        xk[k] = ci * hw + offy * w + offx;
+    }
     float acc[4][TN];
 #pragma unroll
     for (int m = 0; m < 4; ++m) {
@@ -456,11 +465,10 @@ __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *
     for (int r = 0; r < nr; ++r) {
         const int4 ri = rinfo[r];
         if ((unsigned)(ri.y + offy) < (unsigned)h && (unsigned)(ri.z + offx) < (unsigned)w) {
-            const float *xr = x + (ri.x + xt);
             float xv[TN];
 #pragma unroll
             for (int k = 0; k < TN; ++k) {
-                xv[k] = ci0 + k < cig ? xr[k * hw] : 0.0f;
+                xv[k] = x[ri.x + xk[k]];
             }
             const float4 d = dys[r * (NX_DW_STRIDE / 4) + cot];
 #pragma unroll
