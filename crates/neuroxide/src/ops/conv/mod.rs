@@ -32,8 +32,12 @@ use crate::backend::cuda::{Family, KArgs};
 use crate::backend::{Activation, Backend, BufId, Kernels};
 use crate::error::{Error, Result};
 
-/// The CUDA source of this folder.
-pub const CUDA: Family = Family::new("conv.cu", include_str!("conv.cu"));
+/// The CUDA source of this folder: `conv.cu` (geometry helpers, the general kernels), then
+/// `conv_tiled.cu` (the tiled kernels, which use those helpers) in the same unit.
+pub const CUDA: Family = Family::new(
+    "conv.cu",
+    concat!(include_str!("conv.cu"), include_str!("conv_tiled.cu")),
+);
 
 /// Largest kernel extent per axis (the CPU kernels keep tap lists on the stack).
 pub const MAX_KERNEL: usize = 32;
