@@ -182,6 +182,18 @@ extern "C" __global__ void nx_conv2d_backward_input_tiled_m4(const float *dy, co
 // channels are staged per block, in rows of COB + 4 floats (16-byte aligned, conflict-free).
 static_assert(NX_CHUNK == 256ull, "nx_conv2d_dw_tiled stages one chunk of 256 rows");
 
+// One row's terms of a thread's 4 x TN weights: acc[m][k] = fmaf(x[k], dy[m], acc[m][k]).
+template <int TN>
+__device__ __forceinline__ void nx_dw_fma(float (&acc)[4][TN], const float (&xv)[TN], float4 d) {
+#pragma unroll
+    for (int k = 0; k < TN; ++k) {
+        acc[0][k] = fmaf(xv[k], d.x, acc[0][k]);
+        acc[1][k] = fmaf(xv[k], d.y, acc[1][k]);
+        acc[2][k] = fmaf(xv[k], d.z, acc[2][k]);
+        acc[3][k] = fmaf(xv[k], d.w, acc[3][k]);
+    }
+}
+
 template <int TN, int COB>
 __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *dy, float *partial,
                                                    float *dbp, const NxConvGeom &g) {
@@ -256,22 +268,40 @@ __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *
             acc[m][k] = 0.0f;
         }
     }
-#pragma unroll 4
-    for (int r = 0; r < nr; ++r) {
-        const int4 ri = rinfo[r];
-        if ((unsigned)(ri.y + offy) < (unsigned)h && (unsigned)(ri.z + offx) < (unsigned)w) {
-            float xv[TN];
-#pragma unroll
-            for (int k = 0; k < TN; ++k) {
-                xv[k] = x[ri.x + xk[k]];
+    const int dstep = NX_DW_STRIDE / 4;
+    if constexpr (TN == 1) {
+        // Few instructions per row, so latency decides: software-pipelined, the x value of row
+        // r + 1 is loaded before row r's fmaf run (a padding tap loads x[xk[0] - xk[0]], inside
+        // the tensor, and never uses it; the fmaf run only for taps inside the image, rule 2b).
+        const int4 r0i = rinfo[0];
+        bool in_next =
+            (unsigned)(r0i.y + offy) < (unsigned)h && (unsigned)(r0i.z + offx) < (unsigned)w;
+        float x_next = x[(in_next ? r0i.x : -xk[0]) + xk[0]];
+        for (int r = 0; r < nr; ++r) {
+            const bool in = in_next;
+            const float xv[1] = {x_next};
+            if (r + 1 < nr) {
+                const int4 ri = rinfo[r + 1];
+                in_next =
+                    (unsigned)(ri.y + offy) < (unsigned)h && (unsigned)(ri.z + offx) < (unsigned)w;
+                x_next = x[(in_next ? ri.x : -xk[0]) + xk[0]];
             }
-            const float4 d = dys[r * (NX_DW_STRIDE / 4) + cot];
+            if (in) {
+                nx_dw_fma<TN>(acc, xv, dys[r * dstep + cot]);
+            }
+        }
+    } else {
+        // Enough instructions per row (4 loads, 16 fmaf) to keep the SM issuing: plain loop.
+#pragma unroll 4
+        for (int r = 0; r < nr; ++r) {
+            const int4 ri = rinfo[r];
+            if ((unsigned)(ri.y + offy) < (unsigned)h && (unsigned)(ri.z + offx) < (unsigned)w) {
+                float xv[TN];
 #pragma unroll
-            for (int k = 0; k < TN; ++k) {
-                acc[0][k] = fmaf(xv[k], d.x, acc[0][k]);
-                acc[1][k] = fmaf(xv[k], d.y, acc[1][k]);
-                acc[2][k] = fmaf(xv[k], d.z, acc[2][k]);
-                acc[3][k] = fmaf(xv[k], d.w, acc[3][k]);
+                for (int k = 0; k < TN; ++k) {
+                    xv[k] = x[ri.x + xk[k]];
+                }
+                nx_dw_fma<TN>(acc, xv, dys[r * dstep + cot]);
             }
         }
     }

@@ -24,6 +24,13 @@
 //!   indexed by `r = (n*OH + oh)*OW + ow`; term `r` is `fma(x_tap, dy[n, co, oh, ow], acc)`,
 //!   skipped (left out of its chunk) when the tap is padding.
 //! - **Bias gradient**: `db[co] = Σ_r dy[n, co, oh, ow]` over the same `r`, chunked order.
+//!
+//! CUDA kernels: `conv.cu` holds the general ones (one output per thread, any geometry);
+//! `conv_tiled.cu` the tiled ones, which the dispatch below prefers when a layer fits them
+//! (32-bit offsets, weights of a channel tile within 32 KiB of shared memory, stride 1 for the
+//! input gradient). Both run each output's sequence of operations above unchanged, so they give
+//! the same bits; only which thread computes which outputs, and what is staged in shared
+//! memory, differ.
 
 mod cpu;
 mod cpu_grad;
