@@ -37,7 +37,7 @@ __device__ __forceinline__ void nx_conv2d_forward_tiled(const float *x, const fl
         return;
     }
     const u64 n = pix / ohw, p = pix % ohw, oy = p / g.ow, ox = p % g.ow;
-    // 32-bit offsets (ops/conv/mod.rs sends only tensors of fewer than 2^31 values here).
+    // 32-bit offsets (ops/conv/mod.rs sends only tensors of fewer than 2^30 values here).
     const int w = (int)g.w, hw = (int)(g.h * g.w), dh = (int)g.dh, dw = (int)g.dw;
     const int xg = ((int)n * (int)g.cin + gr * cig) * hw;
     const long long by = (long long)(oy * g.sh) - (long long)g.ph;
@@ -213,7 +213,7 @@ __device__ __forceinline__ void nx_conv2d_dw_tiled(const float *x, const float *
     const int cobase = gr * cog + cb * COB;
     const int cob = cog - cb * COB < COB ? cog - cb * COB : COB;
     for (int r = threadIdx.x; r < nr; r += blockDim.x) {
-        // 32-bit arithmetic: ops/conv/mod.rs sends only tensors of fewer than 2^31 values here.
+        // 32-bit arithmetic: ops/conv/mod.rs sends only tensors of fewer than 2^30 values here.
         const unsigned rr = (unsigned)(r0 + r), ow = (unsigned)g.ow, oh = (unsigned)g.oh;
         const unsigned ox = rr % ow, q = rr / ow, oy = q % oh, n = q / oh;
         const int py = (int)(oy * (unsigned)g.sh) - (int)g.ph;

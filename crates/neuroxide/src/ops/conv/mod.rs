@@ -314,16 +314,22 @@ pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParam
     }
 }
 
+/// Whether the tiled kernels' 32-bit offsets hold: they address x and dy as `i32`, and an
+/// offset may pass a tensor's end by a row plus the padding before a tap test (2^30 leaves room).
+fn offsets_fit(g: &Conv2dGeom) -> bool {
+    g.x_len() < 1 << 30 && g.y_len() < 1 << 30
+}
+
 /// Whether `nx_conv2d_dw_tiled_*` (conv.cu) can take the weight gradient's partials, and its
 /// launch: one block per (chunk, group and block of `cob` output channels, task block), a thread
 /// per 4 output channels x `tn` input channels of one tap. It needs 32-bit offsets and the
-/// grid's y and z limits; otherwise the one-weight-per-thread `nx_conv2d_dw_partial` runs.
+/// grid's y and z limits (chunks < 2^22 follows from the offsets); otherwise the one-weight-per-thread `nx_conv2d_dw_partial` runs.
 /// `tn` = 4 gives each thread 16 accumulators; when there are few chunks (small batches) 1
 /// spreads the same work over more blocks. `cob` = 16 halves the staged dy of layers with at
 /// most 16 output channels per group, so more of their (small) blocks fit an SM.
 fn dw_tiled_launch(g: &Conv2dGeom, chunks: usize) -> Option<(&'static str, (u32, u32, u32), u32)> {
     let (cig, cog) = (g.cig(), g.cog());
-    let fits = g.x_len() < 1 << 31 && g.y_len() < 1 << 31 && chunks < 1 << 31;
+    let fits = offsets_fit(g);
     let tn = if cig >= 4 && chunks >= 128 { 4 } else { 1 };
     let cob = if cog <= 16 { 16 } else { 32 };
     let tasks = g.kh * g.kw * cig.div_ceil(tn) * cog.min(cob).div_ceil(4);
@@ -358,7 +364,7 @@ fn pixel_tiled_grid(
 ) -> Option<(usize, (u32, u32, u32))> {
     let tm = if channels >= 8 { 8 } else { 4 };
     let tiles = g.groups * channels.div_ceil(tm);
-    let fits = g.x_len() < 1 << 31 && g.y_len() < 1 << 31 && taps * tm <= TILE_WEIGHTS;
+    let fits = offsets_fit(g) && taps * tm <= TILE_WEIGHTS;
     if !fits || tiles >= 1 << 16 {
         return None;
     }
