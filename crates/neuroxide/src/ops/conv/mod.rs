@@ -314,10 +314,18 @@ pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParam
     }
 }
 
-/// Whether the tiled kernels' 32-bit offsets hold: they address x and dy as `i32`, and an
-/// offset may pass a tensor's end by a row plus the padding before a tap test (2^30 leaves room).
+/// Whether the tiled kernels' 32-bit offsets hold: they address x and dy as `i32`, and before
+/// a tap test an offset may reach past a tensor's end (or before its start) by up to the
+/// kernel's dilated extent and the padding, in rows and columns.
 fn offsets_fit(g: &Conv2dGeom) -> bool {
-    g.x_len() < 1 << 30 && g.y_len() < 1 << 30
+    let wide = g.w.max(g.ow);
+    let rows = g.kh.saturating_mul(g.dilation.0).saturating_add(g.pad.0);
+    let cols = g.kw.saturating_mul(g.dilation.1).saturating_add(g.pad.1);
+    let reach = rows
+        .saturating_mul(wide)
+        .saturating_add(cols)
+        .saturating_add(wide);
+    g.x_len().max(g.y_len()).saturating_add(reach) < 1 << 30
 }
 
 /// Whether `nx_conv2d_dw_tiled_*` (conv.cu) can take the weight gradient's partials, and its
