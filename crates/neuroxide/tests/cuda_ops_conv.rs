@@ -51,6 +51,21 @@ fn conv2d_cpu_vs_cuda() {
         "5x15 kernel, stride (1, 2), dilation (1, 2), pad (2, 14)",
         conv_cases::geom(2, 2, (7, 40), 3, (5, 15), (1, 2), (2, 14), (1, 2), 1),
     ));
+    // The tiled kernels' other paths (ops/conv/mod.rs): 4 x 4 weight-gradient tiles (128
+    // chunks or more), output channels in several 32-channel blocks with a tail and groups,
+    // and weights too large to stage (the general forward and input-gradient kernels).
+    cases.push((
+        "mnist conv2 batch 176 (4x4 weight-gradient tiles)",
+        conv_cases::geom(176, 16, (14, 14), 32, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ));
+    cases.push((
+        "80 outputs in 2 groups (32-channel blocks and a tail)",
+        conv_cases::geom(2, 6, (9, 9), 80, (3, 3), (1, 1), (1, 1), (1, 1), 2),
+    ));
+    cases.push((
+        "130 channels (weights too large for a tile)",
+        conv_cases::geom(1, 130, (5, 6), 130, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ));
     for (name, g) in cases {
         let x = p.buf(&inputs(&mut r, g.x_len()));
         let w = p.buf(&inputs(&mut r, g.w_len()));

@@ -3,6 +3,11 @@
 // reduction orders are those of mod.rs, term for term as the CPU kernels (cpu.rs, cpu_grad.rs)
 // run them; a padding tap is skipped (`continue`), never multiplied by zero (rule 2b). No
 // atomics: every thread owns its outputs (rule 6).
+//
+// These are the general kernels (one output per thread, any geometry). conv_tiled.cu, compiled
+// in the same unit after this file, holds the tiled kernels that ops/conv/mod.rs prefers when a
+// layer fits them: the same values bit for bit, with several outputs per thread and the shared
+// operand staged in shared memory.
 
 // The geometry, packed by Conv2dGeom::words as 8 words of two 32-bit halves.
 struct NxConvGeom {
@@ -235,8 +240,33 @@ extern "C" __global__ void nx_conv2d_db_partial(const float *dy, float *partial,
     }
 }
 
-// Pass 2 of both: out[o] = partial[o] + partial[count + o] + ... in chunk order.
+// Pass 2 of both: out[o] = partial[o] + partial[count + o] + ... in chunk order (the chain of
+// nx_sum_partials / nx_sum_partials_from). A block owns 32 consecutive o; all its threads
+// stage 256 chunks' partials of them in shared memory (many loads in flight), then one warp
+// continues the 32 chains, lane l for output o0 + l. Blocks stride over the groups of 32.
+#define NX_SUM_TILE 256
 extern "C" __global__ void nx_conv_sum_partials(const float *partial, float *out, u64 chunks,
                                                 u64 count) {
-    NX_GRID_STRIDE(o, count) { out[o] = nx_sum_partials(partial + o, chunks, count); }
+    __shared__ float tile[NX_SUM_TILE * 33];
+    const unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    for (u64 o0 = (u64)blockIdx.x * 32; o0 < count; o0 += (u64)gridDim.x * 32) {
+        float total = 0.0f;
+        for (u64 c0 = 0; c0 < chunks; c0 += NX_SUM_TILE) {
+            const unsigned nc = (unsigned)(chunks - c0 < NX_SUM_TILE ? chunks - c0 : NX_SUM_TILE);
+            for (unsigned k = warp; k < nc; k += warps) {
+                tile[k * 33 + lane] =
+                    o0 + lane < count ? partial[(c0 + k) * count + o0 + lane] : 0.0f;
+            }
+            __syncthreads();
+            if (warp == 0) {
+                const float *col = tile + lane;
+                total = c0 == 0 ? nx_sum_partials(col, nc, 33)
+                                : nx_sum_partials_from(total, col, nc, 33);
+            }
+            __syncthreads();
+        }
+        if (warp == 0 && o0 + lane < count) {
+            out[o0 + lane] = total;
+        }
+    }
 }

@@ -24,6 +24,13 @@
 //!   indexed by `r = (n*OH + oh)*OW + ow`; term `r` is `fma(x_tap, dy[n, co, oh, ow], acc)`,
 //!   skipped (left out of its chunk) when the tap is padding.
 //! - **Bias gradient**: `db[co] = Σ_r dy[n, co, oh, ow]` over the same `r`, chunked order.
+//!
+//! CUDA kernels: `conv.cu` holds the general ones (one output per thread, any geometry);
+//! `conv_tiled.cu` the tiled ones, which the dispatch below prefers when a layer fits them
+//! (32-bit offsets, weights of a channel tile within 32 KiB of shared memory, stride 1 for the
+//! input gradient). Both run each output's sequence of operations above unchanged, so they give
+//! the same bits; only which thread computes which outputs, and what is staged in shared
+//! memory, differ.
 
 mod cpu;
 mod cpu_grad;
@@ -32,8 +39,12 @@ use crate::backend::cuda::{Family, KArgs};
 use crate::backend::{Activation, Backend, BufId, Kernels};
 use crate::error::{Error, Result};
 
-/// The CUDA source of this folder.
-pub const CUDA: Family = Family::new("conv.cu", include_str!("conv.cu"));
+/// The CUDA source of this folder: `conv.cu` (geometry helpers, the general kernels), then
+/// `conv_tiled.cu` (the tiled kernels, which use those helpers) in the same unit.
+pub const CUDA: Family = Family::new(
+    "conv.cu",
+    concat!(include_str!("conv.cu"), include_str!("conv_tiled.cu")),
+);
 
 /// Largest kernel extent per axis (the CPU kernels keep tap lists on the stack).
 pub const MAX_KERNEL: usize = 32;
@@ -220,7 +231,10 @@ pub fn conv2d_forward(backend: &mut dyn Backend, a: &Conv2dForward) -> Result<()
                 .ptr(if a.pre_act.is_some() { pre } else { 0 })
                 .i32(code)
                 .f32(alpha);
-            cuda.launch_op_1d(CUDA, "nx_conv2d_forward", g.y_len(), g.args(args))
+            match forward_tiled_launch(&g) {
+                Some((name, grid)) => cuda.launch_op(CUDA, name, grid, TILE_BLOCK, g.args(args)),
+                None => cuda.launch_op_1d(CUDA, "nx_conv2d_forward", g.y_len(), g.args(args)),
+            }
         }
     }
 }
@@ -240,7 +254,12 @@ pub fn conv2d_backward_input(backend: &mut dyn Backend, a: &Conv2dBackwardInput)
         Kernels::Cuda(cuda) => {
             let ([dy, w], [dx]) = cuda.operands("conv2d_backward_input", ins, outs)?;
             let args = KArgs::new().ptr(dy).ptr(w).ptr(dx);
-            cuda.launch_op_1d(CUDA, "nx_conv2d_backward_input", g.x_len(), g.args(args))
+            match backward_input_tiled_launch(&g) {
+                Some((name, grid)) => cuda.launch_op(CUDA, name, grid, TILE_BLOCK, g.args(args)),
+                None => {
+                    cuda.launch_op_1d(CUDA, "nx_conv2d_backward_input", g.x_len(), g.args(args))
+                }
+            }
         }
     }
 }
@@ -267,18 +286,123 @@ pub fn conv2d_backward_params(backend: &mut dyn Backend, a: &Conv2dBackwardParam
             let n_chunks = crate::ops::reduce::chunks(rows).max(1);
             let (nw, nb) = (g.w_len(), if a.db.is_some() { g.c_out } else { 0 });
             let partial = cuda.op_scratch(n_chunks * (nw + nb))?;
-            let args = KArgs::new().ptr(x).ptr(dy).ptr(partial).u64(n_chunks);
-            cuda.launch_op_1d(CUDA, "nx_conv2d_dw_partial", n_chunks * nw, g.args(args))?;
+            let pb = partial + (n_chunks * nw * 4) as u64;
+            // The tiled kernel writes the bias partials too (from the dy it stages).
+            let tiled = dw_tiled_launch(&g, n_chunks);
+            if let Some((name, grid, block)) = tiled {
+                let pb_arg = if nb > 0 { pb } else { 0 };
+                let args = KArgs::new().ptr(x).ptr(dy).ptr(partial).ptr(pb_arg);
+                cuda.launch_op(CUDA, name, grid, block, g.args(args))?;
+            } else {
+                let args = KArgs::new().ptr(x).ptr(dy).ptr(partial).u64(n_chunks);
+                cuda.launch_op_1d(CUDA, "nx_conv2d_dw_partial", n_chunks * nw, g.args(args))?;
+            }
             let args = KArgs::new().ptr(partial).ptr(dw).u64(n_chunks).u64(nw);
-            cuda.launch_op_1d(CUDA, "nx_conv_sum_partials", nw, args)?;
+            let grid = (nw.div_ceil(32).min(1 << 20) as u32, 1, 1);
+            cuda.launch_op(CUDA, "nx_conv_sum_partials", grid, TILE_BLOCK, args)?;
             if nb > 0 {
-                let pb = partial + (n_chunks * nw * 4) as u64;
-                let args = KArgs::new().ptr(dy).ptr(pb).u64(n_chunks);
-                cuda.launch_op_1d(CUDA, "nx_conv2d_db_partial", n_chunks * nb, g.args(args))?;
+                if tiled.is_none() {
+                    let args = KArgs::new().ptr(dy).ptr(pb).u64(n_chunks);
+                    cuda.launch_op_1d(CUDA, "nx_conv2d_db_partial", n_chunks * nb, g.args(args))?;
+                }
                 let args = KArgs::new().ptr(pb).ptr(db).u64(n_chunks).u64(nb);
-                cuda.launch_op_1d(CUDA, "nx_conv_sum_partials", nb, args)?;
+                let grid = (nb.div_ceil(32).min(1 << 20) as u32, 1, 1);
+                cuda.launch_op(CUDA, "nx_conv_sum_partials", grid, TILE_BLOCK, args)?;
             }
             Ok(())
         }
     }
+}
+
+/// Whether the tiled kernels' 32-bit offsets hold: they address x and dy as `i32`, and before
+/// a tap test an offset may reach past a tensor's end (or before its start) by up to the
+/// kernel's dilated extent and the padding, in rows and columns.
+fn offsets_fit(g: &Conv2dGeom) -> bool {
+    let wide = g.w.max(g.ow);
+    let rows = g.kh.saturating_mul(g.dilation.0).saturating_add(g.pad.0);
+    let cols = g.kw.saturating_mul(g.dilation.1).saturating_add(g.pad.1);
+    let reach = rows
+        .saturating_mul(wide)
+        .saturating_add(cols)
+        .saturating_add(wide);
+    g.x_len().max(g.y_len()).saturating_add(reach) < 1 << 30
+}
+
+/// Whether `nx_conv2d_dw_tiled_*` (conv.cu) can take the weight gradient's partials, and its
+/// launch: one block per (chunk, group and block of `cob` output channels, task block), a thread
+/// per 4 output channels x `tn` input channels of one tap. It needs 32-bit offsets and the
+/// grid's y and z limits (chunks < 2^22 follows from the offsets); otherwise the one-weight-per-thread `nx_conv2d_dw_partial` runs.
+/// `tn` = 4 gives each thread 16 accumulators; when there are few chunks (small batches) 1
+/// spreads the same work over more blocks. `cob` = 16 halves the staged dy of layers with at
+/// most 16 output channels per group, so more of their (small) blocks fit an SM.
+fn dw_tiled_launch(g: &Conv2dGeom, chunks: usize) -> Option<(&'static str, (u32, u32, u32), u32)> {
+    let (cig, cog) = (g.cig(), g.cog());
+    let fits = offsets_fit(g);
+    let tn = if cig >= 4 && chunks >= 128 { 4 } else { 1 };
+    let cob = if cog <= 16 { 16 } else { 32 };
+    let tasks = g.kh * g.kw * cig.div_ceil(tn) * cog.min(cob).div_ceil(4);
+    let (y, z) = (g.groups * cog.div_ceil(cob), tasks.div_ceil(512));
+    if !fits || y >= 1 << 16 || z >= 1 << 16 {
+        return None;
+    }
+    let block = tasks.div_ceil(z).div_ceil(32) * 32;
+    let name = match (tn, cob) {
+        (4, 32) => "nx_conv2d_dw_tiled_n4_c32",
+        (1, 32) => "nx_conv2d_dw_tiled_n1_c32",
+        (4, _) => "nx_conv2d_dw_tiled_n4_c16",
+        _ => "nx_conv2d_dw_tiled_n1_c16",
+    };
+    Some((name, (chunks as u32, y as u32, z as u32), block as u32))
+}
+
+/// Threads per block of the tiled forward and input-gradient kernels (one pixel each) and of
+/// `nx_conv_sum_partials`.
+const TILE_BLOCK: u32 = 256;
+/// Weights a block of those kernels stages in shared memory (`NX_CONV_TILE_W` in conv.cu).
+const TILE_WEIGHTS: usize = 8192;
+
+/// The tiled kernel over `pixels` pixels with `tm`-channel tiles of `channels` channels per
+/// group, each tile staging `taps` weights per channel: its name suffix and grid, or `None`
+/// when the staged weights or the offsets do not fit (the one-output-per-thread kernel runs).
+fn pixel_tiled_grid(
+    g: &Conv2dGeom,
+    pixels: usize,
+    channels: usize,
+    taps: usize,
+) -> Option<(usize, (u32, u32, u32))> {
+    let tm = if channels >= 8 { 8 } else { 4 };
+    let tiles = g.groups * channels.div_ceil(tm);
+    let fits = offsets_fit(g) && taps * tm <= TILE_WEIGHTS;
+    if !fits || tiles >= 1 << 16 {
+        return None;
+    }
+    let blocks = pixels.div_ceil(TILE_BLOCK as usize);
+    Some((tm, (blocks as u32, tiles as u32, 1)))
+}
+
+/// `nx_conv2d_forward_tiled_m8/_m4` (a thread per pixel and 8 or 4 output channels) when the
+/// layer's weights per channel tile fit in shared memory.
+fn forward_tiled_launch(g: &Conv2dGeom) -> Option<(&'static str, (u32, u32, u32))> {
+    let (tm, grid) = pixel_tiled_grid(g, g.batch * g.oh * g.ow, g.cog(), g.cig() * g.kh * g.kw)?;
+    let name = if tm == 8 {
+        "nx_conv2d_forward_tiled_m8"
+    } else {
+        "nx_conv2d_forward_tiled_m4"
+    };
+    Some((name, grid))
+}
+
+/// `nx_conv2d_backward_input_tiled_m8/_m4` (a thread per input pixel and 8 or 4 input
+/// channels) for stride 1 when the weights per channel tile fit in shared memory.
+fn backward_input_tiled_launch(g: &Conv2dGeom) -> Option<(&'static str, (u32, u32, u32))> {
+    if g.stride != (1, 1) {
+        return None;
+    }
+    let (tm, grid) = pixel_tiled_grid(g, g.batch * g.h * g.w, g.cig(), g.cog() * g.kh * g.kw)?;
+    let name = if tm == 8 {
+        "nx_conv2d_backward_input_tiled_m8"
+    } else {
+        "nx_conv2d_backward_input_tiled_m4"
+    };
+    Some((name, grid))
 }

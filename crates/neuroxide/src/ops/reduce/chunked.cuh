@@ -23,13 +23,32 @@ __device__ __forceinline__ float nx_chunk_partial(u64 n, u64 c, Step step) {
     return acc;
 }
 
-// Total of `count` chunk partials stored `stride` apart: p[0], then + p[1], + p[2], ...
-__device__ __forceinline__ float nx_sum_partials(const float *p, u64 count, u64 stride) {
-    float total = count > 0 ? p[0] : 0.0f;
-    for (u64 c = 1; c < count; ++c) {
+// Continues a total in chunk order: total + p[0], + p[stride], ... over `count` partials.
+// The loads go 8 at a time ahead of their additions (which stay in order), so a long column
+// (thousands of chunks, on few threads) waits one memory latency per 8 partials.
+__device__ __forceinline__ float nx_sum_partials_from(float total, const float *p, u64 count,
+                                                      u64 stride) {
+    u64 c = 0;
+    for (; c + 8 <= count; c += 8) {
+        float v[8];
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+            v[k] = p[(c + k) * stride];
+        }
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+            total = total + v[k];
+        }
+    }
+    for (; c < count; ++c) {
         total = total + p[c * stride];
     }
     return total;
+}
+
+// Total of `count` chunk partials stored `stride` apart: p[0], then + p[1], + p[2], ...
+__device__ __forceinline__ float nx_sum_partials(const float *p, u64 count, u64 stride) {
+    return count > 0 ? nx_sum_partials_from(p[0], p + stride, count - 1, stride) : 0.0f;
 }
 
 // The whole reduction on one thread (for short reductions inside a larger kernel).
