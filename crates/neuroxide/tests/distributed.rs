@@ -14,9 +14,9 @@ use local_job::{env, free_port};
 use neuroxide::distributed::nccl::slice_of;
 use neuroxide::distributed::rendezvous::exchange_id;
 use neuroxide::distributed::DistEnv;
-use neuroxide::graph::CrossRankReduce;
+use neuroxide::graph::{CrossRankReduce, ReduceBucket};
 use neuroxide::layers::{Dense, Dropout};
-use neuroxide::{optim, Activation, Backend, BufId, Device, Loss, Model, Sequential, Tensor};
+use neuroxide::{optim, Activation, Backend, Device, Loss, Model, Sequential, Tensor};
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
@@ -162,16 +162,12 @@ impl CrossRankReduce for Loopback {
     fn prepare(&mut self, _: &mut dyn Backend, _: usize) -> neuroxide::Result<()> {
         Ok(())
     }
-    fn reduce(
-        &mut self,
-        backend: &mut dyn Backend,
-        flat: BufId,
-        range: std::ops::Range<usize>,
-        scaled: usize,
-    ) -> neuroxide::Result<()> {
+    fn reduce(&mut self, backend: &mut dyn Backend, b: &ReduceBucket) -> neuroxide::Result<()> {
+        let range = b.range.clone();
         self.ranges.lock().expect("ranges").push(range.clone());
+        b.pack(backend)?;
         let mut v = vec![0.0f32; range.len()];
-        backend.download(flat, range.start, &mut v)?;
+        backend.download(b.flat, range.start, &mut v)?;
         self.slots.lock().expect("slots")[self.rank] = v;
         self.barrier.wait();
         let mut sum = {
@@ -186,10 +182,11 @@ impl CrossRankReduce for Loopback {
         };
         self.barrier.wait(); // every rank has read the slots before the next range writes them
         let inv = 1.0 / self.world as f32;
-        for a in &mut sum[..scaled] {
+        for a in &mut sum[..b.scaled] {
             *a *= inv;
         }
-        backend.upload(flat, range.start, &sum)
+        backend.upload(b.flat, range.start, &sum)?;
+        b.unpack(backend)
     }
     fn wait(&mut self, _: &mut dyn Backend) -> neuroxide::Result<()> {
         Ok(())

@@ -25,10 +25,10 @@ pub mod rendezvous;
 
 pub use env::DistEnv;
 
-use crate::backend::{Backend, BufId, Kernels};
+use crate::backend::{Backend, Kernels};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::graph::{CrossRankReduce, Model};
+use crate::graph::{CrossRankReduce, Model, ReduceBucket};
 use liveness::Watchdog;
 use nccl::{unique_id, NcclComm};
 use std::time::Duration;
@@ -79,9 +79,10 @@ pub(crate) fn seconds_from_env(name: &str, default: f64) -> Result<Duration> {
     }
 }
 
-/// [`CrossRankReduce`] over an NCCL communicator. Each range is reduced on a side stream of
-/// the rank's GPU (NCCL transfers, fold and scaling), ordered after the compute stream's work
-/// so far by an event, so that it overlaps with the rest of the backward; [`CrossRankReduce::wait`]
+/// [`CrossRankReduce`] over an NCCL communicator. Each bucket is reduced on a side stream of
+/// the rank's GPU (the copies of its gradients into and out of the flat vector, the NCCL
+/// transfers, the fold and the scaling), ordered after the compute stream's work so far by an
+/// event, so that it overlaps with the rest of the backward; [`CrossRankReduce::wait`]
 /// makes the compute stream wait for the side stream.
 pub struct NcclReducer {
     comm: NcclComm,
@@ -147,13 +148,7 @@ impl CrossRankReduce for NcclReducer {
         }
         self.comm.ensure_slots(cuda, largest)
     }
-    fn reduce(
-        &mut self,
-        backend: &mut dyn Backend,
-        flat: BufId,
-        range: std::ops::Range<usize>,
-        scaled: usize,
-    ) -> Result<()> {
+    fn reduce(&mut self, backend: &mut dyn Backend, bucket: &ReduceBucket) -> Result<()> {
         let cuda = cuda_of(backend)?;
         let side = self
             .side
@@ -167,9 +162,14 @@ impl CrossRankReduce for NcclReducer {
         side.pending = true;
         let stream = side.stream.clone();
         let (comm, mode) = (&mut self.comm, self.mode);
-        let done = cuda.on_stream(&stream, |cuda| match mode {
-            ReduceMode::Exact => comm.reduce_exact(cuda, flat, range, scaled),
-            ReduceMode::Fast => comm.all_reduce_fast(cuda, flat, range, scaled),
+        let (flat, range, scaled) = (bucket.flat, bucket.range.clone(), bucket.scaled);
+        let done = cuda.on_stream(&stream, |cuda| {
+            bucket.pack(cuda)?;
+            match mode {
+                ReduceMode::Exact => comm.reduce_exact(cuda, flat, range, scaled)?,
+                ReduceMode::Fast => comm.all_reduce_fast(cuda, flat, range, scaled)?,
+            }
+            bucket.unpack(cuda)
         });
         if done.is_err() {
             self.comm.abort();

@@ -20,7 +20,7 @@ mod sequential;
 mod shared;
 mod step;
 
-pub use cross_rank::CrossRankReduce;
+pub use cross_rank::{CrossRankReduce, ReduceBucket};
 pub use executor::PlannedBytes;
 pub use executor::{shard_rows, shard_seed};
 pub use model::{Model, ParamInfo, TrainConfig};

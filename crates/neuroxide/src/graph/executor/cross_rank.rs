@@ -2,10 +2,11 @@
 //! rank's shard runs forward, loss and backward as a plain step with the shard's dropout seed
 //! ([`super::shard_seed`]). The gradients, the loss and the correct count travel in one flat
 //! vector laid out by gradient bucket (`grad_buckets.rs`): as soon as node `i`'s backward has
-//! made a bucket's gradients final, they are copied into the vector and the bucket's
-//! cross-rank reduction is queued, running while the backward of the earlier layers goes on;
-//! the last bucket (with the losses and counts) follows the whole backward. Then the step
-//! waits for the reductions, copies the gradients back, and clipping and the update follow.
+//! made a bucket's gradients final, the bucket's cross-rank reduction is queued — the reducer
+//! copies the gradients into the vector, reduces, and copies them back, all while the backward
+//! of the earlier layers goes on (on CUDA, on a side stream); the last bucket (with the losses
+//! and counts) follows the whole backward. Then the step waits for the reductions, and
+//! clipping and the update follow.
 //! Gradients and losses are scaled by `fl(1/R)`, counts only summed. With an exact reduction
 //! this is, value for value, the sharded step of `executor/shards.rs` with `R` = the world
 //! size: the same left fold in rank order, the same scaling, the same running sums; the
@@ -19,7 +20,7 @@ use super::{Executor, LossSink, Scalar, StepSpec};
 use crate::backend::BufId;
 use crate::error::{Error, Result};
 use crate::graph::node::Node;
-use crate::graph::CrossRankReduce;
+use crate::graph::{CrossRankReduce, ReduceBucket};
 use crate::ops::copy::{self, Copy2d};
 use crate::ops::{elementwise, reduce};
 
@@ -32,12 +33,17 @@ impl Executor {
             .as_ref()
             .is_some_and(|p| p.cap == self.dp_bucket_cap && p.outputs == outputs);
         if !fresh {
-            let lens: Vec<usize> = self
+            let grads: Vec<_> = self
                 .grads
                 .iter()
-                .map(|&g| self.backend.buf_len(g))
+                .map(|&g| (g, self.backend.buf_len(g)))
                 .collect();
-            self.dp_buckets = Some(GradBuckets::plan(nodes, &lens, outputs, self.dp_bucket_cap));
+            self.dp_buckets = Some(GradBuckets::plan(
+                nodes,
+                &grads,
+                outputs,
+                self.dp_bucket_cap,
+            ));
         }
         let n = self.dp_buckets.as_ref().map_or(0, GradBuckets::flat_len);
         if self.flat.is_none_or(|(_, len)| len < n) {
@@ -128,19 +134,6 @@ impl Executor {
         })?;
         self.reduce_bucket(plan, plan.buckets.len() - 1, flat, reducer)?;
         reducer.wait(self.backend.as_mut())?;
-        // Unpack.
-        for bucket in &plan.buckets {
-            for &(p, at, n) in &bucket.grads {
-                let g = self.grads[p];
-                copy::copy_2d(
-                    &mut *self.backend,
-                    &Copy2d {
-                        src_offset: at,
-                        ..Copy2d::plain(flat, g, n)
-                    },
-                )?;
-            }
-        }
         for o in 0..n_out {
             let loss = self.scalar_index(Scalar::Loss(o));
             self.copy_scalar(flat, tail + o, self.scalars, loss)?;
@@ -163,7 +156,7 @@ impl Executor {
         self.update(spec.optimizer)
     }
 
-    /// Copies bucket `b`'s gradients into the flat vector and queues its reduction.
+    /// Queues bucket `b`'s reduction (the reducer copies its gradients in and out).
     fn reduce_bucket(
         &mut self,
         plan: &GradBuckets,
@@ -172,25 +165,16 @@ impl Executor {
         reducer: &mut dyn CrossRankReduce,
     ) -> Result<()> {
         let bucket = &plan.buckets[b];
-        for &(p, at, n) in &bucket.grads {
-            let g = self.grads[p];
-            copy::copy_2d(
-                &mut *self.backend,
-                &Copy2d {
-                    dst_offset: at,
-                    ..Copy2d::plain(g, flat, n)
-                },
-            )?;
-        }
         if bucket.range.is_empty() {
             return Ok(());
         }
-        reducer.reduce(
-            self.backend.as_mut(),
+        let r = ReduceBucket {
             flat,
-            bucket.range.clone(),
-            plan.scaled(b),
-        )
+            range: bucket.range.clone(),
+            scaled: plan.scaled(b),
+            grads: &bucket.grads,
+        };
+        reducer.reduce(self.backend.as_mut(), &r)
     }
 
     /// `dst[di] = src[si]`.

@@ -13,6 +13,7 @@
 //! node's backward finishes early (none in a connected model) and the losses and counts; it is
 //! reduced after the whole backward.
 
+use crate::backend::BufId;
 use crate::error::{Error, Result};
 use crate::graph::node::Node;
 use std::ops::Range;
@@ -51,8 +52,8 @@ pub(crate) fn cap_from_bytes(bytes: usize) -> usize {
 /// One bucket: its gradients and its range of the flat vector.
 #[derive(Debug, Default)]
 pub(super) struct Bucket {
-    /// `(parameter index, offset in the flat vector, values)`.
-    pub grads: Vec<(usize, usize, usize)>,
+    /// `(gradient buffer, offset in the flat vector, values)`.
+    pub grads: Vec<(BufId, usize, usize)>,
     pub range: Range<usize>,
 }
 
@@ -72,10 +73,10 @@ pub(super) struct GradBuckets {
 }
 
 impl GradBuckets {
-    /// Plans the buckets of `nodes` whose parameters have `grad_lens` values each.
-    pub fn plan(nodes: &[Node], grad_lens: &[usize], outputs: usize, cap: usize) -> Self {
+    /// Plans the buckets of `nodes` whose parameters' gradients are `grads` (buffer, values).
+    pub fn plan(nodes: &[Node], grads: &[(BufId, usize)], outputs: usize, cap: usize) -> Self {
         // Backward visits nodes in reverse: a gradient is final after the lowest node using it.
-        let mut last_writer = vec![None; grad_lens.len()];
+        let mut last_writer = vec![None; grads.len()];
         for (i, node) in nodes.iter().enumerate().rev() {
             for p in node.params.clone() {
                 last_writer[p] = Some(i);
@@ -95,8 +96,9 @@ impl GradBuckets {
         let mut at = 0;
         for i in (0..nodes.len()).rev() {
             for &p in &final_at[i] {
-                current.grads.push((p, at, grad_lens[p]));
-                at += grad_lens[p];
+                let (g, n) = grads[p];
+                current.grads.push((g, at, n));
+                at += n;
             }
             if !current.grads.is_empty() && at - current.range.start >= cap {
                 current.range.end = at;
@@ -106,8 +108,9 @@ impl GradBuckets {
             }
         }
         for p in never {
-            current.grads.push((p, at, grad_lens[p]));
-            at += grad_lens[p];
+            let (g, n) = grads[p];
+            current.grads.push((g, at, n));
+            at += n;
         }
         current.range.end = at + 2 * outputs;
         buckets.push(current);

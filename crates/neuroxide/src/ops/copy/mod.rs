@@ -144,7 +144,11 @@ pub fn copy_many(backend: &mut dyn Backend, pairs: &[(BufId, BufId, usize)]) -> 
     for _ in pairs.len()..COPY_MANY_MAX {
         args = args.ptr(0).ptr(0).u64(0);
     }
-    let gx = blocks_for(longest, BLOCK as usize, row_blocks_cap(cuda, pairs.len() as u32));
+    let gx = blocks_for(
+        longest,
+        BLOCK as usize,
+        row_blocks_cap(cuda, pairs.len() as u32),
+    );
     cuda.launch_op(
         CUDA,
         "nx_copy_many",
