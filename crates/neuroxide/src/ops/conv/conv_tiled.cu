@@ -10,6 +10,20 @@
 // (32 KiB; ops/conv/mod.rs sends larger layers to the one-output-per-thread kernels).
 #define NX_CONV_TILE_W 8192
 
+// One source value times the TM weights of one tap (TM / 4 float4 rows of shared memory):
+// acc[m] = fmaf(v, w[m], acc[m]) for m < TM, each accumulator's own next term.
+template <int TM>
+__device__ __forceinline__ void nx_fma_tm(float (&acc)[TM], float v, const float4 *w) {
+#pragma unroll
+    for (int q = 0; q < TM / 4; ++q) {
+        const float4 wv = w[q];
+        acc[4 * q] = fmaf(v, wv.x, acc[4 * q]);
+        acc[4 * q + 1] = fmaf(v, wv.y, acc[4 * q + 1]);
+        acc[4 * q + 2] = fmaf(v, wv.z, acc[4 * q + 2]);
+        acc[4 * q + 3] = fmaf(v, wv.w, acc[4 * q + 3]);
+    }
+}
+
 // Forward, tiled: the outputs of nx_conv2d_forward, bit for bit (per output acc = 0; ci, i, j
 // increasing over the taps inside the image, acc = fmaf(x, w, acc); z = acc + bias; act), but a
 // thread owns TM output channels of one pixel: each x value it loads feeds TM accumulators,
@@ -58,14 +72,7 @@ __device__ __forceinline__ void nx_conv2d_forward_tiled(const float *x, const fl
             const float4 *wr = wc + i * kw * (TM / 4);
             for (int j = (int)j0; j < (int)j1; ++j) {
                 const float xv = x[xr + j * dw];
-#pragma unroll
-                for (int q = 0; q < TM / 4; ++q) {
-                    const float4 wv = wr[j * (TM / 4) + q];
-                    acc[4 * q] = fmaf(xv, wv.x, acc[4 * q]);
-                    acc[4 * q + 1] = fmaf(xv, wv.y, acc[4 * q + 1]);
-                    acc[4 * q + 2] = fmaf(xv, wv.z, acc[4 * q + 2]);
-                    acc[4 * q + 3] = fmaf(xv, wv.w, acc[4 * q + 3]);
-                }
+                nx_fma_tm<TM>(acc, xv, wr + j * (TM / 4));
             }
         }
     }
@@ -142,14 +149,7 @@ __device__ __forceinline__ void nx_conv2d_backward_input_tiled(const float *dy, 
             const float4 *wr = wc + i * kw * (TM / 4);
             for (int j = j0; j < j1; ++j) {
                 const float d = dy[dyr - j * dw];
-#pragma unroll
-                for (int q = 0; q < TM / 4; ++q) {
-                    const float4 wv = wr[j * (TM / 4) + q];
-                    acc[4 * q] = fmaf(d, wv.x, acc[4 * q]);
-                    acc[4 * q + 1] = fmaf(d, wv.y, acc[4 * q + 1]);
-                    acc[4 * q + 2] = fmaf(d, wv.z, acc[4 * q + 2]);
-                    acc[4 * q + 3] = fmaf(d, wv.w, acc[4 * q + 3]);
-                }
+                nx_fma_tm<TM>(acc, d, wr + j * (TM / 4));
             }
         }
     }
