@@ -1,0 +1,68 @@
+// CUDA shims for running conv.cu on the host: one std::thread per CUDA thread of a block,
+// __syncthreads as a std::barrier, __shared__ as static storage (one block at a time).
+#pragma once
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <thread>
+#include <vector>
+typedef unsigned long long u64;
+struct dim3 { unsigned x = 1, y = 1, z = 1; };
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(16) int4 { int x, y, z, w; };
+inline int4 make_int4(int a, int b, int c, int d) { return int4{a, b, c, d}; }
+inline thread_local dim3 threadIdx, blockIdx;
+inline dim3 blockDim, gridDim;
+inline std::barrier<> *g_bar = nullptr;
+inline void emu_sync() { if (g_bar) g_bar->arrive_and_wait(); }
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __noinline__
+#define __restrict__
+#define __shared__ static
+#define __syncthreads() emu_sync()
+#define NX_CHUNK 256ull
+#define NX_GRID_STRIDE(i, n) \
+    for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (u64)gridDim.x * blockDim.x)
+float __shfl_sync(unsigned, float, unsigned); // declared only (unused templates)
+inline float nx_act_forward(int act, float a, float x) {
+    return act == 0 ? x : (act == 1 ? (x > 0.0f ? x : 0.0f) : (x > 0.0f ? x : a * x));
+}
+// Runs fn for every (block, thread). sync=false: sequentially (kernels without __syncthreads);
+// sync=true: the threads of one block concurrently, blocks one after the other.
+inline void emu_launch(dim3 grid, dim3 block, bool sync, const std::function<void()> &fn) {
+    gridDim = grid;
+    blockDim = block;
+    const unsigned nt = block.x;
+    if (!sync) {
+        for (unsigned z = 0; z < grid.z; ++z)
+            for (unsigned y = 0; y < grid.y; ++y)
+                for (unsigned x = 0; x < grid.x; ++x)
+                    for (unsigned t = 0; t < nt; ++t) {
+                        blockIdx = {x, y, z};
+                        threadIdx = {t, 0, 0};
+                        fn();
+                    }
+        return;
+    }
+    std::barrier<> bar(nt);
+    g_bar = &bar;
+    std::vector<std::thread> ts;
+    for (unsigned t = 0; t < nt; ++t) {
+        ts.emplace_back([&, t] {
+            threadIdx = {t, 0, 0};
+            for (unsigned z = 0; z < grid.z; ++z)
+                for (unsigned y = 0; y < grid.y; ++y)
+                    for (unsigned x = 0; x < grid.x; ++x) {
+                        blockIdx = {x, y, z};
+                        fn();
+                        bar.arrive_and_wait(); // the next block may reuse the shared arrays
+                    }
+        });
+    }
+    for (auto &t : ts) t.join();
+    g_bar = nullptr;
+}
