@@ -32,8 +32,9 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = const {
         RefCell::new(Scratch { pack: Vec::new(), cols: Vec::new() })
     };
-    /// One row of outputs of one task, `[channel][column]`: blocks arrive channel-in-lanes,
-    /// and the epilogue (bias, activation, stores) then runs over contiguous rows.
+    /// One row of outputs of one task, `[column][lane]`: blocks arrive channel-in-lanes and
+    /// are stored as they come; the epilogue (bias, activation, stores) reads them per
+    /// channel.
     static STAGE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -344,25 +345,24 @@ pub(super) fn forward(
             let cb = lane_block(lanes);
             STAGE.with(|stage| {
                 let stage = &mut *stage.borrow_mut();
-                stage.resize(cog * g.ow, 0.0);
+                // `[column][lane]`: a block's positions land as contiguous lane runs (no
+                // transposing scalar stores); the row epilogue reads each channel strided.
+                stage.resize(g.ow * lanes, 0.0);
                 let mut emit = |pos: usize, np: usize, lane0: usize, v: &[f32]| {
                     if np > 0 {
                         let col = pos % g.ow;
-                        for l in 0..cb.min(cog.saturating_sub(lane0)) {
-                            let row = &mut stage[(lane0 + l) * g.ow + col..][..np];
-                            for (p, z) in row.iter_mut().enumerate() {
-                                *z = v[p * cb + l];
-                            }
+                        for (p, run) in v.chunks_exact(cb).take(np).enumerate() {
+                            stage[(col + p) * lanes + lane0..][..cb].copy_from_slice(run);
                         }
                         return;
                     }
                     // Row complete (`pos` is its first position): z = acc + bias, then act.
                     for co in 0..cog {
-                        let z = &mut stage[co * g.ow..][..g.ow];
-                        if let Some(b) = bias {
-                            let b = b[gr * cog + co];
-                            z.iter_mut().for_each(|z| *z += b);
-                        }
+                        let b = bias.map(|b| b[gr * cog + co]);
+                        let z = |col: usize| {
+                            let acc = stage[col * lanes + co];
+                            b.map_or(acc, |b| acc + b)
+                        };
                         let at = co * ohw + pos;
                         let y = &mut y[at..at + g.ow];
                         // Stores fused with the activation (a bare copy loop would become a
@@ -370,7 +370,8 @@ pub(super) fn forward(
                         match (pre.as_deref_mut(), act) {
                             (Some(pre), Activation::Relu) => {
                                 let pre = &mut pre[at..at + g.ow];
-                                for ((p, y), &z) in pre.iter_mut().zip(y.iter_mut()).zip(z.iter()) {
+                                for (col, (p, y)) in pre.iter_mut().zip(y.iter_mut()).enumerate() {
+                                    let z = z(col);
                                     *p = z;
                                     // activation::forward's ReLU, inlined on the hot path.
                                     *y = if z > 0.0 { z } else { 0.0 };
@@ -378,14 +379,15 @@ pub(super) fn forward(
                             }
                             (Some(pre), _) => {
                                 let pre = &mut pre[at..at + g.ow];
-                                for ((p, y), &z) in pre.iter_mut().zip(y.iter_mut()).zip(z.iter()) {
+                                for (col, (p, y)) in pre.iter_mut().zip(y.iter_mut()).enumerate() {
+                                    let z = z(col);
                                     *p = z;
                                     *y = activation::forward(act, z);
                                 }
                             }
                             (None, _) => {
-                                for (y, &z) in y.iter_mut().zip(z.iter()) {
-                                    *y = activation::forward(act, z);
+                                for (col, y) in y.iter_mut().enumerate() {
+                                    *y = activation::forward(act, z(col));
                                 }
                             }
                         }
