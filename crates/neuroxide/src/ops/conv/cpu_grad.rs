@@ -155,10 +155,16 @@ pub(super) fn backward_params(
         pool.run(g.batch, &|n| {
             // SAFETY: image n owns rows n*ohw .. (n+1)*ohw of dyt.
             let t = unsafe { dyt_out.slice(n * ohw * g.c_out, ohw * g.c_out) };
-            for co in 0..g.c_out {
-                let src = &dy[(n * g.c_out + co) * ohw..][..ohw];
-                for (p, &v) in src.iter().enumerate() {
-                    t[p * g.c_out + co] = v;
+            // In tiles of TILE positions, so the rows written stay in L1 while every
+            // channel's run of the tile is read.
+            const TILE: usize = 64;
+            for p0 in (0..ohw).step_by(TILE) {
+                let len = TILE.min(ohw - p0);
+                for co in 0..g.c_out {
+                    let src = &dy[(n * g.c_out + co) * ohw + p0..][..len];
+                    for (p, &v) in src.iter().enumerate() {
+                        t[(p0 + p) * g.c_out + co] = v;
+                    }
                 }
             }
         });
