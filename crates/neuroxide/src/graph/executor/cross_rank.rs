@@ -26,7 +26,10 @@ use crate::ops::{elementwise, reduce};
 
 impl Executor {
     /// Plans the buckets and allocates the flat vector and the per-step counts (once, or
-    /// again when the bucket size or the outputs changed).
+    /// again when the bucket size or the outputs changed). The gradient buffers a plan names
+    /// live as long as the executor. Runs before the step's first kernel: the previous step
+    /// ended with the compute stream waiting for every reduction, so a flat vector freed here
+    /// is no longer read.
     fn ensure_buckets(&mut self, nodes: &[Node], outputs: usize) -> Result<()> {
         let fresh = self
             .dp_buckets
@@ -58,8 +61,8 @@ impl Executor {
         Ok(())
     }
 
-    /// Buckets planned in `ensure_buckets` (the plan's gradient count, the number of
-    /// reductions per step).
+    /// Gradient buckets of the data-parallel step, i.e. cross-rank reductions per step (`None`
+    /// before the first such step has planned them).
     pub fn dp_bucket_count(&self) -> Option<usize> {
         self.dp_buckets.as_ref().map(|p| p.buckets.len())
     }
