@@ -514,10 +514,11 @@ fn tanh8_is_tanh_bit_for_bit() {
     }
 }
 
-/// The CPU GELU-tanh backward kernel (blocks of 64 through `tanh_lane`) gives the scalar
-/// formula's bits (NaN results are NaN).
+/// The CPU backward kernels with a path of their own — GELU-tanh (blocks of 64 through
+/// `tanh_lane`) and ReLU (a select over zipped slices) — give the scalar formula's bits (NaN
+/// results are NaN), signed zeros, infinities and NaNs among the inputs and the gradients.
 #[test]
-fn gelu_tanh_backward_kernel_matches_the_scalar_formula() {
+fn activation_backward_kernels_match_the_scalar_formula() {
     use neuroxide::backend::cpu::CpuBackend;
     use neuroxide::ops::elementwise::{self, activation, ActivationBackward};
     use neuroxide::{Activation, Backend};
@@ -529,7 +530,15 @@ fn gelu_tanh_backward_kernel_matches_the_scalar_formula() {
             _ => (i as f32 * 0.618).sin() * 12.0,
         })
         .collect();
-    let dy: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).cos()).collect();
+    let dy: Vec<f32> = (0..n)
+        .map(|i| match i % 17 {
+            0 => -0.0,
+            1 => f32::NEG_INFINITY,
+            2 => f32::NAN,
+            3 => f32::from_bits(1), // the smallest denormal
+            _ => (i as f32 * 0.37).cos(),
+        })
+        .collect();
     let mut be = CpuBackend::new(2);
     let (bx, by, bdy, bdx) = (
         be.alloc(n).unwrap(),
@@ -539,27 +548,35 @@ fn gelu_tanh_backward_kernel_matches_the_scalar_formula() {
     );
     be.upload(bx, 0, &x).unwrap();
     be.upload(bdy, 0, &dy).unwrap();
-    elementwise::activation_backward(
-        &mut be,
-        &ActivationBackward {
-            act: Activation::GeluTanh,
-            x: bx,
-            y: by,
-            dy: bdy,
-            dx: bdx,
-            n,
-        },
-    )
-    .unwrap();
-    let mut got = vec![0.0; n];
-    be.download(bdx, 0, &mut got).unwrap();
-    for i in 0..n {
-        let want = activation::backward(Activation::GeluTanh, x[i], 0.0, dy[i]);
-        // NaN payloads are not part of the contract (the compiler may commute a NaN operand).
-        if want.is_nan() {
-            assert!(got[i].is_nan(), "x = {:e}", x[i]);
-            continue;
+    for act in [Activation::GeluTanh, Activation::Relu] {
+        elementwise::activation_backward(
+            &mut be,
+            &ActivationBackward {
+                act,
+                x: bx,
+                y: by,
+                dy: bdy,
+                dx: bdx,
+                n,
+            },
+        )
+        .unwrap();
+        let mut got = vec![0.0; n];
+        be.download(bdx, 0, &mut got).unwrap();
+        for i in 0..n {
+            let want = activation::backward(act, x[i], 0.0, dy[i]);
+            // NaN payloads are not part of the contract (the compiler may commute a NaN operand).
+            if want.is_nan() {
+                assert!(got[i].is_nan(), "{act:?}: x = {:e}", x[i]);
+                continue;
+            }
+            assert_eq!(
+                got[i].to_bits(),
+                want.to_bits(),
+                "{act:?}: x = {:e}, dy = {:e}",
+                x[i],
+                dy[i]
+            );
         }
-        assert_eq!(got[i].to_bits(), want.to_bits(), "x = {:e}", x[i]);
     }
 }
