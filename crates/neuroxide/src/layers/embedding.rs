@@ -15,6 +15,29 @@ use crate::ops::reduce::{column_sums, ColumnSums};
 use crate::shape::Shape;
 use serde_json::json;
 
+/// The `[vocab, dim]` table a token embedding declares. [`super::EmbeddingAttend`] declares
+/// the same, so one shared table fits both (weight tying).
+pub(super) fn table_spec(vocab: usize, dim: usize, init: Initializer) -> ParamSpec {
+    ParamSpec {
+        name: "table",
+        shape: Shape::new([vocab, dim]),
+        init,
+        fan_in: vocab,
+        fan_out: dim,
+    }
+}
+
+/// A table needs at least one row and one column; `layer` names the layer in the error.
+pub(super) fn check_table(layer: &str, vocab: usize, dim: usize) -> Result<()> {
+    if vocab == 0 || dim == 0 {
+        return Err(Error::Shape(format!(
+            "{layer} needs a vocabulary and a dimension of at least 1, got vocab {vocab} and \
+             dim {dim}"
+        )));
+    }
+    Ok(())
+}
+
 /// `[..., ]` token ids → `[..., dim]` vectors from a `[vocab, dim]` table.
 #[derive(Clone, Debug)]
 pub struct Embedding {
@@ -43,24 +66,13 @@ impl Layer for Embedding {
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
         expect_inputs(inputs, 1)?;
-        if self.vocab == 0 || self.dim == 0 {
-            return Err(Error::Shape(format!(
-                "Embedding needs a vocabulary and a dimension of at least 1, got vocab {} and dim {}",
-                self.vocab, self.dim
-            )));
-        }
+        check_table("Embedding", self.vocab, self.dim)?;
         let mut d = inputs[0].dims().to_vec();
         d.push(self.dim);
         Ok(Shape(d))
     }
     fn params(&self, _inputs: &[Shape]) -> Vec<ParamSpec> {
-        vec![ParamSpec {
-            name: "table",
-            shape: Shape::new([self.vocab, self.dim]),
-            init: self.init,
-            fan_in: self.vocab,
-            fan_out: self.dim,
-        }]
+        vec![table_spec(self.vocab, self.dim, self.init)]
     }
     fn input_dtype(&self, _input: usize) -> DType {
         DType::I32

@@ -12,6 +12,7 @@
 //! - `dtable[v, p] = Σ_r dlogits[r, v] · x[r, p]` (r = 0..rows in order);
 //! - `dx[r, p] = Σ_v dlogits[r, v] · table[v, p]` (v = 0..vocab in order).
 
+use super::embedding::{check_table, table_spec};
 use super::{expect_inputs, GradIo, Initializer, Io, Layer, LayerCtx, ParamSpec};
 use crate::backend::Activation;
 use crate::error::{Error, Result};
@@ -49,13 +50,7 @@ impl Layer for EmbeddingAttend {
     }
     fn output_shape(&self, inputs: &[Shape]) -> Result<Shape> {
         expect_inputs(inputs, 1)?;
-        if self.vocab == 0 || self.dim == 0 {
-            return Err(Error::Shape(format!(
-                "EmbeddingAttend needs a vocabulary and a dimension of at least 1, got vocab {} \
-                 and dim {}",
-                self.vocab, self.dim
-            )));
-        }
+        check_table("EmbeddingAttend", self.vocab, self.dim)?;
         let s = &inputs[0];
         if s.rank() == 0 || s.last() != self.dim {
             return Err(Error::Shape(format!(
@@ -70,14 +65,8 @@ impl Layer for EmbeddingAttend {
         Ok(Shape(d))
     }
     fn params(&self, _inputs: &[Shape]) -> Vec<ParamSpec> {
-        // The same declaration as Embedding's, so a shared table fits both.
-        vec![ParamSpec {
-            name: "table",
-            shape: Shape::new([self.vocab, self.dim]),
-            init: self.init,
-            fan_in: self.vocab,
-            fan_out: self.dim,
-        }]
+        // Embedding's declaration, so a shared table fits both.
+        vec![table_spec(self.vocab, self.dim, self.init)]
     }
     fn forward(&self, ctx: &mut LayerCtx, io: &Io) -> Result<()> {
         let rows = ctx.batch * io.output_shape.numel() / self.vocab;
