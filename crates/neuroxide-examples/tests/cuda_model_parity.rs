@@ -14,16 +14,6 @@ use neuroxide::parity::{compare_losses, compare_weights, ParityStats};
 use neuroxide::{optim, Activation, Device, Loss, Model, Sequential, Tensor};
 use std::path::PathBuf;
 
-fn gpu() -> Option<Device> {
-    match neuroxide::backend::cuda::probe(0) {
-        Ok(_) => Some(Device::cuda(0)),
-        Err(e) => {
-            require_cuda::skip(format!("no usable CUDA device: {e}"));
-            None
-        }
-    }
-}
-
 /// The repository's `data/` folder: `NEUROXIDE_DATA_DIR`, else the source tree, else `./data`
 /// (test executables copied to a GPU machine run from the repository root there).
 fn data_dir() -> PathBuf {
@@ -54,7 +44,9 @@ fn trace(
 }
 
 fn assert_parity(name: &str, make: &dyn Fn() -> Model, batches: &[(Tensor, Tensor)]) {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = require_cuda::gpu() else {
+        return;
+    };
     let (cpu_loss, cpu_w) = trace(make, Device::cpu(), batches);
     let (gpu_loss, gpu_w) = trace(make, gpu, batches);
     let l = compare_losses(&cpu_loss, &gpu_loss).expect("same step count");
@@ -132,7 +124,7 @@ fn iris_csv_mlp_bit_identical() {
 
 #[test]
 fn mnist_mlp_one_full_epoch_bit_identical() {
-    let Some(_) = gpu() else { return };
+    let Some(_) = require_cuda::gpu() else { return };
     let (train, _) = Mnist::load_with(data_dir().join("mnist"), &MnistOptions::default())
         .expect("MNIST in data/mnist");
     let b = batches(&train.x, &train.y, 64);
@@ -155,7 +147,7 @@ fn mnist_mlp_one_full_epoch_bit_identical() {
 /// on both backends, every loss and every final weight bit-identical.
 #[test]
 fn mnist_cnn_one_full_epoch_bit_identical() {
-    let Some(_) = gpu() else { return };
+    let Some(_) = require_cuda::gpu() else { return };
     let (train, _) = Mnist::load_with(data_dir().join("mnist"), &MnistOptions::default())
         .expect("MNIST in data/mnist");
     let b = batches(&train.x, &train.y, 64);
@@ -166,7 +158,9 @@ fn mnist_cnn_one_full_epoch_bit_identical() {
 
 #[test]
 fn cuda_step_allocates_nothing_and_syncs_only_for_the_loss() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = require_cuda::gpu() else {
+        return;
+    };
     let mut m = Sequential::new([64])
         .add(Dense::new(128).activation(Activation::Silu))
         .add(Dropout::new(0.2))
@@ -214,7 +208,7 @@ fn cuda_step_allocates_nothing_and_syncs_only_for_the_loss() {
 fn mini_transformer_200_steps_bit_identical() {
     use neuroxide::data::text::{lm_batch, load_shakespeare, train_val_split, CharTokenizer};
     use neuroxide_examples::char_transformer::{self as ct, TransformerConfig};
-    if gpu().is_none() {
+    if require_cuda::gpu().is_none() {
         return;
     }
     let text = load_shakespeare(data_dir()).expect("shakespeare");

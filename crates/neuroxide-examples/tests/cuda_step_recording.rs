@@ -12,16 +12,6 @@ use neuroxide::optim::{self, OptimizerKind};
 use neuroxide::parity::{compare_losses, compare_weights};
 use neuroxide::{Activation, Device, Loss, Model, Sequential, Tensor};
 
-fn gpu() -> Option<Device> {
-    match neuroxide::backend::cuda::probe(0) {
-        Ok(_) => Some(Device::cuda(0)),
-        Err(e) => {
-            require_cuda::skip(format!("no usable CUDA device: {e}"));
-            None
-        }
-    }
-}
-
 fn model(opt: OptimizerKind) -> Model {
     let mut m = Sequential::new([24])
         .add(Dense::new(48).activation(Activation::GeluTanh))
@@ -93,7 +83,9 @@ fn assert_same(
 }
 
 fn check(opt: OptimizerKind, sizes: &[usize]) {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = require_cuda::gpu() else {
+        return;
+    };
     let data = batches(sizes);
     let cpu = run(Device::cpu(), true, opt, &data);
     let queued = run(gpu, false, opt, &data);
@@ -136,7 +128,9 @@ fn batch_size_changes_mid_training() {
 
 #[test]
 fn evaluation_and_prediction_are_recorded_and_bit_identical() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = require_cuda::gpu() else {
+        return;
+    };
     let data = batches(&[40; 6]);
     let x_all = Tensor::new(
         [600, 24],

@@ -15,16 +15,6 @@ mod reuse_models;
 use neuroxide::{Device, Model};
 use reuse_models::{cnn, images, run, tokens, transformer, Batches, Plan};
 
-fn gpu() -> Option<Device> {
-    match neuroxide::backend::cuda::probe(0) {
-        Ok(_) => Some(Device::cuda(0)),
-        Err(e) => {
-            require_cuda::skip(format!("no usable CUDA device: {e}"));
-            None
-        }
-    }
-}
-
 fn check(name: &str, build: fn(u64) -> Model, data: Batches, shards: usize, gpu: Device) {
     let cpu_private = run(build, data, Plan::Private, shards, Device::cpu());
     let cpu_shared = run(build, data, Plan::Shared, shards, Device::cpu());
@@ -49,14 +39,18 @@ fn check(name: &str, build: fn(u64) -> Model, data: Batches, shards: usize, gpu:
 
 #[test]
 fn cuda_cnn_with_reuse_equals_cpu_bit_for_bit() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = require_cuda::gpu() else {
+        return;
+    };
     check("cnn", cnn, images, 1, gpu);
     check("cnn, 2 shards", cnn, images, 2, gpu);
 }
 
 #[test]
 fn cuda_transformer_with_reuse_equals_cpu_bit_for_bit() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = require_cuda::gpu() else {
+        return;
+    };
     check("transformer", transformer, tokens, 1, gpu);
     check("transformer, 2 shards", transformer, tokens, 2, gpu);
 }

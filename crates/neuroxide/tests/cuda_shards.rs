@@ -13,16 +13,6 @@ use neuroxide::optim;
 use neuroxide::train::{fit_dataset, FitOptions, Verbosity};
 use neuroxide::{Activation, Device, Loss, Model, Sequential, Tensor};
 
-fn gpu() -> Option<Device> {
-    match neuroxide::backend::cuda::probe(0) {
-        Ok(_) => Some(Device::cuda(0)),
-        Err(e) => {
-            require_cuda::skip(format!("no usable CUDA device: {e}"));
-            None
-        }
-    }
-}
-
 fn mlp() -> Model {
     let mut m = Sequential::new([12])
         .add(Dense::new(24).activation(Activation::GeluTanh))
@@ -100,7 +90,9 @@ fn run(
 
 #[test]
 fn cuda_shards_equal_cpu_shards_bit_for_bit() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = require_cuda::gpu() else {
+        return;
+    };
     let d = data(64, 12, 5);
     for r in [1, 2, 4] {
         let cpu = run(mlp(), &d, Device::cpu(), r);
@@ -120,7 +112,9 @@ fn cuda_shards_equal_cpu_shards_bit_for_bit() {
 
 #[test]
 fn cuda_sharded_step_records_and_replays() {
-    let Some(gpu) = gpu() else { return };
+    let Some(gpu) = require_cuda::gpu() else {
+        return;
+    };
     let d = data(64, 12, 5);
     let mut queued = mlp();
     queued.to_device(gpu).expect("device");

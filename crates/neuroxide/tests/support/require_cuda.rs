@@ -10,3 +10,15 @@ pub fn skip(reason: impl std::fmt::Display) {
     }
     println!("skipped: {reason}");
 }
+
+/// GPU 0 when the driver, the GPU and NVRTC are usable; otherwise [`skip`]s and returns `None`.
+#[allow(dead_code)] // not every test that includes this file asks for a device
+pub fn gpu() -> Option<neuroxide::Device> {
+    match neuroxide::backend::cuda::probe(0) {
+        Ok(_) => Some(neuroxide::Device::cuda(0)),
+        Err(e) => {
+            skip(format!("no usable CUDA device: {e}"));
+            None
+        }
+    }
+}
