@@ -3,39 +3,12 @@
 //! save/load round trip with the tokenizer, thread-count independence, and a CI-sized training
 //! run whose validation loss must fall below a stated bound (run it with `--release`).
 
-use neuroxide::data::text::{
-    lm_batch, load_shakespeare, train_val_split, CharTokenizer, SHAKESPEARE_SHA256,
-};
+use neuroxide::data::text::{lm_batch, train_val_split, CharTokenizer, SHAKESPEARE_SHA256};
 use neuroxide::{Device, Model, Tensor};
-use neuroxide_examples::char_transformer::{
-    self as ct, validation_loss, GenerateOptions, TransformerConfig,
-};
-use std::path::PathBuf;
-
-fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data")
-}
-
-fn tiny(vocab: usize) -> TransformerConfig {
-    TransformerConfig {
-        vocab,
-        seq: 32,
-        dim: 48,
-        heads: 2,
-        blocks: 1,
-        ff: 96,
-        dropout: 0.0,
-        attention_dropout: 0.0,
-        tie_weights: false,
-    }
-}
-
-fn corpus() -> (CharTokenizer, Vec<u32>) {
-    let text = load_shakespeare(data_dir()).expect("data/text/shakespeare8.txt");
-    let t = CharTokenizer::fit(&text);
-    let ids = t.encode(&text).unwrap();
-    (t, ids)
-}
+use neuroxide_examples::char_transformer::{self as ct, validation_loss, GenerateOptions};
+#[path = "support/tiny_lm.rs"]
+mod tiny_lm;
+use tiny_lm::{corpus, tiny};
 
 #[test]
 fn shakespeare_is_the_shipped_text_and_round_trips() {

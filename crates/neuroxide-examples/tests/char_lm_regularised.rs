@@ -4,31 +4,23 @@
 //! predictions are those of the same weights without dropout); a CI-sized dropout + tied run
 //! learns to a stated bound and is deterministic across runs and thread counts.
 
-use neuroxide::data::text::{lm_batch, load_shakespeare, train_val_split, CharTokenizer};
+use neuroxide::data::text::{lm_batch, train_val_split};
 use neuroxide::{Device, Model, Tensor};
 use neuroxide_examples::char_transformer::{self as ct, validation_loss, TransformerConfig};
-use std::path::PathBuf;
+#[path = "../../neuroxide/tests/common/mod.rs"]
+mod common;
+#[path = "support/tiny_lm.rs"]
+mod tiny_lm;
+use common::weight_bits;
+use tiny_lm::corpus;
 
-fn corpus() -> (CharTokenizer, Vec<u32>) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data");
-    let text = load_shakespeare(dir).expect("data/text/shakespeare8.txt");
-    let t = CharTokenizer::fit(&text);
-    let ids = t.encode(&text).unwrap();
-    (t, ids)
-}
-
-/// char_lm.rs's tiny model (T 32, d 48, 1 block) with the given options.
+/// char_lm.rs's tiny model with the given options.
 fn tiny(vocab: usize, dropout: f32, tie_weights: bool) -> TransformerConfig {
     TransformerConfig {
-        vocab,
-        seq: 32,
-        dim: 48,
-        heads: 2,
-        blocks: 1,
-        ff: 96,
         dropout,
         attention_dropout: dropout,
         tie_weights,
+        ..tiny_lm::tiny(vocab)
     }
 }
 
@@ -38,14 +30,6 @@ fn bits(t: &Tensor) -> Vec<u32> {
 
 /// Every weight's bits, by name.
 type WeightBits = Vec<(String, Vec<u32>)>;
-
-fn weight_bits(m: &mut Model) -> WeightBits {
-    m.weights()
-        .unwrap()
-        .into_iter()
-        .map(|(n, t)| (n, bits(&t)))
-        .collect()
-}
 
 #[test]
 fn tied_model_has_one_table_and_reloads_bit_identically() {
