@@ -25,6 +25,7 @@ pub mod rendezvous;
 
 pub use env::DistEnv;
 
+use crate::backend::cuda::{CudaBackend, SideStream};
 use crate::backend::{Backend, Kernels};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -87,18 +88,8 @@ pub(crate) fn seconds_from_env(name: &str, default: f64) -> Result<Duration> {
 pub struct NcclReducer {
     comm: NcclComm,
     mode: ReduceMode,
+    /// The stream the buckets are reduced on (created by the first `prepare`).
     side: Option<SideStream>,
-}
-
-/// The reducer's stream and its two events.
-struct SideStream {
-    stream: std::sync::Arc<cudarc::driver::CudaStream>,
-    /// Recorded on the compute stream when a range is final; the side stream waits on it.
-    ready: cudarc::driver::CudaEvent,
-    /// Recorded on the side stream after the last reduction; the compute stream waits on it.
-    done: cudarc::driver::CudaEvent,
-    /// A reduction was queued since the last wait.
-    pending: bool,
 }
 
 /// This process's watchdog while it is a rank of a job ([`join`] starts it, [`leave`] ends
@@ -116,17 +107,14 @@ pub fn leave() {
     }
 }
 
-fn cuda_of(backend: &mut dyn Backend) -> Result<&mut crate::backend::cuda::CudaBackend> {
+/// The CUDA backend under `backend`; an error on any other.
+fn cuda_of(backend: &mut dyn Backend) -> Result<&mut CudaBackend> {
     match backend.kernels() {
         Kernels::Cuda(cuda) => Ok(cuda),
         Kernels::Cpu(_) => Err(Error::invalid(
             "data-parallel training over NCCL needs a CUDA device",
         )),
     }
-}
-
-fn drv<T>(what: &str, r: std::result::Result<T, cudarc::driver::DriverError>) -> Result<T> {
-    r.map_err(|e| Error::backend(format!("{what}: {e:?}")))
 }
 
 impl CrossRankReduce for NcclReducer {
@@ -139,12 +127,7 @@ impl CrossRankReduce for NcclReducer {
     fn prepare(&mut self, backend: &mut dyn Backend, largest: usize) -> Result<()> {
         let cuda = cuda_of(backend)?;
         if self.side.is_none() {
-            self.side = Some(SideStream {
-                stream: cuda.new_side_stream()?,
-                ready: cuda.new_event()?,
-                done: cuda.new_event()?,
-                pending: false,
-            });
+            self.side = Some(cuda.new_side_stream()?);
         }
         self.comm.ensure_slots(cuda, largest)
     }
@@ -154,16 +137,9 @@ impl CrossRankReduce for NcclReducer {
             .side
             .as_mut()
             .ok_or_else(|| Error::invalid("nccl: reduce before prepare"))?;
-        drv("recording an event", side.ready.record(cuda.stream()))?;
-        drv(
-            "ordering the reduction stream",
-            side.stream.wait(&side.ready),
-        )?;
-        side.pending = true;
-        let stream = side.stream.clone();
         let (comm, mode) = (&mut self.comm, self.mode);
         let (flat, range, scaled) = (bucket.flat, bucket.range.clone(), bucket.scaled);
-        let done = cuda.on_stream(&stream, |cuda| {
+        let done = cuda.on_side_stream(side, |cuda| {
             bucket.pack(cuda)?;
             match mode {
                 ReduceMode::Exact => comm.reduce_exact(cuda, flat, range, scaled)?,
@@ -177,13 +153,10 @@ impl CrossRankReduce for NcclReducer {
         done
     }
     fn wait(&mut self, backend: &mut dyn Backend) -> Result<()> {
-        let cuda = cuda_of(backend)?;
-        if let Some(side) = self.side.as_mut().filter(|s| s.pending) {
-            drv("recording an event", side.done.record(&side.stream))?;
-            drv("waiting for the reduction", cuda.stream().wait(&side.done))?;
-            side.pending = false;
+        match self.side.as_mut() {
+            Some(side) => cuda_of(backend)?.join_side_stream(side),
+            None => Ok(()),
         }
-        Ok(())
     }
     fn check_alive(&self) -> Result<()> {
         self.comm.async_error()
@@ -210,12 +183,8 @@ pub fn join(model: &mut Model, env: &DistEnv, mode: ReduceMode, timeout: Duratio
     }
     let id = rv.id;
     model.reset_running()?; // creates the device state
-    let comm = model.with_backend(&mut |b| match b.kernels() {
-        Kernels::Cuda(cuda) => NcclComm::new(cuda, &id, env.rank, env.world_size),
-        Kernels::Cpu(_) => Err(Error::invalid(
-            "data-parallel training over NCCL needs a CUDA device",
-        )),
-    })?;
+    let comm =
+        model.with_backend(&mut |b| NcclComm::new(cuda_of(b)?, &id, env.rank, env.world_size))?;
     model.set_cross_rank(Box::new(NcclReducer {
         comm,
         mode,

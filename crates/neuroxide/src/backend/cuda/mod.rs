@@ -31,6 +31,7 @@ mod staging;
 pub use backend::{CudaBackend, CudaStats, MathFn};
 pub use compile::Family;
 pub use launch::{blocks_for, KArgs, BLOCK};
+pub use side_stream::SideStream;
 
 use crate::backend::Backend;
 use crate::error::Result;
