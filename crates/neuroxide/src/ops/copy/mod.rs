@@ -95,7 +95,7 @@ pub fn copy_2d(backend: &mut dyn Backend, c: &Copy2d) -> Result<()> {
 /// Blocks along a row when `rows` rows run side by side (`blockIdx.y`): enough for the whole
 /// grid to fill the GPU (32 blocks per multiprocessor, as the one-dimensional launches), at
 /// least 64 per row. A long single row (a data-parallel gradient bucket, millions of values)
-/// used to get 64 blocks, a few percent of an H200's copy bandwidth.
+/// used to get 64 blocks, which left most of an H200's multiprocessors idle.
 fn row_blocks_cap(cuda: &crate::backend::cuda::CudaBackend, rows: u32) -> u32 {
     (cuda.sm_count() * 32 / rows.max(1)).clamp(64, 65_535)
 }
