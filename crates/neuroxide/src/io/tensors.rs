@@ -78,6 +78,13 @@ fn sorted_header(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
     let value: serde_json::Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
     let mut sorted = serde_json::to_vec(&value).map_err(|e| e.to_string())?;
     sorted.resize(sorted.len().next_multiple_of(8), b' ');
+    if sorted.len() == n {
+        // The usual case (the same compact JSON, reordered): rewrite the header in place
+        // instead of copying the tensor data into a second buffer.
+        let mut bytes = bytes;
+        bytes[8..8 + n].copy_from_slice(&sorted);
+        return Ok(bytes);
+    }
     let mut out = Vec::with_capacity(8 + sorted.len() + bytes.len() - 8 - n);
     out.extend_from_slice(&(sorted.len() as u64).to_le_bytes());
     out.extend_from_slice(&sorted);
