@@ -15,13 +15,19 @@ pub struct TransformerArgs {
     steps: usize,
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Peak learning rate of AdamW, reached after --warmup steps, then cosine decay to 0 at
-    /// the last step.
+    /// Peak learning rate of AdamW, reached after --warmup steps, then cosine decay to
+    /// --min-lr at the last step.
     #[arg(long, default_value_t = 3e-4)]
     lr: f32,
     /// AdamW's decoupled weight decay.
     #[arg(long, default_value_t = ct::DEFAULT_WEIGHT_DECAY)]
     weight_decay: f32,
+    /// AdamW's second-moment decay β2 (β1 stays 0.9).
+    #[arg(long, default_value_t = 0.999)]
+    beta2: f32,
+    /// The learning rate the cosine decay reaches at the last step.
+    #[arg(long, default_value_t = 0.0)]
+    min_lr: f32,
     /// Dropout probability in training on the embedding sum and on each residual branch
     /// (after the attention output projection and after the MLP), as nanoGPT's `dropout`.
     /// Off for validation and generation.
@@ -101,6 +107,18 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
             )));
         }
     }
+    if !(a.beta2 > 0.0 && a.beta2 < 1.0) {
+        return Err(Error::invalid(format!(
+            "--beta2 must be in (0, 1), got {}",
+            a.beta2
+        )));
+    }
+    if !(a.min_lr >= 0.0 && a.min_lr <= a.lr) {
+        return Err(Error::invalid(format!(
+            "--min-lr must be in [0, --lr {}], got {}",
+            a.lr, a.min_lr
+        )));
+    }
     if !(a.weight_decay >= 0.0 && a.weight_decay.is_finite()) {
         return Err(Error::invalid(format!(
             "--weight-decay must be a finite number ≥ 0, got {}",
@@ -140,6 +158,8 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
         batch: a.batch_size,
         lr: a.lr,
         weight_decay: a.weight_decay,
+        beta2: a.beta2,
+        min_lr: a.min_lr,
         config: Some(config),
         warmup: a.warmup,
         seed: a.seed,

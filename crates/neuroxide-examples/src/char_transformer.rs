@@ -195,9 +195,18 @@ pub fn model_with_weight_decay(
     weight_decay: f32,
     seed: u64,
 ) -> Result<Model> {
+    model_with_optimizer(c, optim::adamw(lr, weight_decay), seed)
+}
+
+/// The model compiled with `optimizer` and per-position cross-entropy.
+pub fn model_with_optimizer(
+    c: &TransformerConfig,
+    optimizer: optim::OptimizerKind,
+    seed: u64,
+) -> Result<Model> {
     let mut m = build(c, seed)?;
     m.compile_with(neuroxide::graph::TrainConfig {
-        optimizer: optim::adamw(lr, weight_decay),
+        optimizer,
         loss: Loss::cross_entropy(),
         clip_norm: None,
         track_accuracy: false,
@@ -215,6 +224,10 @@ pub struct CharTrainOptions {
     pub lr: f32,
     /// AdamW's decoupled weight decay.
     pub weight_decay: f32,
+    /// AdamW's second-moment decay (PyTorch's default 0.999; nanoGPT uses 0.99 on small data).
+    pub beta2: f32,
+    /// The learning rate the cosine decay ends at, on the last step.
+    pub min_lr: f32,
     pub warmup: usize,
     pub seed: u64,
     pub device: Device,
@@ -244,6 +257,8 @@ impl Default for CharTrainOptions {
             batch: 32,
             lr: 3e-4,
             weight_decay: DEFAULT_WEIGHT_DECAY,
+            beta2: 0.999,
+            min_lr: 0.0,
             warmup: 100,
             seed: 1,
             device: Device::cpu(),
@@ -287,7 +302,15 @@ pub fn train(
     let (train_tokens, val_tokens) = train_val_split(&tokens);
     let mut c = o.config.unwrap_or(TransformerConfig::mini(0));
     c.vocab = tokenizer.vocab();
-    let mut m = model_with_weight_decay(&c, o.lr, o.weight_decay, o.seed)?;
+    let optimizer = optim::OptimizerKind::Adam {
+        lr: o.lr,
+        beta1: 0.9,
+        beta2: o.beta2,
+        eps: 1e-8,
+        weight_decay: o.weight_decay,
+        decoupled: true,
+    };
+    let mut m = model_with_optimizer(&c, optimizer, o.seed)?;
     neuroxide::distributed::to_device_or_join(&mut m, o.device)?;
     log(&format!(
         "char transformer: {:?} tokenizer, vocab {}, T {}, d {}, {} heads, {} blocks, MLP {}; {} parameters; {} train / {} validation characters; batch {}, {} steps, device {}",
@@ -295,12 +318,15 @@ pub fn train(
         train_tokens.len(), val_tokens.len(), o.batch, o.steps, o.device
     ));
     log(&format!(
-        "regularisation: dropout {}, attention dropout {}, weight decay {}, tied head {}",
-        c.dropout, c.attention_dropout, o.weight_decay, c.tie_weights
+        "regularisation: dropout {}, attention dropout {}, weight decay {}, tied head {}; AdamW beta2 {}, lr {} -> {}",
+        c.dropout, c.attention_dropout, o.weight_decay, c.tie_weights, o.beta2, o.lr, o.min_lr
     ));
     m.set_shards(o.shards)?;
     neuroxide::graph::shard_rows(o.batch, o.shards)?;
-    let sched = CosineWarmup::new(o.lr, o.warmup as f64, o.steps as f64);
+    let sched = CosineWarmup {
+        min_lr: o.min_lr,
+        ..CosineWarmup::new(o.lr, o.warmup as f64, o.steps as f64)
+    };
     let (mut train_losses, mut val_losses, mut losses) = (Vec::new(), Vec::new(), Vec::new());
     let mut train_seconds = 0.0;
     let mut final_val = f64::NAN;

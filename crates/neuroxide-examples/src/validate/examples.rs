@@ -276,6 +276,8 @@ pub fn run_transformer(device: Device, budget: &Budget, seed: u64) -> Result<Exa
         batch: 32,
         lr: 2e-3,
         weight_decay: ct::DEFAULT_WEIGHT_DECAY,
+        beta2: 0.999,
+        min_lr: 0.0,
         warmup: (steps / 4).min(100),
         seed,
         device,
