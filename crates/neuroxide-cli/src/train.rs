@@ -156,10 +156,15 @@ pub struct MnistArgs {
     /// bits of R data-parallel GPUs; see `neuroxide launch`); 1: plain training.
     #[arg(long, default_value_t = 1)]
     shards: usize,
-    /// Learning-rate schedule of Adam(1e-3): cosine (decays to 0 at the end of the last
-    /// epoch, every step) or constant (the mnist_cnn benchmark's optimizer).
-    #[arg(long, default_value = "cosine")]
+    /// Learning-rate schedule of Adam(1e-3): constant (the mnist_cnn benchmark's optimizer)
+    /// or cosine (decays to 0 at the end of the last epoch, every step).
+    #[arg(long, default_value = "constant")]
     lr_schedule: String,
+    /// Decay of the weights' running average (Keras' `use_ema`, with TensorFlow's warm-up
+    /// `min(decay, (1 + t)/(10 + t))`), written over the weights after training; 0 turns it
+    /// off.
+    #[arg(long, default_value_t = 0.99)]
+    ema: f32,
 }
 
 #[derive(Subcommand)]
@@ -382,6 +387,12 @@ fn check_mnist_sizes(a: &MnistArgs) -> Result<()> {
 fn run_mnist(mut a: MnistArgs) -> Result<()> {
     let rank0 = keep_outputs_on_rank0(&mut a.save, &mut a.plot)?;
     check_mnist_sizes(&a)?;
+    if !(a.ema == 0.0 || (a.ema > 0.0 && a.ema < 1.0)) {
+        return Err(Error::invalid(format!(
+            "--ema must be 0 (off) or a decay in (0, 1), got {}",
+            a.ema
+        )));
+    }
     if let Some(p) = &a.plot {
         check_plot_path(p)?;
     }
@@ -403,6 +414,7 @@ fn run_mnist(mut a: MnistArgs) -> Result<()> {
         save_on_divergence: a.save_on_divergence,
         shards: a.shards,
         lr_schedule: MnistLrSchedule::parse(&a.lr_schedule)?,
+        ema: (a.ema != 0.0).then_some(a.ema),
     };
     let r = mnist::train(&options)?;
     outln!(

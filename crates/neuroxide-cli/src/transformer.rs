@@ -28,6 +28,10 @@ pub struct TransformerArgs {
     /// The learning rate the cosine decay reaches at the last step.
     #[arg(long, default_value_t = 0.0)]
     min_lr: f32,
+    /// Decay of a running average of the weights (0: off); validation, the sample and the
+    /// saved model then use the average.
+    #[arg(long, default_value_t = 0.0)]
+    ema: f32,
     /// Dropout probability in training on the embedding sum and on each residual branch
     /// (after the attention output projection and after the MLP), as nanoGPT's `dropout`.
     /// Off for validation and generation.
@@ -113,6 +117,12 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
             a.beta2
         )));
     }
+    if !(a.ema == 0.0 || (a.ema > 0.0 && a.ema < 1.0)) {
+        return Err(Error::invalid(format!(
+            "--ema must be 0 (off) or a decay in (0, 1), got {}",
+            a.ema
+        )));
+    }
     if !(a.min_lr >= 0.0 && a.min_lr <= a.lr) {
         return Err(Error::invalid(format!(
             "--min-lr must be in [0, --lr {}], got {}",
@@ -160,6 +170,7 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
         weight_decay: a.weight_decay,
         beta2: a.beta2,
         min_lr: a.min_lr,
+        ema: (a.ema != 0.0).then_some(a.ema),
         config: Some(config),
         warmup: a.warmup,
         seed: a.seed,

@@ -228,6 +228,9 @@ pub struct CharTrainOptions {
     pub beta2: f32,
     /// The learning rate the cosine decay ends at, on the last step.
     pub min_lr: f32,
+    /// Keep a running average of the weights with this decay ([`Model::set_weight_ema`]):
+    /// validation, the sample and the saved model use the average.
+    pub ema: Option<f32>,
     pub warmup: usize,
     pub seed: u64,
     pub device: Device,
@@ -259,6 +262,7 @@ impl Default for CharTrainOptions {
             weight_decay: DEFAULT_WEIGHT_DECAY,
             beta2: 0.999,
             min_lr: 0.0,
+            ema: None,
             warmup: 100,
             seed: 1,
             device: Device::cpu(),
@@ -318,11 +322,12 @@ pub fn train(
         train_tokens.len(), val_tokens.len(), o.batch, o.steps, o.device
     ));
     log(&format!(
-        "regularisation: dropout {}, attention dropout {}, weight decay {}, tied head {}; AdamW beta2 {}, lr {} -> {}",
-        c.dropout, c.attention_dropout, o.weight_decay, c.tie_weights, o.beta2, o.lr, o.min_lr
+        "regularisation: dropout {}, attention dropout {}, weight decay {}, tied head {}; AdamW beta2 {}, lr {} -> {}; weight EMA {:?}",
+        c.dropout, c.attention_dropout, o.weight_decay, c.tie_weights, o.beta2, o.lr, o.min_lr, o.ema
     ));
     m.set_shards(o.shards)?;
     neuroxide::graph::shard_rows(o.batch, o.shards)?;
+    m.set_weight_ema(o.ema)?;
     let sched = CosineWarmup {
         min_lr: o.min_lr,
         ..CosineWarmup::new(o.lr, o.warmup as f64, o.steps as f64)
@@ -342,7 +347,15 @@ pub fn train(
         if (o.eval_every > 0 && (step + 1) % o.eval_every == 0) || last {
             let loss = m.last_loss()?;
             train_seconds += t0.elapsed().as_secs_f64();
-            let val = validation_loss(&mut m, val_tokens, c.seq, o.eval_windows)?;
+            let val = if o.ema.is_some() {
+                // Validate the average, then train on from the raw weights.
+                m.swap_weight_ema()?;
+                let v = validation_loss(&mut m, val_tokens, c.seq, o.eval_windows);
+                m.swap_weight_ema()?;
+                v?
+            } else {
+                validation_loss(&mut m, val_tokens, c.seq, o.eval_windows)?
+            };
             final_val = val;
             train_losses.push((step + 1, loss));
             val_losses.push((step + 1, val));
@@ -355,6 +368,9 @@ pub fn train(
         }
     }
     let tokens_per_sec = (o.steps * o.batch * c.seq) as f64 / train_seconds.max(1e-9);
+    if o.ema.is_some() {
+        m.apply_weight_ema()?;
+    }
     let sample = if o.sample_chars > 0 {
         let opts = GenerateOptions {
             temperature: 0.8,

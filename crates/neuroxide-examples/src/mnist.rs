@@ -20,7 +20,7 @@ use neuroxide::layers::{
 };
 use neuroxide::train::{
     evaluate, fit_dataset, ConfusionMatrix, CosineWarmup, FitOptions, History,
-    LearningRateScheduler, Metric, Verbosity,
+    LearningRateScheduler, Metric, Verbosity, WeightEma,
 };
 use neuroxide::{optim, Activation, Device, Loss, Model, Result, Sequential};
 use std::path::{Path, PathBuf};
@@ -167,6 +167,9 @@ pub struct MnistTrainOptions {
     pub shards: usize,
     /// How Adam's learning rate (peak 1e-3) moves during the run.
     pub lr_schedule: MnistLrSchedule,
+    /// Train with a running average of the weights of this decay and evaluate (and save) the
+    /// average ([`neuroxide::train::WeightEma`]); `None`: the last step's weights.
+    pub ema: Option<f32>,
 }
 
 /// The learning-rate schedule of [`train`].
@@ -209,6 +212,7 @@ impl Default for MnistTrainOptions {
             save_on_divergence: false,
             shards: 1,
             lr_schedule: MnistLrSchedule::Constant,
+            ema: None,
         }
     }
 }
@@ -258,6 +262,9 @@ pub fn train(options: &MnistTrainOptions) -> Result<MnistReport> {
     if options.lr_schedule == MnistLrSchedule::Cosine {
         let decay = CosineWarmup::new(ADAM_LR, 0.0, options.epochs as f64);
         fit_options = fit_options.callback(LearningRateScheduler::new(decay));
+    }
+    if let Some(decay) = options.ema {
+        fit_options = fit_options.callback(WeightEma::new(decay));
     }
     let fitted = fit_dataset(&mut m, &train_set, fit_options);
     let save_options = SaveOptions {

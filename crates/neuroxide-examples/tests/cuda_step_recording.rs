@@ -2,7 +2,8 @@
 //! bits as the same step queued kernel by kernel, and as the CPU — over 100 steps with a
 //! learning-rate schedule, gradient clipping and dropout (every per-step value travels in the
 //! scalar block), with each optimizer, and when the batch size changes mid-training (one
-//! recording per batch size). Needs a GPU; skip rules of PARITY.md.
+//! recording per batch size), and with a running average of the weights (its warming-up decay
+//! travels in the scalar block too). Needs a GPU; skip rules of PARITY.md.
 
 #[path = "../../neuroxide/tests/support/require_cuda.rs"]
 mod require_cuda;
@@ -44,16 +45,19 @@ fn batches(sizes: &[usize]) -> Vec<(Tensor, Tensor)> {
 }
 
 /// Trains on `device` with recording on or off and a decaying learning rate set before every
-/// step; returns every step's loss and the final weights.
+/// step; returns every step's loss and the final weights (with `ema`, the weights' running
+/// average, written over them at the end).
 fn run(
     device: Device,
     record: bool,
     opt: OptimizerKind,
     data: &[(Tensor, Tensor)],
+    ema: Option<f32>,
 ) -> (Vec<f32>, Vec<(String, Tensor)>, u64) {
     let mut m = model(opt);
     m.to_device(device).expect("device");
     m.set_step_recording(record).expect("recording switch");
+    m.set_weight_ema(ema).expect("weight EMA");
     let lr0 = opt.lr();
     let mut losses = Vec::new();
     for (i, (x, y)) in data.iter().enumerate() {
@@ -64,6 +68,9 @@ fn run(
     let replays = m.backend_stats().map_or(0, |s| s.graph_replays);
     if let Some((_, Some(why))) = m.step_launch_info() {
         panic!("step recording was turned off: {why}");
+    }
+    if ema.is_some() {
+        m.apply_weight_ema().expect("apply the average");
     }
     (losses, m.weights().expect("weights"), replays)
 }
@@ -83,13 +90,17 @@ fn assert_same(
 }
 
 fn check(opt: OptimizerKind, sizes: &[usize]) {
+    check_with(opt, sizes, None);
+}
+
+fn check_with(opt: OptimizerKind, sizes: &[usize], ema: Option<f32>) {
     let Some(gpu) = require_cuda::gpu() else {
         return;
     };
     let data = batches(sizes);
-    let cpu = run(Device::cpu(), true, opt, &data);
-    let queued = run(gpu, false, opt, &data);
-    let recorded = run(gpu, true, opt, &data);
+    let cpu = run(Device::cpu(), true, opt, &data, ema);
+    let queued = run(gpu, false, opt, &data, ema);
+    let recorded = run(gpu, true, opt, &data, ema);
     assert_eq!(queued.2, 0, "recording off replays nothing");
     // Each batch size's first step is queued and its second recorded; the rest replay.
     assert!(
@@ -106,6 +117,13 @@ fn check(opt: OptimizerKind, sizes: &[usize]) {
 #[test]
 fn adamw_100_steps_with_schedule_clipping_and_dropout() {
     check(optim::adamw(3e-3, 0.01), &[32; 100]);
+}
+
+#[test]
+fn weight_average_replays_the_same_bits() {
+    // 60 steps: the decay warms up past 0.9 at step 80, so every update used its own factors.
+    check_with(optim::adam(2e-3), &[32; 60], Some(0.9));
+    check_with(optim::adamw(3e-3, 0.01), &[16; 20], Some(0.999));
 }
 
 #[test]

@@ -24,7 +24,7 @@ use neuroxide::ops::reduce::{self, ClipByGlobalNorm, CountCorrect};
 use neuroxide::ops::softmax::{self, Softmax, SoftmaxBackward};
 use parity_pair::{edge_values, rng, Pair, Rng};
 
-use neuroxide::backend::{Activation, Backend, LossKind, TargetKind};
+use neuroxide::backend::{Activation, Backend, LossKind, StepBlock, TargetKind};
 use neuroxide::ops::reduce::{column_sums, sum_squares, ColumnSums};
 
 const ACTIVATIONS: [Activation; 13] = [
@@ -310,6 +310,24 @@ fn column_sums_and_elementwise_kernels() {
     p.check("scale", o);
     p.run(|be| elementwise::fill(be, o, 12_345, -1.25));
     p.check("fill", o);
+    // The weight average: edge values (signed zeros, denormals, huge magnitudes) in both
+    // operands, an odd length, and factors of a warming-up step and of decay 0.999.
+    let mut avg0 = edge_values();
+    avg0.extend(r.vec(1001, -3.0, 3.0));
+    let mut x0 = r.vec(1001, -3.0, 3.0);
+    x0.extend(edge_values().iter().rev());
+    let (avg, x) = (p.buf(&avg0), p.buf(&x0));
+    let m = avg0.len();
+    for keep in [2.0f32 / 11.0, 0.999] {
+        let mut block = [0.0f32; StepBlock::LEN];
+        StepBlock::set_ema(&mut block, keep);
+        let blk = p.buf(&block);
+        p.run(|be| elementwise::moving_average(be, avg, x, m, blk));
+        p.check(&format!("moving_average keep {keep}"), avg);
+    }
+    p.run(|be| elementwise::swap(be, avg, x, m - 3));
+    p.check("swap (a)", avg);
+    p.check("swap (b)", x);
     let c = Copy2d {
         rows: 77,
         cols: 301,

@@ -278,6 +278,7 @@ pub fn run_transformer(device: Device, budget: &Budget, seed: u64) -> Result<Exa
         weight_decay: ct::DEFAULT_WEIGHT_DECAY,
         beta2: 0.999,
         min_lr: 0.0,
+        ema: None,
         warmup: (steps / 4).min(100),
         seed,
         device,

@@ -270,12 +270,12 @@ impl OptimizerKind {
 
 /// The per-step scalar block (PARITY rule 8): the values that change from one training step
 /// to the next — learning rate, the optimizer's host scalars (Adam's bias corrections), the
-/// dropout counter — computed once per step on the host, identically for every backend,
+/// dropout counter, the weight average's decay — computed once per step on the host, identically for every backend,
 /// written by one host-to-device copy before the step, and read by kernels from there. A
 /// recorded step (CUDA graph) can then be replayed unchanged: nothing per-step is frozen into
 /// its launch arguments.
 ///
-/// Layout: `[lr, scalars[0..5], dropout step (u32 bits)]`.
+/// Layout: `[lr, scalars[0..5], dropout step (u32 bits), EMA keep, EMA take]`.
 pub struct StepBlock;
 
 impl StepBlock {
@@ -285,8 +285,12 @@ impl StepBlock {
     pub const SCALARS: usize = 1;
     /// Index of the dropout counter, stored as the bits of a `u32`.
     pub const DROPOUT_STEP: usize = 6;
+    /// Index of the weight average's `keep` (its `take = 1 − keep` follows).
+    pub const EMA_KEEP: usize = 7;
+    /// Index of the weight average's `take`.
+    pub const EMA_TAKE: usize = 8;
     /// Values in the block.
-    pub const LEN: usize = 7;
+    pub const LEN: usize = 9;
 
     /// The block of update number `t` (1-based) with `kind`, whose forward pass draws
     /// dropout masks with counter `dropout_step`.
@@ -300,7 +304,15 @@ impl StepBlock {
             sc[3],
             sc[4],
             f32::from_bits(dropout_step),
+            1.0,
+            0.0,
         ]
+    }
+
+    /// Sets the weight average's factors of this step: `keep` and `take = 1 − keep` (f32).
+    pub fn set_ema(block: &mut [f32; Self::LEN], keep: f32) {
+        block[Self::EMA_KEEP] = keep;
+        block[Self::EMA_TAKE] = 1.0 - keep;
     }
 }
 

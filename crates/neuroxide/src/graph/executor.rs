@@ -18,6 +18,7 @@ mod scalars;
 mod shards;
 mod staging;
 mod targets;
+mod weight_average;
 
 pub(crate) use activations::ReuseOptions;
 pub use bytes::PlannedBytes;
@@ -114,6 +115,8 @@ pub(crate) struct Executor {
     pub dp_bucket_cap: usize,
     /// Correct predictions of the current data-parallel step, per output.
     step_counts: Option<BufId>,
+    /// The running average of the weights, when kept (see `executor/weight_average.rs`).
+    weight_average: Option<weight_average::WeightAverage>,
 }
 
 /// What one training step does besides forward and backward.
@@ -194,6 +197,7 @@ impl Executor {
             dp_buckets: None,
             dp_bucket_cap: grad_buckets::cap_from_bytes(grad_buckets::DEFAULT_BUCKET_BYTES),
             step_counts: None,
+            weight_average: None,
         };
         ex.plan_activations(nodes, outputs, capacity)?;
         Ok(ex)
@@ -371,14 +375,14 @@ impl Executor {
         self.ensure_optimizer_state(spec.optimizer)?;
         if self.cross_rank.is_some() {
             self.poison_shared_buffers()?;
-            let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
+            let block = self.step_block_values(spec.optimizer);
             self.backend.upload(self.step_block, 0, &block)?;
             return self.cross_rank_step(nodes, outputs, spec, batch, seed);
         }
         if spec.shards > 1 {
             self.ensure_shard_sums(outputs.len())?;
         }
-        let block = StepBlock::values(spec.optimizer, self.steps + 1, self.steps as u32);
+        let block = self.step_block_values(spec.optimizer);
         self.backend.upload(self.step_block, 0, &block)?;
         let key = StepKey::new(
             Phase::Train,
@@ -400,6 +404,14 @@ impl Executor {
             self.steps += 1; // a queued or recorded step counted it in `update`
         }
         Ok(())
+    }
+
+    /// The step block of the next update: the optimizer's scalars, the dropout counter and the
+    /// weight average's factors.
+    fn step_block_values(&self, optimizer: OptimizerKind) -> [f32; StepBlock::LEN] {
+        let mut block = StepBlock::values(optimizer, self.steps + 1, self.steps as u32);
+        self.set_weight_average_factors(&mut block);
+        block
     }
 
     /// One evaluation batch (forward in inference mode, losses into the running sums, accuracy
@@ -519,7 +531,8 @@ impl Executor {
             .with_block(self.step_block);
             self.optimizer_steps.push(step);
         }
-        optimizer::step_all(&mut *self.backend, &self.optimizer_steps)
+        optimizer::step_all(&mut *self.backend, &self.optimizer_steps)?;
+        self.update_weight_average()
     }
 
     /// Copies a host batch into a device buffer (checked length and dtype).

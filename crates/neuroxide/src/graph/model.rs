@@ -5,6 +5,7 @@ mod build;
 mod plan;
 mod shards;
 mod train_step;
+mod weight_ema;
 mod weights;
 
 use super::executor::{Executor, ReuseOptions};
@@ -61,6 +62,8 @@ pub struct Model {
     shards: usize,
     /// How per-batch buffers are planned (see [`Model::set_buffer_reuse`]).
     reuse: ReuseOptions,
+    /// The decay of the weights' running average, when one is kept ([`Model::set_weight_ema`]).
+    weight_ema: Option<f32>,
 }
 
 impl Model {
@@ -261,6 +264,9 @@ impl Model {
                 self.reuse,
             )?;
             self.exec = Some(ex);
+            if let (Some(d), Some(ex)) = (self.weight_ema, self.exec.as_mut()) {
+                ex.set_weight_average(Some(d))?;
+            }
         }
         let ex = self
             .exec

@@ -30,7 +30,7 @@ mod split;
 
 pub use callbacks::{
     Callback, Control, CsvLogger, EarlyStopping, EpochLogger, LearningRateScheduler,
-    ModelCheckpoint, Monitor, MonitorMode, ProgressBar, TrainInfo,
+    ModelCheckpoint, Monitor, MonitorMode, ProgressBar, TrainInfo, WeightEma,
 };
 pub use confusion::ConfusionMatrix;
 pub use evaluate::{evaluate, Evaluation};

@@ -102,6 +102,8 @@ pub fn generated() -> String {
         ("NX_BLOCK_LR", StepBlock::LR),
         ("NX_BLOCK_SCALARS", StepBlock::SCALARS),
         ("NX_BLOCK_DROPOUT_STEP", StepBlock::DROPOUT_STEP),
+        ("NX_BLOCK_EMA_KEEP", StepBlock::EMA_KEEP),
+        ("NX_BLOCK_EMA_TAKE", StepBlock::EMA_TAKE),
     ] {
         define(name, index.to_string(), "StepBlock");
     }

@@ -135,6 +135,7 @@ impl Model {
             config: None,
             shards: 1,
             reuse: ReuseOptions::default(),
+            weight_ema: None,
         })
     }
 }

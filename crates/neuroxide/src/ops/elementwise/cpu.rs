@@ -130,6 +130,13 @@ pub fn add_assign(acc: &mut [f32], x: &[f32]) {
     }
 }
 
+/// `avg = keep * avg + take * x` (two multiplies and an add; Rust never fuses them).
+pub fn moving_average(avg: &mut [f32], x: &[f32], keep: f32, take: f32) {
+    for (a, v) in avg.iter_mut().zip(x) {
+        *a = keep * *a + take * *v;
+    }
+}
+
 /// `out = a * b`.
 pub fn mul(pool: &ThreadPool, a: &[f32], b: &[f32], out: &mut [f32]) {
     par_map(pool, out, &|i| a[i] * b[i]);

@@ -14,6 +14,23 @@ extern "C" __global__ void nx_add_assign(float *acc, const float *x, u64 n) {
     NX_GRID_STRIDE(i, n) { acc[i] = acc[i] + x[i]; }
 }
 
+// avg = keep*avg + take*x, keep and take from the step block: two multiplies and an add
+// (--fmad=false keeps them apart).
+extern "C" __global__ void nx_moving_average(float *avg, const float *x, u64 n,
+                                             const float *blk) {
+    const float keep = blk[NX_BLOCK_EMA_KEEP];
+    const float take = blk[NX_BLOCK_EMA_TAKE];
+    NX_GRID_STRIDE(i, n) { avg[i] = keep * avg[i] + take * x[i]; }
+}
+
+extern "C" __global__ void nx_swap(float *a, float *b, u64 n) {
+    NX_GRID_STRIDE(i, n) {
+        const float t = a[i];
+        a[i] = b[i];
+        b[i] = t;
+    }
+}
+
 extern "C" __global__ void nx_mul(const float *a, const float *b, float *out, u64 n) {
     NX_GRID_STRIDE(i, n) { out[i] = a[i] * b[i]; }
 }

@@ -1,5 +1,5 @@
-//! Elementwise ops: activations (forward and backward), `add`, `add_assign`, `mul`, `scale` and
-//! `fill`. No reductions: every output depends on one index only, so any thread count and any
+//! Elementwise ops: activations (forward and backward), `add`, `add_assign`, `mul`, `scale`,
+//! `fill`, `moving_average` and `swap`. No reductions: every output depends on one index only, so any thread count and any
 //! launch shape give the same bits.
 //!
 //! Formulas: [`Activation`] lists each activation's forward and backward (`activation.rs` on
@@ -11,7 +11,7 @@ pub mod activation;
 pub mod cpu;
 
 use crate::backend::cuda::{Family, KArgs};
-use crate::backend::{Activation, Backend, BufId, Kernels};
+use crate::backend::{Activation, Backend, BufId, Kernels, StepBlock};
 use crate::error::Result;
 
 /// The CUDA source of this folder.
@@ -200,6 +200,56 @@ pub fn fill(backend: &mut dyn Backend, dst: BufId, len: usize, value: f32) -> Re
             }
             let args = KArgs::new().ptr(p).u64(len).f32(value);
             cuda.launch_op_1d(CUDA, "nx_fill", len, args)
+        }
+    }
+}
+
+/// `avg[i] = keep * avg[i] + take * x[i]` for `i < n`, with `keep` and `take` read from the
+/// per-step scalar block ([`StepBlock`]'s `EMA_KEEP`, `EMA_TAKE`; `take = 1 − keep` rounded once
+/// on the host): two multiplies and one add, no fma (the optimizer's convention). The
+/// exponential moving average of the weights (`Model::set_weight_ema`).
+pub fn moving_average(
+    backend: &mut dyn Backend,
+    avg: BufId,
+    x: BufId,
+    n: usize,
+    block: BufId,
+) -> Result<()> {
+    let (ins, outs) = ([(x, n), (block, StepBlock::LEN)], [(avg, n)]);
+    match backend.kernels() {
+        Kernels::Cpu(cpu) => {
+            let (_, ([x, block], [avg])) = cpu.operands("moving_average", ins, outs)?;
+            let (keep, take) = (block[StepBlock::EMA_KEEP], block[StepBlock::EMA_TAKE]);
+            cpu::moving_average(avg, x, keep, take);
+            Ok(())
+        }
+        Kernels::Cuda(cuda) => {
+            let ([px, pblock], [pavg]) = cuda.operands("moving_average", ins, outs)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let args = KArgs::new().ptr(pavg).ptr(px).u64(n).ptr(pblock);
+            cuda.launch_op_1d(CUDA, "nx_moving_average", n, args)
+        }
+    }
+}
+
+/// Exchanges `a[i]` and `b[i]` for `i < n` (no arithmetic).
+pub fn swap(backend: &mut dyn Backend, a: BufId, b: BufId, n: usize) -> Result<()> {
+    let outs = [(a, n), (b, n)];
+    match backend.kernels() {
+        Kernels::Cpu(cpu) => {
+            let (_, ([], [a, b])) = cpu.operands("swap", [], outs)?;
+            a[..n].swap_with_slice(&mut b[..n]);
+            Ok(())
+        }
+        Kernels::Cuda(cuda) => {
+            let ([], [pa, pb]) = cuda.operands("swap", [], outs)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let args = KArgs::new().ptr(pa).ptr(pb).u64(n);
+            cuda.launch_op_1d(CUDA, "nx_swap", n, args)
         }
     }
 }

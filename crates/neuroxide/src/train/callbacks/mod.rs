@@ -12,6 +12,7 @@ mod epoch_logger;
 mod lr_scheduler;
 mod monitor;
 mod progress;
+mod weight_ema;
 
 pub use checkpoint::ModelCheckpoint;
 pub use csv_logger::CsvLogger;
@@ -20,6 +21,7 @@ pub use epoch_logger::EpochLogger;
 pub use lr_scheduler::LearningRateScheduler;
 pub use monitor::{Monitor, MonitorMode};
 pub use progress::ProgressBar;
+pub use weight_ema::WeightEma;
 
 use super::history::{History, Logs};
 use crate::error::Result;
