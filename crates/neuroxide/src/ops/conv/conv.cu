@@ -253,9 +253,24 @@ extern "C" __global__ void nx_conv_sum_partials(const float *partial, float *out
         float total = 0.0f;
         for (u64 c0 = 0; c0 < chunks; c0 += NX_SUM_TILE) {
             const unsigned nc = (unsigned)(chunks - c0 < NX_SUM_TILE ? chunks - c0 : NX_SUM_TILE);
-            for (unsigned k = warp; k < nc; k += warps) {
-                tile[k * 33 + lane] =
-                    o0 + lane < count ? partial[(c0 + k) * count + o0 + lane] : 0.0f;
+            // Eight loads in flight per lane before their stores: a loop of one load and
+            // one store at a time waited a full memory latency per row (with 5 blocks for
+            // conv1's 144 weights, that latency was the kernel's time).
+            for (unsigned k0 = warp; k0 < nc; k0 += 8 * warps) {
+                float v[8];
+#pragma unroll
+                for (unsigned u = 0; u < 8; ++u) {
+                    const unsigned k = k0 + u * warps;
+                    v[u] = k < nc && o0 + lane < count ? partial[(c0 + k) * count + o0 + lane]
+                                                       : 0.0f;
+                }
+#pragma unroll
+                for (unsigned u = 0; u < 8; ++u) {
+                    const unsigned k = k0 + u * warps;
+                    if (k < nc) {
+                        tile[k * 33 + lane] = v[u];
+                    }
+                }
             }
             __syncthreads();
             if (warp == 0) {
