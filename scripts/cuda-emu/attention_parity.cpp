@@ -3,7 +3,8 @@
 // base commit (namespace oldk), value for value with to-the-bit comparison of every output
 // (probs, out, ds over the entries a row defines, dq, dk, dv), over sequence lengths, head sizes,
 // heads, batches, causal or not, key padding masks (random, tail, fully masked sequences),
-// dropout multipliers, and plain, signed-zero/denormal and all-underflow inputs. Prints one line
+// dropout multipliers, and plain, signed-zero/denormal, all-underflow, mostly-zero and
+// spread-score/denormal-value inputs. Prints one line
 // per failing run and a total; exits 1 on any differing value.
 #include "emu_warp.h"
 #include <cstdio>
@@ -31,6 +32,10 @@ static float special(int mode) {
     std::uniform_int_distribution<int> pick(0, 19);
     float v = u(rng);
     if (mode == 0) return v;
+    if (mode == 3) { // mostly signed zeros: many accumulators sit at -0, where an added zero term shows
+        const int k = pick(rng);
+        return k < 12 ? (k % 2 ? -0.0f : 0.0f) : (k < 15 ? v * 1e-30f : v);
+    }
     if (mode == 2) { // every product underflows: accumulators stay at +-0 (rule 2b)
         const int k = pick(rng);
         return k < 2 ? (k == 0 ? 0.0f : -0.0f) : v * 1e-25f;
@@ -69,7 +74,16 @@ static void run(const Cfg &c) {
     const u64 d = c.heads * c.hd, bh = c.batch * c.heads, T = c.seq;
     const u64 qlen = c.batch * T * 3 * d, olen = c.batch * T * d, plen = bh * T * T;
     const float scale = 1.0f / sqrtf((float)c.hd);
-    auto qkv = fill(qlen, c.mode), dout = fill(olen, c.mode);
+    auto qkv = fill(qlen, c.mode % 4), dout = fill(olen, c.mode % 4);
+    if (c.mode == 4) { // spread scores (most weights tiny) times denormal values and gradients:
+        // products underflow to -0 or +0 inside the fma, so many sums sit at -0 (rule 2b)
+        std::uniform_real_distribution<float> wide(-6.0f, 6.0f);
+        for (u64 k = 0; k < qlen; ++k) {
+            const bool value = k % (3 * d) >= 2 * d;
+            qkv[k] = value ? special(2) * 1e-13f : wide(rng);
+        }
+        for (auto &g : dout) g = special(2) * 1e-13f;
+    }
     std::vector<float> mask(c.batch * T, 1.0f), drop(plen, 0.0f);
     std::uniform_int_distribution<int> three(0, 2);
     for (u64 b = 0; b < c.batch; ++b)
@@ -95,7 +109,7 @@ static void run(const Cfg &c) {
     const u64 b_out = diff(out_o.data(), out_n.data(), olen, count);
     const u64 b_pr = diff(pr_o.data(), pr_n.data(), plen, count);
     // Backward, from the forward's weights (plain inputs) or from edge values (the others).
-    std::vector<float> probs = c.mode == 0 ? pr_o : fill(plen, c.mode);
+    std::vector<float> probs = c.mode == 0 || c.mode == 4 ? pr_o : fill(plen, c.mode);
     std::vector<float> ds_o(plen, NAN), ds_n(plen, NAN), dq_o(qlen, NAN), dq_n(qlen, NAN);
     emu_launch_warps(dim3{1}, dim3{64}, [&] {
         oldk::nx_attention_backward_dq(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(), dout.data(),
@@ -148,7 +162,7 @@ int main() {
                 c.causal = k & 1;
                 c.mask = k < 2 ? (int)(T % 2) * 2 : 1 + coin(rng);
                 c.drop = coin(rng);
-                c.mode = (int)((k + T + hd) % 3);
+                c.mode = (int)((k + T + hd) % 5);
                 const bool big = T >= 130;
                 c.batch = big ? 1 : 1 + rng() % 3;
                 c.heads = big ? 1 + rng() % 2 : 1 + rng() % 4;
