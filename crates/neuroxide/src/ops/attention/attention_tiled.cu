@@ -94,6 +94,7 @@ __device__ __forceinline__ void nx_att_product(NxAttRows &t, const float *rows, 
                                                u64 seq, u64 hd, u64 i0, u64 nq, u64 kend,
                                                unsigned int causal, Store store) {
     const u64 pitch = hd | 1;
+    const bool one_col = NX_ATT_THREADS % hd == 0;
     float acc[NX_ATT_OUTS];
     u64 qi[NX_ATT_OUTS], pc[NX_ATT_OUTS], jn[NX_ATT_OUTS];
 #pragma unroll
@@ -115,10 +116,13 @@ __device__ __forceinline__ void nx_att_product(NxAttRows &t, const float *rows, 
             if (!t.keep[j]) {
                 continue;
             }
+            // When hd divides the block, a thread's outputs share one column: one load.
+            const float v0 = t.kv[jj * pitch + pc[0]];
 #pragma unroll
             for (unsigned int r = 0; r < NX_ATT_OUTS; ++r) {
                 if (j < jn[r]) {
-                    acc[r] = fmaf(t.s[qi[r] * NX_ATT_MAX_SEQ + j], t.kv[jj * pitch + pc[r]], acc[r]);
+                    const float v = one_col ? v0 : t.kv[jj * pitch + pc[r]];
+                    acc[r] = fmaf(t.s[qi[r] * NX_ATT_MAX_SEQ + j], v, acc[r]);
                 }
             }
         }
@@ -286,6 +290,7 @@ extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
     const u64 nk = seq - k0 < NX_ATT_TQ ? seq - k0 : NX_ATT_TQ;
     const float *base = qkv + b * seq * 3 * d + h * hd;
     const float *gbase = dout + b * seq * d + h * hd;
+    const bool one_col = NX_ATT_THREADS % hd == 0;
     float dk[NX_ATT_OUTS], dv[NX_ATT_OUTS];
     u64 kj[NX_ATT_OUTS], pc[NX_ATT_OUTS], first[NX_ATT_OUTS];
 #pragma unroll
@@ -319,11 +324,16 @@ extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
         __syncthreads();
         for (u64 ii = 0; ii < n; ++ii) {
             const u64 i = i1 + ii;
+            // When hd divides the block, a thread's outputs share one column: one load each.
+            const float q0 = t.q[ii * hd + pc[0]];
+            const float g0 = t.g[ii * hd + pc[0]];
 #pragma unroll
             for (unsigned int r = 0; r < NX_ATT_OUTS; ++r) {
                 if (i >= first[r]) {
-                    dk[r] = fmaf(t.ds[ii * NX_ATT_TQ + kj[r]], t.q[ii * hd + pc[r]], dk[r]);
-                    dv[r] = fmaf(t.pm[ii * NX_ATT_TQ + kj[r]], t.g[ii * hd + pc[r]], dv[r]);
+                    const float qv = one_col ? q0 : t.q[ii * hd + pc[r]];
+                    const float gv = one_col ? g0 : t.g[ii * hd + pc[r]];
+                    dk[r] = fmaf(t.ds[ii * NX_ATT_TQ + kj[r]], qv, dk[r]);
+                    dv[r] = fmaf(t.pm[ii * NX_ATT_TQ + kj[r]], gv, dv[r]);
                 }
             }
         }
