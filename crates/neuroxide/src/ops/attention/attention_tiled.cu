@@ -21,8 +21,8 @@ constexpr unsigned int NX_ATT_OUTS = NX_ATT_TQ * NX_ATT_MAX_HD / NX_ATT_THREADS;
 
 // Shared memory of the forward and dq kernels (38 KiB, under the 48 KiB static limit).
 struct NxAttRows {
-    float a[NX_ATT_TQ * NX_ATT_MAX_HD];      // the block's rows of q (forward) or dout (dq)
-    float s[NX_ATT_TQ * NX_ATT_MAX_SEQ];     // scores, then weights (forward); dP, then dS (dq)
+    alignas(16) float a[NX_ATT_TQ * NX_ATT_MAX_HD];  // the block's rows of q (forward) or dout (dq)
+    alignas(16) float s[NX_ATT_TQ * NX_ATT_MAX_SEQ]; // scores, then weights (forward); dP, then dS
     float kv[NX_ATT_TK * (NX_ATT_MAX_HD + 1)]; // one staged tile of k, v rows (odd pitch)
     int keep[NX_ATT_MAX_SEQ];                // key j takes part (key padding mask)
 };
@@ -68,7 +68,25 @@ __device__ __forceinline__ void nx_att_scores(NxAttRows &t, const float *rows, u
             acc[r] = 0.0f;
         }
         // Rows past nq or keys past n read stale shared values; their sums are discarded.
-        for (u64 p = 0; p < hd; ++p) {
+        u64 p = 0;
+        if (hd % 4 == 0) {
+            // Four terms at a time: one 16-byte load of each query row, the terms still added
+            // p, p + 1, p + 2, p + 3 into each accumulator.
+            for (; p < hd; p += 4) {
+                const float *kr = t.kv + kj * pitch + p;
+                const float k0 = kr[0], k1 = kr[1], k2 = kr[2], k3 = kr[3];
+#pragma unroll
+                for (u64 r = 0; r < NX_ATT_TQ / groups; ++r) {
+                    const float4 a4 =
+                        *reinterpret_cast<const float4 *>(t.a + (qr + groups * r) * hd + p);
+                    acc[r] = fmaf(a4.x, k0, acc[r]);
+                    acc[r] = fmaf(a4.y, k1, acc[r]);
+                    acc[r] = fmaf(a4.z, k2, acc[r]);
+                    acc[r] = fmaf(a4.w, k3, acc[r]);
+                }
+            }
+        }
+        for (; p < hd; ++p) {
             const float k = t.kv[kj * pitch + p];
 #pragma unroll
             for (u64 r = 0; r < NX_ATT_TQ / groups; ++r) {
@@ -111,18 +129,30 @@ __device__ __forceinline__ void nx_att_product(NxAttRows &t, const float *rows, 
         __syncthreads(); // the score rows are final; the previous tile's readers are done
         nx_att_stage(t.kv, pitch, rows, stride, j0, n, hd);
         __syncthreads();
-        for (u64 jj = 0; jj < n; ++jj) {
+        // Four keys at a time (one 16-byte load of each score row; keys past n, past J(i) or
+        // masked are predicated off), each accumulator still taking j, j + 1, j + 2, j + 3.
+        for (u64 jj = 0; jj < n; jj += 4) {
             const u64 j = j0 + jj;
-            if (!t.keep[j]) {
-                continue;
+            bool on[4];
+            float v0[4]; // when hd divides the block, a thread's outputs share one column
+#pragma unroll
+            for (unsigned int u = 0; u < 4; ++u) {
+                on[u] = jj + u < n && t.keep[j + u];
+                v0[u] = t.kv[(jj + u) * pitch + pc[0]];
             }
-            // When hd divides the block, a thread's outputs share one column: one load.
-            const float v0 = t.kv[jj * pitch + pc[0]];
 #pragma unroll
             for (unsigned int r = 0; r < NX_ATT_OUTS; ++r) {
                 if (j < jn[r]) {
-                    const float v = one_col ? v0 : t.kv[jj * pitch + pc[r]];
-                    acc[r] = fmaf(t.s[qi[r] * NX_ATT_MAX_SEQ + j], v, acc[r]);
+                    const float4 s4 =
+                        *reinterpret_cast<const float4 *>(t.s + qi[r] * NX_ATT_MAX_SEQ + j);
+                    const float sv[4] = {s4.x, s4.y, s4.z, s4.w};
+#pragma unroll
+                    for (unsigned int u = 0; u < 4; ++u) {
+                        if (on[u] && j + u < jn[r]) {
+                            const float v = one_col ? v0[u] : t.kv[(jj + u) * pitch + pc[r]];
+                            acc[r] = fmaf(sv[u], v, acc[r]);
+                        }
+                    }
                 }
             }
         }
@@ -262,12 +292,13 @@ extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
 struct NxAttCols {
     float q[NX_ATT_TK * NX_ATT_MAX_HD];  // a tile of query rows
     float g[NX_ATT_TK * NX_ATT_MAX_HD];  // the same queries' rows of dout
-    float ds[NX_ATT_TK * NX_ATT_TQ];     // dS[i][k0 + kj] of the tile
-    float pm[NX_ATT_TK * NX_ATT_TQ];     // P[i][k0 + kj] · M[i][k0 + kj] of the tile
+    alignas(16) float ds[NX_ATT_TK * NX_ATT_TQ]; // dS[i][k0 + kj] of the tile
+    alignas(16) float pm[NX_ATT_TK * NX_ATT_TQ]; // P[i][k0 + kj] · M[i][k0 + kj] of the tile
 };
 
 // dk and dv, one block per (b, h, NX_ATT_TQ keys); grid = batch·heads·ceil(seq/NX_ATT_TQ).
-// Thread t owns outputs o = t + NX_ATT_THREADS·r (key kj = o / hd, column p = o % hd), each
+// Thread t owns outputs o = t + NX_ATT_THREADS·r (key kj = o / hd, column p = o % hd; with
+// hd = 64, keys 4·(t / 64) + r of column t % 64, so its dS and P·M are one 16-byte load), each
 // with a dk and a dv accumulator walking i increasing from i0(j) (j when causal, else 0; seq
 // for a masked key, whose gradients stay 0), as the contract's gather:
 //   dk = fmaf(dS[i][j], q_i[p], dk),  dv = fmaf(P[i][j] · M[i][j], dout_i[p], dv),
@@ -291,6 +322,7 @@ extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
     const float *base = qkv + b * seq * 3 * d + h * hd;
     const float *gbase = dout + b * seq * d + h * hd;
     const bool one_col = NX_ATT_THREADS % hd == 0;
+    const bool quad = hd * NX_ATT_TQ == NX_ATT_THREADS * NX_ATT_OUTS;
     float dk[NX_ATT_OUTS], dv[NX_ATT_OUTS];
     u64 kj[NX_ATT_OUTS], pc[NX_ATT_OUTS], first[NX_ATT_OUTS];
 #pragma unroll
@@ -298,8 +330,8 @@ extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
         const u64 o = threadIdx.x + (u64)NX_ATT_THREADS * r;
         dk[r] = 0.0f;
         dv[r] = 0.0f;
-        kj[r] = o / hd;
-        pc[r] = o - kj[r] * hd;
+        kj[r] = quad ? threadIdx.x / hd * NX_ATT_OUTS + r : o / hd;
+        pc[r] = quad ? threadIdx.x % hd : o - kj[r] * hd;
         const u64 j = k0 + kj[r];
         const bool keep = kj[r] < nk && (!has_mask || mask[b * seq + j] != 0.0f);
         first[r] = keep ? (causal ? j : 0) : seq;
@@ -322,6 +354,25 @@ extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
             }
         }
         __syncthreads();
+        if (quad) {
+            for (u64 ii = 0; ii < n; ++ii) {
+                const u64 i = i1 + ii;
+                const float q0 = t.q[ii * hd + pc[0]];
+                const float g0 = t.g[ii * hd + pc[0]];
+                const float4 d4 = *reinterpret_cast<const float4 *>(t.ds + ii * NX_ATT_TQ + kj[0]);
+                const float4 m4 = *reinterpret_cast<const float4 *>(t.pm + ii * NX_ATT_TQ + kj[0]);
+                const float dsv[4] = {d4.x, d4.y, d4.z, d4.w};
+                const float pmv[4] = {m4.x, m4.y, m4.z, m4.w};
+#pragma unroll
+                for (unsigned int r = 0; r < NX_ATT_OUTS; ++r) {
+                    if (i >= first[r]) {
+                        dk[r] = fmaf(dsv[r], q0, dk[r]);
+                        dv[r] = fmaf(pmv[r], g0, dv[r]);
+                    }
+                }
+            }
+            continue;
+        }
         for (u64 ii = 0; ii < n; ++ii) {
             const u64 i = i1 + ii;
             // When hd divides the block, a thread's outputs share one column: one load each.
