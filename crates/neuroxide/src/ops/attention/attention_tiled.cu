@@ -30,9 +30,13 @@ struct NxAttRows {
 // dst[r * pitch + p] = src[(r0 + r) * stride + p] for r < n, p < hd (coalesced along p).
 __device__ __forceinline__ void nx_att_stage(float *dst, u64 pitch, const float *src, u64 stride,
                                              u64 r0, u64 n, u64 hd) {
-    for (u64 e = threadIdx.x; e < n * hd; e += NX_ATT_THREADS) {
-        const u64 r = e / hd;
-        const u64 p = e - r * hd;
+    // 32-bit index arithmetic (a tile holds at most NX_ATT_TK · NX_ATT_MAX_HD values): a
+    // 64-bit division would cost dozens of instructions per element.
+    const unsigned int total = (unsigned int)(n * hd);
+    const unsigned int h = (unsigned int)hd;
+    for (unsigned int e = threadIdx.x; e < total; e += NX_ATT_THREADS) {
+        const unsigned int r = e / h;
+        const unsigned int p = e - r * h;
         dst[r * pitch + p] = src[(r0 + r) * stride + p];
     }
 }
