@@ -1,7 +1,8 @@
 //! `ops::attention`: the fused exact attention against a float64 reference (CPU), the causal
 //! property (changing later keys leaves earlier rows bit-identical), and CPU vs CUDA bit for bit
 //! for forward and backward, causal and not, sequence lengths around the chunk size and head
-//! sizes that are not multiples of 32.
+//! sizes that are not multiples of 32; the tiled CUDA kernels and the warp-per-row fallback both
+//! (shapes on either side of the tiles' bounds), with masks, dropout multipliers and edge values.
 
 #[path = "support/parity_pair.rs"]
 mod parity_pair;
@@ -10,10 +11,11 @@ mod require_cuda;
 
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::ops::attention::{
-    attention_backward, attention_forward, AttentionBackward, AttentionForward, AttentionShape,
+    attention_backward, attention_forward, tiled_grid, AttentionBackward, AttentionForward,
+    AttentionShape, TILED_MAX_HEAD_DIM, TILED_MAX_SEQ, TILED_ROWS, TILED_THREADS,
 };
 use neuroxide::Backend;
-use parity_pair::{rng, Pair};
+use parity_pair::{edge_values, rng, Pair};
 
 fn shape(batch: usize, seq: usize, heads: usize, head_dim: usize, causal: bool) -> AttentionShape {
     AttentionShape {
@@ -221,4 +223,117 @@ fn key_padding_mask_skips_padded_keys() {
     let none = vec![0.0f32; 10];
     let (out, _) = run_cpu_masked(&s, &qkv, Some(&none));
     assert!(out.iter().all(|&v| v == 0.0));
+}
+
+/// The tiles' bounds written in `attention_tiled.cu` are the ones `tiled_grid` selects with.
+#[test]
+fn tiled_bounds_match_the_cuda_source() {
+    let src = include_str!("../src/ops/attention/attention_tiled.cu");
+    for (name, v) in [
+        ("NX_ATT_TQ", TILED_ROWS),
+        ("NX_ATT_MAX_SEQ", TILED_MAX_SEQ),
+        ("NX_ATT_MAX_HD", TILED_MAX_HEAD_DIM),
+    ] {
+        let line = format!("constexpr u64 {name} = {v};");
+        assert!(src.contains(&line), "attention_tiled.cu must say `{line}`");
+    }
+    let line = format!("constexpr unsigned int NX_ATT_THREADS = {TILED_THREADS};");
+    assert!(src.contains(&line), "attention_tiled.cu must say `{line}`");
+    let s = shape(16, 256, 12, 64, true);
+    assert_eq!(tiled_grid(&s), Some(16 * 12 * 16));
+    assert_eq!(tiled_grid(&shape(1, 257, 1, 64, true)), None);
+    assert_eq!(tiled_grid(&shape(1, 256, 1, 65, true)), None);
+}
+
+/// CPU vs CUDA on shapes of the tiled kernels (up to their bounds: gpt_small's 256 × 64, the
+/// mini transformer's 64 × 32, tails of a 16-row tile, head sizes 1 and 3) and just past them
+/// (the warp-per-row fallback), with key padding masks (random, tail, a fully masked sequence),
+/// dropout multipliers and edge values (±0, denormals, underflowing products).
+#[test]
+fn attention_tiled_and_fallback_cpu_vs_cuda() {
+    let Some(mut p) = Pair::new() else { return };
+    let mut r = rng("attention_tiled_and_fallback_cpu_vs_cuda");
+    let edge = edge_values();
+    for (batch, seq, heads, hd, tiled) in [
+        (2, 256, 12, 64, true),
+        (32, 64, 4, 32, true),
+        (3, 33, 2, 1, true),
+        (2, 130, 3, 3, true),
+        (1, 17, 1, 64, true),
+        (2, 256, 1, 65, false),
+        (1, 257, 2, 64, false),
+    ] {
+        for (causal, masked, dropped) in [
+            (true, false, true),
+            (false, true, false),
+            (true, true, true),
+        ] {
+            let s = shape(batch, seq, heads, hd, causal);
+            assert_eq!(
+                tiled_grid(&s).is_some(),
+                tiled,
+                "b{batch} t{seq} h{heads}x{hd}"
+            );
+            let d = s.model_dim();
+            let mut qv = r.vec(batch * seq * 3 * d, -2.0, 2.0);
+            for k in (0..qv.len()).step_by(13) {
+                qv[k] = edge[r.below(edge.len())].clamp(-4.0, 4.0);
+            }
+            let qkv = p.buf(&qv);
+            let key_mask = masked.then(|| {
+                let m: Vec<f32> = (0..batch * seq)
+                    .map(|k| {
+                        let (b, j) = (k / seq, k % seq);
+                        let pad = b == 0 || (b == 1 && j >= seq / 2) || r.below(4) == 0;
+                        if pad {
+                            0.0
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect();
+                p.buf(&m)
+            });
+            let n = batch * heads * seq * seq;
+            let drop = dropped.then(|| {
+                let m: Vec<f32> = (0..n)
+                    .map(|_| if r.below(4) == 0 { 0.0 } else { 1.0 / 0.75 })
+                    .collect();
+                p.buf(&m)
+            });
+            let (out, probs) = (p.out(batch * seq * d), p.out(n));
+            let f = AttentionForward {
+                shape: s,
+                qkv,
+                out,
+                probs,
+                key_mask,
+                drop,
+            };
+            p.run(|be| attention_forward(be, &f));
+            let what = format!(
+                "b{batch} t{seq} h{heads}x{hd} causal {causal} mask {masked} drop {dropped} tiled {tiled}"
+            );
+            p.check(&format!("attention out {what}"), out);
+            p.check(&format!("attention probs {what}"), probs);
+            let mut gv = r.vec(batch * seq * d, -1.0, 1.0);
+            for k in (0..gv.len()).step_by(11) {
+                gv[k] = edge[r.below(edge.len())].clamp(-4.0, 4.0);
+            }
+            let dout = p.buf(&gv);
+            let dqkv = p.out(batch * seq * 3 * d);
+            let b = AttentionBackward {
+                shape: s,
+                qkv,
+                probs,
+                dout,
+                dqkv,
+                key_mask,
+                drop,
+            };
+            p.run(|be| attention_backward(be, &b));
+            p.check(&format!("attention dqkv {what}"), dqkv);
+        }
+    }
+    p.finish("attention_tiled_and_fallback_cpu_vs_cuda");
 }

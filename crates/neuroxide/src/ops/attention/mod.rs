@@ -31,6 +31,13 @@
 //! Every output has one writer (the backward is a gather over `i` for dk/dv), so no atomics.
 //! With a key padding mask, `J(i)` also leaves out the masked keys (skipped in the max, the
 //! sums and the products; their `P` and `dS` are 0, their dk and dv are 0).
+//!
+//! CUDA kernels: `attention_tiled.cu` holds the tiled ones (a block per (batch, head, 16 rows),
+//! the rows it multiplies with staged in shared memory, several outputs per thread each on its
+//! own accumulator in the order above), used when `seq <= TILED_MAX_SEQ` and `head_dim <=
+//! TILED_MAX_HEAD_DIM` (a block keeps its score rows in static shared memory); `attention.cu`
+//! holds the warp-per-row kernels, any shape. Both give the same bits
+//! (`scripts/cuda-emu/run-attention.sh` checks them against each other without a GPU).
 
 pub mod dropout;
 
@@ -42,8 +49,35 @@ use crate::error::{Error, Result};
 use crate::math;
 use std::cell::RefCell;
 
-/// The CUDA source of this folder.
-pub const CUDA: Family = Family::new("attention.cu", include_str!("attention.cu"));
+/// The CUDA source of this folder: `attention.cu` (the warp-per-row kernels, any shape, and the
+/// dropout multipliers), then `attention_tiled.cu` (the tiled kernels) in the same unit.
+pub const CUDA: Family = Family::new(
+    "attention.cu",
+    concat!(
+        include_str!("attention.cu"),
+        include_str!("attention_tiled.cu")
+    ),
+);
+
+/// Rows (queries, or keys for dk/dv) per block of the tiled kernels (`NX_ATT_TQ`).
+pub const TILED_ROWS: usize = 16;
+/// Longest sequence the tiled kernels take (`NX_ATT_MAX_SEQ`: a block's score rows live in
+/// static shared memory); longer ones run the warp-per-row kernels.
+pub const TILED_MAX_SEQ: usize = 256;
+/// Largest head size the tiled kernels take (`NX_ATT_MAX_HD`).
+pub const TILED_MAX_HEAD_DIM: usize = 64;
+/// Threads per block of the tiled kernels (`NX_ATT_THREADS`).
+pub const TILED_THREADS: u32 = 256;
+
+/// The tiled kernels' grid for `s` (one block per (batch, head, [`TILED_ROWS`] rows)), or `None`
+/// when `s` is past their bounds and the warp-per-row kernels run.
+pub fn tiled_grid(s: &AttentionShape) -> Option<u32> {
+    if s.seq > TILED_MAX_SEQ || s.head_dim > TILED_MAX_HEAD_DIM {
+        return None;
+    }
+    let blocks = (s.batch * s.heads).checked_mul(s.seq.div_ceil(TILED_ROWS))?;
+    u32::try_from(blocks).ok()
+}
 
 /// The shape and options shared by forward and backward.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -432,6 +466,10 @@ pub fn attention_forward(backend: &mut dyn Backend, a: &AttentionForward) -> Res
                 .u64(s.head_dim)
                 .u32(u32::from(s.causal))
                 .f32(s.scale);
+            if let Some(grid) = tiled_grid(&s) {
+                let name = "nx_attention_forward_tiled";
+                return cuda.launch_op(CUDA, name, (grid, 1, 1), TILED_THREADS, args);
+            }
             let grid = rows.div_ceil((BLOCK / 32) as usize) as u32;
             cuda.launch_op(CUDA, "nx_attention_forward", (grid, 1, 1), BLOCK, args)
         }
@@ -511,6 +549,14 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
                     .u32(u32::from(s.causal))
             };
             let dq = shared().f32(s.scale);
+            if let Some(grid) = tiled_grid(&s) {
+                let (dq_name, dkv_name) = (
+                    "nx_attention_backward_dq_tiled",
+                    "nx_attention_backward_dkv_tiled",
+                );
+                cuda.launch_op(CUDA, dq_name, (grid, 1, 1), TILED_THREADS, dq)?;
+                return cuda.launch_op(CUDA, dkv_name, (grid, 1, 1), TILED_THREADS, shared());
+            }
             cuda.launch_op(CUDA, "nx_attention_backward_dq", (grid, 1, 1), BLOCK, dq)?;
             cuda.launch_op(
                 CUDA,

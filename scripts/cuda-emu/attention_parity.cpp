@@ -1,0 +1,173 @@
+// Host emulation of the CUDA attention kernels (scripts/cuda-emu/run-attention.sh builds it):
+// the tiled kernels of the working tree (namespace newk) against the warp-per-row kernels of the
+// base commit (namespace oldk), value for value with to-the-bit comparison of every output
+// (probs, out, ds over the entries a row defines, dq, dk, dv), over sequence lengths, head sizes,
+// heads, batches, causal or not, key padding masks (random, tail, fully masked sequences),
+// dropout multipliers, and plain, signed-zero/denormal, all-underflow, mostly-zero and
+// spread-score/denormal-value inputs. Prints one line
+// per failing run and a total; exits 1 on any differing value.
+#include "emu_warp.h"
+#include <cstdio>
+#include <random>
+#include <string>
+#define nx_warp_chunked_if nx_warp_chunked_if_shfl
+namespace oldk {
+#include "old_chunked.cuh"
+}
+namespace newk {
+#include "new_chunked.cuh"
+}
+#undef nx_warp_chunked_if
+#define nx_warp_chunked_if emu_warp_chunked_if
+namespace oldk {
+#include "old_attention.cu"
+}
+namespace newk {
+#include "new_attention.cu"
+}
+
+static std::mt19937_64 rng(20261129);
+static float special(int mode) {
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    std::uniform_int_distribution<int> pick(0, 19);
+    float v = u(rng);
+    if (mode == 0) return v;
+    if (mode == 3) { // mostly signed zeros: many accumulators sit at -0, where an added zero term shows
+        const int k = pick(rng);
+        return k < 12 ? (k % 2 ? -0.0f : 0.0f) : (k < 15 ? v * 1e-30f : v);
+    }
+    if (mode == 2) { // every product underflows: accumulators stay at +-0 (rule 2b)
+        const int k = pick(rng);
+        return k < 2 ? (k == 0 ? 0.0f : -0.0f) : v * 1e-25f;
+    }
+    switch (pick(rng)) {
+    case 0: return 0.0f;
+    case 1: return -0.0f;
+    case 2: { uint32_t b = (uint32_t)(rng() & 0x7fffff) | ((rng() & 1) << 31); float f; memcpy(&f, &b, 4); return f; }
+    case 3: return v * 1e-30f;
+    case 4: return v * 1e-20f;
+    case 5: return v * 1e15f;
+    default: return v;
+    }
+}
+static std::vector<float> fill(u64 len, int mode) {
+    std::vector<float> v(len);
+    for (auto &x : v) x = special(mode);
+    return v;
+}
+static u64 g_compared = 0, g_bad = 0, g_runs = 0;
+static u64 diff(const float *a, const float *b, u64 n, u64 &count) {
+    u64 bad = 0;
+    for (u64 i = 0; i < n; ++i) {
+        uint32_t x, y;
+        memcpy(&x, &a[i], 4);
+        memcpy(&y, &b[i], 4);
+        bad += x != y;
+    }
+    count += n;
+    return bad;
+}
+
+struct Cfg { u64 batch, seq, heads, hd; unsigned causal; int mask, drop, mode; };
+
+static void run(const Cfg &c) {
+    const u64 d = c.heads * c.hd, bh = c.batch * c.heads, T = c.seq;
+    const u64 qlen = c.batch * T * 3 * d, olen = c.batch * T * d, plen = bh * T * T;
+    const float scale = 1.0f / sqrtf((float)c.hd);
+    auto qkv = fill(qlen, c.mode % 4), dout = fill(olen, c.mode % 4);
+    if (c.mode == 4) { // spread scores (most weights tiny) times denormal values and gradients:
+        // products underflow to -0 or +0 inside the fma, so many sums sit at -0 (rule 2b)
+        std::uniform_real_distribution<float> wide(-6.0f, 6.0f);
+        for (u64 k = 0; k < qlen; ++k) {
+            const bool value = k % (3 * d) >= 2 * d;
+            qkv[k] = value ? special(2) * 1e-13f : wide(rng);
+        }
+        for (auto &g : dout) g = special(2) * 1e-13f;
+    }
+    std::vector<float> mask(c.batch * T, 1.0f), drop(plen, 0.0f);
+    std::uniform_int_distribution<int> three(0, 2);
+    for (u64 b = 0; b < c.batch; ++b)
+        for (u64 j = 0; j < T; ++j) {
+            float &m = mask[b * T + j];
+            if (c.mask == 1) m = (b == 0 || three(rng) == 0) ? 0.0f : 1.0f; // sequence 0 fully padded
+            if (c.mask == 2) m = j + 1 > T / 2 + b ? 0.0f : 1.0f;            // tail padding
+        }
+    for (auto &m : drop) m = three(rng) == 0 ? 0.0f : 1.3333334f;
+    const unsigned hm = c.mask != 0, hdp = c.drop != 0;
+    const u64 tiles = (T + 15) / 16;
+    // Forward.
+    std::vector<float> out_o(olen, NAN), out_n(olen, NAN), pr_o(plen, NAN), pr_n(plen, NAN);
+    emu_launch_warps(dim3{1}, dim3{64}, [&] {
+        oldk::nx_attention_forward(qkv.data(), mask.data(), hm, drop.data(), hdp, out_o.data(), pr_o.data(),
+                                   c.batch, T, c.heads, c.hd, c.causal, scale);
+    });
+    emu_launch_warps(dim3{(unsigned)(bh * tiles)}, dim3{256}, [&] {
+        newk::nx_attention_forward_tiled(qkv.data(), mask.data(), hm, drop.data(), hdp, out_n.data(),
+                                         pr_n.data(), c.batch, T, c.heads, c.hd, c.causal, scale);
+    });
+    u64 count = 0;
+    const u64 b_out = diff(out_o.data(), out_n.data(), olen, count);
+    const u64 b_pr = diff(pr_o.data(), pr_n.data(), plen, count);
+    // Backward, from the forward's weights (plain inputs) or from edge values (the others).
+    std::vector<float> probs = c.mode == 0 || c.mode == 4 ? pr_o : fill(plen, c.mode);
+    std::vector<float> ds_o(plen, NAN), ds_n(plen, NAN), dq_o(qlen, NAN), dq_n(qlen, NAN);
+    emu_launch_warps(dim3{1}, dim3{64}, [&] {
+        oldk::nx_attention_backward_dq(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(), dout.data(),
+                                       ds_o.data(), dq_o.data(), c.batch, T, c.heads, c.hd, c.causal, scale);
+    });
+    emu_launch_warps(dim3{1}, dim3{64}, [&] {
+        oldk::nx_attention_backward_dkv(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(), dout.data(),
+                                        ds_o.data(), dq_o.data(), c.batch, T, c.heads, c.hd, c.causal);
+    });
+    emu_launch_warps(dim3{(unsigned)(bh * tiles)}, dim3{256}, [&] {
+        newk::nx_attention_backward_dq_tiled(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(),
+                                             dout.data(), ds_n.data(), dq_n.data(), c.batch, T, c.heads, c.hd,
+                                             c.causal, scale);
+    });
+    emu_launch_warps(dim3{(unsigned)(bh * tiles)}, dim3{256}, [&] {
+        newk::nx_attention_backward_dkv_tiled(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(),
+                                              dout.data(), ds_n.data(), dq_n.data(), c.batch, T, c.heads, c.hd,
+                                              c.causal);
+    });
+    u64 b_ds = 0, b_dq = 0, b_dk = 0, b_dv = 0;
+    for (u64 r = 0; r < bh * T; ++r) { // ds: the entries j < jn(i) a row defines
+        const u64 i = r % T, jn = c.causal ? i + 1 : T;
+        b_ds += diff(&ds_o[r * T], &ds_n[r * T], jn, count);
+    }
+    for (u64 row = 0; row < c.batch * T; ++row)
+        for (u64 part = 0; part < 3; ++part) {
+            u64 &b = part == 0 ? b_dq : (part == 1 ? b_dk : b_dv);
+            b += diff(&dq_o[(row * 3 + part) * d], &dq_n[(row * 3 + part) * d], d, count);
+        }
+    const u64 bad = b_out + b_pr + b_ds + b_dq + b_dk + b_dv;
+    if (bad)
+        printf("DIFF b%llu t%llu h%llux%llu causal %u mask %d drop %d mode %d: probs %llu out %llu ds %llu "
+               "dq %llu dk %llu dv %llu\n",
+               c.batch, T, c.heads, c.hd, c.causal, c.mask, c.drop, c.mode, b_pr, b_out, b_ds, b_dq, b_dk, b_dv);
+    g_bad += bad;
+    g_compared += count;
+    ++g_runs;
+}
+
+int main() {
+    const u64 seqs[] = {1, 2, 7, 31, 33, 64, 65, 130, 256};
+    const u64 hds[] = {1, 3, 8, 32, 33, 64};
+    std::uniform_int_distribution<int> coin(0, 1);
+    for (u64 T : seqs)
+        for (u64 hd : hds)
+            for (int k = 0; k < 4; ++k) {
+                Cfg c;
+                c.seq = T;
+                c.hd = hd;
+                c.causal = k & 1;
+                c.mask = k < 2 ? (int)(T % 2) * 2 : 1 + coin(rng);
+                c.drop = coin(rng);
+                c.mode = (int)((k + T + hd) % 5);
+                const bool big = T >= 130;
+                c.batch = big ? 1 : 1 + rng() % 3;
+                c.heads = big ? 1 + rng() % 2 : 1 + rng() % 4;
+                run(c);
+            }
+    printf("attention emulation: %llu runs, %llu values compared, %llu differing\n", g_runs, g_compared, g_bad);
+    return g_bad ? 1 : 0;
+}
