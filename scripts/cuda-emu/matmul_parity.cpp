@@ -119,9 +119,12 @@ int main() {
             run(s.m, s.n, s.k, t & 2, t & 1, bias, pre, act, mode);
             ++i;
         }
-    // Signed-zero-heavy and underflow inputs on every transpose with a full-size interior tile.
+    // Signed-zero-heavy and underflow inputs on every transpose: interior tiles, ragged k.
     for (int mode = 2; mode <= 3; ++mode)
-        for (int t = 0; t < 4; ++t) run(256, 128, 48, t & 2, t & 1, false, true, 0, mode);
+        for (int t = 0; t < 4; ++t) {
+            run(256, 128, 48, t & 2, t & 1, false, true, 0, mode);
+            run(150, 140, 21, t & 2, t & 1, t & 1, true, t % 3, mode); // ragged k at -0
+        }
     printf("matmul big vs classic: %llu runs, %llu values compared, %llu differing\n", g_runs,
            g_compared, g_bad);
     return g_bad ? 1 : 0;
