@@ -12,13 +12,32 @@
 //  - 16-byte global loads when the tile is interior and the operand's leading dimension is a
 //    multiple of 4 (block-uniform test), guarded scalar loads otherwise;
 //  - operands stored k-major ("col" layout: A transposed, B not) go to shared memory with one
-//    16-byte store, no transposition;
+//    16-byte store, no transposition; row-major ones with scalar stores free of bank conflicts;
 //  - warps cover 4x8 (ty, tx) thread tiles, so a warp's inner-loop shared reads are 4 distinct
 //    A float4 and 8 distinct B float4 (one wavefront each) instead of 2 and 16.
 #define NX_BIG_BK 16
 #define NX_BIG_PAD 4
 #define NX_BIG_LD (NX_BM + NX_BIG_PAD)
 #define NX_BIG_VEC (NX_BM * NX_BIG_BK / 4 / 256) // float4 per thread per operand and tile
+
+// Which float4 of a 128 x 16 operand tile thread tid moves as its q-th: tile row r, first k p.
+// KMAJOR (4 consecutive rows r..r+3 at one p): k-row p = idx/32, rows from (idx%32)*4; a warp
+// reads 512 contiguous bytes and stores one 16-byte row piece per thread.
+// Row-major (4 consecutive k p..p+3 of one row r): a warp takes 16 rows and two k-chunks of
+// them (32 contiguous bytes per row: whole sectors), so the transposing scalar stores
+// S[p+c][r] of a warp fall on 32 distinct banks (row stride 132 = 4 mod 32).
+static_assert(NX_BIG_VEC == 2, "nx_big_slot's row-major mapping covers 2 float4 per thread");
+template <bool KMAJOR>
+__device__ __forceinline__ void nx_big_slot(int tid, int q, int &r, int &p) {
+    if (KMAJOR) {
+        const int idx = tid + q * 256;
+        p = idx >> 5;
+        r = (idx & 31) * 4;
+    } else {
+        r = (tid >> 5) * 16 + (tid & 15);
+        p = (q * 2 + ((tid >> 4) & 1)) * 4;
+    }
+}
 
 // Loads one operand's 128 x 16 tile (rows r0.., k from kt) into registers and stores it to
 // shared memory as S[p][r]. KMAJOR: the operand is stored k-major (element (r, p) at
@@ -31,13 +50,10 @@ __device__ __forceinline__ void nx_big_load(const float *__restrict__ src, int l
                      kt + NX_BIG_BK <= k;
 #pragma unroll
     for (int q = 0; q < NX_BIG_VEC; ++q) {
-        const int idx = tid + q * 256;
-        // KMAJOR: k-row idx/32, 4 consecutive rows from (idx%32)*4.
-        // Row-major: row idx/4, 4 consecutive k from (idx%4)*4.
-        const int a = KMAJOR ? idx >> 5 : idx >> 2;           // p (KMAJOR) or r
-        const int b = KMAJOR ? (idx & 31) * 4 : (idx & 3) * 4; // r (KMAJOR) or p
-        const int r = r0 + (KMAJOR ? b : a);
-        const int p = kt + (KMAJOR ? a : b);
+        int tr, tp; // this float4's tile row and first k
+        nx_big_slot<KMAJOR>(tid, q, tr, tp);
+        const int r = r0 + tr;
+        const int p = kt + tp;
         if (vec) {
             const size_t o = KMAJOR ? (size_t)p * ld + r : (size_t)r * ld + p;
             reg[q] = *reinterpret_cast<const float4 *>(src + o);
@@ -60,12 +76,11 @@ __device__ __forceinline__ void nx_big_store(float (*S)[NX_BIG_LD], int tid,
                                              const float4 (&reg)[NX_BIG_VEC]) {
 #pragma unroll
     for (int q = 0; q < NX_BIG_VEC; ++q) {
-        const int idx = tid + q * 256;
+        int r, p;
+        nx_big_slot<KMAJOR>(tid, q, r, p);
         if (KMAJOR) {
-            *reinterpret_cast<float4 *>(&S[idx >> 5][(idx & 31) * 4]) = reg[q];
+            *reinterpret_cast<float4 *>(&S[p][r]) = reg[q];
         } else {
-            const int r = idx >> 2;
-            const int p = (idx & 3) * 4;
             S[p + 0][r] = reg[q].x;
             S[p + 1][r] = reg[q].y;
             S[p + 2][r] = reg[q].z;
