@@ -2,7 +2,8 @@
 //! pre-activation: the dense layer's forward and both of its gradients, attention's projections.
 //!
 //! `cpu/` holds the packed AVX2 / AVX-512 kernels (same bits on every instruction set and any
-//! thread count); `matmul.cu` the CUDA twin in three tile sizes (same bits for each).
+//! thread count); `matmul.cu` the CUDA twin in three tile sizes and `matmul_big.cu` the
+//! large-shape 128x128 kernels (same bits for each).
 
 // Its few `expect`s convert slices whose length the packing loop fixes, and `cpu::matmul`
 // panics only on slices shorter than the shape, which `matmul` below checks before calling.
