@@ -3,7 +3,10 @@
 //! Shapes are given as m×k×n (A is m×k, B is k×n, C is m×n). For each: warm-up, then the median
 //! of `NEUROXIDE_BENCH_REPS` (default 10) event-timed runs of each kernel; prints GFLOP/s and the
 //! exact/cuBLAS ratio, and checks 512 sampled outputs of the exact kernel bit for bit against a
-//! host loop of `f32::mul_add` (k increasing).
+//! host loop of `f32::mul_add` (k increasing). Then the exact kernel alone with A or B
+//! transposed (`nt`: the same B buffer read as n×k, `tn`: A read as k×m: the dense layer's
+//! input and weight gradients), timed and sampled the same way. `NEUROXIDE_MATMUL_CLASSIC=1`
+//! runs the classic 128×128 kernels instead of `matmul_big.cu`'s (ops::matmul, A/B aid).
 //!
 //! `cargo run --release --example cuda_matmul_bench [m k n ...]`
 
@@ -32,7 +35,12 @@ fn run() -> neuroxide::Result<()> {
     let shapes: Vec<(usize, usize, usize)> = if args.len() >= 3 {
         args.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect()
     } else {
-        vec![(4096, 4096, 4096), (4096, 768, 3072), (4096, 3072, 768)]
+        vec![
+            (4096, 4096, 4096),
+            (4096, 768, 3072),
+            (4096, 3072, 768),
+            (4100, 770, 3070), // ragged: edge tiles and unaligned rows (scalar loads)
+        ]
     };
     let reps: usize = std::env::var("NEUROXIDE_BENCH_REPS")
         .ok()
@@ -51,8 +59,11 @@ fn run() -> neuroxide::Result<()> {
         state ^= state << 17;
         ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     };
-    println!("| m×k×n | exact GFLOP/s | cuBLAS GFLOP/s | ratio | sampled outputs bit-exact |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "| m×k×n | exact GFLOP/s | cuBLAS GFLOP/s | ratio | sampled outputs bit-exact | \
+         exact nt GFLOP/s | exact tn GFLOP/s | nt, tn sampled bit-exact |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (m, k, n) in shapes {
         let av: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
         let bv: Vec<f32> = (0..k * n).map(|_| rnd()).collect();
@@ -104,8 +115,48 @@ fn run() -> neuroxide::Result<()> {
             exact_ok += usize::from(acc.to_bits() == out[i * n + j].to_bits());
             blas_same += usize::from(acc.to_bits() == blas[i * n + j].to_bits());
         }
+        // The same buffers with A or B read transposed (exact kernel only).
+        let mut trans = Vec::new();
+        for (a_trans, b_trans) in [(false, true), (true, false)] {
+            let mmt = Matmul {
+                a_trans,
+                b_trans,
+                ..mm
+            };
+            for _ in 0..3 {
+                ops::matmul::matmul(&mut gpu, &mmt)?;
+            }
+            let mut t = Vec::new();
+            for _ in 0..reps {
+                t.push(gpu.time_ms(|g| ops::matmul::matmul(g, &mmt))?);
+            }
+            gpu.download(c, 0, &mut out)?;
+            let mut ok = 0;
+            for s in 0..samples {
+                let i = (s * 7919) % m;
+                let j = (s * 104_729 + 13) % n;
+                let mut acc = 0.0f32;
+                for p in 0..k {
+                    let x = if a_trans {
+                        av[p * m + i]
+                    } else {
+                        av[i * k + p]
+                    };
+                    let y = if b_trans {
+                        bv[j * k + p]
+                    } else {
+                        bv[p * n + j]
+                    };
+                    acc = x.mul_add(y, acc);
+                }
+                ok += usize::from(acc.to_bits() == out[i * n + j].to_bits());
+            }
+            trans.push((flops / (f64::from(median(t)) * 1e6), ok));
+        }
+        let ((g_nt, ok_nt), (g_tn, ok_tn)) = (trans[0], trans[1]);
         println!(
-            "| {m}×{k}×{n} | {ge:.0} | {gb:.0} | {:.2} | {exact_ok}/{samples} (cuBLAS {blas_same}/{samples}) |",
+            "| {m}×{k}×{n} | {ge:.0} | {gb:.0} | {:.2} | {exact_ok}/{samples} (cuBLAS {blas_same}/{samples}) \
+             | {g_nt:.0} | {g_tn:.0} | {ok_nt}/{samples}, {ok_tn}/{samples} |",
             ge / gb
         );
         for id in [a, b, c, c2] {

@@ -92,6 +92,10 @@ fn matmul_signed_zero_sums_and_underflow_rule_2b() {
         // Long k (the k-tile-128 variants), k not a multiple of 128: small and mid kernels.
         (7, 601, 5),
         (200, 523, 300),
+        // Enough 128x128 tiles for the large-shape kernels: ragged everywhere, and aligned rows
+        // (16-byte loads) with a partial last k-tile.
+        (1100, 45, 1030),
+        (1024, 52, 1152),
     ] {
         for (a_trans, b_trans) in [(false, false), (true, true), (false, true), (true, false)] {
             // A: tiny negatives, B: tiny positives (every product underflows to −0), with
