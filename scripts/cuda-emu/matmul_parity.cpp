@@ -1,5 +1,6 @@
 // Host emulation of the CUDA matmul kernels (scripts/cuda-emu/run-matmul.sh builds it): the
-// large-shape nx_matmul_big_<ta><tb> against the classic nx_matmul_<ta><tb>, value for value,
+// large-shape nx_matmul_big_<ta><tb> of the working tree (namespace newk) against the classic
+// 128x128 nx_matmul_<ta><tb> of BASE (namespace oldk; removed after the H200 A/B), value for value,
 // to the bit (C and the pre-activation copy), over all four transposes, shapes not multiples of
 // the tiles (k < 8, k = 1, k = 0, m or n = 1, odd leading dimensions, interior and edge tiles),
 // bias / activation / pre-activation on and off, and plain, signed-zero/denormal, all-underflow
@@ -14,7 +15,12 @@ struct alignas(8) float2 { float x, y; };
 #define NX_ACT_LINEAR 0
 #define NX_ACT_RELU 1
 inline float4 make_float4(float a, float b, float c, float d) { return float4{a, b, c, d}; }
-#include "matmul_all.cu"
+namespace oldk {
+#include "old_matmul.cu"
+}
+namespace newk {
+#include "new_matmul_all.cu"
+}
 
 static std::mt19937_64 rng(20261129);
 static float special(int mode) {
@@ -72,15 +78,15 @@ static void run(int m, int n, int k, bool at, bool bt, bool with_bias, bool with
         emu_launch(grid, block, true, [&] {
             const float *a = A.p, *b = B.p;
             if (!big) {
-                if (!at && !bt) nx_matmul_nn(m, n, k, a, b, c, bp, pre, act, 0.1f);
-                if (!at && bt) nx_matmul_nt(m, n, k, a, b, c, bp, pre, act, 0.1f);
-                if (at && !bt) nx_matmul_tn(m, n, k, a, b, c, bp, pre, act, 0.1f);
-                if (at && bt) nx_matmul_tt(m, n, k, a, b, c, bp, pre, act, 0.1f);
+                if (!at && !bt) oldk::nx_matmul_nn(m, n, k, a, b, c, bp, pre, act, 0.1f);
+                if (!at && bt) oldk::nx_matmul_nt(m, n, k, a, b, c, bp, pre, act, 0.1f);
+                if (at && !bt) oldk::nx_matmul_tn(m, n, k, a, b, c, bp, pre, act, 0.1f);
+                if (at && bt) oldk::nx_matmul_tt(m, n, k, a, b, c, bp, pre, act, 0.1f);
             } else {
-                if (!at && !bt) nx_matmul_big_nn(m, n, k, a, b, c, bp, pre, act, 0.1f);
-                if (!at && bt) nx_matmul_big_nt(m, n, k, a, b, c, bp, pre, act, 0.1f);
-                if (at && !bt) nx_matmul_big_tn(m, n, k, a, b, c, bp, pre, act, 0.1f);
-                if (at && bt) nx_matmul_big_tt(m, n, k, a, b, c, bp, pre, act, 0.1f);
+                if (!at && !bt) newk::nx_matmul_big_nn(m, n, k, a, b, c, bp, pre, act, 0.1f);
+                if (!at && bt) newk::nx_matmul_big_nt(m, n, k, a, b, c, bp, pre, act, 0.1f);
+                if (at && !bt) newk::nx_matmul_big_tn(m, n, k, a, b, c, bp, pre, act, 0.1f);
+                if (at && bt) newk::nx_matmul_big_tt(m, n, k, a, b, c, bp, pre, act, 0.1f);
             }
         });
     };

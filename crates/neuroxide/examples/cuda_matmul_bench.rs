@@ -5,8 +5,7 @@
 //! exact/cuBLAS ratio, and checks 512 sampled outputs of the exact kernel bit for bit against a
 //! host loop of `f32::mul_add` (k increasing). Then the exact kernel alone with A or B
 //! transposed (`nt`: the same B buffer read as n×k, `tn`: A read as k×m: the dense layer's
-//! input and weight gradients), timed and sampled the same way. `NEUROXIDE_MATMUL_CLASSIC=1`
-//! runs the classic 128×128 kernels instead of `matmul_big.cu`'s (ops::matmul, A/B aid).
+//! input and weight gradients), timed and sampled the same way.
 //!
 //! `cargo run --release --example cuda_matmul_bench [m k n ...]`
 

@@ -8,18 +8,14 @@
 // not be neutral: an accumulator can be -0 (a negative product that underflows rounds to -0),
 // and -0 + +0 = +0, a sign the CPU, which stops at k, keeps.
 //
-// nx_matmul_<ta><tb>: the register-tiled kernel. A 256-thread block computes a 128x128 tile of C;
-// each thread owns an 8x8 register tile (rows ty*4+{0..3} and 64+ty*4+{0..3}, likewise columns),
-// so per k step it reads 4 float4 from shared memory and issues 64 FFMAs. A and B tiles of 8
-// k-values are staged through double-buffered shared memory (global loads for tile t+1 are in
-// flight while tile t is multiplied; one barrier per tile).
+// nx_matmul_big_<ta><tb> (matmul_big.cu, appended to this unit): the 128x128 register-tiled
+// kernel for large problems; it shares nx_tile_step and nx_epilogue_act below.
+// nx_matmul_mid_<ta><tb>: 32x32 register tiles for problems with a few dozen such tiles.
 // nx_matmul_small_<ta><tb>: one output per thread, 16x16 blocks, for problems too small to fill
 // the GPU with larger tiles. Same arithmetic, same bits.
 
 #define NX_BM 128
 #define NX_BN 128
-#define NX_BK 8
-#define NX_PAD 4
 
 // Activation of the epilogue: the common cases inline, the rest through one out-of-line call
 // (keeps the unrolled epilogue small).
@@ -50,143 +46,6 @@ __device__ __forceinline__ void nx_tile_step(const float *arow, const float *bro
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
             acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-        }
-    }
-}
-
-template <bool AT, bool BT>
-__device__ __forceinline__ void nx_matmul_tile(int m, int n, int k, const float *__restrict__ A,
-                                               const float *__restrict__ B, float *__restrict__ C,
-                                               const float *__restrict__ bias,
-                                               float *__restrict__ pre, int act, float alpha) {
-    __shared__ __align__(16) float As[2][NX_BK][NX_BM + NX_PAD];
-    __shared__ __align__(16) float Bs[2][NX_BK][NX_BN + NX_PAD];
-
-    const int tid = threadIdx.x;
-    const int tx = tid & 15;
-    const int ty = tid >> 4;
-    const int bm = blockIdx.y * NX_BM;
-    const int bn = blockIdx.x * NX_BN;
-
-    // Load mapping. "Row" layout (A not transposed, or B transposed): the operand's tile row
-    // (128 of them) is contiguous along k; thread loads 4 consecutive k of row tid/2.
-    // "Col" layout (A transposed, or B not transposed): k-row tid/32, 4 consecutive of 128.
-    const int r_row = tid >> 1;
-    const int r_k = (tid & 1) * 4;
-    const int c_k = tid >> 5;
-    const int c_col = (tid & 31) * 4;
-
-    float ra[4];
-    float rb[4];
-
-    auto load = [&](int kt) {
-        if (!AT) {
-            const int i = bm + r_row;
-            const float *src = A + (size_t)i * k;
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const int p = kt + r_k + q;
-                ra[q] = (i < m && p < k) ? src[p] : 0.0f;
-            }
-        } else {
-            const int p = kt + c_k;
-            const float *src = A + (size_t)p * m;
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const int i = bm + c_col + q;
-                ra[q] = (p < k && i < m) ? src[i] : 0.0f;
-            }
-        }
-        if (!BT) {
-            const int p = kt + c_k;
-            const float *src = B + (size_t)p * n;
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const int j = bn + c_col + q;
-                rb[q] = (p < k && j < n) ? src[j] : 0.0f;
-            }
-        } else {
-            const int j = bn + r_row;
-            const float *src = B + (size_t)j * k;
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const int p = kt + r_k + q;
-                rb[q] = (j < n && p < k) ? src[p] : 0.0f;
-            }
-        }
-    };
-    auto store = [&](int buf) {
-        if (!AT) {
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                As[buf][r_k + q][r_row] = ra[q];
-            }
-        } else {
-            *reinterpret_cast<float4 *>(&As[buf][c_k][c_col]) = make_float4(ra[0], ra[1], ra[2], ra[3]);
-        }
-        if (!BT) {
-            *reinterpret_cast<float4 *>(&Bs[buf][c_k][c_col]) = make_float4(rb[0], rb[1], rb[2], rb[3]);
-        } else {
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                Bs[buf][r_k + q][r_row] = rb[q];
-            }
-        }
-    };
-
-    float acc[8][8];
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-            acc[i][j] = 0.0f;
-        }
-    }
-
-    const int ntiles = (k + NX_BK - 1) / NX_BK;
-    if (ntiles > 0) {
-        load(0);
-        store(0);
-    }
-    __syncthreads();
-    for (int t = 0; t < ntiles; ++t) {
-        const int cur = t & 1;
-        if (t + 1 < ntiles) {
-            load((t + 1) * NX_BK);
-        }
-        const int valid = k - t * NX_BK; // terms of this tile inside [0, k)
-        if (valid >= NX_BK) {
-#pragma unroll
-            for (int p = 0; p < NX_BK; ++p) {
-                nx_tile_step(As[cur][p], Bs[cur][p], tx, ty, acc);
-            }
-        } else {
-            for (int p = 0; p < valid; ++p) {
-                nx_tile_step(As[cur][p], Bs[cur][p], tx, ty, acc);
-            }
-        }
-        if (t + 1 < ntiles) {
-            store(cur ^ 1);
-        }
-        __syncthreads();
-    }
-
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-        const int row = bm + (i < 4 ? ty * 4 + i : 64 + ty * 4 + (i - 4));
-        if (row < m) {
-#pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                const int col = bn + (j < 4 ? tx * 4 + j : 64 + tx * 4 + (j - 4));
-                if (col < n) {
-                    const float z = bias != nullptr ? acc[i][j] + bias[col] : acc[i][j];
-                    const size_t o = (size_t)row * n + col;
-                    if (pre != nullptr) {
-                        pre[o] = z;
-                    }
-                    C[o] = nx_epilogue_act(act, alpha, z);
-                }
-            }
         }
     }
 }
@@ -416,10 +275,6 @@ __device__ __forceinline__ void nx_matmul_mid(int m, int n, int k, const float *
         FN<AT, BT>(m, n, k, A, B, C, bias, pre, act, alpha);                                    \
     }
 
-NX_MATMUL_ENTRY(nx_matmul_nn, nx_matmul_tile, false, false, 256)
-NX_MATMUL_ENTRY(nx_matmul_nt, nx_matmul_tile, false, true, 256)
-NX_MATMUL_ENTRY(nx_matmul_tn, nx_matmul_tile, true, false, 256)
-NX_MATMUL_ENTRY(nx_matmul_tt, nx_matmul_tile, true, true, 256)
 NX_MATMUL_ENTRY(nx_matmul_small_nn, nx_matmul_one, false, false, 256)
 NX_MATMUL_ENTRY(nx_matmul_small_nt, nx_matmul_one, false, true, 256)
 NX_MATMUL_ENTRY(nx_matmul_small_tn, nx_matmul_one, true, false, 256)

@@ -14,21 +14,12 @@ use crate::backend::cuda::{Family, KArgs, BLOCK};
 use crate::backend::{Activation, Backend, BufId, Kernels};
 use crate::error::{Error, Result};
 
-/// The CUDA source of this folder: `matmul.cu` (the classic 128x128, 32x32 and one-per-thread
-/// kernels), then `matmul_big.cu` (the large-shape kernels) in the same unit.
+/// The CUDA source of this folder: `matmul.cu` (the 32x32 and one-per-thread kernels and the
+/// helpers they share), then `matmul_big.cu` (the large-shape 128x128 kernels) in the same unit.
 pub const CUDA: Family = Family::new(
     "ops/matmul/matmul.cu",
     concat!(include_str!("matmul.cu"), include_str!("matmul_big.cu")),
 );
-
-/// Benchmarking aid (temporary, for one A/B measurement): with `NEUROXIDE_MATMUL_CLASSIC=1` in
-/// the environment (read once per process) shapes that take 128x128 tiles run the classic
-/// `nx_matmul_<ta><tb>` kernels of `matmul.cu`; otherwise `nx_matmul_big_<ta><tb>` of
-/// `matmul_big.cu`. Both give the same bits.
-fn classic_big_kernels() -> bool {
-    static CLASSIC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *CLASSIC.get_or_init(|| std::env::var("NEUROXIDE_MATMUL_CLASSIC").is_ok_and(|v| v == "1"))
-}
 
 /// `C = act(op(A) · op(B) + bias)` with an optional copy of the pre-activation.
 ///
@@ -128,16 +119,11 @@ pub fn matmul(backend: &mut dyn Backend, mm: &Matmul) -> Result<()> {
                     "cuda matmul: m = {m} rows need {gy} row blocks, more than the grid's 65535"
                 )));
             }
-            let classic = big && classic_big_kernels();
             let name = match (big, mid, mm.a_trans, mm.b_trans) {
-                (true, _, false, false) if !classic => "nx_matmul_big_nn",
-                (true, _, false, true) if !classic => "nx_matmul_big_nt",
-                (true, _, true, false) if !classic => "nx_matmul_big_tn",
-                (true, _, true, true) if !classic => "nx_matmul_big_tt",
-                (true, _, false, false) => "nx_matmul_nn",
-                (true, _, false, true) => "nx_matmul_nt",
-                (true, _, true, false) => "nx_matmul_tn",
-                (true, _, true, true) => "nx_matmul_tt",
+                (true, _, false, false) => "nx_matmul_big_nn",
+                (true, _, false, true) => "nx_matmul_big_nt",
+                (true, _, true, false) => "nx_matmul_big_tn",
+                (true, _, true, true) => "nx_matmul_big_tt",
                 (false, true, false, false) => "nx_matmul_mid_nn",
                 (false, true, false, true) => "nx_matmul_mid_nt",
                 (false, true, true, false) => "nx_matmul_mid_tn",
@@ -155,5 +141,5 @@ pub fn matmul(backend: &mut dyn Backend, mm: &Matmul) -> Result<()> {
 /// NVRTC's log for this family on `cuda`'s card (resource usage when `NEUROXIDE_NVRTC_VERBOSE`
 /// is set).
 pub fn compile_log(cuda: &mut crate::backend::cuda::CudaBackend) -> Result<String> {
-    cuda.compile_log(CUDA, "nx_matmul_nn")
+    cuda.compile_log(CUDA, "nx_matmul_big_nn")
 }
