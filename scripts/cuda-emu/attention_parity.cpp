@@ -27,45 +27,12 @@ namespace newk {
 }
 
 static std::mt19937_64 rng(20261129);
-static float special(int mode) {
-    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
-    std::uniform_int_distribution<int> pick(0, 19);
-    float v = u(rng);
-    if (mode == 0) return v;
-    if (mode == 3) { // mostly signed zeros: many accumulators sit at -0, where an added zero term shows
-        const int k = pick(rng);
-        return k < 12 ? (k % 2 ? -0.0f : 0.0f) : (k < 15 ? v * 1e-30f : v);
-    }
-    if (mode == 2) { // every product underflows: accumulators stay at +-0 (rule 2b)
-        const int k = pick(rng);
-        return k < 2 ? (k == 0 ? 0.0f : -0.0f) : v * 1e-25f;
-    }
-    switch (pick(rng)) {
-    case 0: return 0.0f;
-    case 1: return -0.0f;
-    case 2: { uint32_t b = (uint32_t)(rng() & 0x7fffff) | ((rng() & 1) << 31); float f; memcpy(&f, &b, 4); return f; }
-    case 3: return v * 1e-30f;
-    case 4: return v * 1e-20f;
-    case 5: return v * 1e15f;
-    default: return v;
-    }
-}
-static std::vector<float> fill(u64 len, int mode) {
-    std::vector<float> v(len);
-    for (auto &x : v) x = special(mode);
-    return v;
-}
+static float special(int mode) { return emu_special(rng, mode); }
+static std::vector<float> fill(u64 len, int mode) { return emu_fill(rng, len, mode); }
 static u64 g_compared = 0, g_bad = 0, g_runs = 0;
 static u64 diff(const float *a, const float *b, u64 n, u64 &count) {
-    u64 bad = 0;
-    for (u64 i = 0; i < n; ++i) {
-        uint32_t x, y;
-        memcpy(&x, &a[i], 4);
-        memcpy(&y, &b[i], 4);
-        bad += x != y;
-    }
     count += n;
-    return bad;
+    return emu_differing(a, b, n);
 }
 
 struct Cfg { u64 batch, seq, heads, hd; unsigned causal; int mask, drop, mode; };

@@ -31,30 +31,8 @@ struct Geom {
 #define GW g.words[0], g.words[1], g.words[2], g.words[3], g.words[4], g.words[5], g.words[6], g.words[7]
 
 static std::mt19937_64 rng(12345);
-static float special(int mode) {
-    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-    std::uniform_int_distribution<int> pick(0, 19);
-    float v = u(rng);
-    if (mode == 0) return v;
-    if (mode == 2) { // every product underflows: accumulators stay at +-0 (rule 2b)
-        const int k = pick(rng);
-        return k < 2 ? (k == 0 ? 0.0f : -0.0f) : v * 1e-25f;
-    }
-    switch (pick(rng)) {
-    case 0: return 0.0f;
-    case 1: return -0.0f;
-    case 2: { uint32_t b = (uint32_t)(rng() & 0x7fffff) | ((rng() & 1) << 31); float f; memcpy(&f, &b, 4); return f; } // denormal
-    case 3: return v * 1e-30f; // products underflow
-    case 4: return v * 1e-20f;
-    case 5: return v * 1e15f;
-    default: return v;
-    }
-}
-static std::vector<float> fill(u64 len, int mode) {
-    std::vector<float> v(len);
-    for (auto &x : v) x = special(mode);
-    return v;
-}
+static float special(int mode) { return emu_special(rng, mode); }
+static std::vector<float> fill(u64 len, int mode) { return emu_fill(rng, len, mode); }
 static u64 diffbits(const std::vector<float> &a, const std::vector<float> &b, const char *what, u64 &count) {
     u64 bad = 0;
     for (size_t i = 0; i < a.size(); ++i) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <random>
 #include <thread>
 #include <vector>
 typedef unsigned long long u64;
@@ -65,4 +66,49 @@ inline void emu_launch(dim3 grid, dim3 block, bool sync, const std::function<voi
     }
     for (auto &t : ts) t.join();
     g_bar = nullptr;
+}
+
+// Test inputs shared by the harnesses. mode 0: plain values in (-2, 2); 1: a mix of signed zeros,
+// denormals, values whose products underflow and huge magnitudes; 2: every product underflows
+// (accumulators stay at +-0, rule 2b); 3: mostly signed zeros (accumulators parked at -0, where
+// an added zero term shows).
+inline float emu_special(std::mt19937_64 &rng, int mode) {
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    std::uniform_int_distribution<int> pick(0, 19);
+    float v = u(rng);
+    if (mode == 0) return v;
+    if (mode == 3) { // mostly signed zeros: many accumulators sit at -0, where an added zero term shows
+        const int k = pick(rng);
+        return k < 12 ? (k % 2 ? -0.0f : 0.0f) : (k < 15 ? v * 1e-30f : v);
+    }
+    if (mode == 2) { // every product underflows: accumulators stay at +-0 (rule 2b)
+        const int k = pick(rng);
+        return k < 2 ? (k == 0 ? 0.0f : -0.0f) : v * 1e-25f;
+    }
+    switch (pick(rng)) {
+    case 0: return 0.0f;
+    case 1: return -0.0f;
+    case 2: { uint32_t b = (uint32_t)(rng() & 0x7fffff) | ((rng() & 1) << 31); float f; memcpy(&f, &b, 4); return f; }
+    case 3: return v * 1e-30f;
+    case 4: return v * 1e-20f;
+    case 5: return v * 1e15f;
+    default: return v;
+    }
+}
+inline std::vector<float> emu_fill(std::mt19937_64 &rng, u64 len, int mode) {
+    std::vector<float> v(len);
+    for (auto &x : v) x = emu_special(rng, mode);
+    return v;
+}
+
+// Count of values whose bit patterns differ.
+inline u64 emu_differing(const float *a, const float *b, u64 n) {
+    u64 bad = 0;
+    for (u64 i = 0; i < n; ++i) {
+        uint32_t x, y;
+        std::memcpy(&x, &a[i], 4);
+        std::memcpy(&y, &b[i], 4);
+        bad += x != y;
+    }
+    return bad;
 }
