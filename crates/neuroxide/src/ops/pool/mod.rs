@@ -52,6 +52,14 @@ impl Pool2dGeom {
     pub fn y_len(&self) -> usize {
         self.batch * self.channels * self.oh * self.ow
     }
+
+    /// 2x2 windows, stride 2, no padding, even input sizes: every input lies in exactly one
+    /// window (the case of `nx_max_pool2d_backward_2x2`).
+    pub fn is_plain_2x2(&self) -> bool {
+        (self.kh, self.kw, self.stride, self.pad) == (2, 2, (2, 2), (0, 0))
+            && self.h == 2 * self.oh
+            && self.w == 2 * self.ow
+    }
     /// Checks the geometry (layers give clearer errors first; this guards the kernels).
     pub fn check(&self, op: &str) -> Result<()> {
         let bad = |why: &str| Err(Error::Shape(format!("{op}: {why} ({self:?})")));
@@ -151,6 +159,16 @@ pub fn max_pool2d_backward(backend: &mut dyn Backend, a: &MaxPool2dBackward) -> 
         }
         Kernels::Cuda(cuda) => {
             let ([dy, arg], [dx]) = cuda.operands("max_pool2d_backward", ins, outs)?;
+            if g.is_plain_2x2() {
+                let args = KArgs::new()
+                    .ptr(dy)
+                    .ptr(arg)
+                    .ptr(dx)
+                    .u64(g.batch * g.channels)
+                    .u64(g.oh)
+                    .u64(g.ow);
+                return cuda.launch_op_1d(CUDA, "nx_max_pool2d_backward_2x2", g.y_len(), args);
+            }
             let args = g.args(KArgs::new().ptr(dy).ptr(arg).ptr(dx));
             cuda.launch_op_1d(CUDA, "nx_max_pool2d_backward", g.x_len(), args)
         }

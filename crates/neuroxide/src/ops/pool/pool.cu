@@ -155,6 +155,44 @@ extern "C" __global__ void nx_max_pool2d_backward(const float *dy, const float *
     }
 }
 
+// Max-pool backward for 2x2 windows, stride 2, no padding and even input sizes, so that every
+// input lies in exactly one window (the MNIST CNN's pools): one thread per pooled output writes
+// the four inputs of its window, each `0.0f + dy` when it is the window's argmax, else 0.0f —
+// the value nx_max_pool2d_backward's one-term gather computes (acc = 0.0f; acc = acc + dy), -0
+// included. Why: the gather maps each input to its window with divisions by the stride and
+// reads the window's argmax and gradient four times; here one thread reads them once and writes
+// two 8-byte pairs.
+template <typename I>
+__device__ __forceinline__ void nx_max_pool2d_backward_2x2_t(const float *dy, const float *arg,
+                                                             float *dx, u64 planes, u64 oh,
+                                                             u64 ow) {
+    const I plane = (I)(oh * ow), w = (I)(2 * ow);
+    NX_POOL_STRIDE(I, o, (I)planes * plane) {
+        const I p = o / plane, r = o - p * plane;
+        const I oy = r / (I)ow, ox = r - oy * (I)ow;
+        const float a = arg[o], g = dy[o];
+        float *dxp = dx + (u64)p * 4 * plane;
+#pragma unroll
+        for (I i = 0; i < 2; ++i) {
+            const I at = (2 * oy + i) * w + 2 * ox;
+            float2 v;
+            v.x = a == (float)at ? 0.0f + g : 0.0f;
+            v.y = a == (float)(at + 1) ? 0.0f + g : 0.0f;
+            *reinterpret_cast<float2 *>(dxp + at) = v;
+        }
+    }
+}
+
+extern "C" __global__ void nx_max_pool2d_backward_2x2(const float *dy, const float *arg,
+                                                      float *dx, u64 planes, u64 oh, u64 ow) {
+    const u64 threads = (u64)gridDim.x * blockDim.x;
+    if (planes * oh * ow * 4 < (1ull << 31) && threads < (1ull << 31)) {
+        nx_max_pool2d_backward_2x2_t<unsigned int>(dy, arg, dx, planes, oh, ow);
+    } else {
+        nx_max_pool2d_backward_2x2_t<u64>(dy, arg, dx, planes, oh, ow);
+    }
+}
+
 template <typename I>
 __device__ __forceinline__ void nx_avg_pool2d_forward_t(const float *x, float *y,
                                                         NX_POOL_GEOM_PARAMS) {
