@@ -34,12 +34,14 @@ impl Model {
     /// Exchanges the weights and their running average; a second call restores both (evaluate
     /// with the average in between, then train on). An error when no average is kept.
     pub fn swap_weight_ema(&mut self) -> Result<()> {
-        match (self.weight_ema, self.exec.as_mut()) {
-            (Some(_), Some(ex)) => ex.swap_weight_average(),
-            _ => Err(Error::invalid(
+        if self.weight_ema.is_none() {
+            return Err(Error::invalid(
                 "swap_weight_ema: no weight EMA is kept (see Model::set_weight_ema)",
-            )),
+            ));
         }
+        // After `to_device` the executor (and with it the average, restarted from the weights
+        // of that moment) is created on first use.
+        self.ensure_exec(1)?.swap_weight_average()
     }
 
     /// Writes the running average over the weights and stops averaging (what Keras does at
