@@ -384,15 +384,23 @@ fn check_mnist_sizes(a: &MnistArgs) -> Result<()> {
     Ok(())
 }
 
+/// The `--ema` flag of `train mnist` and `train transformer`: 0 is off, else a decay in (0, 1).
+pub(crate) fn ema_decay(flag: f32) -> Result<Option<f32>> {
+    if flag == 0.0 {
+        return Ok(None);
+    }
+    if !(flag > 0.0 && flag < 1.0) {
+        return Err(Error::invalid(format!(
+            "--ema must be 0 (off) or a decay in (0, 1), got {flag}"
+        )));
+    }
+    Ok(Some(flag))
+}
+
 fn run_mnist(mut a: MnistArgs) -> Result<()> {
     let rank0 = keep_outputs_on_rank0(&mut a.save, &mut a.plot)?;
     check_mnist_sizes(&a)?;
-    if !(a.ema == 0.0 || (a.ema > 0.0 && a.ema < 1.0)) {
-        return Err(Error::invalid(format!(
-            "--ema must be 0 (off) or a decay in (0, 1), got {}",
-            a.ema
-        )));
-    }
+    let ema = ema_decay(a.ema)?;
     if let Some(p) = &a.plot {
         check_plot_path(p)?;
     }
@@ -414,7 +422,7 @@ fn run_mnist(mut a: MnistArgs) -> Result<()> {
         save_on_divergence: a.save_on_divergence,
         shards: a.shards,
         lr_schedule: MnistLrSchedule::parse(&a.lr_schedule)?,
-        ema: (a.ema != 0.0).then_some(a.ema),
+        ema,
     };
     let r = mnist::train(&options)?;
     outln!(

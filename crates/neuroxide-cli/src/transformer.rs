@@ -117,12 +117,7 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
             a.beta2
         )));
     }
-    if !(a.ema == 0.0 || (a.ema > 0.0 && a.ema < 1.0)) {
-        return Err(Error::invalid(format!(
-            "--ema must be 0 (off) or a decay in (0, 1), got {}",
-            a.ema
-        )));
-    }
+    let ema = crate::train::ema_decay(a.ema)?;
     if !(a.min_lr >= 0.0 && a.min_lr <= a.lr) {
         return Err(Error::invalid(format!(
             "--min-lr must be in [0, --lr {}], got {}",
@@ -170,7 +165,7 @@ pub fn train(mut a: TransformerArgs) -> Result<()> {
         weight_decay: a.weight_decay,
         beta2: a.beta2,
         min_lr: a.min_lr,
-        ema: (a.ema != 0.0).then_some(a.ema),
+        ema,
         config: Some(config),
         warmup: a.warmup,
         seed: a.seed,

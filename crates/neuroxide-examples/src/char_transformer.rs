@@ -306,14 +306,10 @@ pub fn train(
     let (train_tokens, val_tokens) = train_val_split(&tokens);
     let mut c = o.config.unwrap_or(TransformerConfig::mini(0));
     c.vocab = tokenizer.vocab();
-    let optimizer = optim::OptimizerKind::Adam {
-        lr: o.lr,
-        beta1: 0.9,
-        beta2: o.beta2,
-        eps: 1e-8,
-        weight_decay: o.weight_decay,
-        decoupled: true,
-    };
+    let mut optimizer = optim::adamw(o.lr, o.weight_decay);
+    if let optim::OptimizerKind::Adam { beta2, .. } = &mut optimizer {
+        *beta2 = o.beta2;
+    }
     let mut m = model_with_optimizer(&c, optimizer, o.seed)?;
     neuroxide::distributed::to_device_or_join(&mut m, o.device)?;
     log(&format!(

@@ -2,31 +2,20 @@
 //! arithmetic: the char transformer's first training losses and the MNIST MLP's epoch loss and
 //! test loss are pinned to the bits measured before the change (commit 611bc08, CPU).
 
-use neuroxide::data::text::{lm_batch, load_shakespeare, CharTokenizer};
+#[path = "support/tiny_lm.rs"]
+mod tiny_lm;
+
+use neuroxide::data::text::lm_batch;
 use neuroxide::train::Verbosity;
 use neuroxide::Device;
-use neuroxide_examples::char_transformer::{self as ct, TransformerConfig};
+use neuroxide_examples::char_transformer as ct;
 use neuroxide_examples::mnist::{self, MnistModel, MnistTrainOptions};
-use std::path::PathBuf;
-
-fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data")
-}
+use tiny_lm::{corpus, data_dir, tiny};
 
 fn char_losses() -> Vec<u32> {
-    let text = load_shakespeare(data_dir()).unwrap();
-    let ids = CharTokenizer::fit(&text).encode(&text).unwrap();
-    let c = TransformerConfig {
-        vocab: 76,
-        seq: 32,
-        dim: 48,
-        heads: 2,
-        blocks: 1,
-        ff: 96,
-        dropout: 0.0,
-        attention_dropout: 0.0,
-        tie_weights: false,
-    };
+    let (_, ids) = corpus();
+    // The vocabulary of the pinned run (the text's 76 characters).
+    let c = tiny(76);
     let mut m = ct::model(&c, 1e-3, 2).unwrap();
     m.to_device(Device::Cpu { threads: 2 }).unwrap();
     (0..4u64)

@@ -10,6 +10,7 @@ mod parity_pair;
 mod require_cuda;
 
 use neuroxide::backend::cpu::CpuBackend;
+use neuroxide::backend::BufId;
 use neuroxide::ops::attention::{
     attention_backward, attention_forward, tiled_grid, AttentionBackward, AttentionForward,
     AttentionShape, TILED_MAX_HEAD_DIM, TILED_MAX_SEQ, TILED_ROWS, TILED_THREADS,
@@ -118,6 +119,48 @@ fn causal_attention_ignores_later_positions() {
     assert_ne!(out[7 * d..], out2[7 * d..]);
 }
 
+/// Forward, then backward from `dout`, on both backends: `out`, `probs` and `dqkv` must agree
+/// bit for bit (`what` names the case in the report).
+fn check_passes(
+    p: &mut Pair,
+    s: AttentionShape,
+    qkv: BufId,
+    key_mask: Option<BufId>,
+    drop: Option<BufId>,
+    dout: &[f32],
+    what: &str,
+) {
+    let d = s.model_dim();
+    let (out, probs) = (
+        p.out(s.batch * s.seq * d),
+        p.out(s.batch * s.heads * s.seq * s.seq),
+    );
+    let f = AttentionForward {
+        shape: s,
+        qkv,
+        out,
+        probs,
+        key_mask,
+        drop,
+    };
+    p.run(|be| attention_forward(be, &f));
+    p.check(&format!("{what} out"), out);
+    p.check(&format!("{what} probs"), probs);
+    let dout = p.buf(dout);
+    let dqkv = p.out(s.batch * s.seq * 3 * d);
+    let b = AttentionBackward {
+        shape: s,
+        qkv,
+        probs,
+        dout,
+        dqkv,
+        key_mask,
+        drop,
+    };
+    p.run(|be| attention_backward(be, &b));
+    p.check(&format!("{what} dqkv"), dqkv);
+}
+
 #[test]
 fn attention_cpu_vs_cuda() {
     let Some(mut p) = Pair::new() else { return };
@@ -139,57 +182,25 @@ fn attention_cpu_vs_cuda() {
                 qv[k] = if k % 2 == 0 { -0.0 } else { 1e-30 };
             }
             let qkv = p.buf(&qv);
-            let (out, probs) = (p.out(batch * seq * d), p.out(batch * heads * seq * seq));
-            let f = AttentionForward {
-                shape: s,
-                qkv,
-                out,
-                probs,
-                key_mask: None,
-                drop: None,
-            };
-            p.run(|be| attention_forward(be, &f));
             let what = format!("b{batch} t{seq} h{heads}x{hd} causal {causal}");
-            p.check(&format!("attention out {what}"), out);
-            p.check(&format!("attention probs {what}"), probs);
-            let dout = p.buf(&r.vec(batch * seq * d, -1.0, 1.0));
-            let dqkv = p.out(batch * seq * 3 * d);
-            let b = AttentionBackward {
-                shape: s,
+            let dout = r.vec(batch * seq * d, -1.0, 1.0);
+            check_passes(
+                &mut p,
+                s,
                 qkv,
-                probs,
-                dout,
-                dqkv,
-                key_mask: None,
-                drop: None,
-            };
-            p.run(|be| attention_backward(be, &b));
-            p.check(&format!("attention dqkv {what}"), dqkv);
+                None,
+                None,
+                &dout,
+                &format!("attention {what}"),
+            );
             // The same with a key padding mask (about a third of the keys padded; the first
             // sequence fully padded, so its queries see no key).
             let mask: Vec<f32> = (0..batch * seq)
                 .map(|k| if k < seq || r.below(3) == 0 { 0.0 } else { 1.0 })
                 .collect();
             let key_mask = Some(p.buf(&mask));
-            let (mout, mprobs) = (p.out(batch * seq * d), p.out(batch * heads * seq * seq));
-            let f = AttentionForward {
-                out: mout,
-                probs: mprobs,
-                key_mask,
-                ..f
-            };
-            p.run(|be| attention_forward(be, &f));
-            p.check(&format!("masked attention out {what}"), mout);
-            p.check(&format!("masked attention probs {what}"), mprobs);
-            let mdqkv = p.out(batch * seq * 3 * d);
-            let b = AttentionBackward {
-                probs: mprobs,
-                dqkv: mdqkv,
-                key_mask,
-                ..b
-            };
-            p.run(|be| attention_backward(be, &b));
-            p.check(&format!("masked attention dqkv {what}"), mdqkv);
+            let what = format!("masked attention {what}");
+            check_passes(&mut p, s, qkv, key_mask, None, &dout, &what);
         }
     }
     p.finish("attention_cpu_vs_cuda");
@@ -301,38 +312,14 @@ fn attention_tiled_and_fallback_cpu_vs_cuda() {
                     .collect();
                 p.buf(&m)
             });
-            let (out, probs) = (p.out(batch * seq * d), p.out(n));
-            let f = AttentionForward {
-                shape: s,
-                qkv,
-                out,
-                probs,
-                key_mask,
-                drop,
-            };
-            p.run(|be| attention_forward(be, &f));
             let what = format!(
-                "b{batch} t{seq} h{heads}x{hd} causal {causal} mask {masked} drop {dropped} tiled {tiled}"
+                "attention b{batch} t{seq} h{heads}x{hd} causal {causal} mask {masked} drop {dropped} tiled {tiled}"
             );
-            p.check(&format!("attention out {what}"), out);
-            p.check(&format!("attention probs {what}"), probs);
             let mut gv = r.vec(batch * seq * d, -1.0, 1.0);
             for k in (0..gv.len()).step_by(11) {
                 gv[k] = edge[r.below(edge.len())].clamp(-4.0, 4.0);
             }
-            let dout = p.buf(&gv);
-            let dqkv = p.out(batch * seq * 3 * d);
-            let b = AttentionBackward {
-                shape: s,
-                qkv,
-                probs,
-                dout,
-                dqkv,
-                key_mask,
-                drop,
-            };
-            p.run(|be| attention_backward(be, &b));
-            p.check(&format!("attention dqkv {what}"), dqkv);
+            check_passes(&mut p, s, qkv, key_mask, drop, &gv, &what);
         }
     }
     p.finish("attention_tiled_and_fallback_cpu_vs_cuda");

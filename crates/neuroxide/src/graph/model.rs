@@ -190,10 +190,6 @@ impl Model {
         if let Some(state) = state {
             self.ensure_exec(1)?;
             self.set_optimizer_state(steps, &state)?;
-            // Restart the weight average from here, its warm-up counted from the restored step.
-            if let (Some(d), Some(ex)) = (self.weight_ema, self.exec.as_mut()) {
-                ex.set_weight_average(Some(d))?;
-            }
         }
         Ok(())
     }

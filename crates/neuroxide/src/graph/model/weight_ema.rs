@@ -19,9 +19,10 @@ impl Model {
             }
         }
         self.weight_ema = decay;
+        // Without an executor the average starts when one is created (`ensure_exec`), from
+        // the same weights: none has been trained since.
         match self.exec.as_mut() {
             Some(ex) => ex.set_weight_average(decay),
-            None if decay.is_some() => self.ensure_exec(1).map(|_| ()),
             None => Ok(()),
         }
     }
@@ -39,9 +40,11 @@ impl Model {
                 "swap_weight_ema: no weight EMA is kept (see Model::set_weight_ema)",
             ));
         }
-        // After `to_device` the executor (and with it the average, restarted from the weights
-        // of that moment) is created on first use.
-        self.ensure_exec(1)?.swap_weight_average()
+        match self.exec.as_mut() {
+            Some(ex) => ex.swap_weight_average(),
+            // No step since the average (re)started: it equals the weights.
+            None => Ok(()),
+        }
     }
 
     /// Writes the running average over the weights and stops averaging (what Keras does at

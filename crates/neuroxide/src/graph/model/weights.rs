@@ -102,7 +102,8 @@ impl Model {
     }
 
     /// Restores optimizer state saved by [`Model::optimizer_state`] (the model must be compiled
-    /// with the same optimizer kind) and the update counter.
+    /// with the same optimizer kind) and the update counter; a kept weight average restarts
+    /// from the current weights.
     pub fn set_optimizer_state(&mut self, steps: u64, state: &[Vec<Vec<f32>>]) -> Result<()> {
         let kind = self.config_or_err()?.optimizer;
         let names: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
@@ -138,7 +139,13 @@ impl Model {
             }
         }
         ex.steps = steps;
-        Ok(())
+        // A kept weight average restarts here, its warm-up counted from the restored step
+        // (resuming training, or moving the model to another device).
+        let ema = self.weight_ema;
+        match self.exec.as_mut() {
+            Some(ex) if ema.is_some() => ex.set_weight_average(ema),
+            _ => Ok(()),
+        }
     }
 }
 

