@@ -186,6 +186,29 @@ fn ci_sized_language_model_learns() {
     assert!(after < 2.6, "validation loss {after} after 300 steps");
 }
 
+/// The validation loss weights every window alike: 40 windows (a batch of 32 and one of 8) give
+/// the window-weighted mean of the first 32 and the next 8, not the mean of the two batches.
+#[test]
+fn validation_loss_weights_a_short_last_batch_by_its_windows() {
+    let (t, ids) = corpus();
+    let (_, val) = train_val_split(&ids);
+    let c = tiny(t.vocab());
+    let mut m = ct::model(&c, 3e-3, 1).unwrap();
+    let first = validation_loss(&mut m, val, c.seq, 32).unwrap();
+    let next = validation_loss(&mut m, &val[32 * c.seq..], c.seq, 8).unwrap();
+    let all = validation_loss(&mut m, val, c.seq, 40).unwrap();
+    let expected = (32.0 * first + 8.0 * next) / 40.0;
+    assert!(
+        (first - next).abs() > 1e-3,
+        "the two parts must differ for the test to tell the weightings apart ({first} vs {next})"
+    );
+    assert!(
+        (all - expected).abs() < 1e-5,
+        "40 windows: {all}, window-weighted mean {expected}, mean of batch means {}",
+        (first + next) / 2.0
+    );
+}
+
 /// A block variant with RMSNorm and a SwiGLU feed-forward builds, trains and lowers the loss.
 #[test]
 fn rmsnorm_swiglu_block_trains() {

@@ -11,16 +11,20 @@ use crate::graph::Model;
 use crate::math::host;
 use crate::philox::{philox4x32_10, uniform01};
 use crate::tensor::Tensor;
+use crate::train::evaluate::weighted_mean_loss;
 
-/// Mean cross-entropy over the first `windows` validation windows (inference mode).
+/// Mean cross-entropy over the first `windows` validation windows (inference mode), every
+/// window weighted alike (a shorter last batch counts by its windows, not as a whole batch).
 pub fn validation_loss(model: &mut Model, val: &[u32], seq: usize, windows: usize) -> Result<f64> {
+    const BATCH: usize = 32;
     model.reset_running()?;
-    let batches = lm_eval_batches(val, seq, 32, windows)?;
+    let batches = lm_eval_batches(val, seq, BATCH, windows)?;
     for (x, y) in &batches {
         model.eval_step(&[x], &[y])?;
     }
     let (sum, _) = model.running_totals()?;
-    Ok(f64::from(sum) / batches.len().max(1) as f64)
+    let last_rows = batches.last().map_or(BATCH, |(x, _)| x.rows());
+    weighted_mean_loss(model, sum, batches.len(), BATCH, last_rows)
 }
 
 /// Sampling options of [`generate`].
