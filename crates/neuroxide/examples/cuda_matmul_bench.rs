@@ -105,7 +105,7 @@ fn run() -> neuroxide::Result<()> {
         "| m×k×n | op | default | default GFLOP/s | {} | cuBLAS | exact |",
         labels.join(" | ")
     );
-    println!("|{}", " --- |".repeat(VARIANTS.len() + 5));
+    println!("|{}", " --- |".repeat(VARIANTS.len() + 6));
     for &(m, k, n) in &shapes {
         let av: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
         let bv: Vec<f32> = (0..k * n).map(|_| rnd()).collect();
