@@ -3,9 +3,10 @@
 # ops/matmul kernels (matmul.cu + matmul_big.cu, one unit as mod.rs builds it) and BASE's
 # matmul.cu (default 97d7035, the last commit with the classic 128x128 nx_matmul_<ta><tb>) with
 # g++ on the CUDA shims of emu.h (one std::thread per CUDA thread, __syncthreads as a barrier,
-# exact fmaf, -ffp-contract=off), then runs every nx_matmul_big_<ta><tb> against the classic
-# kernel on many shapes, epilogues and inputs (matmul_parity.cpp) and prints the count of
-# differing values (0 is the contract of ops/matmul/mod.rs).
+# exact fmaf, -ffp-contract=off), then runs every kernel of the working tree (each tile shape of
+# nx_matmul_big_<BM>x<BN>_<ta><tb>, mid and small) against the classic kernel on many shapes,
+# epilogues and inputs (matmul_parity.cpp) and prints the count of differing values per kernel
+# (0 is the contract of ops/matmul/mod.rs). About a minute on 2 cores.
 #
 #   scripts/cuda-emu/run-matmul.sh [BASE]    (rc 1 when a value differs)
 set -euo pipefail

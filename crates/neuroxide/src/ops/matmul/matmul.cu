@@ -8,14 +8,11 @@
 // not be neutral: an accumulator can be -0 (a negative product that underflows rounds to -0),
 // and -0 + +0 = +0, a sign the CPU, which stops at k, keeps.
 //
-// nx_matmul_big_<ta><tb> (matmul_big.cu, appended to this unit): the 128x128 register-tiled
-// kernel for large problems; it shares nx_tile_step and nx_epilogue_act below.
+// nx_matmul_big_<BM>x<BN>_<ta><tb> (matmul_big.cu, appended to this unit): the register-tiled
+// kernels for large problems in four block-tile shapes; they share nx_epilogue_act below.
 // nx_matmul_mid_<ta><tb>: 32x32 register tiles for problems with a few dozen such tiles.
 // nx_matmul_small_<ta><tb>: one output per thread, 16x16 blocks, for problems too small to fill
 // the GPU with larger tiles. Same arithmetic, same bits.
-
-#define NX_BM 128
-#define NX_BN 128
 
 // Activation of the epilogue: the common cases inline, the rest through one out-of-line call
 // (keeps the unrolled epilogue small).
@@ -30,24 +27,6 @@ __device__ __forceinline__ float nx_epilogue_act(int act, float a, float z) {
         return z > 0.0f ? z : 0.0f;
     }
     return nx_act_forward_call(act, a, z);
-}
-
-// One k step of a thread's 8x8 register tile: acc[i][j] = fmaf(a[i], b[j], acc[i][j]).
-__device__ __forceinline__ void nx_tile_step(const float *arow, const float *brow, int tx, int ty,
-                                             float (&acc)[8][8]) {
-    const float4 a0 = *reinterpret_cast<const float4 *>(&arow[ty * 4]);
-    const float4 a1 = *reinterpret_cast<const float4 *>(&arow[64 + ty * 4]);
-    const float4 b0 = *reinterpret_cast<const float4 *>(&brow[tx * 4]);
-    const float4 b1 = *reinterpret_cast<const float4 *>(&brow[64 + tx * 4]);
-    const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
-    const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-            acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-        }
-    }
 }
 
 // One output per thread, 16x16 outputs per block, k-tiles of 32: every operand is read with

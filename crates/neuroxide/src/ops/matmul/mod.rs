@@ -2,20 +2,22 @@
 //! pre-activation: the dense layer's forward and both of its gradients, attention's projections.
 //!
 //! `cpu/` holds the packed AVX2 / AVX-512 kernels (same bits on every instruction set and any
-//! thread count); `matmul.cu` the CUDA twin in three tile sizes and `matmul_big.cu` the
-//! large-shape 128x128 kernels (same bits for each).
+//! thread count); `matmul.cu` the CUDA twin's small and mid kernels and `matmul_big.cu` the
+//! large-shape register-tiled kernels in four block-tile shapes (same bits for each: see
+//! [`Variant`] for which one runs).
 
 // Its few `expect`s convert slices whose length the packing loop fixes, and `cpu::matmul`
 // panics only on slices shorter than the shape, which `matmul` below checks before calling.
 #[allow(clippy::expect_used, clippy::panic)]
 pub mod cpu;
 
-use crate::backend::cuda::{Family, KArgs, BLOCK};
+use crate::backend::cuda::{Family, KArgs};
 use crate::backend::{Activation, Backend, BufId, Kernels};
 use crate::error::{Error, Result};
 
 /// The CUDA source of this folder: `matmul.cu` (the 32x32 and one-per-thread kernels and the
-/// helpers they share), then `matmul_big.cu` (the large-shape 128x128 kernels) in the same unit.
+/// helpers they share), then `matmul_big.cu` (the large-shape kernels, one template in four
+/// block-tile shapes) in the same unit.
 pub const CUDA: Family = Family::new(
     "ops/matmul/matmul.cu",
     concat!(include_str!("matmul.cu"), include_str!("matmul_big.cu")),
@@ -49,8 +51,202 @@ pub struct Matmul {
     pub act: Activation,
 }
 
+/// Which CUDA kernel computes a product. Every variant gives the same bits, those of
+/// [`Matmul`]'s reduction order: they differ only in how the outputs are spread over blocks and
+/// threads, which decides how well a shape fills the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// `nx_matmul_small_*`: one output per thread, 16x16 blocks.
+    Small,
+    /// `nx_matmul_mid_*`: 32x32 tiles, 2x4 outputs per thread.
+    Mid,
+    /// `nx_matmul_big_128x128_*`: 8x8 outputs per thread, 2 blocks per SM.
+    Big128x128,
+    /// `nx_matmul_big_128x96_*`: 8x6 outputs per thread, 2 blocks per SM.
+    Big128x96,
+    /// `nx_matmul_big_64x96_*`: 4x6 outputs per thread, 3 blocks per SM.
+    Big64x96,
+    /// `nx_matmul_big_64x64_*`: 4x4 outputs per thread, 4 blocks per SM.
+    Big64x64,
+}
+
+/// Every variant, the large tiles first (the order in which ties of the wave model are broken).
+pub const VARIANTS: [Variant; 6] = [
+    Variant::Big128x128,
+    Variant::Big128x96,
+    Variant::Big64x96,
+    Variant::Big64x64,
+    Variant::Mid,
+    Variant::Small,
+];
+
+/// The block-tile shapes of `matmul_big.cu`, in [`VARIANTS`]' order.
+const BIG: [Variant; 4] = [
+    Variant::Big128x128,
+    Variant::Big128x96,
+    Variant::Big64x96,
+    Variant::Big64x64,
+];
+
+/// What the wave model of [`cuda_variant`] knows about one kernel of `matmul_big.cu`.
+struct BigShape {
+    /// Blocks resident per SM: the `MINB` of its `__launch_bounds__` (registers capped at
+    /// 65536 / (256 x MINB) = 128, 128, 85 and 64 per thread; NVRTC 13 for sm_90 uses 128,
+    /// 121, 80 and 64 without spilling), which the at most 33 KiB of shared memory allows.
+    blocks_per_sm: usize,
+    /// An SM's time per output and k step with `blocks_per_sm` blocks resident, in hundredths
+    /// of the 128x128 kernel's. Estimates from the work per k step and thread (FMAs per
+    /// shared-memory read: 64/4 vector reads, 48/5, 24/4, 16/2) and the L2 traffic per output
+    /// (1/BM + 1/BN); not yet measured: recalibrate from `cuda_matmul_bench`'s per-variant
+    /// table.
+    cost: usize,
+}
+
+impl Variant {
+    /// The block tile (rows, columns of C) and threads per block.
+    fn tile(self) -> (usize, usize, u32) {
+        match self {
+            Variant::Small => (16, 16, 256),
+            Variant::Mid => (32, 32, 128),
+            Variant::Big128x128 => (128, 128, 256),
+            Variant::Big128x96 => (128, 96, 256),
+            Variant::Big64x96 => (64, 96, 256),
+            Variant::Big64x64 => (64, 64, 256),
+        }
+    }
+
+    /// The wave model's constants of a `matmul_big.cu` kernel (`None` for small and mid).
+    fn big_shape(self) -> Option<BigShape> {
+        let (blocks_per_sm, cost) = match self {
+            Variant::Small | Variant::Mid => return None,
+            Variant::Big128x128 => (2, 100),
+            Variant::Big128x96 => (2, 104),
+            Variant::Big64x96 => (3, 120),
+            Variant::Big64x64 => (4, 145),
+        };
+        Some(BigShape {
+            blocks_per_sm,
+            cost,
+        })
+    }
+
+    /// A short name for reports ("big 128x96").
+    pub fn label(self) -> &'static str {
+        match self {
+            Variant::Small => "small 16x16",
+            Variant::Mid => "mid 32x32",
+            Variant::Big128x128 => "big 128x128",
+            Variant::Big128x96 => "big 128x96",
+            Variant::Big64x96 => "big 64x96",
+            Variant::Big64x64 => "big 64x64",
+        }
+    }
+
+    /// The kernel's name for these transposes.
+    fn kernel(self, a_trans: bool, b_trans: bool) -> &'static str {
+        let names = match self {
+            Variant::Small => [
+                "nx_matmul_small_nn",
+                "nx_matmul_small_nt",
+                "nx_matmul_small_tn",
+                "nx_matmul_small_tt",
+            ],
+            Variant::Mid => [
+                "nx_matmul_mid_nn",
+                "nx_matmul_mid_nt",
+                "nx_matmul_mid_tn",
+                "nx_matmul_mid_tt",
+            ],
+            Variant::Big128x128 => [
+                "nx_matmul_big_128x128_nn",
+                "nx_matmul_big_128x128_nt",
+                "nx_matmul_big_128x128_tn",
+                "nx_matmul_big_128x128_tt",
+            ],
+            Variant::Big128x96 => [
+                "nx_matmul_big_128x96_nn",
+                "nx_matmul_big_128x96_nt",
+                "nx_matmul_big_128x96_tn",
+                "nx_matmul_big_128x96_tt",
+            ],
+            Variant::Big64x96 => [
+                "nx_matmul_big_64x96_nn",
+                "nx_matmul_big_64x96_nt",
+                "nx_matmul_big_64x96_tn",
+                "nx_matmul_big_64x96_tt",
+            ],
+            Variant::Big64x64 => [
+                "nx_matmul_big_64x64_nn",
+                "nx_matmul_big_64x64_nt",
+                "nx_matmul_big_64x64_tn",
+                "nx_matmul_big_64x64_tt",
+            ],
+        };
+        names[usize::from(a_trans) * 2 + usize::from(b_trans)]
+    }
+
+    /// Blocks of this variant for an `m x n` output.
+    pub fn tiles(self, m: usize, n: usize) -> usize {
+        let (bm, bn, _) = self.tile();
+        m.div_ceil(bm) * n.div_ceil(bn)
+    }
+
+    /// The wave model's time for an `m x n` output on `sms` SMs (a `matmul_big.cu` kernel), in
+    /// hundredths of the time one SM takes for one output of the 128x128 kernel (per k step: k
+    /// is the same for every variant and cancels out):
+    ///
+    /// `ceil(tiles / (sms x blocks_per_sm)) x blocks_per_sm x BM x BN x cost`
+    ///
+    /// Blocks run in waves of `sms x blocks_per_sm`; in a wave each SM computes
+    /// `blocks_per_sm` tiles at the variant's full-occupancy rate. A partial wave costs as much
+    /// as a full one because a block's speed barely depends on how many share its SM (measured
+    /// on an H200: 108 blocks of 128x128 on 132 SMs, one per SM, ran at 183 GFLOP/s per block,
+    /// against 168 with two per SM). `None` for small and mid.
+    pub fn wave_estimate(self, m: usize, n: usize, sms: usize) -> Option<usize> {
+        let s = self.big_shape()?;
+        let (bm, bn, _) = self.tile();
+        let waves = self.tiles(m, n).div_ceil(sms.max(1) * s.blocks_per_sm);
+        Some(waves * s.blocks_per_sm * bm * bn * s.cost)
+    }
+}
+
+/// The variant [`matmul`] launches for an `m x n x k` product on a GPU of `sms` SMs.
+///
+/// The tile shape of `matmul_big.cu` with the smallest [`Variant::wave_estimate`] (the larger
+/// tile on a tie), when it has at least `sms / 2` tiles; else 32x32 tiles when there are at
+/// least 64 of them and `k >= 32`, else one output per thread. (Measured on an H200: with fewer
+/// than ~64 tiles of 32x32 the one-output-per-thread kernel's extra blocks hide more memory
+/// latency than the register tile saves.)
+pub fn cuda_variant(m: usize, n: usize, k: usize, sms: usize) -> Variant {
+    let mut best = BIG[0];
+    let mut best_time = usize::MAX;
+    for v in BIG {
+        let time = v.wave_estimate(m, n, sms).unwrap_or(usize::MAX);
+        if time < best_time {
+            (best, best_time) = (v, time);
+        }
+    }
+    if best.tiles(m, n) * 2 >= sms {
+        best
+    } else if Variant::Mid.tiles(m, n) >= 64 && k >= 32 {
+        Variant::Mid
+    } else {
+        Variant::Small
+    }
+}
+
 /// Runs [`Matmul`].
 pub fn matmul(backend: &mut dyn Backend, mm: &Matmul) -> Result<()> {
+    run(backend, mm, None)
+}
+
+/// Runs [`Matmul`] with the CUDA kernel `variant` instead of [`cuda_variant`]'s choice (the
+/// benchmark's A/B of the variants; same bits). The CPU backend has one kernel and ignores it.
+pub fn matmul_variant(backend: &mut dyn Backend, mm: &Matmul, variant: Variant) -> Result<()> {
+    run(backend, mm, Some(variant))
+}
+
+fn run(backend: &mut dyn Backend, mm: &Matmul, variant: Option<Variant>) -> Result<()> {
     let (m, n, k) = (mm.m, mm.n, mm.k);
     let bias_len = if mm.bias.is_some() { n } else { 0 };
     let pre_len = if mm.pre_act.is_some() { m * n } else { 0 };
@@ -101,38 +297,15 @@ pub fn matmul(backend: &mut dyn Backend, mm: &Matmul) -> Result<()> {
                 .ptr(if mm.pre_act.is_some() { ppre } else { 0 })
                 .i32(act)
                 .f32(alpha);
-            // Which variant fills the GPU best (all give the same bits): 128x128 register tiles
-            // when there are enough of them, 32x32 tiles when there are at least a few, else one
-            // output per thread.
-            let big = m.div_ceil(128) * n.div_ceil(128) * 2 >= cuda.sm_count() as usize;
-            // (Measured on an H200: with fewer than ~64 tiles of 32x32 the one-output-per-thread
-            // kernel's extra blocks hide more memory latency than the register tile saves.)
-            let mid = !big && m.div_ceil(32) * n.div_ceil(32) >= 64 && k >= 32;
-            let (tile, threads) = match (big, mid) {
-                (true, _) => (128, BLOCK),
-                (false, true) => (32, 128),
-                (false, false) => (16, BLOCK),
-            };
-            let (gx, gy) = (n.div_ceil(tile), m.div_ceil(tile));
+            let v = variant.unwrap_or_else(|| cuda_variant(m, n, k, cuda.sm_count() as usize));
+            let (bm, bn, threads) = v.tile();
+            let (gx, gy) = (n.div_ceil(bn), m.div_ceil(bm));
             if gy > 65_535 {
                 return Err(Error::backend(format!(
                     "cuda matmul: m = {m} rows need {gy} row blocks, more than the grid's 65535"
                 )));
             }
-            let name = match (big, mid, mm.a_trans, mm.b_trans) {
-                (true, _, false, false) => "nx_matmul_big_nn",
-                (true, _, false, true) => "nx_matmul_big_nt",
-                (true, _, true, false) => "nx_matmul_big_tn",
-                (true, _, true, true) => "nx_matmul_big_tt",
-                (false, true, false, false) => "nx_matmul_mid_nn",
-                (false, true, false, true) => "nx_matmul_mid_nt",
-                (false, true, true, false) => "nx_matmul_mid_tn",
-                (false, true, true, true) => "nx_matmul_mid_tt",
-                (false, false, false, false) => "nx_matmul_small_nn",
-                (false, false, false, true) => "nx_matmul_small_nt",
-                (false, false, true, false) => "nx_matmul_small_tn",
-                (false, false, true, true) => "nx_matmul_small_tt",
-            };
+            let name = v.kernel(mm.a_trans, mm.b_trans);
             cuda.launch_op(CUDA, name, (gx as u32, gy as u32, 1), threads, args)
         }
     }
@@ -141,5 +314,52 @@ pub fn matmul(backend: &mut dyn Backend, mm: &Matmul) -> Result<()> {
 /// NVRTC's log for this family on `cuda`'s card (resource usage when `NEUROXIDE_NVRTC_VERBOSE`
 /// is set).
 pub fn compile_log(cuda: &mut crate::backend::cuda::CudaBackend) -> Result<String> {
-    cuda.compile_log(CUDA, "nx_matmul_big_nn")
+    cuda.compile_log(CUDA, "nx_matmul_big_128x128_nn")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wave model's blocks per SM are the `MINB` of each shape's `__launch_bounds__`, and
+    /// every big variant's kernels exist in `matmul_big.cu`.
+    #[test]
+    fn big_shapes_match_the_cuda_source() {
+        let src = include_str!("matmul_big.cu");
+        for v in BIG {
+            let (bm, bn, threads) = v.tile();
+            let s = v.big_shape().map_or(0, |s| s.blocks_per_sm);
+            let line = format!("NX_MATMUL_BIG_SHAPE({bm}, {bn}, {s})");
+            assert!(src.contains(&line), "{line} missing from matmul_big.cu");
+            assert_eq!(threads, 256);
+            assert_eq!(
+                v.kernel(true, false),
+                format!("nx_matmul_big_{bm}x{bn}_tn"),
+                "{v:?}"
+            );
+        }
+    }
+
+    /// gpt_small's products on an H200 (132 SMs): C of 4096 x 768 in 128x96 tiles (256 <= 264
+    /// slots where 128x128 gives 192: one wave at 73%), 4096 x 2304 in 128x96 (768 tiles in 3
+    /// waves, as 576 of 128x128), 4096 x 3072 stays 128x128 (768 tiles: 2.9 waves), the weight
+    /// gradients (k = 4096) in 64x96 tiles (3 per SM: 288 and 384 of 396 slots).
+    #[test]
+    fn gpt_small_shapes_on_an_h200() {
+        let sms = 132;
+        let pick = |m, k, n| cuda_variant(m, n, k, sms);
+        for k in [768, 2304, 3072] {
+            assert_eq!(pick(4096, k, 768), Variant::Big128x96, "4096x{k}x768");
+        }
+        assert_eq!(pick(4096, 768, 2304), Variant::Big128x96);
+        assert_eq!(pick(4096, 768, 3072), Variant::Big128x128);
+        assert_eq!(pick(4096, 4096, 4096), Variant::Big128x128);
+        for (m, n) in [(768, 2304), (768, 768), (768, 3072), (3072, 768)] {
+            assert_eq!(pick(m, 4096, n), Variant::Big64x96, "{m}x4096x{n}");
+        }
+        // Small problems keep the mid and one-output-per-thread kernels.
+        assert_eq!(pick(256, 256, 256), Variant::Mid);
+        assert_eq!(pick(64, 16, 64), Variant::Small);
+        assert_eq!(pick(256, 16, 256), Variant::Small);
+    }
 }
