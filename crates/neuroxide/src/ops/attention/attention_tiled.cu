@@ -8,18 +8,24 @@
 // the contract's order (the tiles only change where an operand is read from, never the order
 // of the terms).
 // A masked or causally hidden term is predicated off, never added as a zero product (rule 2b).
-// The softmax max and sum and the backward's D_i run the same warp helpers as the warp-per-row
-// kernels (nx_warp_row_max, nx_warp_chunked_if) over the same values, on rows held in shared
-// memory. The bounds below are mirrored by TILED_* in mod.rs (a test compares them).
+// The softmax max and sum and the backward's D_i walk the same values in the same order as the
+// warp-per-row kernels' helpers (nx_warp_row_max's `if (s > mx)` from -inf; nx_chunked, the
+// one-thread form of nx_warp_chunked_if's chunked order), each row on one thread over the row
+// held in shared memory: the 16 rows of a block side by side instead of one warp replaying
+// every term through shuffles. The bounds below are mirrored by TILED_* in mod.rs (a test
+// compares them).
 //
 // Cost model (per thread, shared-memory loads per fmaf): the scores give every thread a 4 × 4
 // register tile (4 queries × 4 keys), so 4 terms of its 16 sums take 4 + 4 16-byte loads per 64
 // fmaf (before: 4 scalar + 4 16-byte loads per 16 fmaf); the products (4 outputs a thread, one
 // column of 4 rows) take 4 + 4 loads per 16 fmaf, with the tests for the causal diagonal, the
 // mask and the tile's end hoisted out of every group of 4 keys that all outputs see (before:
-// 4 more loads of the key flags and a test per term). Shared-memory offsets and loop counters
-// are 32-bit (a block's arrays hold at most NX_ATT_MAX_SEQ · (NX_ATT_MAX_HD + 4) values);
-// 64-bit arithmetic is left to the global row pointers.
+// 4 more loads of the key flags and a test per term). The row folds take 2 shared loads and a
+// compare or an add per term on one lane, 16 rows at once (before: 2 or 3 shuffles, a 64-bit
+// index test and the fold per term on all 32 lanes of a warp, 2 rows after one another).
+// Shared-memory offsets and loop counters are 32-bit (a block's arrays hold at most
+// NX_ATT_MAX_SEQ · (NX_ATT_MAX_HD + 4) values); 64-bit arithmetic is left to the global row
+// pointers.
 
 constexpr u64 NX_ATT_TQ = 16;       // query rows per block (forward, dq)
 constexpr u64 NX_ATT_TK = 64;       // rows of one staged tile of the products
@@ -41,19 +47,32 @@ constexpr unsigned int NX_ATT_RK = 4;
 static_assert(NX_ATT_TQ == 4 * NX_ATT_RQ, "4 query groups of a warp cover the block's rows");
 static_assert(8 * NX_ATT_RK == 32, "8 key groups of a warp cover its 32 keys");
 static_assert(NX_ATT_THREADS == NX_ATT_MAX_SEQ, "one warp per 32 keys of a score row");
+// Row pitch of the score rows: a multiple of 4 (16-byte loads) that puts the rows one thread
+// each walks (8 rows a warp, nx_att_row_of_thread) in 8 different groups of 4 banks.
+constexpr unsigned int NX_ATT_S_PITCH = NX_ATT_MAX_SEQ + 4;
+// The sequential row folds (softmax max and sum, D_i) give one thread of warps 0, 1, ... each
+// row: NX_ATT_ROWS_PER_WARP rows a warp.
+constexpr unsigned int NX_ATT_ROWS_PER_WARP = 8;
+static_assert(NX_ATT_TQ % NX_ATT_ROWS_PER_WARP == 0, "whole warps fold the rows");
+static_assert(NX_ATT_MAX_SEQ <= NX_CHUNK, "a score row is one chunk of the chunked order");
 
-// Shared memory of the forward and dq kernels (41.25 KiB, under the 48 KiB static limit).
+// Shared memory of the forward and dq kernels (41.6 KiB, under the 48 KiB static limit).
 struct NxAttRows {
     // The block's rows of q (forward) or dout (dq), nx_att_row_pitch(hd) apart.
     alignas(16) float a[NX_ATT_TQ * (NX_ATT_MAX_HD + 4)];
-    alignas(16) float s[NX_ATT_TQ * NX_ATT_MAX_SEQ]; // scores, then weights (forward); dP, then dS
+    // Scores, then weights (forward); dP, then dS (dq); NX_ATT_S_PITCH apart.
+    alignas(16) float s[NX_ATT_TQ * NX_ATT_S_PITCH];
     union {
         // Scores: columns p0..p0+NX_ATT_TP of every key row (NX_ATT_KC_PITCH apart).
         alignas(16) float kc[NX_ATT_MAX_SEQ * NX_ATT_KC_PITCH];
+        // dq, between the scores and the product: the block's rows of P (as s).
+        float p[NX_ATT_TQ * NX_ATT_S_PITCH];
         // Products: one staged tile of v (forward) or k (dq) rows (odd pitch hd | 1).
         float kv[NX_ATT_TK * (NX_ATT_MAX_HD + 1)];
     };
     alignas(16) int keep[NX_ATT_MAX_SEQ]; // key j takes part (key padding mask)
+    float mx[NX_ATT_TQ];                  // forward: the row maxima
+    float total[NX_ATT_TQ];               // forward: the softmax sums; dq: D_i
 };
 
 // Row pitch of the staged query (or dout) rows: hd rounded up to a multiple of 4 (16-byte
@@ -174,7 +193,7 @@ __device__ __forceinline__ void nx_att_scores(NxAttRows &t, const float *rows, u
         for (unsigned int u = 0; u < NX_ATT_RK; ++u) {
             const unsigned int j = key + 8 * u;
             if (j < jn) {
-                t.s[qi * NX_ATT_MAX_SEQ + j] = t.keep[j] ? fin(qi, j, acc[r][u]) : masked;
+                t.s[qi * NX_ATT_S_PITCH + j] = t.keep[j] ? fin(qi, j, acc[r][u]) : masked;
             }
         }
     }
@@ -208,7 +227,7 @@ __device__ __forceinline__ void nx_att_product(NxAttRows &t, const float *rows, 
         qi[r] = o / hd;
         pc[r] = o - qi[r] * hd;
         live[r] = qi[r] < NX_ATT_TQ;
-        srow[r] = t.s + (live[r] ? qi[r] : 0) * NX_ATT_MAX_SEQ;
+        srow[r] = t.s + (live[r] ? qi[r] : 0) * NX_ATT_S_PITCH;
         // An output past the tile sees no key.
         jn[r] = qi[r] < nq ? nx_att_keys(i0 + qi[r], seq, causal) : 0;
         if (live[r] && jn[r] < jall) {
@@ -273,6 +292,15 @@ __device__ __forceinline__ void nx_att_product(NxAttRows &t, const float *rows, 
     }
 }
 
+// The row (below NX_ATT_TQ) whose sequential folds this thread walks, or NX_ATT_TQ for none:
+// lanes 0..NX_ATT_ROWS_PER_WARP-1 of the first NX_ATT_TQ / NX_ATT_ROWS_PER_WARP warps. Their
+// rows lie in different bank groups (NX_ATT_S_PITCH), so a warp's lanes read them in one pass.
+__device__ __forceinline__ unsigned int nx_att_row_of_thread() {
+    const unsigned int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+    const bool owner = lane < NX_ATT_ROWS_PER_WARP && warp < NX_ATT_TQ / NX_ATT_ROWS_PER_WARP;
+    return owner ? warp * NX_ATT_ROWS_PER_WARP + lane : (unsigned int)NX_ATT_TQ;
+}
+
 // The block's (b, h, first query i0, row count nq, last key kend) and the key flags.
 struct NxAttBlock {
     u64 b, h, bh;
@@ -301,9 +329,12 @@ __device__ __forceinline__ NxAttBlock nx_att_block(NxAttRows &t, const float *ma
 
 // Forward, one block per (b, h, NX_ATT_TQ queries); grid = batch·heads·ceil(seq/NX_ATT_TQ).
 // Scores as nx_att_scores (· scale; a masked key enters the max as -inf, which `if (s > mx)`
-// never takes); per row (one warp): mx by nx_warp_row_max over j < jn, e = nx_exp(s - mx) for
-// kept j, sum by nx_warp_chunked_if over kept j, P = e / sum (0 when masked or j >= jn);
-// out by nx_att_product with the weights times the dropout multipliers.
+// never takes); per row: mx over j < jn walked in order from -inf with `if (s > mx)` (the
+// order of nx_warp_row_max), e = nx_exp(s - mx) for kept j, sum by nx_chunked over kept j
+// (the order of nx_warp_chunked_if), P = e / sum (0 when masked or j >= jn); out by
+// nx_att_product with the weights times the dropout multipliers. The max and the sum of a row
+// are walked by one thread (nx_att_row_of_thread: all rows side by side, no shuffles), the
+// exps and the weights one thread per key.
 extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
     nx_attention_forward_tiled(const float *qkv, const float *mask, unsigned int has_mask,
                                const float *drop, unsigned int has_drop, float *out,
@@ -320,32 +351,44 @@ extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
     nx_att_stage(t.a, apitch, base, 3 * d, k.i0, k.nq, hd);
     nx_att_scores(t, base + d, 3 * d, seq, hd, apitch, k.i0, k.nq, k.kend, causal, NX_NEG_INF,
                   [&](unsigned int, unsigned int, float acc) { return acc * scale; });
-    __syncthreads();
-    const unsigned int lane = threadIdx.x & 31;
-    for (unsigned int qi = threadIdx.x / 32; qi < k.nq; qi += NX_ATT_THREADS / 32) {
-        const unsigned int jn = nx_att_keys(k.i0 + qi, seq, causal);
-        const u64 row = k.bh * seq + k.i0 + qi;
-        float *srow = t.s + qi * NX_ATT_MAX_SEQ;
-        const float mx = nx_warp_row_max(srow, jn, lane);
-        __syncwarp();
-        for (unsigned int j = lane; j < jn; j += 32) {
-            if (t.keep[j]) {
-                srow[j] = nx_exp(srow[j] - mx);
+    __syncthreads(); // the score rows are final
+    const unsigned int own = nx_att_row_of_thread();
+    const float *own_row = t.s + own * NX_ATT_S_PITCH;
+    const unsigned int own_jn = own < k.nq ? nx_att_keys(k.i0 + own, seq, causal) : 0;
+    if (own < k.nq) {
+        float mx = NX_NEG_INF;
+        for (unsigned int j = 0; j < own_jn; ++j) {
+            const float v = own_row[j];
+            if (v > mx) {
+                mx = v;
             }
         }
-        __syncwarp();
-        const float sum = nx_warp_chunked_if(
-            jn, lane, [&](u64 j) { return t.keep[j] != 0; },
-            [&](u64 j, float &a, float &) { a = srow[j]; },
-            [](float acc, float a, float) { return acc + a; });
-        __syncwarp();
-        float *prow = probs + row * seq;
-        const float *mrow = drop + row * seq;
-        for (unsigned int j = lane; j < seq; j += 32) {
-            const float pv = j < jn && t.keep[j] ? srow[j] / sum : 0.0f;
-            prow[j] = pv;
+        t.mx[own] = mx;
+    }
+    __syncthreads();
+    const unsigned int j = threadIdx.x; // this thread's key of every row (NX_ATT_MAX_SEQ threads)
+    for (unsigned int qi = 0; qi < k.nq; ++qi) {
+        float *srow = t.s + qi * NX_ATT_S_PITCH;
+        if (j < nx_att_keys(k.i0 + qi, seq, causal) && t.keep[j]) {
+            srow[j] = nx_exp(srow[j] - t.mx[qi]);
+        }
+    }
+    __syncthreads();
+    if (own < k.nq) {
+        t.total[own] = nx_chunked(own_jn, [&](float acc, u64 jj) {
+            return t.keep[jj] ? acc + own_row[jj] : acc;
+        });
+    }
+    __syncthreads();
+    for (unsigned int qi = 0; qi < k.nq; ++qi) {
+        const unsigned int jn = nx_att_keys(k.i0 + qi, seq, causal);
+        const u64 row = k.bh * seq + k.i0 + qi;
+        float *srow = t.s + qi * NX_ATT_S_PITCH;
+        if (j < seq) {
+            const float pv = j < jn && t.keep[j] ? srow[j] / t.total[qi] : 0.0f;
+            probs[row * seq + j] = pv;
             if (j < jn) {
-                srow[j] = has_drop ? pv * mrow[j] : pv;
+                srow[j] = has_drop ? pv * drop[row * seq + j] : pv;
             }
         }
     }
@@ -355,9 +398,10 @@ extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
 }
 
 // dS (into `ds`, [batch, heads, seq, seq], j < jn of each row) and dq; blocks as the forward.
-// dP as nx_att_scores of dout with v (· the dropout multiplier); per row (one warp): D_i by
-// nx_warp_chunked_if over kept j of fmaf(P, dP, acc); dS = (P · (dP − D_i)) · scale (0 when
-// masked); dq by nx_att_product of dS with k.
+// dP as nx_att_scores of dout with v (· the dropout multiplier); per row: D_i by nx_chunked
+// over kept j of fmaf(P, dP, acc) (the order of nx_warp_chunked_if), walked by one thread
+// (nx_att_row_of_thread) on the row of P staged in shared memory; dS = (P · (dP − D_i)) · scale
+// (0 when masked), one thread per key; dq by nx_att_product of dS with k.
 extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
     nx_attention_backward_dq_tiled(const float *qkv, const float *mask, unsigned int has_mask,
                                    const float *drop, unsigned int has_drop, const float *probs,
@@ -377,26 +421,32 @@ extern "C" __global__ void __launch_bounds__(NX_ATT_THREADS)
                   [&](unsigned int qi, unsigned int j, float acc) {
                       return has_drop ? acc * mblk[qi * seq + j] : acc;
                   });
+    __syncthreads(); // the dP rows are final; the key chunks are no longer read
+    const unsigned int j = threadIdx.x; // this thread's key of every row (NX_ATT_MAX_SEQ threads)
+    const float *pblk = probs + (k.bh * seq + k.i0) * seq;
+    for (unsigned int qi = 0; qi < k.nq; ++qi) {
+        if (j < nx_att_keys(k.i0 + qi, seq, causal)) {
+            t.p[qi * NX_ATT_S_PITCH + j] = pblk[qi * seq + j];
+        }
+    }
     __syncthreads();
-    const unsigned int lane = threadIdx.x & 31;
-    for (unsigned int qi = threadIdx.x / 32; qi < k.nq; qi += NX_ATT_THREADS / 32) {
-        const unsigned int jn = nx_att_keys(k.i0 + qi, seq, causal);
-        const u64 row = k.bh * seq + k.i0 + qi;
-        float *srow = t.s + qi * NX_ATT_MAX_SEQ;
-        const float *prow = probs + row * seq;
-        const float dd = nx_warp_chunked_if(
-            jn, lane, [&](u64 j) { return t.keep[j] != 0; },
-            [&](u64 j, float &a, float &bb) {
-                a = prow[j];
-                bb = srow[j];
-            },
-            [](float acc, float a, float bb) { return fmaf(a, bb, acc); });
-        __syncwarp();
-        float *dsrow = ds + row * seq;
-        for (unsigned int j = lane; j < jn; j += 32) {
-            const float v = t.keep[j] ? (prow[j] * (srow[j] - dd)) * scale : 0.0f;
-            srow[j] = v;
-            dsrow[j] = v;
+    const unsigned int own = nx_att_row_of_thread();
+    if (own < k.nq) {
+        const float *prow = t.p + own * NX_ATT_S_PITCH;
+        const float *srow = t.s + own * NX_ATT_S_PITCH;
+        const unsigned int jn = nx_att_keys(k.i0 + own, seq, causal);
+        t.total[own] = nx_chunked(jn, [&](float acc, u64 jj) {
+            return t.keep[jj] ? fmaf(prow[jj], srow[jj], acc) : acc;
+        });
+    }
+    __syncthreads();
+    float *dsblk = ds + (k.bh * seq + k.i0) * seq;
+    for (unsigned int qi = 0; qi < k.nq; ++qi) {
+        if (j < nx_att_keys(k.i0 + qi, seq, causal)) {
+            const unsigned int e = qi * NX_ATT_S_PITCH + j;
+            const float v = t.keep[j] ? (t.p[e] * (t.s[e] - t.total[qi])) * scale : 0.0f;
+            t.s[e] = v;
+            dsblk[qi * seq + j] = v;
         }
     }
     float *dqblk = dqkv + (k.b * seq + k.i0) * 3 * d + k.h * hd;
