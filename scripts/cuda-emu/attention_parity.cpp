@@ -1,6 +1,7 @@
 // Host emulation of the CUDA attention kernels (scripts/cuda-emu/run-attention.sh builds it):
 // the tiled kernels of the working tree (namespace newk) against the warp-per-row kernels of the
-// base commit (namespace oldk), value for value with to-the-bit comparison of every output
+// base commit (namespace oldk) and, when the base has them (NX_BASE_TILED), against the base's
+// tiled kernels, value for value with to-the-bit comparison of every output
 // (probs, out, ds over the entries a row defines, dq, dk, dv), over sequence lengths, head sizes,
 // heads, batches, causal or not, key padding masks (random, tail, fully masked sequences),
 // dropout multipliers, and plain, signed-zero/denormal, all-underflow, mostly-zero and
@@ -61,23 +62,15 @@ static void run(const Cfg &c) {
         }
     for (auto &m : drop) m = three(rng) == 0 ? 0.0f : 1.3333334f;
     const unsigned hm = c.mask != 0, hdp = c.drop != 0;
-    const u64 tiles = (T + 15) / 16;
     // Forward.
-    std::vector<float> out_o(olen, NAN), out_n(olen, NAN), pr_o(plen, NAN), pr_n(plen, NAN);
+    std::vector<float> out_o(olen, NAN), pr_o(plen, NAN);
     emu_launch_warps(dim3{1}, dim3{64}, [&] {
         oldk::nx_attention_forward(qkv.data(), mask.data(), hm, drop.data(), hdp, out_o.data(), pr_o.data(),
                                    c.batch, T, c.heads, c.hd, c.causal, scale);
     });
-    emu_launch_warps(dim3{(unsigned)(bh * tiles)}, dim3{256}, [&] {
-        newk::nx_attention_forward_tiled(qkv.data(), mask.data(), hm, drop.data(), hdp, out_n.data(),
-                                         pr_n.data(), c.batch, T, c.heads, c.hd, c.causal, scale);
-    });
-    u64 count = 0;
-    const u64 b_out = diff(out_o.data(), out_n.data(), olen, count);
-    const u64 b_pr = diff(pr_o.data(), pr_n.data(), plen, count);
     // Backward, from the forward's weights (plain inputs) or from edge values (the others).
     std::vector<float> probs = c.mode == 0 || c.mode == 4 ? pr_o : fill(plen, c.mode);
-    std::vector<float> ds_o(plen, NAN), ds_n(plen, NAN), dq_o(qlen, NAN), dq_n(qlen, NAN);
+    std::vector<float> ds_o(plen, NAN), dq_o(qlen, NAN);
     emu_launch_warps(dim3{1}, dim3{64}, [&] {
         oldk::nx_attention_backward_dq(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(), dout.data(),
                                        ds_o.data(), dq_o.data(), c.batch, T, c.heads, c.hd, c.causal, scale);
@@ -86,39 +79,66 @@ static void run(const Cfg &c) {
         oldk::nx_attention_backward_dkv(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(), dout.data(),
                                         ds_o.data(), dq_o.data(), c.batch, T, c.heads, c.hd, c.causal);
     });
-    emu_launch_warps(dim3{(unsigned)(bh * tiles)}, dim3{256}, [&] {
-        newk::nx_attention_backward_dq_tiled(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(),
-                                             dout.data(), ds_n.data(), dq_n.data(), c.batch, T, c.heads, c.hd,
-                                             c.causal, scale);
-    });
-    emu_launch_warps(dim3{(unsigned)(bh * tiles)}, dim3{256}, [&] {
-        newk::nx_attention_backward_dkv_tiled(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(),
-                                              dout.data(), ds_n.data(), dq_n.data(), c.batch, T, c.heads, c.hd,
-                                              c.causal);
-    });
-    u64 b_ds = 0, b_dq = 0, b_dk = 0, b_dv = 0;
-    for (u64 r = 0; r < bh * T; ++r) { // ds: the entries j < jn(i) a row defines
-        const u64 i = r % T, jn = c.causal ? i + 1 : T;
-        b_ds += diff(&ds_o[r * T], &ds_n[r * T], jn, count);
-    }
-    for (u64 row = 0; row < c.batch * T; ++row)
-        for (u64 part = 0; part < 3; ++part) {
-            u64 &b = part == 0 ? b_dq : (part == 1 ? b_dk : b_dv);
-            b += diff(&dq_o[(row * 3 + part) * d], &dq_n[(row * 3 + part) * d], d, count);
+    // The tiled kernels of one namespace (the working tree's, or BASE's when it has them) on the
+    // same inputs, compared value for value with the warp-per-row results above.
+    // rows: queries per forward / dq block; keys: keys per dk/dv block.
+    auto tiled = [&](const char *which, auto forward, auto backward_dq, auto backward_dkv, u64 rows, u64 keys,
+                     unsigned threads) {
+        const dim3 grid{(unsigned)(bh * ((T + rows - 1) / rows))}, block{threads};
+        const dim3 dkv_grid{(unsigned)(bh * ((T + keys - 1) / keys))};
+        std::vector<float> out_n(olen, NAN), pr_n(plen, NAN), ds_n(plen, NAN), dq_n(qlen, NAN);
+        emu_launch_warps(grid, block, [&] {
+            forward(qkv.data(), mask.data(), hm, drop.data(), hdp, out_n.data(), pr_n.data(), c.batch, T, c.heads,
+                    c.hd, c.causal, scale);
+        });
+        emu_launch_warps(grid, block, [&] {
+            backward_dq(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(), dout.data(), ds_n.data(),
+                        dq_n.data(), c.batch, T, c.heads, c.hd, c.causal, scale);
+        });
+        emu_launch_warps(dkv_grid, block, [&] {
+            backward_dkv(qkv.data(), mask.data(), hm, drop.data(), hdp, probs.data(), dout.data(), ds_n.data(),
+                         dq_n.data(), c.batch, T, c.heads, c.hd, c.causal);
+        });
+        u64 count = 0;
+        const u64 b_out = diff(out_o.data(), out_n.data(), olen, count);
+        const u64 b_pr = diff(pr_o.data(), pr_n.data(), plen, count);
+        u64 b_ds = 0, b_dq = 0, b_dk = 0, b_dv = 0;
+        for (u64 r = 0; r < bh * T; ++r) { // ds: the entries j < jn(i) a row defines
+            const u64 i = r % T, jn = c.causal ? i + 1 : T;
+            b_ds += diff(&ds_o[r * T], &ds_n[r * T], jn, count);
         }
-    const u64 bad = b_out + b_pr + b_ds + b_dq + b_dk + b_dv;
-    if (bad)
-        printf("DIFF b%llu t%llu h%llux%llu causal %u mask %d drop %d mode %d: probs %llu out %llu ds %llu "
-               "dq %llu dk %llu dv %llu\n",
-               c.batch, T, c.heads, c.hd, c.causal, c.mask, c.drop, c.mode, b_pr, b_out, b_ds, b_dq, b_dk, b_dv);
-    g_bad += bad;
-    g_compared += count;
+        for (u64 row = 0; row < c.batch * T; ++row)
+            for (u64 part = 0; part < 3; ++part) {
+                u64 &b = part == 0 ? b_dq : (part == 1 ? b_dk : b_dv);
+                b += diff(&dq_o[(row * 3 + part) * d], &dq_n[(row * 3 + part) * d], d, count);
+            }
+        const u64 bad = b_out + b_pr + b_ds + b_dq + b_dk + b_dv;
+        if (bad)
+            printf("DIFF %s b%llu t%llu h%llux%llu causal %u mask %d drop %d mode %d: probs %llu out %llu ds %llu "
+                   "dq %llu dk %llu dv %llu\n",
+                   which, c.batch, T, c.heads, c.hd, c.causal, c.mask, c.drop, c.mode, b_pr, b_out, b_ds, b_dq,
+                   b_dk, b_dv);
+        g_bad += bad;
+        g_compared += count;
+    };
+    tiled("new tiled", newk::nx_attention_forward_tiled, newk::nx_attention_backward_dq_tiled,
+          newk::nx_attention_backward_dkv_tiled, newk::NX_ATT_TQ, newk::NX_ATT_DKV_KEYS, newk::NX_ATT_THREADS);
+#if NX_BASE_TILED
+    tiled("base tiled", oldk::nx_attention_forward_tiled, oldk::nx_attention_backward_dq_tiled,
+          oldk::nx_attention_backward_dkv_tiled, oldk::NX_ATT_TQ,
+#if NX_BASE_DKV // the base has attention_tiled_dkv.cu (its own keys per dk/dv block)
+          oldk::NX_ATT_DKV_KEYS,
+#else
+          oldk::NX_ATT_TQ,
+#endif
+          oldk::NX_ATT_THREADS);
+#endif
     ++g_runs;
 }
 
 int main() {
-    const u64 seqs[] = {1, 2, 7, 31, 33, 64, 65, 130, 256};
-    const u64 hds[] = {1, 3, 8, 32, 33, 64};
+    const u64 seqs[] = {1, 2, 7, 31, 33, 64, 65, 97, 130, 256};
+    const u64 hds[] = {1, 3, 8, 20, 32, 33, 64};
     std::uniform_int_distribution<int> coin(0, 1);
     for (u64 T : seqs)
         for (u64 hd : hds)

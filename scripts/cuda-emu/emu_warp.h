@@ -9,7 +9,7 @@
 #pragma once
 #include "emu.h"
 #include <memory>
-#define __launch_bounds__(n)
+#define __launch_bounds__(...)
 #define NX_NEG_INF (-INFINITY)
 #define NX_FULL_MASK 0xffffffffu
 #define NX_BLOCK_DROPOUT_STEP 0

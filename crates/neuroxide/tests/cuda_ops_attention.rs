@@ -12,8 +12,9 @@ mod require_cuda;
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::BufId;
 use neuroxide::ops::attention::{
-    attention_backward, attention_forward, tiled_grid, AttentionBackward, AttentionForward,
-    AttentionShape, TILED_MAX_HEAD_DIM, TILED_MAX_SEQ, TILED_ROWS, TILED_THREADS,
+    attention_backward, attention_forward, tiled_dkv_grid, tiled_grid, AttentionBackward,
+    AttentionForward, AttentionShape, TILED_DKV_ROWS, TILED_MAX_HEAD_DIM, TILED_MAX_SEQ,
+    TILED_ROWS, TILED_THREADS,
 };
 use neuroxide::Backend;
 use parity_pair::{edge_values, rng, Pair};
@@ -236,12 +237,17 @@ fn key_padding_mask_skips_padded_keys() {
     assert!(out.iter().all(|&v| v == 0.0));
 }
 
-/// The tiles' bounds written in `attention_tiled.cu` are the ones `tiled_grid` selects with.
+/// The tiles' bounds written in `attention_tiled.cu` and `attention_tiled_dkv.cu` are the ones
+/// `tiled_grid` and `tiled_dkv_grid` select with.
 #[test]
 fn tiled_bounds_match_the_cuda_source() {
-    let src = include_str!("../src/ops/attention/attention_tiled.cu");
+    let src = concat!(
+        include_str!("../src/ops/attention/attention_tiled.cu"),
+        include_str!("../src/ops/attention/attention_tiled_dkv.cu")
+    );
     for (name, v) in [
         ("NX_ATT_TQ", TILED_ROWS),
+        ("NX_ATT_DKV_KEYS", TILED_DKV_ROWS),
         ("NX_ATT_MAX_SEQ", TILED_MAX_SEQ),
         ("NX_ATT_MAX_HD", TILED_MAX_HEAD_DIM),
     ] {
@@ -252,6 +258,8 @@ fn tiled_bounds_match_the_cuda_source() {
     assert!(src.contains(&line), "attention_tiled.cu must say `{line}`");
     let s = shape(16, 256, 12, 64, true);
     assert_eq!(tiled_grid(&s), Some(16 * 12 * 16));
+    assert_eq!(tiled_dkv_grid(&s), Some(16 * 12 * 8));
+    assert_eq!(tiled_dkv_grid(&shape(1, 257, 1, 64, true)), None);
     assert_eq!(tiled_grid(&shape(1, 257, 1, 64, true)), None);
     assert_eq!(tiled_grid(&shape(1, 256, 1, 65, true)), None);
 }

@@ -32,12 +32,13 @@
 //! With a key padding mask, `J(i)` also leaves out the masked keys (skipped in the max, the
 //! sums and the products; their `P` and `dS` are 0, their dk and dv are 0).
 //!
-//! CUDA kernels: `attention_tiled.cu` holds the tiled ones (a block per (batch, head, 16 rows),
-//! the rows it multiplies with staged in shared memory, several outputs per thread each on its
-//! own accumulator in the order above), used when `seq <= TILED_MAX_SEQ` and `head_dim <=
-//! TILED_MAX_HEAD_DIM` (a block keeps its score rows in static shared memory); `attention.cu`
-//! holds the warp-per-row kernels, any shape. Both give the same bits
-//! (`scripts/cuda-emu/run-attention.sh` checks them against each other without a GPU).
+//! CUDA kernels: `attention_tiled.cu` and `attention_tiled_dkv.cu` hold the tiled ones (a block
+//! per (batch, head, 16 queries), or 32 keys for dk/dv, the rows it multiplies with staged in
+//! shared memory, several outputs per thread each on its own accumulator in the order above),
+//! used when `seq <= TILED_MAX_SEQ` and `head_dim <= TILED_MAX_HEAD_DIM` (a block keeps its
+//! score rows in static shared memory); `attention.cu` holds the warp-per-row kernels, any
+//! shape. Both give the same bits (`scripts/cuda-emu/run-attention.sh` checks them against each
+//! other, and against a base commit's tiled kernels, without a GPU).
 
 pub mod dropout;
 
@@ -50,12 +51,14 @@ use crate::math;
 use std::cell::RefCell;
 
 /// The CUDA source of this folder: `attention.cu` (the warp-per-row kernels, any shape, and the
-/// dropout multipliers), then `attention_tiled.cu` (the tiled kernels) in the same unit.
+/// dropout multipliers), then `attention_tiled.cu` (the tiled kernels' bounds and helpers, the
+/// forward and dq) and `attention_tiled_dkv.cu` (the tiled dk/dv) in the same unit.
 pub const CUDA: Family = Family::new(
     "attention.cu",
     concat!(
         include_str!("attention.cu"),
-        include_str!("attention_tiled.cu")
+        include_str!("attention_tiled.cu"),
+        include_str!("attention_tiled_dkv.cu")
     ),
 );
 
@@ -69,14 +72,30 @@ pub const TILED_MAX_HEAD_DIM: usize = 64;
 /// Threads per block of the tiled kernels (`NX_ATT_THREADS`).
 pub const TILED_THREADS: u32 = 256;
 
-/// The tiled kernels' grid for `s` (one block per (batch, head, [`TILED_ROWS`] rows)), or `None`
-/// when `s` is past their bounds and the warp-per-row kernels run.
-pub fn tiled_grid(s: &AttentionShape) -> Option<u32> {
+/// Key rows per block of the tiled dk/dv kernel (`NX_ATT_DKV_KEYS`).
+pub const TILED_DKV_ROWS: usize = 32;
+
+/// One block per (batch, head, `rows` rows) of a tiled kernel, or `None` when `s` is past the
+/// tiled bounds and the warp-per-row kernels run.
+fn tiled_blocks(s: &AttentionShape, rows: usize) -> Option<u32> {
     if s.seq > TILED_MAX_SEQ || s.head_dim > TILED_MAX_HEAD_DIM {
         return None;
     }
-    let blocks = (s.batch * s.heads).checked_mul(s.seq.div_ceil(TILED_ROWS))?;
+    let blocks = (s.batch * s.heads).checked_mul(s.seq.div_ceil(rows))?;
     u32::try_from(blocks).ok()
+}
+
+/// The grid of the tiled forward and dq kernels for `s` (one block per (batch, head,
+/// [`TILED_ROWS`] queries)), or `None` when `s` is past their bounds and the warp-per-row
+/// kernels run.
+pub fn tiled_grid(s: &AttentionShape) -> Option<u32> {
+    tiled_blocks(s, TILED_ROWS)
+}
+
+/// The grid of the tiled dk/dv kernel for `s` (one block per (batch, head, [`TILED_DKV_ROWS`]
+/// keys)), or `None` as [`tiled_grid`].
+pub fn tiled_dkv_grid(s: &AttentionShape) -> Option<u32> {
+    tiled_blocks(s, TILED_DKV_ROWS)
 }
 
 /// The shape and options shared by forward and backward.
@@ -549,13 +568,14 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
                     .u32(u32::from(s.causal))
             };
             let dq = shared().f32(s.scale);
-            if let Some(grid) = tiled_grid(&s) {
+            if let (Some(dq_grid), Some(dkv_grid)) = (tiled_grid(&s), tiled_dkv_grid(&s)) {
                 let (dq_name, dkv_name) = (
                     "nx_attention_backward_dq_tiled",
                     "nx_attention_backward_dkv_tiled",
                 );
-                cuda.launch_op(CUDA, dq_name, (grid, 1, 1), TILED_THREADS, dq)?;
-                return cuda.launch_op(CUDA, dkv_name, (grid, 1, 1), TILED_THREADS, shared());
+                cuda.launch_op(CUDA, dq_name, (dq_grid, 1, 1), TILED_THREADS, dq)?;
+                let dkv = shared();
+                return cuda.launch_op(CUDA, dkv_name, (dkv_grid, 1, 1), TILED_THREADS, dkv);
             }
             cuda.launch_op(CUDA, "nx_attention_backward_dq", (grid, 1, 1), BLOCK, dq)?;
             cuda.launch_op(
