@@ -203,11 +203,11 @@ fn run() -> neuroxide::Result<()> {
     outputs.sort_unstable();
     outputs.dedup();
     for (m, n) in outputs {
-        let base = Variant::Big128x128.wave_estimate(m, n, sms).unwrap_or(1) as f64;
+        let base = Variant::Big128x128.wave_estimate(m, n, sms).unwrap_or(1.0);
         let cells: Vec<String> = big
             .iter()
             .map(|v| {
-                let e = v.wave_estimate(m, n, sms).unwrap_or(0) as f64;
+                let e = v.wave_estimate(m, n, sms).unwrap_or(0.0);
                 format!("{} tiles, {:.2}", v.tiles(m, n), e / base)
             })
             .collect();

@@ -94,13 +94,20 @@ struct BigShape {
     /// 65536 / (256 x MINB) = 128, 128, 85 and 64 per thread; NVRTC 13 for sm_90 uses 128,
     /// 121, 80 and 64 without spilling), which the at most 33 KiB of shared memory allows.
     blocks_per_sm: usize,
-    /// An SM's time per output and k step with `blocks_per_sm` blocks resident, in hundredths
-    /// of the 128x128 kernel's. Estimates from the work per k step and thread (FMAs per
-    /// shared-memory read: 64/4 vector reads, 48/5, 24/4, 16/2) and the L2 traffic per output
-    /// (1/BM + 1/BN); not yet measured: recalibrate from `cuda_matmul_bench`'s per-variant
-    /// table.
-    cost: usize,
+    /// An SM's output rate with `blocks_per_sm` blocks resident, relative to the 128x128
+    /// kernel's (outputs x k steps per unit of time). Fitted to the per-variant table of
+    /// `cuda_matmul_bench` on an H200 (docs/PERF.md, call P: 66 products of 22 shapes, nn, nt
+    /// and tn): 1.0, 0.9, 0.7, 0.65. Every value in a broad band around these picks the same
+    /// kernels there.
+    rate: f64,
 }
+
+/// How much of an SM's full-occupancy rate `r` of its `blocks_per_sm` resident blocks get:
+/// `(r / blocks_per_sm)^PARTIAL_EXPONENT`. A lone block gets more of the SM than its share
+/// (more issue slots, shared-memory and L1 bandwidth per warp), so a partly filled SM is
+/// faster per block. Fitted with the rates above (the fit is flat for 0.3–0.6; a linear share,
+/// 1.0, mis-picks the QKV weight gradient 768x4096x2304 of gpt_small by 9%).
+const PARTIAL_EXPONENT: f64 = 0.5;
 
 impl Variant {
     /// The block tile (rows, columns of C) and threads per block.
@@ -117,16 +124,16 @@ impl Variant {
 
     /// The wave model's constants of a `matmul_big.cu` kernel (`None` for small and mid).
     fn big_shape(self) -> Option<BigShape> {
-        let (blocks_per_sm, cost) = match self {
+        let (blocks_per_sm, rate) = match self {
             Variant::Small | Variant::Mid => return None,
-            Variant::Big128x128 => (2, 100),
-            Variant::Big128x96 => (2, 104),
-            Variant::Big64x96 => (3, 120),
-            Variant::Big64x64 => (4, 145),
+            Variant::Big128x128 => (2, 1.0),
+            Variant::Big128x96 => (2, 0.9),
+            Variant::Big64x96 => (3, 0.7),
+            Variant::Big64x64 => (4, 0.65),
         };
         Some(BigShape {
             blocks_per_sm,
-            cost,
+            rate,
         })
     }
 
@@ -192,21 +199,30 @@ impl Variant {
     }
 
     /// The wave model's time for an `m x n` output on `sms` SMs (a `matmul_big.cu` kernel), in
-    /// hundredths of the time one SM takes for one output of the 128x128 kernel (per k step: k
-    /// is the same for every variant and cancels out):
+    /// units of one output of the 128x128 kernel on one fully occupied SM (per k step: k is the
+    /// same for every variant and cancels out).
     ///
-    /// `ceil(tiles / (sms x blocks_per_sm)) x blocks_per_sm x BM x BN x cost`
+    /// Blocks are dealt to SMs round-robin, so the busiest SM holds `b = ceil(tiles / sms)` of
+    /// them and decides the time. It runs them in rounds of `blocks_per_sm` at the variant's
+    /// full-occupancy `rate`, then the `r = b mod blocks_per_sm` left over at `rate x (r /
+    /// blocks_per_sm)^PARTIAL_EXPONENT`:
     ///
-    /// Blocks run in waves of `sms x blocks_per_sm`; in a wave each SM computes
-    /// `blocks_per_sm` tiles at the variant's full-occupancy rate. A partial wave costs as much
-    /// as a full one because a block's speed barely depends on how many share its SM (measured
-    /// on an H200: 108 blocks of 128x128 on 132 SMs, one per SM, ran at 183 GFLOP/s per block,
-    /// against 168 with two per SM). `None` for small and mid.
-    pub fn wave_estimate(self, m: usize, n: usize, sms: usize) -> Option<usize> {
+    /// `BM x BN x ((b - r) / rate + r / (rate x (r / blocks_per_sm)^PARTIAL_EXPONENT))`
+    ///
+    /// `None` for small and mid.
+    pub fn wave_estimate(self, m: usize, n: usize, sms: usize) -> Option<f64> {
         let s = self.big_shape()?;
         let (bm, bn, _) = self.tile();
-        let waves = self.tiles(m, n).div_ceil(sms.max(1) * s.blocks_per_sm);
-        Some(waves * s.blocks_per_sm * bm * bn * s.cost)
+        let busiest = self.tiles(m, n).div_ceil(sms.max(1));
+        let left = busiest % s.blocks_per_sm;
+        let full_rounds = (busiest - left) as f64 / s.rate;
+        let last_round = if left == 0 {
+            0.0
+        } else {
+            let share = left as f64 / s.blocks_per_sm as f64;
+            left as f64 / (s.rate * share.powf(PARTIAL_EXPONENT))
+        };
+        Some((bm * bn) as f64 * (full_rounds + last_round))
     }
 }
 
@@ -219,9 +235,9 @@ impl Variant {
 /// latency than the register tile saves.)
 pub fn cuda_variant(m: usize, n: usize, k: usize, sms: usize) -> Variant {
     let mut best = BIG[0];
-    let mut best_time = usize::MAX;
+    let mut best_time = f64::INFINITY;
     for v in BIG {
-        let time = v.wave_estimate(m, n, sms).unwrap_or(usize::MAX);
+        let time = v.wave_estimate(m, n, sms).unwrap_or(f64::INFINITY);
         if time < best_time {
             (best, best_time) = (v, time);
         }
@@ -340,10 +356,11 @@ mod tests {
         }
     }
 
-    /// gpt_small's products on an H200 (132 SMs): C of 4096 x 768 in 128x96 tiles (256 <= 264
-    /// slots where 128x128 gives 192: one wave at 73%), 4096 x 2304 in 128x96 (768 tiles in 3
-    /// waves, as 576 of 128x128), 4096 x 3072 stays 128x128 (768 tiles: 2.9 waves), the weight
-    /// gradients (k = 4096) in 64x96 tiles (3 per SM: 288 and 384 of 396 slots).
+    /// The kernels measured fastest on an H200 (132 SMs) for gpt_small's and the mini
+    /// transformer's products (docs/PERF.md, call P): C of 4096 x 768 in 128x96 tiles (256 <=
+    /// 264 slots where 128x128 gives 192), 4096 x 2304 in 128x96, 4096 x 3072 in 128x128, the
+    /// weight gradients (k = 4096) in 64x96 tiles except 768 x 2304 (108 lone 128x128 blocks
+    /// beat 288 of 64x96 by 9%), and the mini transformer's 2048 x 512 in 64x64 (by 15%).
     #[test]
     fn gpt_small_shapes_on_an_h200() {
         let sms = 132;
@@ -354,9 +371,13 @@ mod tests {
         assert_eq!(pick(4096, 768, 2304), Variant::Big128x96);
         assert_eq!(pick(4096, 768, 3072), Variant::Big128x128);
         assert_eq!(pick(4096, 4096, 4096), Variant::Big128x128);
-        for (m, n) in [(768, 2304), (768, 768), (768, 3072), (3072, 768)] {
+        for (m, n) in [(768, 768), (768, 3072), (3072, 768)] {
             assert_eq!(pick(m, 4096, n), Variant::Big64x96, "{m}x4096x{n}");
         }
+        assert_eq!(pick(768, 4096, 2304), Variant::Big128x128);
+        assert_eq!(pick(2048, 128, 512), Variant::Big64x64);
+        assert_eq!(pick(2048, 128, 384), Variant::Big64x96);
+        assert_eq!(pick(2048, 512, 128), Variant::Mid);
         // Small problems keep the mid and one-output-per-thread kernels.
         assert_eq!(pick(256, 256, 256), Variant::Mid);
         assert_eq!(pick(64, 16, 64), Variant::Small);
