@@ -102,12 +102,11 @@ struct BigShape {
     rate: f64,
 }
 
-/// How much of an SM's full-occupancy rate `r` of its `blocks_per_sm` resident blocks get:
-/// `(r / blocks_per_sm)^PARTIAL_EXPONENT`. A lone block gets more of the SM than its share
-/// (more issue slots, shared-memory and L1 bandwidth per warp), so a partly filled SM is
-/// faster per block. Fitted with the rates above (the fit is flat for 0.3–0.6; a linear share,
-/// 1.0, mis-picks the QKV weight gradient 768x4096x2304 of gpt_small by 9%).
-const PARTIAL_EXPONENT: f64 = 0.5;
+// How much of an SM's full-occupancy rate `r` of its `blocks_per_sm` resident blocks get: the
+// square root of their share, `sqrt(r / blocks_per_sm)`. A lone block gets more of the SM than
+// its share (more issue slots, shared-memory and L1 bandwidth per warp), so a partly filled SM
+// is faster per block. Fitted with the rates above (exponents 0.3–0.6 fit alike; a linear
+// share, exponent 1, mis-picks gpt_small's QKV weight gradient 768x4096x2304 by 9%).
 
 impl Variant {
     /// The block tile (rows, columns of C) and threads per block.
@@ -204,10 +203,10 @@ impl Variant {
     ///
     /// Blocks are dealt to SMs round-robin, so the busiest SM holds `b = ceil(tiles / sms)` of
     /// them and decides the time. It runs them in rounds of `blocks_per_sm` at the variant's
-    /// full-occupancy `rate`, then the `r = b mod blocks_per_sm` left over at `rate x (r /
-    /// blocks_per_sm)^PARTIAL_EXPONENT`:
+    /// full-occupancy `rate`, then the `r = b mod blocks_per_sm` left over at `rate x sqrt(r /
+    /// blocks_per_sm)` (a lone block gets more of the SM than its share):
     ///
-    /// `BM x BN x ((b - r) / rate + r / (rate x (r / blocks_per_sm)^PARTIAL_EXPONENT))`
+    /// `BM x BN x ((b - r) / rate + r / (rate x sqrt(r / blocks_per_sm)))`
     ///
     /// `None` for small and mid.
     pub fn wave_estimate(self, m: usize, n: usize, sms: usize) -> Option<f64> {
@@ -220,7 +219,7 @@ impl Variant {
             0.0
         } else {
             let share = left as f64 / s.blocks_per_sm as f64;
-            left as f64 / (s.rate * share.powf(PARTIAL_EXPONENT))
+            left as f64 / (s.rate * share.sqrt())
         };
         Some((bm * bn) as f64 * (full_rounds + last_round))
     }
