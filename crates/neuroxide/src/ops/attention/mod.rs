@@ -48,6 +48,7 @@ use crate::backend::cuda::{Family, KArgs, BLOCK};
 use crate::backend::{Backend, BufId, Kernels};
 use crate::error::{Error, Result};
 use crate::math;
+use crate::ops::matmul::cpu::Isa;
 use std::cell::RefCell;
 
 /// The CUDA source of this folder: `attention.cu` (the warp-per-row kernels, any shape, and the
@@ -448,14 +449,14 @@ pub fn attention_forward(backend: &mut dyn Backend, a: &AttentionForward) -> Res
             let mask = a.key_mask.map(|_| mask);
             let drop = a.drop.map(|_| drop);
             let (out, probs) = (SharedMut::new(out), SharedMut::new(probs));
-            let fma = super::layernorm::fma_isa();
+            let fma = Isa::fma_selected();
             let need = s.head_dim * s.seq + s.seq + s.head_dim;
             pool.run(s.batch * s.heads, &|t| {
                 let (b, h) = (t / s.heads, t % s.heads);
                 with_scratch(need, |scratch| {
                     #[cfg(target_arch = "x86_64")]
                     if fma {
-                        // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+                        // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
                         unsafe { head_forward_fma(&s, b, h, qkv, mask, drop, out, probs, scratch) };
                         return;
                     }
@@ -520,14 +521,14 @@ pub fn attention_backward(backend: &mut dyn Backend, a: &AttentionBackward) -> R
             let mask = a.key_mask.map(|_| mask);
             let drop = a.drop.map(|_| drop);
             let dqkv = SharedMut::new(dqkv);
-            let fma = super::layernorm::fma_isa();
+            let fma = Isa::fma_selected();
             let need = s.head_dim * s.seq + s.seq * s.seq + s.seq + s.head_dim;
             pool.run(s.batch * s.heads, &|t| {
                 let (b, h) = (t / s.heads, t % s.heads);
                 with_scratch(need, |scratch| {
                     #[cfg(target_arch = "x86_64")]
                     if fma {
-                        // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+                        // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
                         unsafe {
                             head_backward_fma(&s, b, h, qkv, mask, drop, probs, dout, dqkv, scratch)
                         };

@@ -7,7 +7,7 @@ use crate::math;
 pub use crate::math::{FRAC_1_SQRT_2, FRAC_1_SQRT_2PI, GELU_C, GELU_K, SELU_A, SELU_L, SELU_LA};
 
 /// `softplus(x) = x > 20 ? x : log1p(exp(x))` (PyTorch's threshold).
-#[inline]
+#[inline(always)]
 pub fn softplus(x: f32) -> f32 {
     if x > 20.0 {
         x

@@ -3,6 +3,7 @@
 use super::activation;
 use crate::backend::cpu::pool::{par_rows, ThreadPool};
 use crate::backend::Activation;
+use crate::ops::matmul::cpu::Isa;
 
 /// Parallel map over one output slice: `out[i] = f(i)`.
 fn par_map(pool: &ThreadPool, out: &mut [f32], f: &(dyn Fn(usize) -> f32 + Sync)) {
@@ -12,13 +13,6 @@ fn par_map(pool: &ThreadPool, out: &mut [f32], f: &(dyn Fn(usize) -> f32 + Sync)
             *o = f(r0 + d);
         }
     });
-}
-
-/// Whether the activation loops may run their AVX2 + FMA build: the same operations, so the
-/// same bits (PARITY rule 3), but `mul_add` inside exp/tanh/erf becomes one instruction instead
-/// of a call to the software `fmaf` (measured: GELU-tanh was ~40% of a transformer step).
-fn fma_isa() -> bool {
-    crate::ops::matmul::cpu::Isa::selected() != crate::ops::matmul::cpu::Isa::Scalar
 }
 
 #[inline(always)]
@@ -79,12 +73,12 @@ unsafe fn backward_loop_fma(act: Activation, x: &[f32], y: &[f32], dy: &[f32], d
 /// `y = act(x)`.
 pub fn activation_forward(pool: &ThreadPool, act: Activation, x: &[f32], y: &mut [f32]) {
     let n = y.len();
-    let fma = fma_isa();
+    let fma = Isa::fma_selected();
     par_rows(pool, y, n, 1, &|r0, block| {
         let xs = &x[r0..r0 + block.len()];
         #[cfg(target_arch = "x86_64")]
         if fma {
-            // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+            // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
             unsafe { forward_loop_fma(act, xs, block) };
             return;
         }
@@ -103,13 +97,13 @@ pub fn activation_backward(
     dx: &mut [f32],
 ) {
     let n = dx.len();
-    let fma = fma_isa();
+    let fma = Isa::fma_selected();
     par_rows(pool, dx, n, 1, &|r0, block| {
         let r1 = r0 + block.len();
         let (xs, ys, dys) = (&x[r0..r1], &y[r0..r1], &dy[r0..r1]);
         #[cfg(target_arch = "x86_64")]
         if fma {
-            // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+            // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
             unsafe { backward_loop_fma(act, xs, ys, dys, block) };
             return;
         }

@@ -58,12 +58,6 @@ pub struct LayerNormBackward {
     pub dim: usize,
 }
 
-/// Whether the CPU kernels may run their AVX2 + FMA build (same bits, faster: `mul_add`
-/// becomes one instruction instead of a library call).
-pub(crate) fn fma_isa() -> bool {
-    Isa::selected() != Isa::Scalar
-}
-
 /// Mean and reciprocal standard deviation of one row.
 #[inline(always)]
 fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
@@ -211,7 +205,7 @@ pub fn layernorm_forward(backend: &mut dyn Backend, a: &LayerNormForward) -> Res
                 return Ok(());
             }
             let (mean, rstd) = (SharedMut::new(mean), SharedMut::new(rstd));
-            let fma = fma_isa();
+            let fma = Isa::fma_selected();
             par_rows(pool, y, rows, dim, &|r0, block| {
                 let mut stats = [(0.0f32, 0.0f32); 64];
                 for (b, yb) in block.chunks_mut(64 * dim).enumerate() {
@@ -220,7 +214,7 @@ pub fn layernorm_forward(backend: &mut dyn Backend, a: &LayerNormForward) -> Res
                     let xb = &x[rb * dim..(rb + k) * dim];
                     #[cfg(target_arch = "x86_64")]
                     if fma {
-                        // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+                        // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
                         unsafe { forward_rows_fma(xb, gamma, beta, yb, &mut stats[..k], eps) };
                     } else {
                         forward_rows(xb, gamma, beta, yb, &mut stats[..k], eps);
@@ -277,14 +271,14 @@ pub fn layernorm_backward(backend: &mut dyn Backend, a: &LayerNormBackward) -> R
             if dim == 0 {
                 return Ok(());
             }
-            let fma = fma_isa();
+            let fma = Isa::fma_selected();
             par_rows(pool, dx, rows, dim, &|r0, block| {
                 let k = block.len() / dim;
                 let (xs, dys) = (&x[r0 * dim..(r0 + k) * dim], &dy[r0 * dim..(r0 + k) * dim]);
                 let (ms, rs) = (&mean[r0..r0 + k], &rstd[r0..r0 + k]);
                 #[cfg(target_arch = "x86_64")]
                 if fma {
-                    // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+                    // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
                     unsafe { backward_rows_fma(xs, gamma, ms, rs, dys, block) };
                     return;
                 }
@@ -299,7 +293,7 @@ pub fn layernorm_backward(backend: &mut dyn Backend, a: &LayerNormBackward) -> R
                 let (g, bb) = unsafe { (dg.slice(j0, w), db.slice(j0, w)) };
                 #[cfg(target_arch = "x86_64")]
                 if fma {
-                    // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+                    // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
                     unsafe { param_grads_fma(x, mean, rstd, dy, rows, dim, j0, g, bb) };
                     return;
                 }

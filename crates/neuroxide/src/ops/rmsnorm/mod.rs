@@ -14,12 +14,12 @@
 //! dgamma[j] = chunked over rows r of fma(dy[r, j], xhat[r, j], acc)
 //! ```
 
-use super::layernorm::fma_isa;
 use super::reduce::{chunked, chunks, CHUNK};
 use crate::backend::cpu::pool::{par_rows, SharedMut};
 use crate::backend::cuda::{Family, KArgs, BLOCK};
 use crate::backend::{Backend, BufId, Kernels};
 use crate::error::Result;
+use crate::ops::matmul::cpu::Isa;
 
 /// The CUDA source of this folder.
 pub const CUDA: Family = Family::new("rmsnorm.cu", include_str!("rmsnorm.cu"));
@@ -138,7 +138,7 @@ pub fn rmsnorm_forward(backend: &mut dyn Backend, a: &RmsNormForward) -> Result<
                 return Ok(());
             }
             let rrms = SharedMut::new(rrms);
-            let use_fma = fma_isa();
+            let use_fma = Isa::fma_selected();
             par_rows(pool, y, rows, dim, &|r0, block| {
                 let k = block.len() / dim;
                 let xs = &x[r0 * dim..(r0 + k) * dim];
@@ -146,7 +146,7 @@ pub fn rmsnorm_forward(backend: &mut dyn Backend, a: &RmsNormForward) -> Result<
                 let rs = unsafe { rrms.slice(r0, k) };
                 #[cfg(target_arch = "x86_64")]
                 if use_fma {
-                    // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+                    // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
                     unsafe { fma::forward_rows(xs, gamma, block, rs, eps) };
                     return;
                 }
@@ -191,14 +191,14 @@ pub fn rmsnorm_backward(backend: &mut dyn Backend, a: &RmsNormBackward) -> Resul
             if dim == 0 {
                 return Ok(());
             }
-            let use_fma = fma_isa();
+            let use_fma = Isa::fma_selected();
             par_rows(pool, dx, rows, dim, &|r0, block| {
                 let k = block.len() / dim;
                 let (xs, dys) = (&x[r0 * dim..(r0 + k) * dim], &dy[r0 * dim..(r0 + k) * dim]);
                 let rs = &rrms[r0..r0 + k];
                 #[cfg(target_arch = "x86_64")]
                 if use_fma {
-                    // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+                    // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
                     unsafe { fma::backward_rows(xs, gamma, rs, dys, block) };
                     return;
                 }
@@ -212,7 +212,7 @@ pub fn rmsnorm_backward(backend: &mut dyn Backend, a: &RmsNormBackward) -> Resul
                 let g = unsafe { dg.slice(j0, (dim - j0).min(64)) };
                 #[cfg(target_arch = "x86_64")]
                 if use_fma {
-                    // SAFETY: `fma_isa` checked that the CPU has AVX2 and FMA.
+                    // SAFETY: `Isa::fma_selected` checked that the CPU has AVX2 and FMA.
                     unsafe { fma::gamma_grad(x, rrms, dy, dim, j0, g) };
                     return;
                 }

@@ -6,7 +6,7 @@ use crate::math;
 
 /// Per row: max (j increasing), then `s = Σ exp(x - max)` (j increasing, from 0).
 /// Returns `(max, s)`.
-#[inline]
+#[inline(always)]
 pub fn row_max_sum(x: &[f32]) -> (f32, f32) {
     let mut mx = f32::NEG_INFINITY;
     for &v in x {
