@@ -1,6 +1,7 @@
 //! The CPU backend's buffer table: every buffer's values, dtype and shape, and the checked
 //! borrows kernels run on (sizes, dtypes, outputs distinct from every other operand).
 
+use super::pool::{par_rows, ThreadPool};
 use crate::backend::BufId;
 use crate::dtype::{mismatch, DType, HostData, HostDataMut};
 use crate::error::{Error, Result};
@@ -138,12 +139,24 @@ impl Buffers {
         Ok(())
     }
 
-    /// Copies typed host values into `dst[offset..]`.
-    pub fn upload(&mut self, dst: BufId, offset: usize, src: HostData<'_>) -> Result<()> {
+    /// Copies typed host values into `dst[offset..]`. A large f32 copy (a batch of inputs, every
+    /// step) is split over `pool`'s threads: one thread copies at a fraction of the memory
+    /// bandwidth, and the other threads would only wait for it.
+    pub fn upload(
+        &mut self,
+        pool: &ThreadPool,
+        dst: BufId,
+        offset: usize,
+        src: HostData<'_>,
+    ) -> Result<()> {
         self.check_typed("upload", dst, offset + src.len(), src.dtype())?;
         let end = offset + src.len();
         match (&mut self.0[dst.0 as usize].data, src) {
-            (Storage::F32(d), HostData::F32(s)) => d[offset..end].copy_from_slice(s),
+            (Storage::F32(d), HostData::F32(s)) => {
+                par_rows(pool, &mut d[offset..end], s.len(), 1, &|i0, block| {
+                    block.copy_from_slice(&s[i0..i0 + block.len()]);
+                });
+            }
             (Storage::I32(d), HostData::I32(s)) => d[offset..end].copy_from_slice(s),
             (Storage::BF16(d), HostData::BF16(s)) => d[offset..end].copy_from_slice(s),
             _ => {}

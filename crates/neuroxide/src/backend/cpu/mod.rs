@@ -132,7 +132,7 @@ impl Backend for CpuBackend {
         self.bufs.len(buf)
     }
     fn upload_values(&mut self, dst: BufId, offset: usize, src: HostData<'_>) -> Result<()> {
-        self.bufs.upload(dst, offset, src)
+        self.bufs.upload(&self.pool, dst, offset, src)
     }
     fn download_values(&mut self, src: BufId, offset: usize, dst: HostDataMut<'_>) -> Result<()> {
         self.bufs.download(src, offset, dst)
