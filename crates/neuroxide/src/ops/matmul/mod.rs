@@ -102,12 +102,6 @@ struct BigShape {
     rate: f64,
 }
 
-// How much of an SM's full-occupancy rate `r` of its `blocks_per_sm` resident blocks get: the
-// square root of their share, `sqrt(r / blocks_per_sm)`. A lone block gets more of the SM than
-// its share (more issue slots, shared-memory and L1 bandwidth per warp), so a partly filled SM
-// is faster per block. Fitted with the rates above (exponents 0.3–0.6 fit alike; a linear
-// share, exponent 1, mis-picks gpt_small's QKV weight gradient 768x4096x2304 by 9%).
-
 impl Variant {
     /// The block tile (rows, columns of C) and threads per block.
     fn tile(self) -> (usize, usize, u32) {
@@ -204,11 +198,14 @@ impl Variant {
     /// Blocks are dealt to SMs round-robin, so the busiest SM holds `b = ceil(tiles / sms)` of
     /// them and decides the time. It runs them in rounds of `blocks_per_sm` at the variant's
     /// full-occupancy `rate`, then the `r = b mod blocks_per_sm` left over at `rate x sqrt(r /
-    /// blocks_per_sm)` (a lone block gets more of the SM than its share):
+    /// blocks_per_sm)`:
     ///
     /// `BM x BN x ((b - r) / rate + r / (rate x sqrt(r / blocks_per_sm)))`
     ///
-    /// `None` for small and mid.
+    /// Why the square root: a lone block gets more of the SM than its share (more issue slots,
+    /// shared-memory and L1 bandwidth per warp), so a partly filled SM is faster per block.
+    /// Fitted with the rates (exponents 0.3–0.6 fit alike; a linear share, exponent 1,
+    /// mis-picks gpt_small's QKV weight gradient 768x4096x2304 by 9%). `None` for small and mid.
     pub fn wave_estimate(self, m: usize, n: usize, sms: usize) -> Option<f64> {
         let s = self.big_shape()?;
         let (bm, bn, _) = self.tile();
