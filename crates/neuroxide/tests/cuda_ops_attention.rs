@@ -4,31 +4,21 @@
 //! sizes that are not multiples of 32; the tiled CUDA kernels and the warp-per-row fallback both
 //! (shapes on either side of the tiles' bounds), with masks, dropout multipliers and edge values.
 
+#[path = "support/attention_cases.rs"]
+mod attention_cases;
 #[path = "support/parity_pair.rs"]
 mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 
+use attention_cases::{check_passes, shape};
 use neuroxide::backend::cpu::CpuBackend;
-use neuroxide::backend::BufId;
 use neuroxide::ops::attention::{
-    attention_backward, attention_forward, tiled_dkv_grid, tiled_grid, AttentionBackward,
-    AttentionForward, AttentionShape, TILED_DKV_ROWS, TILED_MAX_HEAD_DIM, TILED_MAX_SEQ,
-    TILED_ROWS, TILED_THREADS,
+    attention_forward, tiled_dkv_grid, tiled_grid, AttentionForward, AttentionShape,
+    TILED_DKV_ROWS, TILED_MAX_HEAD_DIM, TILED_MAX_SEQ, TILED_ROWS, TILED_THREADS,
 };
 use neuroxide::Backend;
 use parity_pair::{edge_values, rng, Pair};
-
-fn shape(batch: usize, seq: usize, heads: usize, head_dim: usize, causal: bool) -> AttentionShape {
-    AttentionShape {
-        batch,
-        seq,
-        heads,
-        head_dim,
-        causal,
-        scale: (1.0 / (head_dim as f64).sqrt()) as f32,
-    }
-}
 
 fn run_cpu(s: &AttentionShape, qkv: &[f32]) -> (Vec<f32>, Vec<f32>) {
     run_cpu_masked(s, qkv, None)
@@ -118,48 +108,6 @@ fn causal_attention_ignores_later_positions() {
         assert_eq!(out[k].to_bits(), out2[k].to_bits(), "row {} changed", k / d);
     }
     assert_ne!(out[7 * d..], out2[7 * d..]);
-}
-
-/// Forward, then backward from `dout`, on both backends: `out`, `probs` and `dqkv` must agree
-/// bit for bit (`what` names the case in the report).
-fn check_passes(
-    p: &mut Pair,
-    s: AttentionShape,
-    qkv: BufId,
-    key_mask: Option<BufId>,
-    drop: Option<BufId>,
-    dout: &[f32],
-    what: &str,
-) {
-    let d = s.model_dim();
-    let (out, probs) = (
-        p.out(s.batch * s.seq * d),
-        p.out(s.batch * s.heads * s.seq * s.seq),
-    );
-    let f = AttentionForward {
-        shape: s,
-        qkv,
-        out,
-        probs,
-        key_mask,
-        drop,
-    };
-    p.run(|be| attention_forward(be, &f));
-    p.check(&format!("{what} out"), out);
-    p.check(&format!("{what} probs"), probs);
-    let dout = p.buf(dout);
-    let dqkv = p.out(s.batch * s.seq * 3 * d);
-    let b = AttentionBackward {
-        shape: s,
-        qkv,
-        probs,
-        dout,
-        dqkv,
-        key_mask,
-        drop,
-    };
-    p.run(|be| attention_backward(be, &b));
-    p.check(&format!("{what} dqkv"), dqkv);
 }
 
 #[test]

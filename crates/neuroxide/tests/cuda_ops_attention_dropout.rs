@@ -4,16 +4,19 @@
 //! bit-identical, the layer at inference and with rate 0 is bit-identical to no dropout, and
 //! CPU vs CUDA bit for bit for the mask and the forward and backward with multipliers.
 
+#[path = "support/attention_cases.rs"]
+mod attention_cases;
 #[path = "support/parity_pair.rs"]
 mod parity_pair;
 #[path = "support/require_cuda.rs"]
 mod require_cuda;
 
+use attention_cases::{check_passes, shape};
 use neuroxide::backend::cpu::CpuBackend;
 use neuroxide::backend::{BufId, StepBlock};
 use neuroxide::ops::attention::dropout::{attention_dropout_mask, AttentionDropoutMask};
 use neuroxide::ops::attention::{
-    attention_backward, attention_forward, AttentionBackward, AttentionForward, AttentionShape,
+    attention_backward, attention_forward, AttentionBackward, AttentionForward,
 };
 use neuroxide::ops::dropout::dropout_keep;
 use neuroxide::Backend;
@@ -71,17 +74,6 @@ fn mask_is_the_dropout_draw_and_reads_the_step_block() {
     );
 }
 
-fn shape(batch: usize, seq: usize, heads: usize, hd: usize, causal: bool) -> AttentionShape {
-    AttentionShape {
-        batch,
-        seq,
-        heads,
-        head_dim: hd,
-        causal,
-        scale: (1.0 / (hd as f64).sqrt()) as f32,
-    }
-}
-
 #[test]
 fn attention_dropout_cpu_vs_cuda() {
     let Some(mut p) = Pair::new() else { return };
@@ -107,31 +99,9 @@ fn attention_dropout_cpu_vs_cuda() {
             p.run(|be| attention_dropout_mask(be, &m));
             p.check(&format!("dropout mask {what}"), drop);
             let qkv = p.buf(&qv);
-            let (out, probs) = (p.out(batch * seq * d), p.out(n));
-            let f = AttentionForward {
-                shape: s,
-                qkv,
-                out,
-                probs,
-                key_mask: None,
-                drop: Some(drop),
-            };
-            p.run(|be| attention_forward(be, &f));
-            p.check(&format!("dropout attention out {what}"), out);
-            p.check(&format!("dropout attention probs {what}"), probs);
-            let dout = p.buf(&r.vec(batch * seq * d, -1.0, 1.0));
-            let dqkv = p.out(batch * seq * 3 * d);
-            let b = AttentionBackward {
-                shape: s,
-                qkv,
-                probs,
-                dout,
-                dqkv,
-                key_mask: None,
-                drop: Some(drop),
-            };
-            p.run(|be| attention_backward(be, &b));
-            p.check(&format!("dropout attention dqkv {what}"), dqkv);
+            let dout = r.vec(batch * seq * d, -1.0, 1.0);
+            let what = format!("dropout attention {what}");
+            check_passes(&mut p, s, qkv, None, Some(drop), &dout, &what);
         }
     }
     p.finish("attention_dropout_cpu_vs_cuda");
